@@ -1,0 +1,122 @@
+-- The shape of the imagen schema: tables, columns, keys, indexes and RLS.
+begin;
+create extension if not exists pgtap with schema extensions;
+set local search_path = extensions, public;
+select plan(33);
+
+select has_table('imagen', 'series', 'series table exists');
+select has_table('imagen', 'jobs', 'jobs table exists');
+select has_table('imagen', 'images', 'images table exists');
+
+select columns_are('imagen', 'series', array[
+  'id', 'owner_id', 'prompt', 'model', 'width', 'height', 'steps', 'style', 'base_seed', 'count',
+  'selected_image_id', 'created_at'
+], 'series has the planned columns');
+select columns_are('imagen', 'jobs', array[
+  'id', 'owner_id', 'series_id', 'series_idx', 'prompt', 'model', 'width', 'height', 'steps', 'style',
+  'seed', 'status', 'cancel_requested', 'attempts', 'max_attempts', 'run_after', 'leased_by',
+  'lease_expires_at', 'progress', 'error', 'image_id', 'created_at', 'started_at', 'finished_at',
+  'updated_at'
+], 'jobs has the planned columns');
+select columns_are('imagen', 'images', array[
+  'id', 'job_id', 'owner_id', 'series_id', 'prompt', 'model', 'width', 'height', 'steps', 'style',
+  'seed', 'bucket', 'path', 'bytes', 'mime', 'created_at'
+], 'images has the planned columns');
+
+select col_is_null('imagen', 'jobs', 'series_id', 'a solo job has no series');
+select col_is_null('imagen', 'images', 'series_id', 'a solo image has no series');
+select col_not_null('imagen', 'jobs', 'seed', 'every try records its seed');
+
+select fk_ok('imagen', 'jobs', 'series_id', 'imagen', 'series', 'id', 'jobs.series_id references series');
+select fk_ok('imagen', 'images', 'series_id', 'imagen', 'series', 'id', 'images.series_id references series');
+select fk_ok('imagen', 'images', 'job_id', 'imagen', 'jobs', 'id', 'images.job_id references jobs');
+select fk_ok('imagen', 'series', array['selected_image_id', 'id'], 'imagen', 'images', array['id', 'series_id'],
+  'the winner references an image of the same series');
+
+select is(
+  (select confdeltype::text from pg_constraint where conname = 'jobs_series_id_fkey'), 'n',
+  'deleting a series sets jobs.series_id to NULL');
+select is(
+  (select confdeltype::text from pg_constraint where conname = 'images_series_id_fkey'), 'n',
+  'deleting a series sets images.series_id to NULL');
+select is(
+  (select confdeltype::text || ':' || (select array_agg(attname)::text from pg_attribute
+     where attrelid = c.conrelid and attnum = any(c.confdelsetcols))
+   from pg_constraint c where conname = 'series_selected_image_fkey'),
+  'n:{selected_image_id}',
+  'deleting the winning image clears only selected_image_id');
+
+select col_is_unique('imagen', 'images', 'job_id', 'one image per job');
+select ok(
+  (select pg_get_constraintdef(oid) from pg_constraint where conname = 'series_count_range')
+    like '%count >= 1%count <= 10%',
+  'series.count is checked to 1..10');
+
+select is(
+  (select pg_get_indexdef(indexrelid) from pg_index where indexrelid = 'imagen.jobs_series_id_series_idx_key'::regclass),
+  'CREATE UNIQUE INDEX jobs_series_id_series_idx_key ON imagen.jobs USING btree (series_id, series_idx) WHERE (series_id IS NOT NULL)',
+  'partial unique index on jobs (series_id, series_idx)');
+select is(
+  (select pg_get_indexdef(indexrelid) from pg_index where indexrelid = 'imagen.images_series_id_idx'::regclass),
+  'CREATE INDEX images_series_id_idx ON imagen.images USING btree (series_id) WHERE (series_id IS NOT NULL)',
+  'partial index on images (series_id)');
+select has_index('imagen', 'jobs', 'jobs_claim_idx', 'an index serves the claim query');
+
+-- Every foreign key has an index whose leading columns are the key's columns.
+select is(
+  (select array_agg(c.conrelid::regclass || '.' || c.conname order by c.conname)
+   from pg_constraint c
+   where c.contype = 'f' and c.connamespace = 'imagen'::regnamespace
+     and not exists (
+       select from pg_index i
+       where i.indrelid = c.conrelid
+         and (i.indkey::int2[])[0:array_length(c.conkey, 1) - 1] @> c.conkey
+     )),
+  null,
+  'every foreign key is indexed');
+
+select ok((select relrowsecurity from pg_class where oid = 'imagen.series'::regclass), 'RLS on series');
+select ok((select relrowsecurity from pg_class where oid = 'imagen.jobs'::regclass), 'RLS on jobs');
+select ok((select relrowsecurity from pg_class where oid = 'imagen.images'::regclass), 'RLS on images');
+
+select policies_are('imagen', 'series', array[
+  'series: owners read their own', 'series: owners create their own',
+  'series: owners update their own', 'series: owners delete their own'
+], 'series: one policy per action');
+select policies_are('imagen', 'images', array[
+  'images: owners read their own', 'images: owners delete their own'
+], 'images: users can only read and delete');
+
+select is(
+  (select array_agg(distinct r) from pg_policies p, unnest(p.roles) r where p.schemaname = 'imagen'),
+  array['authenticated']::name[],
+  'every imagen policy is for authenticated');
+select is(
+  (select count(*)::int from pg_policies where schemaname = 'imagen'
+     and coalesce(qual, '') || coalesce(with_check, '') like '%auth.uid()%'
+     and coalesce(qual, '') || coalesce(with_check, '') not like '%( SELECT auth.uid() AS uid)%'),
+  0,
+  'policies evaluate auth.uid() once per statement');
+
+select is(
+  (select array_agg(p.proname::text order by p.proname) from pg_proc p
+   where p.pronamespace = 'imagen'::regnamespace
+     and not ('search_path=""' = any(coalesce(p.proconfig, '{}')))),
+  null,
+  'every imagen function pins search_path to empty');
+select is(
+  (select array_agg(p.proname::text order by p.proname) from pg_proc p
+   where p.pronamespace = 'imagen'::regnamespace and p.prosecdef),
+  null,
+  'no imagen function is SECURITY DEFINER');
+
+select ok(
+  exists (select from storage.buckets where id = 'imagen' and not public), 'the imagen bucket is private');
+select is(
+  (select array_agg(tablename::text order by tablename) from pg_publication_tables
+   where pubname = 'supabase_realtime' and schemaname = 'imagen'),
+  array['images', 'jobs', 'series'],
+  'series, jobs and images are published to Realtime');
+
+select * from finish();
+rollback;

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from imagen.user_session import ensure_user
+from tests.database import DatabaseFactory, postgres_server
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[tuple[str, object]]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def databases(pg_server) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(pg_server[0])
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def db_url(databases: DatabaseFactory) -> Iterator[str]:
+    url = databases.create()
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(db_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def user_a(conn) -> uuid.UUID:
+    return ensure_user(conn, "a@example.com")
+
+
+@pytest.fixture
+def user_b(conn) -> uuid.UUID:
+    return ensure_user(conn, "b@example.com")

@@ -1,0 +1,135 @@
+"""A throwaway PostgreSQL cluster from the machine's own binaries.
+
+Used by the demo and the tests when no database URL is given. initdb and postgres refuse to run
+as root, so when started as root the server binaries run as the `postgres` user, in a data
+folder under /tmp that this module creates and chowns to it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVER_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "unix_socket_directories": "",
+    "max_connections": "200",
+    "wal_level": "logical",
+    "max_replication_slots": "10",
+    "max_wal_senders": "10",
+    "shared_buffers": "64MB",
+}
+
+
+class EmbeddedPostgresError(RuntimeError):
+    pass
+
+
+def find_bin_dir() -> Path:
+    """The newest installed PostgreSQL server binaries (PG_BIN_DIR overrides)."""
+    if override := os.environ.get("PG_BIN_DIR"):
+        return Path(override)
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if candidates:
+        return Path(candidates[-1]).parent
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    raise EmbeddedPostgresError(
+        "no PostgreSQL server binaries found: install postgresql-15 or set DATABASE_URL"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class EmbeddedPostgres:
+    """`with EmbeddedPostgres() as pg: pg.url(...)` — a fresh cluster, removed on exit."""
+
+    durable: bool = False
+    bin_dir: Path = field(default_factory=find_bin_dir)
+    port: int = field(default_factory=free_port)
+    data_dir: Path | None = None
+
+    def _run_as_owner(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        kwargs: dict = {}
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        result = subprocess.run(args, capture_output=True, text=True, **kwargs)
+        if check and result.returncode != 0:
+            raise EmbeddedPostgresError(f"{Path(args[0]).name} failed: {result.stderr.strip()}")
+        return result
+
+    def start(self) -> EmbeddedPostgres:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="imagen-pg-", dir="/tmp"))
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.data_dir, user.pw_uid, user.pw_gid)
+        self._run_as_owner(
+            str(self.bin_dir / "initdb"),
+            "-D", str(self.data_dir / "data"),
+            "-U", "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        )  # fmt: skip
+        settings = dict(SERVER_SETTINGS, port=str(self.port))
+        if not self.durable:
+            # Throwaway data: skip the fsyncs that dominate small transactions.
+            settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
+        with open(self.data_dir / "data" / "postgresql.auto.conf", "a") as conf:
+            for key, value in settings.items():
+                conf.write(f"{key} = '{value}'\n")
+        self.pg_ctl("start", "-w", "-t", "30", "-l", str(self.data_dir / "server.log"))
+        return self
+
+    def pg_ctl(self, *args: str) -> None:
+        assert self.data_dir is not None
+        self._run_as_owner(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir / "data"), *args)
+
+    def restart(self) -> None:
+        self.pg_ctl("restart", "-w", "-m", "fast", "-t", "30", "-l", str(self.data_dir / "server.log"))
+
+    def stop(self) -> None:
+        if self.data_dir is None:
+            return
+        self._run_as_owner(
+            str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir / "data"),
+            "stop", "-m", "immediate", "-w", check=False,
+        )  # fmt: skip
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.data_dir = None
+
+    def url(self, dbname: str = "postgres", user: str = "postgres") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = self._run_as_owner(
+                str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port),
+                check=False,
+            )  # fmt: skip
+            if result.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise EmbeddedPostgresError(f"postgres on port {self.port} did not become ready")
+
+    def __enter__(self) -> EmbeddedPostgres:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
