@@ -95,14 +95,15 @@ class DatabaseFactory:
         template_url = with_dbname(admin_url, self.template)
         migrate_with_supabase_cli(template_url)
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            # As on a hosted project, PostgREST exposes imagen; the advisors read this setting.
-            conn.execute(f"alter database \"{self.template}\" set pgrst.db_schemas = '{EXPOSED_SCHEMAS}'")
             conn.execute(f'alter database "{self.template}" with allow_connections false')
 
     def create(self, prefix: str = "t") -> str:
         name = f"{prefix}_{os.getpid()}_{next(self._counter)}"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f'create database "{name}" template "{self.template}"')
+            # As on a hosted project with imagen in the API; the advisors read this setting,
+            # and per-database settings are not copied from a template.
+            conn.execute(f"alter database \"{name}\" set pgrst.db_schemas = '{EXPOSED_SCHEMAS}'")
         return with_dbname(self.admin_url, name)
 
     def create_empty(self, prefix: str = "e") -> str:

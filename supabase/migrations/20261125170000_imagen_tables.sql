@@ -94,13 +94,13 @@ alter table imagen.series
   add constraint series_width_valid check (width between 256 and 2048 and width % 16 = 0),
   add constraint series_height_valid check (height between 256 and 2048 and height % 16 = 0),
   add constraint series_steps_valid check (steps between 1 and 50),
-  add constraint series_prompt_valid check (length(btrim(prompt)) between 1 and 2000),
+  add constraint series_prompt_valid check (prompt ~ '[^[:space:]]' and length(prompt) <= 2000),
   add constraint series_base_seed_valid check (base_seed between 0 and 4294967295);
 alter table imagen.jobs
   add constraint jobs_width_valid check (width between 256 and 2048 and width % 16 = 0),
   add constraint jobs_height_valid check (height between 256 and 2048 and height % 16 = 0),
   add constraint jobs_steps_valid check (steps between 1 and 50),
-  add constraint jobs_prompt_valid check (length(btrim(prompt)) between 1 and 2000),
+  add constraint jobs_prompt_valid check (prompt ~ '[^[:space:]]' and length(prompt) <= 2000),
   add constraint jobs_seed_valid check (seed between 0 and 4294967295);
 
 -- The original plan's partial indexes.

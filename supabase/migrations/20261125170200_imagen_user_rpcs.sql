@@ -11,7 +11,7 @@ immutable
 set search_path = ''
 as $$
 begin
-  if prompt is null or btrim(prompt) = '' then
+  if prompt is null or prompt !~ '[^[:space:]]' then
     raise exception 'prompt must not be empty' using errcode = '22023';
   end if;
   if length(prompt) > 2000 then

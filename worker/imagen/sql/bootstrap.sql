@@ -34,6 +34,7 @@ create schema if not exists extensions authorization supabase_admin;
 create schema if not exists auth authorization supabase_admin;
 create schema if not exists storage authorization supabase_admin;
 grant usage on schema extensions, auth, storage to anon, authenticated, service_role;
+grant all on schema storage to supabase_storage_admin;
 
 do $$
 begin

@@ -1,0 +1,119 @@
+"""Bad input to the user RPCs: SQLSTATE 22023, a message naming the field, nothing written."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from imagen.user_session import as_user
+
+GOOD = {"prompt": "a quiet harbour", "n": 3, "width": 1024, "height": 1024, "steps": 4}
+
+BAD_INPUTS = [
+    ("n", {"n": 0}),
+    ("n", {"n": 11}),
+    ("n", {"n": -1}),
+    ("n", {"n": None}),
+    ("prompt", {"prompt": None}),
+    ("prompt", {"prompt": ""}),
+    ("prompt", {"prompt": "   \t\n "}),
+    ("prompt", {"prompt": "x" * 2001}),
+    ("width", {"width": 1000}),
+    ("width", {"width": 240}),
+    ("width", {"width": 2064}),
+    ("height", {"height": 1031}),
+    ("height", {"height": 128}),
+    ("height", {"height": 4096}),
+    ("steps", {"steps": 0}),
+    ("steps", {"steps": 51}),
+    ("seed", {"seed": -1}),
+    ("seed", {"seed": 2**32}),
+    ("model", {"model": ""}),
+]
+
+
+def count_rows(conn) -> tuple[int, int]:
+    return conn.execute(
+        "select (select count(*) from imagen.series), (select count(*) from imagen.jobs)"
+    ).fetchone()
+
+
+def call_create_series(conn, user, args: dict):
+    names = ", ".join(f"{k} => %({k})s" for k in args)
+    with as_user(conn, user):
+        return conn.execute(f"select imagen.create_series({names})", args).fetchone()[0]
+
+
+@pytest.mark.parametrize(("field", "override"), BAD_INPUTS, ids=lambda v: str(v)[:30])
+def test_create_series_rejects_bad_input(conn, user_a, field, override):
+    with pytest.raises(psycopg.Error) as err:
+        call_create_series(conn, user_a, {**GOOD, **override})
+    assert err.value.sqlstate == "22023"
+    assert err.value.diag.message_primary.startswith(field), err.value.diag.message_primary
+    assert count_rows(conn) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "override"), [b for b in BAD_INPUTS if b[0] != "n"], ids=lambda v: str(v)[:30]
+)
+def test_submit_job_rejects_bad_input(conn, user_a, field, override):
+    args = {k: v for k, v in {**GOOD, **override}.items() if k != "n"}
+    names = ", ".join(f"{k} => %({k})s" for k in args)
+    with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
+        conn.execute(f"select imagen.submit_job({names})", args)
+    assert err.value.sqlstate == "22023"
+    assert err.value.diag.message_primary.startswith(field)
+    assert count_rows(conn) == (0, 0)
+
+
+def test_boundary_values_are_accepted(conn, user_a):
+    call_create_series(
+        conn, user_a, {"prompt": "x" * 2000, "n": 10, "width": 256, "height": 2048, "steps": 50}
+    )
+    call_create_series(conn, user_a, {"prompt": "y", "n": 1, "width": 2048, "height": 256, "steps": 1})
+    assert count_rows(conn) == (2, 11)
+
+
+def test_defaults_are_flux_schnell_1024_square_4_steps(conn, user_a):
+    series = call_create_series(conn, user_a, {"prompt": "a kite", "n": 1})
+    assert (series["model"], series["width"], series["height"], series["steps"]) == (
+        "black-forest-labs/FLUX.1-schnell",
+        1024,
+        1024,
+        4,
+    )
+
+
+def test_given_seed_gives_consecutive_seeds(conn, user_a):
+    series = call_create_series(conn, user_a, {"prompt": "a kite", "n": 4, "seed": 1000})
+    seeds = conn.execute(
+        "select seed from imagen.jobs where series_id = %s order by series_idx", (series["id"],)
+    ).fetchall()
+    assert [s for (s,) in seeds] == [1000, 1001, 1002, 1003]
+
+
+def test_unfinished_tries_are_capped_per_user(conn, user_a, user_b):
+    for _ in range(5):
+        call_create_series(conn, user_a, {"prompt": "fill", "n": 10})
+    with pytest.raises(psycopg.Error) as err:
+        call_create_series(conn, user_a, {"prompt": "one too many", "n": 1})
+    assert "too many unfinished tries" in err.value.diag.message_primary
+    assert "50" in err.value.diag.message_primary
+    assert count_rows(conn) == (5, 50)
+    # Another user is not affected by A's queue.
+    call_create_series(conn, user_b, {"prompt": "mine", "n": 2})
+
+
+def test_add_tries_refuses_more_than_ten(conn, user_a):
+    series = call_create_series(conn, user_a, {"prompt": "grow", "n": 8, "seed": 5})
+    with as_user(conn, user_a):
+        grown = conn.execute("select imagen.add_tries(%s, 2)", (series["id"],)).fetchone()[0]
+    assert grown["count"] == 10
+    seeds = conn.execute(
+        "select seed from imagen.jobs where series_id = %s order by series_idx", (series["id"],)
+    ).fetchall()
+    assert [s for (s,) in seeds] == list(range(5, 15))
+    with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
+        conn.execute("select imagen.add_tries(%s, 1)", (series["id"],))
+    assert err.value.sqlstate == "22023"
+    assert err.value.diag.message_primary.startswith("n ")

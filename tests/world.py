@@ -1,0 +1,46 @@
+"""Small builders shared by the database tests: series created as a user, finished as the worker."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+
+from imagen.user_session import acting_as, as_user
+
+
+def create_series(conn: psycopg.Connection, user: uuid.UUID, n: int = 3, prompt: str = "a test") -> dict:
+    with as_user(conn, user):
+        return conn.execute("select imagen.create_series(%s, %s)", (prompt, n)).fetchone()[0]
+
+
+def as_worker(conn: psycopg.Connection):
+    return acting_as(conn, "service_role")
+
+
+def claim(conn: psycopg.Connection, worker: str = "w1", lease: float = 60) -> dict | None:
+    with as_worker(conn):
+        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+        return cur.execute("select * from imagen.claim_job(%s, %s)", (worker, lease)).fetchone()
+
+
+def complete(conn: psycopg.Connection, job: dict, worker: str = "w1") -> dict:
+    with as_worker(conn):
+        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+        return cur.execute(
+            "select * from imagen.complete_job(%s, %s, 'imagen', %s, 100)",
+            (job["id"], worker, f"{job['owner_id']}/{job['series_id'] or 'solo'}/{job['id']}.png"),
+        ).fetchone()
+
+
+def finish_all(conn: psycopg.Connection, worker: str = "w1") -> list[dict]:
+    """Claims and completes every queued job; returns the image rows."""
+    images = []
+    while job := claim(conn, worker):
+        images.append(complete(conn, job, worker))
+    return images
+
+
+def job_row(conn: psycopg.Connection, job_id) -> dict:
+    cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+    return cur.execute("select * from imagen.jobs where id = %s", (job_id,)).fetchone()
