@@ -8,8 +8,8 @@ supabase := justfile_directory() / "tools/supabase/node_modules/.bin/supabase"
 setup:
     scripts/setup
 
-# Set up, then render a series end to end on an embedded database.
-demo *args: setup
+# Render a series end to end on an embedded database (after `just setup`).
+demo *args:
     {{venv}}/imagen demo {{args}}
 
 # Apply the migrations to DATABASE_URL (bootstrap where needed).

@@ -47,3 +47,18 @@ def user_a(conn) -> uuid.UUID:
 @pytest.fixture
 def user_b(conn) -> uuid.UUID:
     return ensure_user(conn, "b@example.com")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny FLUX pipeline saved to a folder, loaded like any local model."""
+    from imagen.tiny_models import tiny_path
+
+    return str(tiny_path("tiny", tmp_path_factory.mktemp("models")))
+
+
+@pytest.fixture(scope="session")
+def renderer(tiny_model):
+    from imagen.render import Renderer
+
+    return Renderer(tiny_model, device="cpu")

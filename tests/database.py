@@ -52,9 +52,7 @@ def supabase(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def docker_image_present(image: str) -> bool:
     try:
-        result = subprocess.run(
-            ["docker", "image", "inspect", image], capture_output=True, timeout=10, check=False
-        )
+        result = subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=10, check=False)
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0

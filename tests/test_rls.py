@@ -77,15 +77,11 @@ def test_user_cannot_delete_other_users_rows(conn, world, user_a, table):
         deleted = conn.execute(f"delete from imagen.{table} where owner_id <> %s", (user_a,)).rowcount
     assert deleted == 0
     with acting_as(conn, "service_role"):
-        assert conn.execute(
-            f"select count(*) from imagen.{table} where owner_id <> %s", (user_a,)
-        ).fetchone()[0]
+        assert conn.execute(f"select count(*) from imagen.{table} where owner_id <> %s", (user_a,)).fetchone()[0]
 
 
 def test_users_cannot_delete_jobs_at_all(conn, world, user_a):
-    expect_denied(
-        conn, "authenticated", {"sub": str(user_a), "role": "authenticated"}, "delete from imagen.jobs"
-    )
+    expect_denied(conn, "authenticated", {"sub": str(user_a), "role": "authenticated"}, "delete from imagen.jobs")
 
 
 def test_user_cannot_update_other_users_series(conn, world, user_a):
@@ -96,17 +92,14 @@ def test_user_cannot_update_other_users_series(conn, world, user_a):
 
 
 def test_user_cannot_select_other_users_image(conn, world, user_a):
-    b_image = conn.execute(
-        "select id from imagen.images where series_id = %s limit 1", (world["b"]["id"],)
-    ).fetchone()[0]
+    b_image = conn.execute("select id from imagen.images where series_id = %s limit 1", (world["b"]["id"],)).fetchone()[
+        0
+    ]
     for series in (world["a"], world["b"]):
         with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
             conn.execute("select imagen.select_image(%s, %s)", (series["id"], b_image))
         assert err.value.sqlstate == "22023"
-    assert (
-        conn.execute("select count(*) from imagen.series where selected_image_id is not null").fetchone()[0]
-        == 0
-    )
+    assert conn.execute("select count(*) from imagen.series where selected_image_id is not null").fetchone()[0] == 0
 
 
 @pytest.mark.parametrize("action", ["cancel_series", "add_tries"])
@@ -202,9 +195,7 @@ def test_owner_can_delete_own_image_and_job_keeps_history(conn, world, user_a):
 def test_storage_owner_reads_only_own_folder(conn, world, user_a, user_b):
     with acting_as(conn, "service_role"):
         for user in (user_a, user_b):
-            conn.execute(
-                "insert into storage.objects (bucket_id, name) values ('imagen', %s)", (f"{user}/solo/x.png",)
-            )
+            conn.execute("insert into storage.objects (bucket_id, name) values ('imagen', %s)", (f"{user}/solo/x.png",))
     with as_user(conn, user_a):
         names = [r[0] for r in conn.execute("select name from storage.objects")]
         deleted = conn.execute("delete from storage.objects where name like %s", (f"{user_b}/%",)).rowcount
@@ -214,6 +205,4 @@ def test_storage_owner_reads_only_own_folder(conn, world, user_a, user_b):
 
 def test_users_cannot_write_storage(conn, user_a):
     with pytest.raises(psycopg.errors.InsufficientPrivilege), as_user(conn, user_a):
-        conn.execute(
-            "insert into storage.objects (bucket_id, name) values ('imagen', %s)", (f"{user_a}/solo/y.png",)
-        )
+        conn.execute("insert into storage.objects (bucket_id, name) values ('imagen', %s)", (f"{user_a}/solo/y.png",))

@@ -33,9 +33,7 @@ BAD_INPUTS = [
 
 
 def count_rows(conn) -> tuple[int, int]:
-    return conn.execute(
-        "select (select count(*) from imagen.series), (select count(*) from imagen.jobs)"
-    ).fetchone()
+    return conn.execute("select (select count(*) from imagen.series), (select count(*) from imagen.jobs)").fetchone()
 
 
 def call_create_series(conn, user, args: dict):
@@ -53,9 +51,7 @@ def test_create_series_rejects_bad_input(conn, user_a, field, override):
     assert count_rows(conn) == (0, 0)
 
 
-@pytest.mark.parametrize(
-    ("field", "override"), [b for b in BAD_INPUTS if b[0] != "n"], ids=lambda v: str(v)[:30]
-)
+@pytest.mark.parametrize(("field", "override"), [b for b in BAD_INPUTS if b[0] != "n"], ids=lambda v: str(v)[:30])
 def test_submit_job_rejects_bad_input(conn, user_a, field, override):
     args = {k: v for k, v in {**GOOD, **override}.items() if k != "n"}
     names = ", ".join(f"{k} => %({k})s" for k in args)
@@ -67,9 +63,7 @@ def test_submit_job_rejects_bad_input(conn, user_a, field, override):
 
 
 def test_boundary_values_are_accepted(conn, user_a):
-    call_create_series(
-        conn, user_a, {"prompt": "x" * 2000, "n": 10, "width": 256, "height": 2048, "steps": 50}
-    )
+    call_create_series(conn, user_a, {"prompt": "x" * 2000, "n": 10, "width": 256, "height": 2048, "steps": 50})
     call_create_series(conn, user_a, {"prompt": "y", "n": 1, "width": 2048, "height": 256, "steps": 1})
     assert count_rows(conn) == (2, 11)
 

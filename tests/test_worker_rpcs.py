@@ -50,9 +50,7 @@ def test_two_connections_racing_claim_each_job_exactly_once(db_url, conn, user_a
 def test_claim_takes_series_tries_in_order(conn, user_a):
     series = create_series(conn, user_a, 3)
     assert [claim(conn)["series_idx"] for _ in range(3)] == [1, 2, 3]
-    assert series["job_ids"] == [
-        str(r[0]) for r in conn.execute("select id from imagen.jobs order by series_idx")
-    ]
+    assert series["job_ids"] == [str(r[0]) for r in conn.execute("select id from imagen.jobs order by series_idx")]
 
 
 def test_expired_lease_is_claimable_again_and_old_holder_cannot_complete(conn, user_a):
@@ -134,9 +132,7 @@ def test_retry_job_requeues_a_failed_try(conn, user_a):
     conn.execute("update imagen.jobs set max_attempts = 1")
     call(conn, "select imagen.fail_job(%s, 'w1', 'boom', 0)", (job["id"],))
     with as_user(conn, user_a):
-        retried = conn.execute(
-            "select status, attempts, error from imagen.retry_job(%s)", (job["id"],)
-        ).fetchone()
+        retried = conn.execute("select status, attempts, error from imagen.retry_job(%s)", (job["id"],)).fetchone()
     assert retried == ("queued", 0, None)
     assert claim(conn)["id"] == job["id"]
 

@@ -43,9 +43,7 @@ def find_bin_dir() -> Path:
     found = shutil.which("initdb")
     if found:
         return Path(found).parent
-    raise EmbeddedPostgresError(
-        "no PostgreSQL server binaries found: install postgresql-15 or set DATABASE_URL"
-    )
+    raise EmbeddedPostgresError("no PostgreSQL server binaries found: install postgresql-15 or set DATABASE_URL")
 
 
 def free_port() -> int:

@@ -58,9 +58,7 @@ def bootstrap(conn: psycopg.Connection) -> None:
         conn.execute(bootstrap_sql())
 
 
-def apply_migrations(
-    conn: psycopg.Connection, migrations_dir: Path = DEFAULT_MIGRATIONS_DIR
-) -> list[Migration]:
+def apply_migrations(conn: psycopg.Connection, migrations_dir: Path = DEFAULT_MIGRATIONS_DIR) -> list[Migration]:
     """Applies pending migrations in order, each in its own transaction; returns those applied."""
     migrations = list_migrations(migrations_dir)
     with conn.transaction():
@@ -74,8 +72,7 @@ def apply_migrations(
         with conn.transaction():
             conn.execute(sql)
             conn.execute(
-                "insert into supabase_migrations.schema_migrations (version, statements, name)"
-                " values (%s, %s, %s)",
+                "insert into supabase_migrations.schema_migrations (version, statements, name) values (%s, %s, %s)",
                 (migration.version, [sql], migration.name),
             )
         log.info("applied migration %s_%s", migration.version, migration.name)

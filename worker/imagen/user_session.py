@@ -24,9 +24,7 @@ def acting_as(conn: psycopg.Connection, role: str, claims: dict | None = None) -
     """One transaction run as `role` with `claims`; commits on success, rolls back on error."""
     with conn.transaction():
         conn.execute("select set_config('role', %s, true)", (role,))
-        conn.execute(
-            "select set_config('request.jwt.claims', %s, true)", (json.dumps(claims or {"role": role}),)
-        )
+        conn.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims or {"role": role}),))
         yield
 
 

@@ -1,0 +1,200 @@
+"""The worker in this process, on a real database with the tiny FLUX pipeline."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import numpy as np
+import psycopg
+import pytest
+from PIL import Image
+
+from imagen.jobs import Job
+from imagen.png import encode_png, job_metadata, read_metadata
+from imagen.render import Renderer
+from imagen.user_session import as_user
+from tests.workers import run_burst
+
+
+def create(conn, user, n=3, size=256, steps=4, seed=None) -> dict:
+    with as_user(conn, user):
+        return conn.execute(
+            "select imagen.create_series('a lighthouse', %s, model => 'tiny', width => %s, height => %s,"
+            " steps => %s, seed => %s)",
+            (n, size, size, steps, seed),
+        ).fetchone()[0]
+
+
+def submit_solo(conn, user) -> uuid.UUID:
+    with as_user(conn, user):
+        return conn.execute(
+            "select id from imagen.submit_job('a gull', model => 'tiny', width => 256, height => 256)"
+        ).fetchone()[0]
+
+
+def rows(conn, sql, params=()):
+    return conn.execute(sql, params).fetchall()
+
+
+def make_job(seed: int, **kw) -> Job:
+    fields = dict(
+        id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=None, series_idx=None, prompt="a red fox",
+        model="tiny", width=256, height=256, steps=4, style=None, seed=seed, attempts=1, max_attempts=3,
+    )  # fmt: skip
+    return Job(**{**fields, **kw})
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def test_series_try_produces_image_with_the_same_series_id(conn, user_a, renderer, tmp_path, db_url):
+    series = create(conn, user_a, n=1)
+    run_burst(db_url, renderer, tmp_path)
+    assert rows(conn, "select series_id::text from imagen.images") == [(series["id"],)]
+
+
+def test_solo_job_leaves_series_id_null(conn, user_a, renderer, tmp_path, db_url):
+    job_id = submit_solo(conn, user_a)
+    run_burst(db_url, renderer, tmp_path)
+    assert rows(conn, "select job_id, series_id from imagen.images") == [(job_id, None)]
+    assert (tmp_path / str(user_a) / "solo" / f"{job_id}.png").is_file()
+
+
+def test_series_of_three_end_to_end(conn, user_a, renderer, tmp_path, db_url):
+    series = create(conn, user_a, n=3)
+    stats = run_burst(db_url, renderer, tmp_path)
+    assert stats.done == 3
+    images = rows(conn, "select id, series_id::text, path from imagen.images order by path")
+    assert [s for _, s, _ in images] == [series["id"]] * 3
+    jobs = rows(conn, "select status, image_id is not null from imagen.jobs where series_id = %s", (series["id"],))
+    assert jobs == [("done", True)] * 3
+    for _, _, path in images:
+        assert path.startswith(f"{user_a}/{series['id']}/")
+        assert (tmp_path / path).is_file()
+    with as_user(conn, user_a):
+        assert rows(conn, "select id from imagen.images where series_id is null") == []
+        conn.execute("select imagen.select_image(%s, %s)", (series["id"], images[0][0]))
+    with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
+        conn.execute("select imagen.select_image(%s, %s)", (series["id"], uuid.uuid4()))
+    assert err.value.sqlstate == "22023"
+    assert rows(conn, "select selected_image_id from imagen.series") == [(images[0][0],)]
+
+
+def test_same_seed_gives_the_same_picture(renderer):
+    a = pixels(renderer.render(make_job(7)))
+    b = pixels(renderer.render(make_job(7)))
+    assert np.abs(a - b).max() <= 1
+
+
+def test_different_seeds_give_different_pictures(renderer):
+    a = pixels(renderer.render(make_job(7)))
+    b = pixels(renderer.render(make_job(8)))
+    assert np.abs(a - b).mean() > 5
+
+
+def test_png_metadata_round_trips(renderer):
+    job = make_job(1234, series_id=uuid.uuid4(), series_idx=3, prompt="ein Fuchs im Schnee — 狐", style="ink")
+    data = encode_png(renderer.render(job), job_metadata(job, "tiny"))
+    meta = read_metadata(data)
+    assert meta == {
+        "prompt": job.prompt, "style": "ink", "seed": "1234", "steps": "4", "width": "256", "height": "256",
+        "model": "tiny", "series_id": str(job.series_id), "series_idx": "3", "job_id": str(job.id),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(("width", "height"), [(250, 256), (256, 264), (0, 256)])
+def test_sizes_are_validated_not_rounded(renderer, width, height):
+    with pytest.raises(ValueError, match=r"width|height"):
+        renderer.render(make_job(1, width=width, height=height))
+
+
+def test_cancel_while_rendering_stores_nothing(conn, user_a, renderer, tmp_path, db_url):
+    series = create(conn, user_a, n=1, steps=40)
+
+    def on_progress(job, step):
+        if step == 2:
+            with psycopg.connect(db_url, autocommit=True) as c, as_user(c, user_a):
+                c.execute("select imagen.cancel_series(%s)", (series["id"],))
+        if step >= 2:
+            time.sleep(0.03)  # give the heartbeat (every 20 ms) time to hear about it
+
+    stats = run_burst(db_url, renderer, tmp_path, on_progress=on_progress)
+    assert stats.cancelled == 1
+    assert rows(conn, "select status, progress < steps from imagen.jobs") == [("cancelled", True)]
+    assert rows(conn, "select count(*) from imagen.images") == [(0,)]
+    assert list(tmp_path.rglob("*.png")) == []
+
+
+class FailingRenderer:
+    """The tiny renderer, except that try 2 always raises."""
+
+    def __init__(self, inner: Renderer) -> None:
+        self.inner = inner
+        self.model = inner.model
+
+    def render(self, job, on_step=None):
+        if job.series_idx == 2:
+            raise RuntimeError("injected failure: CUDA out of memory")
+        return self.inner.render(job, on_step)
+
+
+def test_render_failure_is_retried_then_failed_and_the_series_carries_on(conn, user_a, renderer, tmp_path, db_url):
+    series = create(conn, user_a, n=3)
+    stats = run_burst(db_url, FailingRenderer(renderer), tmp_path)
+    jobs = rows(
+        conn, "select series_idx, status, attempts, error from imagen.jobs where series_id = %s order by 1",
+        (series["id"],),
+    )  # fmt: skip
+    assert [(i, s) for i, s, _, _ in jobs] == [(1, "done"), (2, "failed"), (3, "done")]
+    assert jobs[1][2] == 3
+    assert "injected failure: CUDA out of memory" in jobs[1][3]
+    assert (stats.done, stats.failed) == (2, 1)
+
+
+def test_model_is_loaded_once_for_a_whole_series(monkeypatch, conn, user_a, tiny_model, tmp_path, db_url):
+    from diffusers import AutoPipelineForText2Image
+
+    loads = []
+    original = AutoPipelineForText2Image.from_pretrained.__func__
+
+    def counting(cls, *args, **kwargs):
+        loads.append(args[0])
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(AutoPipelineForText2Image, "from_pretrained", classmethod(counting))
+    create(conn, user_a, n=5)
+    stats = run_burst(db_url, Renderer(tiny_model, device="cpu"), tmp_path)
+    assert stats.done == 5
+    assert loads == [tiny_model]
+
+
+def test_finishing_overlaps_the_next_render(conn, user_a, renderer, tmp_path, db_url):
+    """While try N is stored and completed, try N+1 is already rendering."""
+    create(conn, user_a, n=3)
+    rendering = threading.Event()
+    overlapped = []
+
+    class SlowStorage:
+        bucket = "local"
+
+        def put(self, path, data):
+            overlapped.append(rendering.wait(timeout=5))
+
+        def delete(self, path):
+            pass
+
+    def on_progress(job, step):
+        rendering.set()
+
+    from imagen.postgres_queue import PostgresQueue
+    from imagen.worker import Worker
+
+    queue = PostgresQueue(db_url, "overlap", retry_backoff_seconds=0.01)
+    try:
+        Worker(queue, SlowStorage(), renderer, poll_interval=0.1, on_progress=on_progress).run(burst=True)
+    finally:
+        queue.close()
+    assert overlapped[:2] == [True, True]

@@ -1,0 +1,69 @@
+"""Running workers in tests: in-process on the test's database, or as `imagen worker` subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from imagen.postgres_queue import PostgresQueue
+from imagen.storage import LocalStorage
+from imagen.worker import Worker, WorkerStats
+
+
+def run_burst(db_url: str, renderer, storage_dir: Path, worker_id: str = "test-worker", **kw) -> WorkerStats:
+    """Drains the queue in this process with the postgres transport."""
+    queue = PostgresQueue(db_url, worker_id, lease_seconds=kw.pop("lease_seconds", 30), retry_backoff_seconds=0.01)
+    try:
+        worker = Worker(queue, LocalStorage(storage_dir), renderer, poll_interval=0.1, heartbeat_interval=0.02, **kw)
+        return worker.run(burst=True)
+    finally:
+        queue.close()
+
+
+def worker_env(db_url: str, model: str, storage_dir: Path, **settings: object) -> dict:
+    env = {
+        **os.environ,
+        "IMAGEN_DATABASE_URL": db_url,
+        "IMAGEN_MODEL": model,
+        "IMAGEN_STORAGE_DIR": str(storage_dir),
+        "IMAGEN_POLL_INTERVAL": "0.2",
+        "IMAGEN_HEARTBEAT_INTERVAL": "0.05",
+        "IMAGEN_RETRY_BACKOFF_SECONDS": "0.01",
+        "HF_HUB_OFFLINE": "1",
+    }
+    env.update({f"IMAGEN_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+def start_worker(env: dict, *args: str, log_path: Path | None = None) -> subprocess.Popen:
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "imagen.cli", "worker", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+    )
+
+
+def wait_until(predicate, timeout: float = 60, interval: float = 0.02, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def scalar(db_url: str, sql: str, params: tuple = ()):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def running_with_progress(db_url: str):
+    """The id of a try that is mid-render (at least one step done), or None."""
+    return scalar(
+        db_url,
+        "select coalesce((select id::text from imagen.jobs where status = 'running' and progress >= 1 limit 1), '')",
+    )

@@ -1,0 +1,83 @@
+"""What the worker loop knows about the queue: a Job, the errors, and the protocol a transport
+implements. The loop never learns which transport it has."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import datetime
+from typing import Literal, Protocol
+
+HeartbeatAnswer = Literal["ok", "cancelled", "lost"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    series_id: uuid.UUID | None
+    series_idx: int | None
+    prompt: str
+    model: str
+    width: int
+    height: int
+    steps: int
+    style: str | None
+    seed: int
+    attempts: int
+    max_attempts: int
+
+    @classmethod
+    def from_row(cls, row: dict) -> Job:
+        fields = {f.name: row[f.name] for f in dataclasses.fields(cls)}
+        for key in ("id", "owner_id", "series_id"):
+            if isinstance(fields[key], str):
+                fields[key] = uuid.UUID(fields[key])
+        return cls(**fields)
+
+    @property
+    def storage_path(self) -> str:
+        """{owner}/{series_id or solo}/{job_id}.png — the same on every attempt, so a retry overwrites."""
+        return f"{self.owner_id}/{self.series_id or 'solo'}/{self.id}.png"
+
+    @property
+    def label(self) -> str:
+        where = f"series_id={self.series_id} idx={self.series_idx}" if self.series_id else "solo"
+        return f"job_id={self.id} {where}"
+
+
+class LeaseLost(Exception):
+    """Another worker owns the try now (our lease expired): store nothing, move on."""
+
+
+class JobCancelled(Exception):
+    """The user cancelled the try: store nothing, move on."""
+
+
+class JobQueue(Protocol):
+    """The worker RPCs, implemented once per transport (postgres, supabase)."""
+
+    def claim(self) -> Job | None: ...
+
+    def heartbeat(self, job: Job, progress: int) -> HeartbeatAnswer: ...
+
+    def complete(self, job: Job, bucket: str, path: str, nbytes: int) -> None:
+        """Raises LeaseLost or JobCancelled."""
+
+    def fail(self, job: Job, error: str) -> datetime | None:
+        """Returns when the try runs again, or None if it is now failed for good."""
+
+    def release(self, job: Job) -> None: ...
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Returns on a wake-up hint or after timeout."""
+
+    def close(self) -> None: ...
+
+
+class Storage(Protocol):
+    bucket: str
+
+    def put(self, path: str, data: bytes) -> None: ...
+
+    def delete(self, path: str) -> None: ...

@@ -1,0 +1,118 @@
+"""Rendering one try with diffusers. The pipeline is loaded once and kept resident."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from imagen.jobs import Job
+from imagen.tiny_models import TINY_NAMES, tiny_path
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+# FLUX.1-schnell is distilled for few steps without guidance; 256 tokens is its prompt limit.
+FLUX_CALL_DEFAULTS = {"guidance_scale": 0.0, "max_sequence_length": 256}
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+class RenderAborted(Exception):
+    """The step callback asked to stop (cancelled, lease lost, shutting down)."""
+
+
+def pick_device(requested: str | None = None) -> str:
+    if requested:
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(device: str, requested: str | None = None) -> torch.dtype:
+    if requested:
+        if requested not in DTYPES:
+            raise ValueError(f"IMAGEN_DTYPE must be one of {', '.join(DTYPES)}, got {requested!r}")
+        return DTYPES[requested]
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def resolve_model(model: str) -> str:
+    """A tiny model name is built on first use; a local path must exist; anything else is a hub id."""
+    if model in TINY_NAMES:
+        return str(tiny_path(model))
+    looks_like_path = model.startswith((".", "/", "~")) or Path(model).exists()
+    if looks_like_path:
+        path = Path(model).expanduser()
+        if not (path / "model_index.json").is_file():
+            raise ModelLoadError(
+                f"IMAGEN_MODEL={model!r}: no diffusers pipeline there (model_index.json missing or unreadable)"
+            )
+        return str(path)
+    return model
+
+
+class Renderer:
+    def __init__(self, model: str, device: str | None = None, dtype: str | None = None, compile: bool = False) -> None:
+        from diffusers import AutoPipelineForText2Image
+
+        self.model = model
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device, dtype)
+        source = resolve_model(model)
+        started = time.perf_counter()
+        try:
+            self.pipe = AutoPipelineForText2Image.from_pretrained(source, dtype=self.dtype)
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load IMAGEN_MODEL={model!r}: {exc}".splitlines()[0]) from exc
+        self.pipe.to(self.device)
+        self.pipe.set_progress_bar_config(disable=True)
+        self.is_flux = "Flux" in type(self.pipe).__name__
+        # FLUX packs 2x2 latent patches, so sizes must divide by twice the VAE factor.
+        self.size_multiple = self.pipe.vae_scale_factor * (2 if self.is_flux else 1)
+        if compile:
+            denoiser = "transformer" if self.is_flux else "unet"
+            setattr(self.pipe, denoiser, torch.compile(getattr(self.pipe, denoiser)))
+        log.info(
+            "model loaded model=%s pipeline=%s device=%s dtype=%s seconds=%.2f",
+            model, type(self.pipe).__name__, self.device, str(self.dtype).removeprefix("torch."),
+            time.perf_counter() - started,
+        )  # fmt: skip
+
+    def check_size(self, width: int, height: int) -> None:
+        for name, value in (("width", width), ("height", height)):
+            if value <= 0 or value % self.size_multiple:
+                raise ValueError(f"{name} {value} is not a positive multiple of {self.size_multiple}")
+
+    def render(self, job: Job, on_step: Callable[[int], bool] | None = None) -> Image.Image:
+        """Renders `job`; on_step(step) is called after each step and returns False to abort."""
+        self.check_size(job.width, job.height)
+        aborted = False
+
+        def step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+            nonlocal aborted
+            if on_step is not None and not on_step(step + 1):
+                aborted = True
+                pipe._interrupt = True
+            return callback_kwargs
+
+        prompt = f"{job.prompt}, {job.style}" if job.style else job.prompt
+        result = self.pipe(
+            prompt=prompt,
+            width=job.width,
+            height=job.height,
+            num_inference_steps=job.steps,
+            # A CPU generator gives the same noise for a seed on any device.
+            generator=torch.Generator("cpu").manual_seed(job.seed),
+            callback_on_step_end=step_end,
+            **(FLUX_CALL_DEFAULTS if self.is_flux else {}),
+        )
+        # An interrupted pipeline still decodes a picture; it must not be stored.
+        if aborted:
+            raise RenderAborted(job.label)
+        return result.images[0]

@@ -1,0 +1,84 @@
+"""Reading a series back for people: the tries' state, a table, and the contact sheet's input."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+from psycopg.rows import dict_row
+
+TRIES_SQL = """
+select j.id, j.series_idx, j.seed, j.status, j.progress, j.steps, j.attempts, j.error,
+       extract(epoch from coalesce(j.finished_at, now()) - j.started_at)::float as seconds,
+       i.id as image_id, i.bucket, i.path, i.series_id as image_series_id,
+       s.selected_image_id is not distinct from i.id and i.id is not null as winner,
+       case when j.status = 'queued' then (
+         select count(*) + 1 from imagen.jobs q
+         where q.status = 'queued'
+           and (q.created_at, coalesce(q.series_idx, 0)) < (j.created_at, coalesce(j.series_idx, 0))
+       ) end as queue_position
+from imagen.jobs j
+join imagen.series s on s.id = j.series_id
+left join imagen.images i on i.id = j.image_id
+where j.series_id = %s
+order by j.series_idx
+"""
+
+RECENT_SQL = """
+select s.id, s.prompt, s.count, s.created_at,
+       count(*) filter (where j.status = 'done') as done,
+       count(*) filter (where j.status in ('queued', 'running')) as pending
+from imagen.series s left join imagen.jobs j on j.series_id = s.id
+group by s.id order by s.created_at desc limit %s
+"""
+
+
+def series_tries(conn: psycopg.Connection, series_id: uuid.UUID | str) -> list[dict]:
+    rows = conn.cursor(row_factory=dict_row).execute(TRIES_SQL, (series_id,)).fetchall()
+    if not rows:
+        raise LookupError(f"series {series_id} not found")
+    return rows
+
+
+def recent_series(conn: psycopg.Connection, limit: int = 20) -> list[dict]:
+    return conn.cursor(row_factory=dict_row).execute(RECENT_SQL, (limit,)).fetchall()
+
+
+def format_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    """columns: (header, key). Plain text, aligned, for a terminal."""
+    cells = [[h for h, _ in columns]] + [["" if r.get(k) is None else str(r[k]) for _, k in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def tries_table(tries: list[dict]) -> str:
+    rows = []
+    for t in tries:
+        state = t["status"]
+        if state == "running":
+            state += f" {t['progress']}/{t['steps']}"
+        elif state == "queued" and t["queue_position"]:
+            state += f" (#{t['queue_position']} in queue)"
+        rows.append(
+            {
+                "idx": t["series_idx"],
+                "seed": t["seed"],
+                "state": state + (" ★" if t["winner"] else ""),
+                "seconds": f"{t['seconds']:.2f}" if t["seconds"] is not None else None,
+                "file": t["path"],
+                "error": t["error"],
+            }
+        )
+    return format_table(
+        rows,
+        [
+            ("try", "idx"),
+            ("seed", "seed"),
+            ("state", "state"),
+            ("seconds", "seconds"),
+            ("file", "file"),
+            ("error", "error"),
+        ],
+    )

@@ -1,0 +1,258 @@
+"""The worker loop: wake-up hint or poll timer → claim until empty → render → store → complete.
+
+Rendering runs on the calling thread and never waits for the database: a heartbeat thread
+extends the lease and reports progress, and a finisher thread encodes the PNG, stores it and
+calls complete_job while the next try is already rendering.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from PIL import Image
+
+from imagen.jobs import Job, JobCancelled, JobQueue, LeaseLost, Storage
+from imagen.png import encode_png, job_metadata
+from imagen.render import RenderAborted, Renderer
+
+log = logging.getLogger(__name__)
+
+ProgressHook = Callable[[Job, int], None]
+
+
+@dataclass
+class Lease:
+    """One claimed try: progress flows out, an abort reason flows in."""
+
+    job: Job
+    progress: int = 0
+    abort_reason: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Heartbeat(threading.Thread):
+    """Extends the lease of every try this worker holds, at most every `interval` seconds."""
+
+    def __init__(self, queue: JobQueue, interval: float) -> None:
+        super().__init__(name="imagen-heartbeat", daemon=True)
+        self.queue = queue
+        self.interval = interval
+        self.leases: dict = {}
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+
+    def hold(self, lease: Lease) -> None:
+        with self.lock:
+            self.leases[lease.job.id] = lease
+
+    def drop(self, lease: Lease) -> None:
+        with self.lock:
+            self.leases.pop(lease.job.id, None)
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            with self.lock:
+                held = list(self.leases.values())
+            for lease in held:
+                try:
+                    answer = self.queue.heartbeat(lease.job, lease.progress)
+                except Exception as exc:  # the database may be restarting; the lease has slack
+                    log.warning("heartbeat failed %s: %s", lease.job.label, exc)
+                    continue
+                if answer != "ok" and lease.abort_reason is None:
+                    lease.abort_reason = answer
+                    log.info("try %s %s", answer, lease.job.label)
+
+
+@dataclass
+class WorkerStats:
+    done: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    lost: int = 0
+    released: int = 0
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: JobQueue,
+        storage: Storage,
+        renderer: Renderer,
+        *,
+        poll_interval: float = 2.0,
+        heartbeat_interval: float = 0.25,
+        on_progress: ProgressHook | None = None,
+    ) -> None:
+        self.queue = queue
+        self.storage = storage
+        self.renderer = renderer
+        self.poll_interval = poll_interval
+        self.on_progress = on_progress
+        self.heartbeat = Heartbeat(queue, heartbeat_interval)
+        self.finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagen-finish")
+        # One try rendering and at most one being stored: memory stays bounded.
+        self.in_flight = threading.BoundedSemaphore(2)
+        self.stopping = threading.Event()
+        self.stats = WorkerStats()
+        self.current: Lease | None = None
+        self._retry_at: datetime | None = None
+        self._stats_lock = threading.Lock()
+
+    def stop(self, *_: object) -> None:
+        """SIGTERM/SIGINT: stop the current render at its next step, release it, and exit."""
+        if not self.stopping.is_set():
+            log.info("stopping: the current try is released back to the queue")
+        self.stopping.set()
+        if self.current is not None:
+            self.current.abort_reason = "shutdown"
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self, burst: bool = False) -> WorkerStats:
+        """Processes tries until stopped; with burst, until nothing is left to claim."""
+        self.heartbeat.start()
+        try:
+            while not self.stopping.is_set():
+                claimed = self.drain()
+                if burst and not claimed and not self._retry_pending():
+                    break
+                if not claimed:
+                    self.queue.wait_for_work(self._next_wait())
+        finally:
+            self.finisher.shutdown(wait=True)
+            self.heartbeat.stopped.set()
+        return self.stats
+
+    def drain(self) -> int:
+        """Claims and renders until the queue has nothing runnable; returns how many it took."""
+        count = 0
+        while not self.stopping.is_set():
+            self.in_flight.acquire()
+            job = self.queue.claim()
+            if job is None:
+                self.in_flight.release()
+                return count
+            count += 1
+            self.process(job)
+        return count
+
+    def process(self, job: Job) -> None:
+        lease = Lease(job)
+        self.current = lease
+        self.heartbeat.hold(lease)
+        started = time.perf_counter()
+        log.info("try started %s seed=%s attempt=%s", job.label, job.seed, job.attempts)
+
+        def on_step(step: int) -> bool:
+            lease.progress = step
+            if self.on_progress is not None:
+                self.on_progress(job, step)
+            return lease.abort_reason is None
+
+        try:
+            image = self.renderer.render(job, on_step)
+        except RenderAborted:
+            self.current = None
+            self._settle_aborted(lease)
+            return
+        except Exception as exc:
+            self.current = None
+            self._fail(lease, exc)
+            return
+        self.current = None
+        render_seconds = time.perf_counter() - started
+        self.finisher.submit(self._finish, lease, image, started, render_seconds).add_done_callback(self._log_crash)
+
+    def _finish(self, lease: Lease, image: Image.Image, started: float, render_seconds: float) -> None:
+        """On the finisher thread: encode, store, complete — overlapping the next render."""
+        job = lease.job
+        try:
+            data = encode_png(image, job_metadata(job, self.renderer.model))
+            self.storage.put(job.storage_path, data)
+            self.queue.complete(job, self.storage.bucket, job.storage_path, len(data))
+        except (LeaseLost, JobCancelled) as exc:
+            # Someone else owns the try now (they write the same path) or the user cancelled.
+            if isinstance(exc, JobCancelled):
+                self.storage.delete(job.storage_path)
+            self._count("cancelled" if isinstance(exc, JobCancelled) else "lost")
+            log.info("try dropped %s: %s", job.label, exc)
+        except Exception as exc:
+            self._fail(lease, exc)
+            return
+        else:
+            self._count("done")
+            log.info(
+                "try done %s seconds=%.3f render_seconds=%.3f bytes=%d",
+                job.label, time.perf_counter() - started, render_seconds, len(data),
+            )  # fmt: skip
+        finally:
+            self._release_slot(lease)
+
+    def _settle_aborted(self, lease: Lease) -> None:
+        job = lease.job
+        try:
+            if lease.abort_reason == "shutdown":
+                self.queue.release(job)
+                self._count("released")
+                log.info("try released %s", job.label)
+            else:
+                self._count("cancelled" if lease.abort_reason == "cancelled" else "lost")
+        except LeaseLost:
+            self._count("lost")
+        finally:
+            self._release_slot(lease)
+
+    def _fail(self, lease: Lease, exc: Exception) -> None:
+        job = lease.job
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("try failed %s attempt=%s: %s", job.label, job.attempts, error)
+        log.debug("%s", "".join(traceback.format_exception(exc)))
+        try:
+            retry_at = self.queue.fail(job, error)
+            if retry_at is None:
+                self._count("failed")
+            else:
+                self._retry_at = max(self._retry_at or retry_at, retry_at)
+        except LeaseLost:
+            self._count("lost")
+        finally:
+            self._release_slot(lease)
+
+    def _release_slot(self, lease: Lease) -> None:
+        self.heartbeat.drop(lease)
+        lease.done.set()
+        self.in_flight.release()
+
+    def _count(self, what: str) -> None:
+        with self._stats_lock:
+            setattr(self.stats, what, getattr(self.stats, what) + 1)
+
+    def _retry_pending(self) -> bool:
+        """A try this worker failed will be due again: burst mode waits for it."""
+        self.in_flight.acquire()  # wait for the finisher: it may still fail its try
+        self.in_flight.acquire()
+        self.in_flight.release()
+        self.in_flight.release()
+        return self._retry_at is not None and self._retry_at > datetime.now(UTC)
+
+    def _next_wait(self) -> float:
+        if self._retry_at is None:
+            return self.poll_interval
+        until_retry = (self._retry_at - datetime.now(UTC)).total_seconds()
+        return max(0.0, min(self.poll_interval, until_retry))
+
+    @staticmethod
+    def _log_crash(future: Future) -> None:
+        if exc := future.exception():
+            log.error("finisher crashed: %r", exc)
