@@ -16,15 +16,7 @@ from imagen.png import encode_png, job_metadata, read_metadata
 from imagen.render import Renderer
 from imagen.user_session import as_user
 from tests.workers import run_burst
-
-
-def create(conn, user, n=3, size=256, steps=4, seed=None) -> dict:
-    with as_user(conn, user):
-        return conn.execute(
-            "select imagen.create_series('a lighthouse', %s, model => 'tiny', width => %s, height => %s,"
-            " steps => %s, seed => %s)",
-            (n, size, size, steps, seed),
-        ).fetchone()[0]
+from tests.world import create_tiny_series
 
 
 def submit_solo(conn, user) -> uuid.UUID:
@@ -51,7 +43,7 @@ def pixels(image: Image.Image) -> np.ndarray:
 
 
 def test_series_try_produces_image_with_the_same_series_id(conn, user_a, renderer, tmp_path, db_url):
-    series = create(conn, user_a, n=1)
+    series = create_tiny_series(conn, user_a, n=1)
     run_burst(db_url, renderer, tmp_path)
     assert rows(conn, "select series_id::text from imagen.images") == [(series["id"],)]
 
@@ -64,7 +56,7 @@ def test_solo_job_leaves_series_id_null(conn, user_a, renderer, tmp_path, db_url
 
 
 def test_series_of_three_end_to_end(conn, user_a, renderer, tmp_path, db_url):
-    series = create(conn, user_a, n=3)
+    series = create_tiny_series(conn, user_a, n=3)
     stats = run_burst(db_url, renderer, tmp_path)
     assert stats.done == 3
     images = rows(conn, "select id, series_id::text, path from imagen.images order by path")
@@ -112,7 +104,7 @@ def test_sizes_are_validated_not_rounded(renderer, width, height):
 
 
 def test_cancel_while_rendering_stores_nothing(conn, user_a, renderer, tmp_path, db_url):
-    series = create(conn, user_a, n=1, steps=40)
+    series = create_tiny_series(conn, user_a, n=1, steps=40)
 
     def on_progress(job, step):
         if step == 2:
@@ -142,7 +134,7 @@ class FailingRenderer:
 
 
 def test_render_failure_is_retried_then_failed_and_the_series_carries_on(conn, user_a, renderer, tmp_path, db_url):
-    series = create(conn, user_a, n=3)
+    series = create_tiny_series(conn, user_a, n=3)
     stats = run_burst(db_url, FailingRenderer(renderer), tmp_path)
     jobs = rows(
         conn, "select series_idx, status, attempts, error from imagen.jobs where series_id = %s order by 1",
@@ -165,7 +157,7 @@ def test_model_is_loaded_once_for_a_whole_series(monkeypatch, conn, user_a, tiny
         return original(cls, *args, **kwargs)
 
     monkeypatch.setattr(AutoPipelineForText2Image, "from_pretrained", classmethod(counting))
-    create(conn, user_a, n=5)
+    create_tiny_series(conn, user_a, n=5)
     stats = run_burst(db_url, Renderer(tiny_model, device="cpu"), tmp_path)
     assert stats.done == 5
     assert loads == [tiny_model]
@@ -173,7 +165,7 @@ def test_model_is_loaded_once_for_a_whole_series(monkeypatch, conn, user_a, tiny
 
 def test_finishing_overlaps_the_next_render(conn, user_a, renderer, tmp_path, db_url):
     """While try N is stored and completed, try N+1 is already rendering."""
-    create(conn, user_a, n=3)
+    create_tiny_series(conn, user_a, n=3)
     rendering = threading.Event()
     overlapped = []
 

@@ -40,11 +40,11 @@ def worker_env(db_url: str, model: str, storage_dir: Path, **settings: object) -
     return env
 
 
-def start_worker(env: dict, *args: str, log_path: Path | None = None) -> subprocess.Popen:
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        [sys.executable, "-m", "imagen.cli", "worker", *args], env=env, stdout=out, stderr=subprocess.STDOUT
-    )
+def start_worker(env: dict, *args: str, log_path: Path) -> subprocess.Popen:
+    with open(log_path, "ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "imagen.cli", "worker", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def wait_until(predicate, timeout: float = 60, interval: float = 0.02, what: str = "condition"):

@@ -44,3 +44,15 @@ def finish_all(conn: psycopg.Connection, worker: str = "w1") -> list[dict]:
 def job_row(conn: psycopg.Connection, job_id) -> dict:
     cur = conn.cursor(row_factory=psycopg.rows.dict_row)
     return cur.execute("select * from imagen.jobs where id = %s", (job_id,)).fetchone()
+
+
+def create_tiny_series(
+    conn: psycopg.Connection, user: uuid.UUID, n: int = 3, steps: int = 4, size: int = 256, seed: int | None = None
+) -> dict:
+    """A series for the tiny model, created as `user` the way the frontend does."""
+    with as_user(conn, user):
+        return conn.execute(
+            "select imagen.create_series('a lighthouse in a storm', %s, model => 'tiny', width => %s, height => %s,"
+            " steps => %s, seed => %s)",
+            (n, size, size, steps, seed),
+        ).fetchone()[0]

@@ -1,0 +1,124 @@
+"""`imagen worker` as real processes: crashes, shutdown, database restarts, scale-out, bad config."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from tests.workers import running_with_progress, scalar, start_worker, wait_until, worker_env
+from tests.world import create_tiny_series
+
+
+def assert_each_job_done_once(conn, storage_dir, expected: int) -> None:
+    jobs = conn.execute(
+        "select j.status, count(i.id), min(i.path) from imagen.jobs j"
+        " left join imagen.images i on i.job_id = j.id group by j.id, j.status"
+    ).fetchall()
+    assert len(jobs) == expected
+    assert {(status, n) for status, n, _ in jobs} == {("done", 1)}
+    files = sorted(p.relative_to(storage_dir).as_posix() for p in storage_dir.rglob("*.png"))
+    assert files == sorted(path for _, _, path in jobs)
+
+
+def test_sigkill_mid_render_loses_and_duplicates_nothing(conn, db_url, user_a, tiny_model, tmp_path):
+    """Five workers are killed in the middle of a render; the tries still end up done exactly once."""
+    create_tiny_series(conn, user_a, n=3, steps=50)
+    conn.execute("update imagen.jobs set max_attempts = 10")  # the same try may be killed every time
+    env = worker_env(db_url, tiny_model, tmp_path / "images", lease_seconds=1)
+    killed = []
+    for _ in range(5):
+        proc = start_worker(env, log_path=tmp_path / "workers.log")
+        try:
+            killed.append(wait_until(lambda: running_with_progress(db_url), 60, what="a try mid-render"))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    assert scalar(db_url, "select count(*) from imagen.jobs where status = 'running'") >= 1
+    crashed_at = time.monotonic()
+    finisher = start_worker(env, "--burst", log_path=tmp_path / "workers.log")
+    assert finisher.wait(timeout=120) == 0
+    recovery = time.monotonic() - crashed_at
+    assert_each_job_done_once(conn, tmp_path / "images", 3)
+    attempts = dict(conn.execute("select id::text, attempts from imagen.jobs").fetchall())
+    for job_id in set(killed):
+        assert attempts[job_id] >= 2, "a killed try must have been claimed again"
+    print(f"recovered {len(killed)} kills in {recovery:.1f}s (lease 1s)")
+
+
+def test_sigterm_releases_the_try_and_exits(conn, db_url, user_a, tiny_model, tmp_path):
+    create_tiny_series(conn, user_a, n=2, steps=50)
+    proc = start_worker(worker_env(db_url, tiny_model, tmp_path), log_path=tmp_path / "worker.log")
+    job_id = wait_until(lambda: running_with_progress(db_url), 60, what="a try mid-render")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert scalar(db_url, "select count(*) from imagen.jobs where status = 'running'") == 0
+    status, attempts = conn.execute("select status, attempts from imagen.jobs where id = %s", (job_id,)).fetchone()
+    assert (status, attempts) == ("queued", 0)
+    assert list(tmp_path.rglob("*.png")) == []
+
+
+def test_two_workers_share_a_queue_of_thirty(conn, db_url, user_a, tiny_model, tmp_path):
+    storage = tmp_path / "images"
+    log = tmp_path / "workers.log"
+    workers = [start_worker(worker_env(db_url, tiny_model, storage, worker_id=f"w{i}"), log_path=log) for i in (1, 2)]
+    try:
+        # Both idle and listening before the work arrives, so both get some.
+        wait_until(lambda: log.exists() and log.read_text().count("ready transport=postgres") == 2, 60, 0.1, "ready")
+        for _ in range(3):
+            create_tiny_series(conn, user_a, n=10, steps=8)
+        wait_until(
+            lambda: scalar(db_url, "select count(*) from imagen.jobs where status = 'done'") == 30, 120, 0.1, "30 done"
+        )
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        for w in workers:
+            w.wait(timeout=30)
+    assert_each_job_done_once(conn, storage, 30)
+    per_worker = dict(conn.execute("select leased_by, count(*) from imagen.jobs group by leased_by").fetchall())
+    assert set(per_worker) == {"w1", "w2"}, per_worker
+
+
+def test_database_restart_mid_series_is_survived(conn, db_url, user_a, tiny_model, tmp_path, pg_server):
+    pg = pg_server[1]
+    if pg is None:
+        pytest.skip("needs the embedded cluster to restart (TEST_DATABASE_URL points elsewhere)")
+    series = create_tiny_series(conn, user_a, n=6, steps=30)
+    proc = start_worker(worker_env(db_url, tiny_model, tmp_path / "images"), "--burst", log_path=tmp_path / "w.log")
+    wait_until(lambda: scalar(db_url, "select count(*) from imagen.jobs where status = 'done'") >= 1, 60, what="1 done")
+    conn.close()
+    pg.restart()
+    assert proc.wait(timeout=120) == 0, (tmp_path / "w.log").read_text()[-3000:]
+    with psycopg.connect(db_url, autocommit=True) as fresh:
+        assert_each_job_done_once(fresh, tmp_path / "images", 6)
+        assert fresh.execute("select count(*) from imagen.images where series_id = %s", (series["id"],)).fetchone()[0]
+    assert "database unavailable" in (tmp_path / "w.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"IMAGEN_TRANSPORT": "carrier-pigeon"}, "IMAGEN_TRANSPORT"),
+        ({"IMAGEN_DATABASE_URL": "", "DATABASE_URL": ""}, "IMAGEN_DATABASE_URL"),
+        ({"IMAGEN_MODEL": "/nonexistent/model"}, "IMAGEN_MODEL"),
+        ({"IMAGEN_POLL_INTERVAL": "-1"}, "IMAGEN_POLL_INTERVAL"),
+    ],
+)
+def test_bad_configuration_is_one_clear_line(db_url, tmp_path, env, expected):
+    base = worker_env(db_url, "tiny", tmp_path)
+    base.update(env)
+    if env.get("IMAGEN_DATABASE_URL") == "":
+        del base["IMAGEN_DATABASE_URL"], base["DATABASE_URL"]
+    result = subprocess.run(
+        [sys.executable, "-m", "imagen.cli", "worker", "--burst"], env=base, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("imagen:")]
+    assert len(lines) == 1 and expected in lines[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
