@@ -244,18 +244,8 @@ begin
 end;
 $$;
 
-revoke execute on function
-  imagen.assert_valid_settings(text, integer, integer, integer, text, text, bigint),
-  imagen.try_seed(bigint, integer),
-  imagen.queue_series_tries(imagen.series, integer, integer),
-  imagen.create_series(text, integer, text, integer, integer, integer, text, bigint),
-  imagen.add_tries(uuid, integer),
-  imagen.submit_job(text, text, integer, integer, integer, text, bigint),
-  imagen.select_image(uuid, uuid),
-  imagen.cancel_series(uuid),
-  imagen.cancel_job(uuid),
-  imagen.retry_job(uuid)
-from public, anon;
+-- Nothing in imagen is callable by anon; users get exactly the functions below.
+revoke execute on all functions in schema imagen from public, anon;
 
 grant execute on function
   imagen.assert_valid_settings(text, integer, integer, integer, text, text, bigint),

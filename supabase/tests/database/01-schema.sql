@@ -2,7 +2,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = extensions, public;
-select plan(33);
+select plan(35);
 
 select has_table('imagen', 'series', 'series table exists');
 select has_table('imagen', 'jobs', 'jobs table exists');
@@ -109,6 +109,20 @@ select is(
    where p.pronamespace = 'imagen'::regnamespace and p.prosecdef),
   null,
   'no imagen function is SECURITY DEFINER');
+
+select is(
+  (select array_agg(p.proname::text order by p.proname) from pg_proc p
+   where p.pronamespace = 'imagen'::regnamespace and has_function_privilege('anon', p.oid, 'execute')),
+  null,
+  'anon can execute nothing in imagen');
+select is(
+  (select array_agg(p.proname::text order by p.proname) from pg_proc p
+   where p.pronamespace = 'imagen'::regnamespace
+     and p.proname in ('claim_job', 'heartbeat_job', 'complete_job', 'fail_job', 'release_job')
+     and (has_function_privilege('authenticated', p.oid, 'execute')
+          or not has_function_privilege('service_role', p.oid, 'execute'))),
+  null,
+  'worker RPCs are executable by service_role only');
 
 select ok(
   exists (select from storage.buckets where id = 'imagen' and not public), 'the imagen bucket is private');
