@@ -62,3 +62,12 @@ def renderer(tiny_model):
     from imagen.render import Renderer
 
     return Renderer(tiny_model, device="cpu")
+
+
+@pytest.fixture
+def standin(db_url):
+    """STAND-IN for the Supabase API (PostgREST, Storage, Realtime) over this test's database."""
+    from tests.supabase_standin import SupabaseStandIn
+
+    with SupabaseStandIn(db_url) as server:
+        yield server

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=60.0, gt=0)
     heartbeat_interval: float = Field(default=0.25, gt=0)
     retry_backoff_seconds: float = Field(default=2.0, ge=0)
+    # supabase transport: how often the Realtime connection is checked (and rebuilt if dead).
+    realtime_watchdog_interval: float = Field(default=5.0, gt=0)
 
     def require_database_url(self) -> str:
         if self.database_url is None:

@@ -17,4 +17,20 @@ def open_transport(settings: Settings) -> tuple[JobQueue, Storage]:
             retry_backoff_seconds=settings.retry_backoff_seconds,
         )
         return queue, LocalStorage(settings.storage_dir)
-    raise ConfigError(f"IMAGEN_TRANSPORT={settings.transport!r} is not available in this build")
+    from imagen.supabase_project import SupabaseProject
+    from imagen.supabase_queue import SupabaseQueue
+    from imagen.supabase_storage import SupabaseStorage
+
+    if not settings.supabase_url or settings.supabase_service_role_key is None:
+        raise ConfigError(
+            "the supabase transport needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY (the project's service-role key)"
+        )
+    project = SupabaseProject(settings.supabase_url, settings.supabase_service_role_key)
+    queue = SupabaseQueue(
+        project,
+        settings.worker_id,
+        lease_seconds=settings.lease_seconds,
+        retry_backoff_seconds=settings.retry_backoff_seconds,
+        watchdog_interval=settings.realtime_watchdog_interval,
+    )
+    return queue, SupabaseStorage(project)

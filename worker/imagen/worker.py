@@ -67,7 +67,8 @@ class Heartbeat(threading.Thread):
                 except Exception as exc:  # the database may be restarting; the lease has slack
                     log.warning("heartbeat failed %s: %s", lease.job.label, exc)
                     continue
-                if answer != "ok" and lease.abort_reason is None:
+                # A try completed while its heartbeat was in flight answers 'lost': not news.
+                if answer != "ok" and lease.abort_reason is None and not lease.done.is_set():
                     lease.abort_reason = answer
                     log.info("try %s %s", answer, lease.job.label)
 

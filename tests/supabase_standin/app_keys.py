@@ -1,0 +1,13 @@
+"""Typed keys for what the stand-in's request handlers share."""
+
+from pathlib import Path
+
+from aiohttp import web
+
+from tests.supabase_standin.db import ConnectionPool
+from tests.supabase_standin.keys import ProjectKeys
+
+POOL = web.AppKey("pool", ConnectionPool)
+KEYS = web.AppKey("keys", ProjectKeys)
+BLOB_ROOT = web.AppKey("blob_root", Path)
+CLAIMS = web.RequestKey("claims", dict)

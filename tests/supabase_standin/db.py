@@ -1,0 +1,56 @@
+"""Database access for the stand-in: a transaction run as the request's role with its claims,
+exactly as PostgREST does (`set local role`, `request.jwt.claims`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg.rows import dict_row
+
+
+class ConnectionPool:
+    """A few connections as `authenticator`, the role PostgREST logs in with."""
+
+    def __init__(self, url: str, size: int = 4) -> None:
+        self.url = url
+        self.size = size
+        self._idle: asyncio.Queue[psycopg.AsyncConnection] = asyncio.Queue()
+        self._opened = 0
+
+    async def _take(self) -> psycopg.AsyncConnection:
+        if self._idle.empty() and self._opened < self.size:
+            self._opened += 1
+            try:
+                return await psycopg.AsyncConnection.connect(self.url, row_factory=dict_row)
+            except Exception:
+                self._opened -= 1
+                raise
+        conn = await self._idle.get()
+        if conn.closed or conn.broken:
+            self._opened -= 1
+            return await self._take()
+        return conn
+
+    @asynccontextmanager
+    async def as_role(self, claims: dict) -> AsyncIterator[psycopg.AsyncConnection]:
+        conn = await self._take()
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                    (claims["role"], json.dumps(claims)),
+                )
+                yield conn
+        finally:
+            if conn.closed or conn.broken:
+                self._opened -= 1
+            else:
+                self._idle.put_nowait(conn)
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            await self._idle.get_nowait().close()

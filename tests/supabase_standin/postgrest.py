@@ -1,0 +1,141 @@
+"""PostgREST stand-in: POST /rest/v1/rpc/{fn} and GET /rest/v1/{table}, with PostgREST's
+profiles, status codes and error bodies."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+from aiohttp import web
+from psycopg import sql
+
+from tests.supabase_standin.app_keys import CLAIMS, POOL
+
+EXPOSED_SCHEMAS = ("public", "graphql_public", "imagen")
+SINGLE_OBJECT = "application/vnd.pgrst.object+json"
+FILTER_OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def error(status: int, code: str, message: str, details: str | None = None, hint: str | None = None):
+    body = {"code": code, "message": message, "details": details, "hint": hint}
+    return web.json_response(body, status=status)
+
+
+def status_for(sqlstate: str, role: str) -> int:
+    """PostgREST's SQLSTATE → HTTP mapping (the parts a client can meet here)."""
+    if sqlstate == "42501":
+        return 401 if role == "anon" else 403
+    if sqlstate in ("23503", "23505"):
+        return 409
+    if sqlstate in ("42883", "42P01"):
+        return 404
+    if sqlstate.startswith(("08", "53")):
+        return 503
+    if sqlstate.startswith(("09", "25", "2D", "38", "39", "3B", "40", "55", "57", "58", "F0", "HV", "XX")):
+        return 500
+    return 400
+
+
+def pg_error(exc: psycopg.Error, role: str) -> web.Response:
+    diag = exc.diag
+    return error(status_for(exc.sqlstate or "XX000", role), exc.sqlstate or "XX000",
+                 diag.message_primary or str(exc), diag.message_detail, diag.message_hint)  # fmt: skip
+
+
+def profile(request: web.Request, header: str) -> str | web.Response:
+    schema = request.headers.get(header, "public")
+    if schema not in EXPOSED_SCHEMAS:
+        return error(406, "PGRST106", f"The schema must be one of the following: {', '.join(EXPOSED_SCHEMAS)}")
+    return schema
+
+
+FUNCTION_SQL = """
+select p.proargnames as names, p.proargtypes::regtype[]::text[] as types, p.proretset as retset,
+       t.typtype = 'c' or t.oid = 'record'::regtype as composite, p.pronargs as nargs
+from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
+where n.nspname = %s and p.proname = %s
+"""
+
+
+async def call_rpc(request: web.Request) -> web.Response:
+    claims = request[CLAIMS]
+    schema = profile(request, "Content-Profile")
+    if isinstance(schema, web.Response):
+        return schema
+    fn = request.match_info["fn"]
+    try:
+        args = await request.json() if request.can_read_body else {}
+    except json.JSONDecodeError as exc:
+        return error(400, "PGRST102", f"Empty or invalid json: {exc}")
+    async with request.app[POOL].as_role(claims) as conn:
+        try:
+            candidates = await (await conn.execute(FUNCTION_SQL, (schema, fn))).fetchall()
+            match = next((c for c in candidates if set(args) <= set((c["names"] or [])[: c["nargs"]])), None)
+            if match is None:
+                return error(404, "PGRST202", f"Could not find the function {schema}.{fn}({', '.join(sorted(args))})"
+                             " in the schema cache")  # fmt: skip
+            types = dict(zip(match["names"], match["types"], strict=False))
+            named = sql.SQL(", ").join(
+                sql.SQL("{} => {}::{}").format(sql.Identifier(k), sql.Placeholder(), sql.SQL(types[k])) for k in args
+            )
+            call = sql.SQL("{}.{}({})").format(sql.Identifier(schema), sql.Identifier(fn), named)
+            if match["retset"]:
+                query = sql.SQL("select coalesce(jsonb_agg(to_jsonb(r)), '[]') as body from {} r").format(call)
+            elif match["composite"]:
+                query = sql.SQL("select to_jsonb(r) as body from {} r").format(call)
+            else:
+                query = sql.SQL("select to_jsonb({}) as body").format(call)
+            params = [json.dumps(v) if isinstance(v, dict | list) else v for v in args.values()]
+            params = [None if v is None else str(v) for v in params]
+            row = await (await conn.execute(query, params)).fetchone()
+        except psycopg.Error as exc:
+            return pg_error(exc, claims["role"])
+    return web.json_response(row["body"])
+
+
+def parse_filter(column: str, expr: str) -> sql.Composable:
+    op, _, value = expr.partition(".")
+    if op == "is" and value in ("null", "true", "false"):
+        return sql.SQL("{} is {}").format(sql.Identifier(column), sql.SQL(value))
+    if op in FILTER_OPS:
+        return sql.SQL("{} {} {}").format(sql.Identifier(column), sql.SQL(FILTER_OPS[op]), sql.Literal(value))
+    raise ValueError(f"unsupported filter {column}={expr}")
+
+
+async def read_table(request: web.Request) -> web.Response:
+    claims = request[CLAIMS]
+    schema = profile(request, "Accept-Profile")
+    if isinstance(schema, web.Response):
+        return schema
+    table = request.match_info["table"]
+    select = request.query.get("select", "*")
+    columns = sql.SQL("*") if select == "*" else sql.SQL(", ").join(map(sql.Identifier, select.split(",")))
+    try:
+        wheres = [parse_filter(k, v) for k, v in request.query.items() if k not in ("select", "order", "limit")]
+    except ValueError as exc:
+        return error(400, "PGRST100", str(exc))
+    query = sql.SQL("select {} from {}.{}").format(columns, sql.Identifier(schema), sql.Identifier(table))
+    if wheres:
+        query += sql.SQL(" where ") + sql.SQL(" and ").join(wheres)
+    if order := request.query.get("order"):
+        col, _, direction = order.partition(".")
+        direction = sql.SQL("desc" if direction == "desc" else "asc")
+        query += sql.SQL(" order by {} {}").format(sql.Identifier(col), direction)
+    if limit := request.query.get("limit"):
+        query += sql.SQL(" limit {}").format(sql.Literal(int(limit)))
+    wrapped = sql.SQL("select coalesce(jsonb_agg(to_jsonb(r)), '[]') as body from ({}) r").format(query)
+    async with request.app[POOL].as_role(claims) as conn:
+        try:
+            rows = (await (await conn.execute(wrapped)).fetchone())["body"]
+        except psycopg.Error as exc:
+            return pg_error(exc, claims["role"])
+    if SINGLE_OBJECT in request.headers.get("Accept", ""):
+        if len(rows) != 1:
+            return error(406, "PGRST116", "JSON object requested, multiple (or no) rows returned",
+                         f"The result contains {len(rows)} rows")  # fmt: skip
+        return web.json_response(rows[0])
+    return web.json_response(rows)
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.post("/rest/v1/rpc/{fn}", call_rpc), web.get("/rest/v1/{table}", read_table)]

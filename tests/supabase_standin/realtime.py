@@ -1,0 +1,294 @@
+"""Realtime stand-in: Phoenix channels (JSON serializer, vsn 1.0.0) at /realtime/v1/websocket,
+postgres_changes driven by the real database's WAL through a wal2json logical slot.
+
+Faults for tests: an outage (sockets closed, new ones refused), dropped sockets, a delayed
+subscription (joined, but not yet listening), and silent sockets (no replies, no pongs)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+from aiohttp import WSMsgType, web
+
+from tests.supabase_standin.keys import InvalidToken
+
+log = logging.getLogger(__name__)
+_binding_ids = itertools.count(7001)  # non-zero, as the client requires
+
+
+@dataclass
+class Binding:
+    id: int
+    event: str
+    schema: str
+    table: str | None
+    filter: str | None
+
+    def matches(self, change: dict) -> bool:
+        if self.schema != change["schema"] or (self.table and self.table != change["table"]):
+            return False
+        if self.event not in ("*", change["type"]):
+            return False
+        if self.filter:
+            column, _, expr = self.filter.partition("=")
+            op, _, value = expr.partition(".")
+            return op == "eq" and str((change["record"] or {}).get(column)) == value
+        return True
+
+    def reply(self) -> dict:
+        out = {"id": self.id, "event": self.event, "schema": self.schema}
+        if self.table:
+            out["table"] = self.table
+        if self.filter:
+            out["filter"] = self.filter
+        return out
+
+
+@dataclass
+class Channel:
+    topic: str
+    claims: dict
+    bindings: list[Binding]
+    listening_at: float  # events before this instant are not delivered (delayed subscription)
+
+
+@dataclass(eq=False)  # identity hash: sockets live in a set
+class Socket:
+    ws: web.WebSocketResponse
+    claims: dict
+    channels: dict[str, Channel] = field(default_factory=dict)
+    silent: bool = False
+    reader: asyncio.Task | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, event: str, topic: str, payload: dict, ref: str | None = None) -> None:
+        if self.silent or self.ws.closed:
+            return
+        async with self.lock:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.send_str(json.dumps({"event": event, "topic": topic, "payload": payload, "ref": ref}))
+
+
+class Realtime:
+    def __init__(self, db_url: str, keys) -> None:
+        self.db_url = db_url
+        self.keys = keys
+        self.sockets: set[Socket] = set()
+        self.outage_until = 0.0
+        self.subscription_delay = 0.0
+        self.slot = f"imagen_standin_{id(self)}"
+        self._poller: asyncio.Task | None = None
+        self._poll_conn: psycopg.AsyncConnection | None = None
+
+    # -- faults ------------------------------------------------------------------------
+
+    async def outage(self, seconds: float) -> None:
+        self.outage_until = time.monotonic() + seconds
+        await self.drop_sockets()
+
+    async def drop_sockets(self) -> None:
+        for sock in list(self.sockets):
+            self.sockets.discard(sock)
+            await sock.ws.close(code=1011, message=b"stand-in: dropped")
+
+    def silence_sockets(self) -> None:
+        for sock in self.sockets:
+            sock.silent = True
+            if sock.reader is not None:
+                sock.reader.cancel()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def _connect(self) -> psycopg.AsyncConnection:
+        return await psycopg.AsyncConnection.connect(self.db_url, autocommit=True)
+
+    async def start(self) -> None:
+        async with await self._connect() as conn:
+            # Some hardened Postgres builds (this machine's among them) only let listed output
+            # plugins decode; the list is server-wide and read on reload. Elsewhere it does not exist.
+            try:
+                await conn.execute("alter system set output_plugin_libraries = pgoutput, test_decoding, wal2json")
+                await conn.execute("select pg_reload_conf()")
+                await asyncio.sleep(0.2)
+            except psycopg.errors.UndefinedObject:
+                pass
+        async with await self._connect() as conn:
+            await conn.execute("select pg_create_logical_replication_slot(%s, 'wal2json')", (self.slot,))
+        self._poller = asyncio.create_task(self._poll_wal())
+
+    async def stop(self) -> None:
+        if self._poller:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await self.drop_sockets()
+        async with await psycopg.AsyncConnection.connect(self.db_url, autocommit=True) as conn:
+            await conn.execute(
+                "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = %s",
+                (self.slot,),
+            )
+
+    # -- WAL → postgres_changes --------------------------------------------------------
+
+    async def _poll_wal(self) -> None:
+        conn = None
+        try:
+            await self._poll_forever(conn)
+        finally:
+            if self._poll_conn is not None:
+                await self._poll_conn.close()
+
+    async def _poll_forever(self, conn) -> None:
+        while True:
+            try:
+                if conn is None or conn.closed:
+                    conn = self._poll_conn = await self._connect()
+                cur = await conn.execute(
+                    "select data from pg_logical_slot_get_changes(%s, null, null, 'format-version', '2',"
+                    " 'include-timestamp', '1', 'include-types', '1', 'actions', 'insert,update,delete')",
+                    (self.slot,),
+                )
+                commit_ts = None
+                for (data,) in await cur.fetchall():
+                    change = json.loads(data)
+                    if change["action"] == "B":
+                        commit_ts = change.get("timestamp")
+                    elif change["action"] in ("I", "U", "D"):
+                        await self._publish(to_change(change, commit_ts))
+            except psycopg.OperationalError:
+                conn = None
+            await asyncio.sleep(0.005)
+
+    async def _publish(self, change: dict) -> None:
+        now = time.monotonic()
+        for sock in list(self.sockets):
+            for chan in list(sock.channels.values()):
+                ids = [b.id for b in chan.bindings if b.matches(change)]
+                if not ids or now < chan.listening_at or not await self._may_see(chan.claims, change):
+                    continue
+                await sock.send("postgres_changes", chan.topic, {"ids": ids, "data": change})
+
+    async def _may_see(self, claims: dict, change: dict) -> bool:
+        """As Realtime does: a user is told about a row only if RLS lets them select it."""
+        if claims.get("role") == "service_role" or change["type"] == "DELETE":
+            return claims.get("role") == "service_role"
+        record_id = (change["record"] or {}).get("id")
+        async with await psycopg.AsyncConnection.connect(self.db_url, autocommit=True) as conn, conn.transaction():
+            await conn.execute(
+                "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                (claims["role"], json.dumps(claims)),
+            )
+            query = f'select 1 from "{change["schema"]}"."{change["table"]}" where id = %s'
+            try:
+                return await (await conn.execute(query, (record_id,))).fetchone() is not None
+            except psycopg.Error:
+                return False
+
+    # -- the socket ----------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if time.monotonic() < self.outage_until:
+            return web.Response(status=503, text="stand-in: outage")
+        try:
+            claims = self.keys.verify(request.query.get("apikey", ""))
+        except InvalidToken as exc:
+            return web.Response(status=403, text=f"invalid apikey: {exc}")
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        sock = Socket(ws, claims)
+        self.sockets.add(sock)
+        # Reading also answers pings; silencing cancels this task so that it stops reading.
+        sock.reader = asyncio.current_task()
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_message(sock, json.loads(msg.data))
+        except asyncio.CancelledError:
+            if not sock.silent:
+                raise
+            while not ws.closed and sock in self.sockets:
+                await asyncio.sleep(0.1)  # open but deaf: no replies, no pongs
+        finally:
+            self.sockets.discard(sock)
+        return ws
+
+    async def _on_message(self, sock: Socket, msg: dict) -> None:
+        event, topic, ref, payload = msg.get("event"), msg.get("topic"), msg.get("ref"), msg.get("payload") or {}
+        if topic == "phoenix" and event == "heartbeat":
+            await sock.send("phx_reply", "phoenix", {"status": "ok", "response": {}}, ref)
+        elif event == "phx_join":
+            await self._join(sock, topic, ref, payload)
+        elif event == "phx_leave":
+            sock.channels.pop(topic, None)
+            await sock.send("phx_reply", topic, {"status": "ok", "response": {}}, ref)
+            await sock.send("phx_close", topic, {}, ref)
+        elif event == "access_token" and topic in sock.channels:
+            with contextlib.suppress(InvalidToken):
+                sock.channels[topic].claims = self.keys.verify(payload.get("access_token", ""))
+
+    async def _join(self, sock: Socket, topic: str, ref: str | None, payload: dict) -> None:
+        claims = sock.claims
+        if token := payload.get("access_token"):
+            try:
+                claims = self.keys.verify(token)
+            except InvalidToken as exc:
+                await sock.send("phx_reply", topic, {"status": "error", "response": {"reason": str(exc)}}, ref)
+                return
+        bindings = [
+            Binding(next(_binding_ids), b.get("event", "*"), b.get("schema", "public"), b.get("table"), b.get("filter"))
+            for b in (payload.get("config") or {}).get("postgres_changes") or []
+        ]
+        delay = self.subscription_delay
+        sock.channels[topic] = Channel(topic, claims, bindings, time.monotonic() + delay)
+        response = {"postgres_changes": [b.reply() for b in bindings]}
+        await sock.send("phx_reply", topic, {"status": "ok", "response": response}, ref)
+        if bindings:
+            asyncio.get_running_loop().call_later(
+                delay, lambda: asyncio.ensure_future(self._announce_listening(sock, topic))
+            )
+
+    async def _announce_listening(self, sock: Socket, topic: str) -> None:
+        if topic in sock.channels:
+            await sock.send(
+                "system",
+                topic,
+                {
+                    "channel": topic.removeprefix("realtime:"),
+                    "extension": "postgres_changes",
+                    "message": "Subscribed to PostgreSQL",
+                    "status": "ok",
+                },
+            )
+
+
+def iso_utc(pg_timestamp: str | None) -> str:
+    """'2026-11-25 17:11:00.070949+00' → '2026-11-25T17:11:00.070949Z', as Realtime sends it."""
+    moment = datetime.fromisoformat(pg_timestamp) if pg_timestamp else datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_change(change: dict, commit_ts: str | None) -> dict:
+    columns = change.get("columns") or []
+    record = {c["name"]: c["value"] for c in columns}
+    old = {c["name"]: c["value"] for c in change.get("identity") or []}
+    kind = {"I": "INSERT", "U": "UPDATE", "D": "DELETE"}[change["action"]]
+    data = {
+        "schema": change["schema"],
+        "table": change["table"],
+        "commit_timestamp": iso_utc(commit_ts),
+        "type": kind,
+        "columns": [{"name": c["name"], "type": c["type"]} for c in columns],
+        "record": record if kind != "DELETE" else None,
+        "errors": None,
+    }
+    if kind != "INSERT":
+        data["old_record"] = old
+    return data

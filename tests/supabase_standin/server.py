@@ -1,0 +1,123 @@
+"""The stand-in server: PostgREST + Storage + Realtime on one random 127.0.0.1 port, run on its
+own event loop thread so synchronous tests and workers can use it like a remote project."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+from pathlib import Path
+
+from aiohttp import web
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from tests.supabase_standin import postgrest, storage_api
+from tests.supabase_standin.app_keys import BLOB_ROOT, CLAIMS, KEYS, POOL
+from tests.supabase_standin.db import ConnectionPool
+from tests.supabase_standin.keys import InvalidToken, ProjectKeys
+from tests.supabase_standin.realtime import Realtime
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler):
+    """Verifies the JWT (Authorization, else apikey) as the API gateway and PostgREST do."""
+    if request.path.startswith("/realtime/") or (
+        request.method == "GET" and request.path.startswith("/storage/v1/object/sign/")
+    ):
+        return await handler(request)
+    auth = request.headers.get("Authorization", "")
+    token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else request.headers.get("apikey")
+    if not token:
+        return postgrest.error(401, "PGRST302", "No API key found in request")
+    try:
+        request[CLAIMS] = request.app[KEYS].verify(token)
+    except InvalidToken as exc:
+        return postgrest.error(401, "PGRST301", f"JWT invalid: {exc}")
+    return await handler(request)
+
+
+class SupabaseStandIn:
+    """STAND-IN for a Supabase project's API (not the real servers). `url` plays SUPABASE_URL."""
+
+    def __init__(self, database_url: str, keys: ProjectKeys | None = None) -> None:
+        self.database_url = database_url
+        self.keys = keys or ProjectKeys()
+        self.blob_root = Path(tempfile.mkdtemp(prefix="imagen-standin-storage-"))
+        self.realtime = Realtime(database_url, self.keys)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="supabase-standin", daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self, coro, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _start(self) -> None:
+        app = web.Application(middlewares=[authenticate], client_max_size=64 * 1024 * 1024)
+        # PostgREST logs in as authenticator and switches to the caller's role per request.
+        authenticator = make_conninfo(self.database_url, user="authenticator", password="")
+        app[POOL] = ConnectionPool(authenticator)
+        app[KEYS] = self.keys
+        app[BLOB_ROOT] = self.blob_root
+        app.add_routes([web.get("/realtime/v1/websocket", self.realtime.handle)])
+        app.add_routes(storage_api.routes())
+        app.add_routes(postgrest.routes())
+        await self.realtime.start()
+        self._runner = web.AppRunner(app, shutdown_timeout=1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    async def _stop(self) -> None:
+        await self.realtime.stop()
+        if self._runner:
+            await self._runner.app[POOL].close()
+            await self._runner.cleanup()
+
+    def start(self) -> SupabaseStandIn:
+        self._thread.start()
+        self._run(self._start())
+        return self
+
+    def stop(self) -> None:
+        try:
+            self._run(self._stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self._loop.close()
+
+    def __enter__(self) -> SupabaseStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- faults, callable from any thread -------------------------------------------------
+
+    def realtime_outage(self, seconds: float) -> None:
+        self._run(self.realtime.outage(seconds))
+
+    def drop_realtime_sockets(self) -> None:
+        self._run(self.realtime.drop_sockets())
+
+    def delay_subscriptions(self, seconds: float) -> None:
+        self.realtime.subscription_delay = seconds
+
+    def silence_realtime_sockets(self) -> None:
+        self._loop.call_soon_threadsafe(self.realtime.silence_sockets)
+
+    def realtime_socket_count(self) -> int:
+        return len(self.realtime.sockets)
+
+    def stored_object(self, bucket: str, name: str) -> bytes | None:
+        path = self.blob_root / bucket / name
+        return path.read_bytes() if path.exists() else None
+
+
+__all__ = ["SupabaseStandIn", "conninfo_to_dict"]

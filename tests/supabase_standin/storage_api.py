@@ -1,0 +1,158 @@
+"""Storage API stand-in: upload (upsert), download and signed URLs. Rights come from
+storage.objects rows and their RLS policies, checked as the caller's role; bytes live on disk."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jwt
+import psycopg
+from aiohttp import web
+
+from tests.supabase_standin.app_keys import BLOB_ROOT, CLAIMS, KEYS, POOL
+from tests.supabase_standin.keys import InvalidToken
+
+
+def storage_error(status: int, error: str, message: str) -> web.Response:
+    return web.json_response({"statusCode": str(status), "error": error, "message": message}, status=status)
+
+
+def denied(exc: psycopg.Error) -> web.Response:
+    if exc.sqlstate == "42501":
+        return storage_error(403, "Unauthorized", exc.diag.message_primary or "permission denied")
+    return storage_error(500, "DatabaseError", exc.diag.message_primary or str(exc))
+
+
+def blob_path(request: web.Request, bucket: str, name: str) -> Path:
+    root: Path = request.app[BLOB_ROOT]
+    full = (root / bucket / name).resolve()
+    if not full.is_relative_to(root.resolve()) or not name:
+        raise web.HTTPBadRequest(reason="bad object name")
+    return full
+
+
+UPSERT_SQL = """
+insert into storage.objects (bucket_id, name, owner, owner_id, metadata)
+values (%(bucket)s, %(name)s, %(owner)s::uuid, %(owner)s::text, %(metadata)s::jsonb)
+on conflict (bucket_id, name) do update
+  set metadata = excluded.metadata, updated_at = now(), last_accessed_at = now()
+returning id
+"""
+INSERT_SQL = UPSERT_SQL.split("on conflict")[0] + "returning id"
+
+
+async def upload(request: web.Request) -> web.Response:
+    claims = request[CLAIMS]
+    bucket, name = request.match_info["bucket"], request.match_info["name"]
+    upsert = request.headers.get("x-upsert", "false").lower() == "true"
+    reader = await request.multipart()
+    part = await reader.next()
+    while part is not None and part.name != "file":
+        part = await reader.next()
+    if part is None:
+        return storage_error(400, "InvalidRequest", "no file field in the upload")
+    data = await part.read()
+    mime = part.headers.get("Content-Type", "application/octet-stream")
+    # Bucket settings are the Storage server's own business, not subject to the caller's RLS.
+    async with request.app[POOL].as_role({"role": "service_role"}) as conn:
+        cur = await conn.execute(
+            "select allowed_mime_types, file_size_limit from storage.buckets where id = %s", (bucket,)
+        )
+        row = await cur.fetchone()
+    async with request.app[POOL].as_role(claims) as conn:
+        if row is None:
+            return storage_error(404, "Bucket not found", f"bucket {bucket} not found")
+        if row["allowed_mime_types"] and mime not in row["allowed_mime_types"]:
+            return storage_error(415, "invalid_mime_type", f"mime type {mime} is not supported")
+        if row["file_size_limit"] and len(data) > row["file_size_limit"]:
+            return storage_error(413, "Payload too large", "The object exceeded the maximum allowed size")
+        params = {"bucket": bucket, "name": name, "owner": claims.get("sub"),
+                  "metadata": json.dumps({"size": len(data), "mimetype": mime})}  # fmt: skip
+        try:
+            row = await (await conn.execute(UPSERT_SQL if upsert else INSERT_SQL, params)).fetchone()
+        except psycopg.errors.UniqueViolation:
+            return storage_error(409, "Duplicate", "The resource already exists")
+        except psycopg.Error as exc:
+            return denied(exc)
+        # Written inside the transaction: a failed write leaves no row behind.
+        path = blob_path(request, bucket, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return web.json_response({"Key": f"{bucket}/{name}", "Id": str(row["id"])})
+
+
+async def visible(request: web.Request, claims: dict, bucket: str, name: str) -> bool:
+    async with request.app[POOL].as_role(claims) as conn:
+        try:
+            cur = await conn.execute("select 1 from storage.objects where bucket_id = %s and name = %s", (bucket, name))
+            return await cur.fetchone() is not None
+        except psycopg.Error:
+            return False
+
+
+async def download(request: web.Request) -> web.Response:
+    bucket, name = request.match_info["bucket"], request.match_info["name"]
+    if not await visible(request, request[CLAIMS], bucket, name):
+        return storage_error(404, "not_found", "Object not found")
+    return web.Response(body=blob_path(request, bucket, name).read_bytes(), content_type="image/png")
+
+
+async def sign(request: web.Request) -> web.Response:
+    bucket, name = request.match_info["bucket"], request.match_info["name"]
+    body = await request.json()
+    if not await visible(request, request[CLAIMS], bucket, name):
+        return storage_error(404, "not_found", "Object not found")
+    token = jwt.encode(
+        {"url": f"{bucket}/{name}", "exp": int(time.time()) + int(body.get("expiresIn", 60))},
+        request.app[KEYS].secret,
+        "HS256",
+    )
+    return web.json_response({"signedURL": f"/object/sign/{bucket}/{name}?token={token}"})
+
+
+async def signed_download(request: web.Request) -> web.Response:
+    bucket, name = request.match_info["bucket"], request.match_info["name"]
+    try:
+        claims = jwt.decode(request.query.get("token", ""), request.app[KEYS].secret, algorithms=["HS256"])
+    except jwt.PyJWTError as exc:
+        return storage_error(400, "InvalidJWT", str(exc))
+    if claims.get("url") != f"{bucket}/{name}":
+        return storage_error(400, "InvalidSignature", "the token is for another object")
+    path = blob_path(request, bucket, name)
+    if not path.exists():
+        return storage_error(404, "not_found", "Object not found")
+    return web.Response(body=path.read_bytes(), content_type="image/png")
+
+
+async def remove(request: web.Request) -> web.Response:
+    """DELETE /object/{bucket} {"prefixes": [...]}: removes what the caller may delete."""
+    bucket = request.match_info["bucket"]
+    names = (await request.json()).get("prefixes", [])
+    async with request.app[POOL].as_role(request[CLAIMS]) as conn:
+        try:
+            cur = await conn.execute(
+                "delete from storage.objects where bucket_id = %s and name = any(%s) returning name, id",
+                (bucket, names),
+            )
+            removed = await cur.fetchall()
+        except psycopg.Error as exc:
+            return denied(exc)
+    for row in removed:
+        blob_path(request, bucket, row["name"]).unlink(missing_ok=True)
+    return web.json_response([{"name": r["name"], "id": str(r["id"]), "bucket_id": bucket} for r in removed])
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/storage/v1/object/sign/{bucket}/{name:.+}", sign),
+        web.get("/storage/v1/object/sign/{bucket}/{name:.+}", signed_download),
+        web.post("/storage/v1/object/{bucket}/{name:.+}", upload),
+        web.get("/storage/v1/object/authenticated/{bucket}/{name:.+}", download),
+        web.get("/storage/v1/object/{bucket}/{name:.+}", download),
+        web.delete("/storage/v1/object/{bucket}", remove),
+    ]
+
+
+__all__ = ["InvalidToken", "routes"]

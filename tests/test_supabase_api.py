@@ -1,0 +1,144 @@
+"""Users reach Imagen as a frontend does: supabase-py with their own JWT, through the PostgREST
+and Storage stand-ins (tests/supabase_standin), on the real database with its real RLS."""
+
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+import pytest
+from postgrest.exceptions import APIError
+from storage3.exceptions import StorageApiError
+from supabase import ClientOptions, create_client
+
+from tests.world import finish_all
+
+
+@contextlib.contextmanager
+def client_for(standin, token: str | None = None):
+    """As supabase-js does: the anon key as apikey, the user's JWT (if any) as Authorization."""
+    options = ClientOptions(headers={"Authorization": f"Bearer {token}"} if token else {})
+    client = create_client(standin.url, standin.keys.anon, options=options)
+    try:
+        yield client
+    finally:
+        client.postgrest.session.close()
+        client.storage.session.close()
+
+
+@pytest.fixture
+def alice(standin, user_a):
+    with client_for(standin, standin.keys.user(user_a)) as client:
+        yield client
+
+
+@pytest.fixture
+def bob(standin, user_b):
+    with client_for(standin, standin.keys.user(user_b)) as client:
+        yield client
+
+
+def create_series(client, n=2):
+    return (
+        client.schema("imagen")
+        .rpc("create_series", {"prompt": "a heron", "n": n, "width": 256, "height": 256})
+        .execute()
+        .data
+    )
+
+
+def test_user_creates_a_series_and_reads_it_back(alice, user_a):
+    series = create_series(alice, 3)
+    assert len(series["job_ids"]) == 3
+    rows = alice.schema("imagen").table("jobs").select("id,series_idx,status").eq("series_id", series["id"]).execute()
+    assert sorted(r["series_idx"] for r in rows.data) == [1, 2, 3]
+    assert {r["status"] for r in rows.data} == {"queued"}
+    own = alice.schema("imagen").table("series").select("*").execute().data
+    assert [s["owner_id"] for s in own] == [str(user_a)]
+
+
+def test_other_user_reads_nothing_and_cannot_pick_a_winner(conn, alice, bob):
+    series = create_series(alice, 2)
+    finish_all(conn)
+    for table in ("series", "jobs", "images"):
+        assert bob.schema("imagen").table(table).select("id").execute().data == []
+    image_id = alice.schema("imagen").table("images").select("id").execute().data[0]["id"]
+    with pytest.raises(APIError) as err:
+        bob.schema("imagen").rpc("select_image", {"series_id": series["id"], "image_id": image_id}).execute()
+    assert err.value.code == "22023"
+    assert conn.execute("select selected_image_id from imagen.series").fetchone()[0] is None
+
+
+def test_bad_input_is_a_400_with_the_field_named(standin, user_a):
+    headers = {"apikey": standin.keys.anon, "Authorization": f"Bearer {standin.keys.user(user_a)}",
+               "Content-Profile": "imagen"}  # fmt: skip
+    response = httpx.post(f"{standin.url}/rest/v1/rpc/create_series", json={"prompt": "x", "n": 11}, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["code"] == "22023"
+    assert response.json()["message"].startswith("n ")
+
+
+def test_anon_cannot_create_a_series(standin):
+    with client_for(standin) as anon, pytest.raises(APIError) as err:
+        create_series(anon)
+    assert err.value.code == "42501"
+    raw = httpx.post(f"{standin.url}/rest/v1/rpc/create_series", json={"prompt": "x", "n": 1},
+                     headers={"apikey": standin.keys.anon, "Content-Profile": "imagen"})  # fmt: skip
+    assert raw.status_code == 401
+
+
+def test_no_key_or_a_forged_key_is_refused(standin, user_a):
+    assert httpx.post(f"{standin.url}/rest/v1/rpc/create_series", json={}).status_code == 401
+    forged = standin.keys.user(user_a).rsplit(".", 1)[0] + ".AAAA"
+    headers = {"apikey": forged, "Authorization": f"Bearer {forged}", "Content-Profile": "imagen"}
+    response = httpx.post(f"{standin.url}/rest/v1/rpc/create_series", json={"prompt": "x", "n": 1}, headers=headers)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("fn", ["claim_job", "heartbeat_job", "complete_job", "fail_job", "release_job"])
+def test_user_token_cannot_call_worker_rpcs(alice, fn):
+    args = {"claim_job": {"worker_id": "x"}}.get(
+        fn, {"job_id": "00000000-0000-0000-0000-000000000000", "worker_id": "x"}
+    )
+    if fn == "complete_job":
+        args |= {"bucket": "imagen", "path": "p", "bytes": 1}
+    if fn == "fail_job":
+        args |= {"error": "x"}
+    with pytest.raises(APIError) as err:
+        alice.schema("imagen").rpc(fn, args).execute()
+    assert err.value.code == "42501"
+
+
+def test_unknown_function_is_a_404(alice):
+    with pytest.raises(APIError) as err:
+        alice.schema("imagen").rpc("no_such_function", {}).execute()
+    assert err.value.code == "PGRST202"
+
+
+def test_user_token_cannot_write_to_storage(alice, user_a, conn):
+    with pytest.raises(StorageApiError) as err:
+        alice.storage.from_("imagen").upload(f"{user_a}/solo/forged.png", b"\x89PNG", {"content-type": "image/png"})
+    assert err.value.status in (403, "403")
+    assert conn.execute("select count(*) from storage.objects").fetchone()[0] == 0
+
+
+def test_owner_reads_own_picture_and_signed_url_others_do_not(standin, alice, bob, user_a, conn):
+    from pydantic import SecretStr
+
+    from imagen.supabase_project import SupabaseProject
+    from imagen.supabase_storage import SupabaseStorage
+
+    path = f"{user_a}/solo/pic.png"
+    project = SupabaseProject(standin.url, SecretStr(standin.keys.service_role))
+    try:
+        SupabaseStorage(project).put(path, b"\x89PNG-one")
+        SupabaseStorage(project).put(path, b"\x89PNG-two")  # upsert: a retry overwrites
+    finally:
+        project.close()
+    assert alice.storage.from_("imagen").download(path) == b"\x89PNG-two"
+    signed = alice.storage.from_("imagen").create_signed_url(path, 3600)["signedURL"]
+    assert httpx.get(signed).content == b"\x89PNG-two"
+    with pytest.raises(StorageApiError):
+        bob.storage.from_("imagen").download(path)
+    with pytest.raises(StorageApiError):
+        bob.storage.from_("imagen").create_signed_url(path, 3600)

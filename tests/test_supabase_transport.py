@@ -1,0 +1,189 @@
+"""The worker through the supabase transport: PostgREST RPCs, Storage uploads, Realtime wake-ups —
+against the protocol stand-ins (tests/supabase_standin), backed by the real test database."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+
+from imagen.config import load_settings
+from imagen.transports import open_transport
+from imagen.worker import Worker
+from tests.workers import wait_until
+from tests.world import create_tiny_series
+
+
+def supabase_settings(standin, **overrides):
+    return load_settings(
+        transport="supabase",
+        supabase_url=standin.url,
+        supabase_service_role_key=standin.keys.service_role,
+        worker_id="supa-worker",
+        retry_backoff_seconds=0.01,
+        realtime_watchdog_interval=0.5,
+        **overrides,
+    )
+
+
+class RunningWorker:
+    """A supabase-transport worker on a thread of this process, until stopped."""
+
+    def __init__(self, standin, renderer, poll_interval: float) -> None:
+        self.queue, self.storage = open_transport(supabase_settings(standin))
+        self.worker = Worker(self.queue, self.storage, renderer, poll_interval=poll_interval, heartbeat_interval=0.05)
+        self.thread = threading.Thread(target=self.worker.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        wait_until(lambda: self.queue.wakeups.channel is not None and self.queue.wakeups.channel.is_joined, 10,
+                   what="realtime subscription")  # fmt: skip
+        return self
+
+    def __exit__(self, *exc):
+        self.worker.stop()
+        self.queue._wake.set()
+        self.thread.join(timeout=10)
+        self.queue.close()
+
+
+def done_count(conn) -> int:
+    return conn.execute("select count(*) from imagen.jobs where status = 'done'").fetchone()[0]
+
+
+def test_series_of_three_end_to_end_through_supabase(conn, standin, user_a, renderer, caplog):
+    caplog.set_level(logging.DEBUG)
+    series = create_tiny_series(conn, user_a, n=3)
+    queue, storage = open_transport(supabase_settings(standin))
+    try:
+        stats = Worker(queue, storage, renderer, poll_interval=0.2).run(burst=True)
+    finally:
+        queue.close()
+    assert stats.done == 3
+    images = conn.execute("select series_id::text, bucket, path from imagen.images").fetchall()
+    assert {s for s, _, _ in images} == {series["id"]}
+    assert {b for _, b, _ in images} == {"imagen"}
+    for _, _, path in images:
+        assert path.startswith(f"{user_a}/{series['id']}/")
+        assert standin.stored_object("imagen", path).startswith(b"\x89PNG")
+    objects = conn.execute("select count(*) from storage.objects where bucket_id = 'imagen'").fetchone()[0]
+    assert objects == 3
+    assert conn.execute("select array_agg(distinct status) from imagen.jobs").fetchone()[0] == ["done"]
+    worker_side = [r.getMessage() for r in caplog.records if not r.name.startswith("aiohttp")]  # not the stand-in's
+    assert worker_side, "the worker logged nothing: the check below would be empty"
+    assert not [m for m in worker_side if standin.keys.service_role in m]
+
+
+def test_a_try_created_during_a_realtime_outage_is_rendered(conn, standin, user_a, renderer):
+    with RunningWorker(standin, renderer, poll_interval=1.0):
+        standin.realtime_outage(3)
+        create_tiny_series(conn, user_a, n=1)
+        wait_until(lambda: done_count(conn) == 1, 10, 0.05, "the try to be rendered by the poll timer")
+
+
+def test_a_try_queued_before_the_server_really_listens_is_not_stranded(conn, standin, user_a, renderer):
+    """SUBSCRIBED arrives, the insert happens, and only then does the server start listening."""
+    standin.delay_subscriptions(1.0)
+    queue, _ = open_transport(supabase_settings(standin))
+    try:
+        wait_until(lambda: queue.wakeups.channel is not None and queue.wakeups.channel.is_joined, 10, what="joined")
+        queue.wait_for_work(0)  # the wake-ups of start-up and SUBSCRIBED
+        create_tiny_series(conn, user_a, n=1)
+        started = time.monotonic()
+        queue.wait_for_work(30)  # the poll interval would be far longer than this
+        waited = time.monotonic() - started
+        assert waited < 5, "the system 'Subscribed to PostgreSQL' message must wake the worker"
+        assert queue.wakeups.events == 0, "the insert was not delivered as an event (the fault was real)"
+        assert queue.claim() is not None
+    finally:
+        queue.close()
+
+
+def test_a_raising_callback_does_not_stop_later_wake_ups(conn, standin, user_a):
+    queue, _ = open_transport(supabase_settings(standin))
+    try:
+        wait_until(lambda: queue.wakeups.channel is not None and queue.wakeups.channel.is_joined, 10, what="joined")
+        time.sleep(0.3)
+        queue.wait_for_work(0)
+        real_hint = queue.wakeups.hint
+
+        def raise_once(reason):
+            queue.wakeups.hint = real_hint
+            raise RuntimeError("a bug in a callback")
+
+        queue.wakeups.hint = raise_once
+        create_tiny_series(conn, user_a, n=1)
+        wait_until(lambda: queue.wakeups.events == 1, 5, what="the first event")
+        create_tiny_series(conn, user_a, n=1)
+        started = time.monotonic()
+        queue.wait_for_work(10)
+        assert time.monotonic() - started < 5
+        assert queue.wakeups.events == 2
+    finally:
+        queue.close()
+
+
+def test_a_dead_listen_task_is_replaced_by_the_watchdog(conn, standin, user_a):
+    """What an exception escaping any callback does to the client: its listen task ends."""
+    queue, _ = open_transport(supabase_settings(standin))
+    try:
+        wait_until(lambda: queue.wakeups.channel is not None and queue.wakeups.channel.is_joined, 10, what="joined")
+        rebuilds = queue.wakeups.rebuilds
+        queue.project.loop.call_soon_threadsafe(queue.wakeups.client._listen_task.cancel)
+        wait_until(lambda: queue.wakeups.rebuilds > rebuilds and queue.wakeups.channel.is_joined, 10, 0.05, "rebuild")
+        time.sleep(0.3)
+        queue.wait_for_work(0)
+        create_tiny_series(conn, user_a, n=1)
+        started = time.monotonic()
+        queue.wait_for_work(10)
+        assert time.monotonic() - started < 5
+        assert queue.wakeups.events >= 1
+    finally:
+        queue.close()
+
+
+def test_a_silent_socket_is_replaced_by_the_watchdog(conn, standin, user_a):
+    queue, _ = open_transport(supabase_settings(standin))
+    try:
+        wait_until(lambda: queue.wakeups.channel is not None and queue.wakeups.channel.is_joined, 10, what="joined")
+        rebuilds = queue.wakeups.rebuilds
+        standin.silence_realtime_sockets()
+        wait_until(lambda: queue.wakeups.rebuilds > rebuilds and queue.wakeups.channel.is_joined, 15, 0.05, "rebuild")
+        time.sleep(0.3)
+        queue.wait_for_work(0)
+        create_tiny_series(conn, user_a, n=1)
+        started = time.monotonic()
+        queue.wait_for_work(10)
+        assert time.monotonic() - started < 5
+    finally:
+        queue.close()
+
+
+def test_a_dropped_socket_reconnects_and_wakes_the_worker(conn, standin, user_a):
+    queue, _ = open_transport(supabase_settings(standin))
+    try:
+        wait_until(lambda: queue.wakeups.channel is not None and queue.wakeups.channel.is_joined, 10, what="joined")
+        standin.drop_realtime_sockets()
+        wait_until(lambda: standin.realtime_socket_count() == 1 and queue.wakeups.channel
+                   and queue.wakeups.channel.is_joined, 15, 0.05, "reconnect")  # fmt: skip
+        time.sleep(0.3)
+        queue.wait_for_work(0)
+        create_tiny_series(conn, user_a, n=1)
+        started = time.monotonic()
+        queue.wait_for_work(10)
+        assert time.monotonic() - started < 5
+    finally:
+        queue.close()
+
+
+@pytest.mark.parametrize("missing", ["supabase_url", "supabase_service_role_key"])
+def test_supabase_transport_requires_url_and_key(standin, missing, monkeypatch):
+    for var in ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "IMAGEN_SUPABASE_URL", "IMAGEN_SUPABASE_SERVICE_ROLE_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    settings = supabase_settings(standin).model_copy(update={missing: None})
+    from imagen.config import ConfigError
+
+    with pytest.raises(ConfigError, match="SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"):
+        open_transport(settings)
