@@ -78,6 +78,12 @@ class SupabaseStandIn:
         if self._runner:
             await self._runner.app[POOL].close()
             await self._runner.cleanup()
+        # Handlers of sockets that were silenced, announcements still scheduled: end them here,
+        # not in the garbage collector of a closed loop.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def start(self) -> SupabaseStandIn:
         self._thread.start()
