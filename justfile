@@ -3,6 +3,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 venv := justfile_directory() / ".venv/bin"
 supabase := justfile_directory() / "tools/supabase/node_modules/.bin/supabase"
+functions := "supabase/functions"
+deno_config := functions / "imagine/deno.json"
+deno_sources := functions / "_shared " + functions / "imagine " + functions / "tests"
 
 # Install everything (apt extras, Supabase CLI, Python env).
 setup:
@@ -16,18 +19,21 @@ demo *args:
 migrate url:
     {{venv}}/imagen db migrate --database-url "{{url}}"
 
-# The whole test suite: lint, pytest (includes pgTAP via pg_prove, Supabase CLI checks).
-test *args:
-    {{venv}}/ruff check worker tests
-    {{venv}}/ruff format --check worker tests
+# The whole test suite: lint, the edge function's Deno tests, pytest (pgTAP, Supabase CLI, worker, stand-ins).
+test *args: lint
+    {{venv}}/deno test --config {{deno_config}} --allow-env {{functions}}/tests
     {{venv}}/pytest {{args}}
 
-# Lint and format check.
+# Lint, format and type checks: ruff for Python, deno fmt/lint/check for the edge function.
 lint:
-    {{venv}}/ruff check worker tests
-    {{venv}}/ruff format --check worker tests
+    {{venv}}/ruff check worker tests bench
+    {{venv}}/ruff format --check worker tests bench
+    {{venv}}/deno fmt --check --config {{deno_config}} {{deno_sources}}
+    {{venv}}/deno lint --config {{deno_config}} {{deno_sources}}
+    {{venv}}/deno check --config {{deno_config}} {{functions}}/imagine/index.ts {{functions}}/tests
 
 # Format the code.
 fmt:
-    {{venv}}/ruff format worker tests
-    {{venv}}/ruff check --fix worker tests
+    {{venv}}/ruff format worker tests bench
+    {{venv}}/ruff check --fix worker tests bench
+    {{venv}}/deno fmt --config {{deno_config}} {{deno_sources}}

@@ -99,17 +99,33 @@ async def download(request: web.Request) -> web.Response:
     return web.Response(body=blob_path(request, bucket, name).read_bytes(), content_type="image/png")
 
 
+def signed_url(request: web.Request, bucket: str, name: str, seconds: int) -> str:
+    claims = {"url": f"{bucket}/{name}", "exp": int(time.time()) + seconds}
+    token = jwt.encode(claims, request.app[KEYS].secret, "HS256")
+    return f"/object/sign/{bucket}/{name}?token={token}"
+
+
 async def sign(request: web.Request) -> web.Response:
     bucket, name = request.match_info["bucket"], request.match_info["name"]
     body = await request.json()
     if not await visible(request, request[CLAIMS], bucket, name):
         return storage_error(404, "not_found", "Object not found")
-    token = jwt.encode(
-        {"url": f"{bucket}/{name}", "exp": int(time.time()) + int(body.get("expiresIn", 60))},
-        request.app[KEYS].secret,
-        "HS256",
-    )
-    return web.json_response({"signedURL": f"/object/sign/{bucket}/{name}?token={token}"})
+    return web.json_response({"signedURL": signed_url(request, bucket, name, int(body.get("expiresIn", 60)))})
+
+
+async def sign_many(request: web.Request) -> web.Response:
+    """POST /object/sign/{bucket} {expiresIn, paths}: one entry per path, an error where not visible."""
+    bucket = request.match_info["bucket"]
+    body = await request.json()
+    out = []
+    for name in body.get("paths", []):
+        if await visible(request, request[CLAIMS], bucket, name):
+            url = signed_url(request, bucket, name, int(body.get("expiresIn", 60)))
+            out.append({"error": None, "path": name, "signedURL": url})
+        else:
+            out.append({"error": "Either the object does not exist or you do not have access to it",
+                        "path": name, "signedURL": None})  # fmt: skip
+    return web.json_response(out)
 
 
 async def signed_download(request: web.Request) -> web.Response:
@@ -147,6 +163,7 @@ async def remove(request: web.Request) -> web.Response:
 def routes() -> list[web.RouteDef]:
     return [
         web.post("/storage/v1/object/sign/{bucket}/{name:.+}", sign),
+        web.post("/storage/v1/object/sign/{bucket}", sign_many),
         web.get("/storage/v1/object/sign/{bucket}/{name:.+}", signed_download),
         web.post("/storage/v1/object/{bucket}/{name:.+}", upload),
         web.get("/storage/v1/object/authenticated/{bucket}/{name:.+}", download),

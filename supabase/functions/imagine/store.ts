@@ -1,0 +1,68 @@
+// What the handler needs from Supabase, implemented with supabase-js and the caller's token
+// (RLS applies: the function never holds the service-role key).
+import type { SupabaseClient } from "@supabase/supabase-js";
+import type { CreateSeriesArgs } from "./validate.ts";
+
+export interface DbError {
+  code?: string;
+  message: string;
+}
+
+export type Result<T> = { data: T; error: null } | { data: null; error: DbError };
+
+export interface Try {
+  id: string;
+  series_idx: number;
+  seed: number;
+  status: string;
+  progress: number;
+  steps: number;
+  error: string | null;
+  image_id: string | null;
+}
+
+export interface SeriesView {
+  series: Record<string, unknown>;
+  tries: Try[];
+  images: { id: string; job_id: string; path: string }[];
+}
+
+export interface ImagenStore {
+  createSeries(args: CreateSeriesArgs): Promise<Result<{ id: string; job_ids: string[] }>>;
+  /** null data: no such series visible to the caller. */
+  readSeries(id: string): Promise<Result<SeriesView | null>>;
+  signUrls(paths: string[], seconds: number): Promise<Result<Record<string, string>>>;
+}
+
+export function supabaseStore(client: SupabaseClient): ImagenStore {
+  const db = client.schema("imagen");
+  return {
+    async createSeries(args) {
+      const { data, error } = await db.rpc("create_series", args);
+      return error ? { data: null, error } : { data, error: null };
+    },
+    async readSeries(id) {
+      const series = await db.from("series").select("*").eq("id", id).maybeSingle();
+      if (series.error) return { data: null, error: series.error };
+      if (series.data === null) return { data: null, error: null };
+      const [tries, images] = await Promise.all([
+        db.from("jobs").select("id,series_idx,seed,status,progress,steps,error,image_id").eq("series_id", id)
+          .order("series_idx"),
+        db.from("images").select("id,job_id,path").eq("series_id", id),
+      ]);
+      const error = tries.error ?? images.error;
+      if (error) return { data: null, error };
+      return { data: { series: series.data, tries: tries.data ?? [], images: images.data ?? [] }, error: null };
+    },
+    async signUrls(paths, seconds) {
+      if (paths.length === 0) return { data: {}, error: null };
+      const { data, error } = await client.storage.from("imagen").createSignedUrls(paths, seconds);
+      if (error) return { data: null, error: { message: error.message } };
+      const urls: Record<string, string> = {};
+      for (const item of data ?? []) {
+        if (item.path && item.signedUrl) urls[item.path] = item.signedUrl;
+      }
+      return { data: urls, error: null };
+    },
+  };
+}

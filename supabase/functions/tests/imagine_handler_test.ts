@@ -1,0 +1,158 @@
+// Unit tests for the imagine handler: every status code, with a fake store (no network).
+import assert from "node:assert/strict";
+import { createHandler } from "../imagine/handler.ts";
+import type { ImagenStore, SeriesView } from "../imagine/store.ts";
+import type { CreateSeriesArgs } from "../imagine/validate.ts";
+
+const SERIES_ID = "0b3c9b0e-6a4b-4e52-9a53-5d2b1b8f0a11";
+const JOB_IDS = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"];
+
+class FakeStore implements ImagenStore {
+  created: CreateSeriesArgs[] = [];
+  constructor(private failWith: { code?: string; message: string } | null = null) {}
+
+  createSeries(args: CreateSeriesArgs) {
+    this.created.push(args);
+    if (this.failWith) return Promise.resolve({ data: null, error: this.failWith });
+    return Promise.resolve({ data: { id: SERIES_ID, job_ids: JOB_IDS }, error: null });
+  }
+
+  readSeries(id: string) {
+    if (this.failWith) return Promise.resolve({ data: null, error: this.failWith });
+    if (id !== SERIES_ID) return Promise.resolve({ data: null, error: null });
+    const view: SeriesView = {
+      series: { id: SERIES_ID, prompt: "a heron", count: 2 },
+      tries: [
+        { id: JOB_IDS[0], series_idx: 1, seed: 7, status: "done", progress: 4, steps: 4, error: null, image_id: "i1" },
+        {
+          id: JOB_IDS[1],
+          series_idx: 2,
+          seed: 8,
+          status: "running",
+          progress: 2,
+          steps: 4,
+          error: null,
+          image_id: null,
+        },
+      ],
+      images: [{ id: "i1", job_id: JOB_IDS[0], path: `owner/${SERIES_ID}/${JOB_IDS[0]}.png` }],
+    };
+    return Promise.resolve({ data: view, error: null });
+  }
+
+  signUrls(paths: string[], seconds: number) {
+    return Promise.resolve({
+      data: Object.fromEntries(paths.map((p) => [p, `https://signed.example/${p}?ttl=${seconds}`])),
+      error: null,
+    });
+  }
+}
+
+function call(store: FakeStore, init: RequestInit & { url?: string } = {}) {
+  const headers = new Headers(init.headers);
+  if (!headers.has("Authorization")) headers.set("Authorization", "Bearer user-token");
+  const handler = createHandler(() => store);
+  return handler(new Request(init.url ?? "http://localhost/imagine", { ...init, headers }));
+}
+
+function post(store: FakeStore, body: unknown, headers: Record<string, string> = {}) {
+  const payload = typeof body === "string" ? body : JSON.stringify(body);
+  return call(store, { method: "POST", body: payload, headers });
+}
+
+Deno.test("POST creates a series and answers 201 with its id and job ids", async () => {
+  const store = new FakeStore();
+  const res = await post(store, { prompt: "a heron", n: 2, width: 512 });
+  assert.equal(res.status, 201);
+  assert.deepEqual(await res.json(), { series_id: SERIES_ID, job_ids: JOB_IDS });
+  assert.deepEqual(store.created, [{ prompt: "a heron", n: 2, width: 512 }]);
+  assert.equal(res.headers.get("Access-Control-Allow-Origin"), "*");
+});
+
+Deno.test("malformed JSON is a 400", async () => {
+  const res = await post(new FakeStore(), "{not json");
+  assert.equal(res.status, 400);
+  assert.match((await res.json()).error, /JSON/);
+});
+
+for (
+  const [body, field] of [
+    [{ n: 2 }, "prompt"],
+    [{ prompt: "x" }, "n"],
+    [{ prompt: 5, n: 2 }, "prompt"],
+    [{ prompt: "x", n: "2" }, "n"],
+    [{ prompt: "x", n: 2.5 }, "n"],
+    [{ prompt: "x", n: 2, width: "wide" }, "width"],
+    [{ prompt: "x", n: 2, seed: 1.5 }, "seed"],
+    [{ prompt: "x", n: 2, colour: "red" }, "colour"],
+    [[1, 2], "body"],
+  ] as const
+) {
+  Deno.test(`a bad ${field} is a 400 that names it, before any database call`, async () => {
+    const store = new FakeStore();
+    const res = await post(store, body);
+    assert.equal(res.status, 400);
+    assert.ok((await res.json()).error.startsWith(field));
+    assert.equal(store.created.length, 0);
+  });
+}
+
+Deno.test("a 22023 from the database becomes a 400 with its message", async () => {
+  const store = new FakeStore({ code: "22023", message: "n must be between 1 and 10, got 11" });
+  const res = await post(store, { prompt: "x", n: 11 });
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).error, "n must be between 1 and 10, got 11");
+});
+
+Deno.test("no token is a 401", async () => {
+  for (const method of ["GET", "POST"]) {
+    const res = await call(new FakeStore(), { method, headers: { Authorization: "" } });
+    assert.equal(res.status, 401);
+    await res.body?.cancel();
+  }
+});
+
+Deno.test("a token the database refuses is a 401", async () => {
+  const store = new FakeStore({ code: "PGRST301", message: "JWT invalid" });
+  const res = await post(store, { prompt: "x", n: 1 });
+  assert.equal(res.status, 401);
+  await res.body?.cancel();
+});
+
+Deno.test("other methods are a 405 with Allow", async () => {
+  const res = await call(new FakeStore(), { method: "DELETE" });
+  assert.equal(res.status, 405);
+  assert.equal(res.headers.get("Allow"), "GET, POST, OPTIONS");
+  await res.body?.cancel();
+});
+
+Deno.test("CORS preflight is answered without a token", async () => {
+  const handler = createHandler(() => new FakeStore());
+  const res = await handler(new Request("http://localhost/imagine", { method: "OPTIONS" }));
+  assert.equal(res.status, 204);
+  assert.match(res.headers.get("Access-Control-Allow-Headers") ?? "", /authorization/);
+});
+
+Deno.test("GET returns the series, each try's state and signed URLs for finished pictures", async () => {
+  const res = await call(new FakeStore(), { url: `http://localhost/imagine?series_id=${SERIES_ID}` });
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.equal(body.series.id, SERIES_ID);
+  assert.deepEqual(body.tries.map((t: { status: string }) => t.status), ["done", "running"]);
+  assert.match(body.tries[0].image_url, /^https:\/\/signed\.example\/.*ttl=3600$/);
+  assert.equal(body.tries[1].image_url, null);
+  assert.equal(body.tries[1].progress, 2);
+});
+
+Deno.test("GET of a series the caller cannot see is a 404", async () => {
+  const other = "9d0c2f4e-2a57-4c1b-8c3e-6f0e2d1a9b77";
+  const res = await call(new FakeStore(), { url: `http://localhost/imagine?series_id=${other}` });
+  assert.equal(res.status, 404);
+  await res.body?.cancel();
+});
+
+Deno.test("GET without a valid series_id is a 400", async () => {
+  const res = await call(new FakeStore(), { url: "http://localhost/imagine?series_id=nope" });
+  assert.equal(res.status, 400);
+  assert.match((await res.json()).error, /^series_id/);
+});
