@@ -24,6 +24,13 @@ test *args: lint
     {{venv}}/deno test --config {{deno_config}} --allow-env {{functions}}/tests
     {{venv}}/pytest {{args}}
 
+# Benchmarks: each prints a table and writes bench/results/<name>.json (add --smoke for seconds-long sizes).
+bench *args:
+    {{venv}}/python -m bench.queue_overhead {{args}}
+    {{venv}}/python -m bench.wakeup_latency {{args}}
+    {{venv}}/python -m bench.render_overhead {{args}}
+    {{venv}}/python -m bench.gpu_flux {{args}}
+
 # Lint, format and type checks: ruff for Python, deno fmt/lint/check for the edge function.
 lint:
     {{venv}}/ruff check worker tests bench

@@ -186,7 +186,49 @@ def test_finishing_overlaps_the_next_render(conn, user_a, renderer, tmp_path, db
 
     queue = PostgresQueue(db_url, "overlap", retry_backoff_seconds=0.01)
     try:
-        Worker(queue, SlowStorage(), renderer, poll_interval=0.1, on_progress=on_progress).run(burst=True)
+        worker = Worker(queue, SlowStorage(), renderer, poll_interval=0.1, on_progress=on_progress, overlap_finish=True)
+        worker.run(burst=True)
     finally:
         queue.close()
     assert overlapped[:2] == [True, True]
+
+
+def test_shared_prompt_embeddings_give_the_same_pictures(tiny_model, renderer):
+    unshared = Renderer(tiny_model, device="cpu", share_prompt_embeddings=False)
+    for seed in (3, 4):  # the second try reuses the first one's embeddings
+        a = pixels(renderer.render(make_job(seed, style="ink")))
+        b = pixels(unshared.render(make_job(seed, style="ink")))
+        assert np.abs(a - b).max() <= 1
+    assert renderer._prompt_cache is not None and renderer._prompt_cache[0] == "a red fox, ink"
+
+
+def test_overlapped_finishing_gives_the_same_result(conn, user_a, renderer, tmp_path, db_url):
+    create_tiny_series(conn, user_a, n=3)
+    stats = run_burst(db_url, renderer, tmp_path, overlap_finish=True)
+    assert stats.done == 3
+    assert rows(conn, "select count(*) from imagen.images") == [(3,)]
+    assert len(list(tmp_path.rglob("*.png"))) == 3
+
+
+def test_overlap_is_chosen_from_the_render_device(renderer):
+    from bench.common import NullRenderer
+
+    from imagen.worker import Worker
+
+    assert Worker(None, None, renderer).overlap_finish is False  # CPU: the render uses every core
+    assert Worker(None, None, NullRenderer()).overlap_finish is True
+
+
+def test_the_loop_runs_on_the_in_memory_queue(renderer, tmp_path):
+    from imagen.memory_queue import MemoryQueue
+    from imagen.storage import LocalStorage
+    from imagen.worker import Worker
+
+    series = uuid.uuid4()
+    jobs = [make_job(s, series_id=series, series_idx=i, attempts=0) for i, s in enumerate((1, 2, 3), start=1)]
+    queue = MemoryQueue(jobs)
+    stats = Worker(queue, LocalStorage(tmp_path), FailingRenderer(renderer), poll_interval=0.05).run(burst=True)
+    assert (stats.done, stats.failed) == (2, 1)
+    assert [queue.status[j.id] for j in jobs] == ["done", "failed", "done"]
+    assert "injected failure" in queue.errors[jobs[1].id]
+    assert {p for _, p, _ in queue.completed.values()} == {jobs[0].storage_path, jobs[2].storage_path}

@@ -1,7 +1,8 @@
 """The postgres transport: worker RPCs over psycopg 3, wake-ups over LISTEN/NOTIFY.
 
-RPC calls go through one autocommit connection (guarded by a lock: the heartbeat thread shares
-it); LISTEN runs on a dedicated connection in its own thread. Both reconnect with backoff when
+Each thread that calls an RPC (the render loop, the finisher, the heartbeat) has its own
+autocommit connection, so a completion never waits behind a claim; LISTEN runs on a dedicated
+connection in its own thread. Both reconnect with backoff when
 the database goes away, and a reconnected listener wakes the worker so nothing is missed.
 """
 
@@ -50,8 +51,9 @@ class PostgresQueue:
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self.retry_backoff_seconds = retry_backoff_seconds
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection | None = None
+        self._local = threading.local()
+        self._conns: list[psycopg.Connection] = []
+        self._conns_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._wake.set()  # claim on start
@@ -66,20 +68,24 @@ class PostgresQueue:
         conn.execute("set role service_role")
         return conn
 
+    def _thread_conn(self) -> psycopg.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = self._connect()
+            with self._conns_lock:
+                self._conns = [c for c in self._conns if not c.closed] + [conn]
+        return conn
+
     def _call(self, sql: str, params: tuple, *, retry: bool = True) -> list[dict]:
         """Runs one RPC; on a lost connection reconnects with backoff and (if retry) runs it again."""
         backoff = Backoff()
         while True:
             try:
-                with self._lock:
-                    if self._conn is None or self._conn.closed:
-                        self._conn = self._connect()
-                    return self._conn.execute(sql, params).fetchall()
+                return self._thread_conn().execute(sql, params).fetchall()
             except psycopg.OperationalError as exc:
-                with self._lock:
-                    if self._conn is not None:
-                        self._conn.close()
-                    self._conn = None
+                conn = getattr(self._local, "conn", None)
+                if conn is not None:
+                    conn.close()
                 if not retry or self._stop.is_set():
                     raise
                 log.warning("database unavailable, retrying in %.1fs: %s", backoff.delay, str(exc).strip())
@@ -147,9 +153,9 @@ class PostgresQueue:
         self._stop.set()
         self._wake.set()
         self._listener.join(timeout=3)
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
+        with self._conns_lock:
+            for conn in self._conns:
+                conn.close()
 
 
 def raise_mapped(exc: psycopg.Error) -> None:

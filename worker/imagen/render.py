@@ -58,19 +58,32 @@ def resolve_model(model: str) -> str:
 
 
 class Renderer:
-    def __init__(self, model: str, device: str | None = None, dtype: str | None = None, compile: bool = False) -> None:
+    def __init__(
+        self,
+        model: str,
+        device: str | None = None,
+        dtype: str | None = None,
+        compile: bool = False,
+        share_prompt_embeddings: bool = True,
+        pipeline=None,
+    ) -> None:
+        """Loads `model` once with from_pretrained (or adopts an already built `pipeline`)."""
         from diffusers import AutoPipelineForText2Image
 
         self.model = model
+        # The tries of a series share a prompt: encode it once, reuse it for every try.
+        self.share_prompt_embeddings = share_prompt_embeddings
+        self._prompt_cache: tuple[str, dict] | None = None
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
-        source = resolve_model(model)
         started = time.perf_counter()
-        try:
-            self.pipe = AutoPipelineForText2Image.from_pretrained(source, dtype=self.dtype)
-        except Exception as exc:
-            raise ModelLoadError(f"cannot load IMAGEN_MODEL={model!r}: {exc}".splitlines()[0]) from exc
-        self.pipe.to(self.device)
+        if pipeline is None:
+            source = resolve_model(model)
+            try:
+                pipeline = AutoPipelineForText2Image.from_pretrained(source, dtype=self.dtype)
+            except Exception as exc:
+                raise ModelLoadError(f"cannot load IMAGEN_MODEL={model!r}: {exc}".splitlines()[0]) from exc
+        self.pipe = pipeline.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
         self.is_flux = "Flux" in type(self.pipe).__name__
         # FLUX packs 2x2 latent patches, so sizes must divide by twice the VAE factor.
@@ -89,6 +102,21 @@ class Renderer:
             if value <= 0 or value % self.size_multiple:
                 raise ValueError(f"{name} {value} is not a positive multiple of {self.size_multiple}")
 
+    def _prompt_inputs(self, prompt: str) -> dict:
+        """The prompt, or (FLUX) its embeddings from the last try with the same prompt."""
+        if not (self.is_flux and self.share_prompt_embeddings):
+            return {"prompt": prompt}
+        if self._prompt_cache is None or self._prompt_cache[0] != prompt:
+            with torch.no_grad():
+                embeds, pooled, _ = self.pipe.encode_prompt(
+                    prompt=prompt,
+                    prompt_2=None,
+                    device=self.pipe._execution_device,
+                    max_sequence_length=FLUX_CALL_DEFAULTS["max_sequence_length"],
+                )
+            self._prompt_cache = (prompt, {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled})
+        return self._prompt_cache[1]
+
     def render(self, job: Job, on_step: Callable[[int], bool] | None = None) -> Image.Image:
         """Renders `job`; on_step(step) is called after each step and returns False to abort."""
         self.check_size(job.width, job.height)
@@ -103,7 +131,7 @@ class Renderer:
 
         prompt = f"{job.prompt}, {job.style}" if job.style else job.prompt
         result = self.pipe(
-            prompt=prompt,
+            **self._prompt_inputs(prompt),
             width=job.width,
             height=job.height,
             num_inference_steps=job.steps,

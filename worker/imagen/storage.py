@@ -10,18 +10,21 @@ class LocalStorage:
     bucket = "local"
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()
+        self._made: set[Path] = set()  # folders known to exist: one mkdir per series, not per try
 
     def path_of(self, path: str) -> Path:
-        full = (self.root / path).resolve()
-        if not full.is_relative_to(self.root.resolve()):
+        relative = Path(path)
+        if relative.is_absolute() or ".." in relative.parts:
             raise ValueError(f"storage path escapes the storage folder: {path}")
-        return full
+        return self.root / relative
 
     def put(self, path: str, data: bytes) -> None:
         """Written to a temporary name and renamed, so a crash never leaves half a picture."""
         full = self.path_of(path)
-        full.parent.mkdir(parents=True, exist_ok=True)
+        if full.parent not in self._made:
+            full.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(full.parent)
         tmp = full.with_name(f".{full.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         tmp.replace(full)

@@ -92,12 +92,17 @@ class Worker:
         poll_interval: float = 2.0,
         heartbeat_interval: float = 0.25,
         on_progress: ProgressHook | None = None,
+        overlap_finish: bool | None = None,
     ) -> None:
         self.queue = queue
         self.storage = storage
         self.renderer = renderer
         self.poll_interval = poll_interval
         self.on_progress = on_progress
+        # Storing the last try while rendering the next pays off when the render runs on a GPU
+        # (or waits on I/O); on a CPU the render already uses every core and overlapping only adds
+        # contention (measured in bench/render_overhead.py). None: decide from the renderer.
+        self.overlap_finish = overlap_finish if overlap_finish is not None else getattr(renderer, "device", "") != "cpu"
         self.heartbeat = Heartbeat(queue, heartbeat_interval)
         self.finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagen-finish")
         # One try rendering and at most one being stored: memory stays bounded.
@@ -173,6 +178,9 @@ class Worker:
             return
         self.current = None
         render_seconds = time.perf_counter() - started
+        if not self.overlap_finish:  # the measured baseline: store before rendering the next try
+            self._finish(lease, image, started, render_seconds)
+            return
         self.finisher.submit(self._finish, lease, image, started, render_seconds).add_done_callback(self._log_crash)
 
     def _finish(self, lease: Lease, image: Image.Image, started: float, render_seconds: float) -> None:

@@ -1,0 +1,106 @@
+"""Shared by the benchmarks: tables, percentiles, JSON results, a null renderer, a database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from PIL import Image
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--smoke", action="store_true", help="seconds-long sizes, to keep the script alive in CI")
+    p.add_argument("--out", type=Path, help="JSON results file (default: bench/results/<name>.json)")
+    return p
+
+
+def percentile(values: list[float], q: float) -> float:
+    """q in 0..100, nearest-rank on the sorted values."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def summary_ms(seconds: list[float]) -> dict:
+    ms = [s * 1000 for s in seconds]
+    return {"n": len(ms), "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99), "mean_ms": statistics.fmean(ms)}
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())  # fmt: skip
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        gpu = None
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    import os
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "python": platform.python_version(), "postgres": pg}
+
+
+def write_results(name: str, args: argparse.Namespace, results: dict) -> Path:
+    out = args.out or RESULTS_DIR / f"{name}{'-smoke' if args.smoke else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"benchmark": name, "date": datetime.now(UTC).isoformat(timespec="seconds"), "smoke": args.smoke,
+               "machine": machine(), "results": results}  # fmt: skip
+    out.write_text(json.dumps(payload, indent=2, default=str))
+    print(f"\nresults written to {out}")
+    return out
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    print(f"\n{title}")
+    if not rows:
+        return
+    keys = list(rows[0])
+    cells = [keys] + [[fmt(r.get(k)) for k in keys] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(keys))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.rjust(w) if n else c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 100 else f"{value:.1f}"
+    return "" if value is None else str(value)
+
+
+class NullRenderer:
+    """Renders nothing: an 8x8 picture, so the queue's own cost is what is measured."""
+
+    model = "null"
+
+    def render(self, job, on_step=None) -> Image.Image:
+        if on_step is not None:
+            on_step(job.steps)
+        return Image.new("RGB", (8, 8), (job.seed % 256, 0, 0))
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.001):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result
+        time.sleep(interval)
+    raise TimeoutError("benchmark condition not met")
+
+
+def raise_cap(conn: psycopg.Connection, dbname: str) -> None:
+    """Benchmarks queue thousands of tries for one user: lift the per-user cap for this database."""
+    conn.execute(f'alter database "{dbname}" set imagen.max_unfinished_tries = 1000000')

@@ -1,0 +1,132 @@
+"""Queue overhead: tries per second and claim→complete time through the real worker loop
+(postgres transport, null renderer, local storage, durable Postgres), side by side with
+procrastinate doing the same database work on the same server."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from bench.common import NullRenderer, parser, print_table, raise_cap, summary_ms, write_results
+from imagen.embedded_postgres import EmbeddedPostgres
+from imagen.migrate import migrate
+from imagen.postgres_queue import PostgresQueue
+from imagen.storage import LocalStorage
+from imagen.user_session import as_user, ensure_user
+from imagen.worker import Worker
+
+# What procrastinate's task does per try: the same rows complete_job writes.
+FINISH_SQL = """
+with image as (
+  insert into imagen.images (job_id, owner_id, series_id, prompt, model, width, height, steps, style, seed,
+                             bucket, path, bytes)
+  select id, owner_id, series_id, prompt, model, width, height, steps, style, seed, 'local', id || '.png', 100
+  from imagen.jobs where id = %s
+  returning id, job_id
+)
+update imagen.jobs j set status = 'done', image_id = image.id, finished_at = now(), updated_at = now()
+from image where j.id = image.job_id
+"""
+
+
+def queue_series(url: str, user, tries: int, per_series: int = 10) -> list:
+    with psycopg.connect(url, autocommit=True) as conn, as_user(conn, user):
+        ids = []
+        for _ in range(tries // per_series):
+            series = conn.execute(
+                "select imagen.create_series('bench', %s, width => 256, height => 256)", (per_series,)
+            ).fetchone()[0]
+            ids += series["job_ids"]
+        return ids
+
+
+def run_imagen(url: str, user, tries: int, worker_id: str = "bench-imagen", overlap: bool = True) -> dict:
+    queue_series(url, user, tries)
+    with tempfile.TemporaryDirectory() as tmp:
+        queue = PostgresQueue(url, worker_id, lease_seconds=60)
+        try:
+            worker = Worker(queue, LocalStorage(Path(tmp)), NullRenderer(), poll_interval=1.0, overlap_finish=overlap)
+            started = time.perf_counter()
+            stats = worker.run(burst=True)
+            wall = time.perf_counter() - started
+        finally:
+            queue.close()
+    assert stats.done == tries, stats
+    with psycopg.connect(url) as conn:
+        spans = [r[0] for r in conn.execute(
+            "select extract(epoch from finished_at - started_at) from imagen.jobs where leased_by = %s", (worker_id,)
+        )]  # fmt: skip
+    system = "imagen" if overlap else "imagen (store, then claim)"
+    return {"system": system, "tries": tries, "seconds": wall, "tries_per_s": tries / wall, **summary_ms(spans)}
+
+
+def run_procrastinate(url: str, user, tries: int, warmup: int) -> dict:
+    import procrastinate
+
+    job_ids = queue_series(url, user, warmup + tries)
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+    state: dict = {}
+
+    @app.task(name="finish_try")
+    async def finish_try(job_id: str) -> None:
+        await state["conn"].execute(FINISH_SQL, (job_id,))
+
+    async def main() -> float:
+        async with app.open_async():
+            await app.schema_manager.apply_schema_async()
+            state["conn"] = await psycopg.AsyncConnection.connect(url, autocommit=True)
+            try:
+                # Warm-up, not counted: the same work on the first jobs.
+                await finish_try.batch_defer_async(*[{"job_id": str(j)} for j in job_ids[:warmup]])
+                await app.run_worker_async(wait=False, concurrency=1, install_signal_handlers=False)
+                await finish_try.batch_defer_async(*[{"job_id": str(j)} for j in job_ids[warmup:]])
+                started = time.perf_counter()
+                await app.run_worker_async(wait=False, concurrency=1, install_signal_handlers=False)
+                return time.perf_counter() - started
+            finally:
+                await state["conn"].close()
+
+    wall = asyncio.run(main())
+    with psycopg.connect(url) as conn:
+        done = conn.execute("select count(*) from imagen.jobs where status = 'done' and leased_by is null").fetchone()[
+            0
+        ]
+        spans = [r[0] for r in conn.execute(
+            "select extract(epoch from max(at) filter (where type = 'succeeded')"
+            " - max(at) filter (where type = 'started'))"
+            " from procrastinate_events group by job_id order by job_id offset %s", (warmup,)
+        )]  # fmt: skip
+    assert done == warmup + tries, done
+    return {"system": "procrastinate", "tries": tries, "seconds": wall, "tries_per_s": tries / wall,
+            **summary_ms(spans)}  # fmt: skip
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    tries = 40 if args.smoke else 2000
+    with EmbeddedPostgres(durable=True) as pg:
+        url = pg.url()
+        migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            raise_cap(conn, "postgres")
+            user = ensure_user(conn, "bench@imagen.local")
+        warmup = 10 if args.smoke else 200
+        run_imagen(url, user, warmup, worker_id="bench-warmup")  # not counted
+        ours = run_imagen(url, user, tries)
+        serial = run_imagen(url, user, tries, worker_id="bench-serial", overlap=False)
+        theirs = run_procrastinate(url, user, tries, warmup)
+    ratio = ours["tries_per_s"] / theirs["tries_per_s"]
+    print_table(f"Queue overhead: {tries} tries in series of 10, null renderer, durable Postgres",
+                [ours, serial, theirs])  # fmt: skip
+    print(f"\nimagen / procrastinate throughput: {ratio:.2f}x (goal >= 1.5x); "
+          f"imagen median claim->complete {ours['p50_ms']:.2f} ms (goal <= 2 ms)")  # fmt: skip
+    write_results("queue_overhead", args, {"imagen": ours, "imagen_serial": serial, "procrastinate": theirs,
+                                           "throughput_ratio": ratio})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Render overhead on CPU: a series of 10 on the tiny FLUX model through the worker versus bare
+pipeline calls with the same seeds, and what each way of keeping the GPU busy buys:
+the prompt encoded once per series, and storing/completing overlapped with the next render."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import torch
+from PIL import Image
+
+from bench.common import parser, print_table, raise_cap, write_results
+from imagen.embedded_postgres import EmbeddedPostgres
+from imagen.migrate import migrate
+from imagen.png import read_metadata
+from imagen.postgres_queue import PostgresQueue
+from imagen.render import FLUX_CALL_DEFAULTS, Renderer
+from imagen.storage import LocalStorage
+from imagen.tiny_models import tiny_path
+from imagen.user_session import as_user, ensure_user
+from imagen.worker import Worker
+
+PROMPT = "a lighthouse on a cliff at dusk"
+SIZE = 256  # the smallest size imagen.create_series accepts
+
+
+def bare_seconds(renderer: Renderer, seeds: list[int], steps: int) -> float:
+    """Plain pipeline calls, prompt given as text every time: what the worker is compared with."""
+    started = time.perf_counter()
+    for seed in seeds:
+        renderer.pipe(prompt=PROMPT, width=SIZE, height=SIZE, num_inference_steps=steps,
+                      generator=torch.Generator("cpu").manual_seed(seed), **FLUX_CALL_DEFAULTS)  # fmt: skip
+    return time.perf_counter() - started
+
+
+def worker_seconds(url: str, user, renderer: Renderer, n: int, steps: int, overlap: bool, storage: Path) -> tuple:
+    with psycopg.connect(url, autocommit=True) as conn, as_user(conn, user):
+        series = conn.execute(
+            "select imagen.create_series(%s, %s, model => 'tiny', width => %s, height => %s, steps => %s, seed => 1)",
+            (PROMPT, n, SIZE, SIZE, steps),
+        ).fetchone()[0]
+    queue = PostgresQueue(url, "bench-render")
+    try:
+        worker = Worker(queue, LocalStorage(storage), renderer, poll_interval=1.0, overlap_finish=overlap)
+        started = time.perf_counter()
+        stats = worker.run(burst=True)
+        elapsed = time.perf_counter() - started
+    finally:
+        queue.close()
+    assert stats.done == n, stats
+    return elapsed, series
+
+
+def by_seed(folder: Path) -> dict[int, np.ndarray]:
+    out = {}
+    for path in folder.glob("*.png"):
+        data = path.read_bytes()
+        out[int(read_metadata(data)["seed"])] = np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+    return out
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    n, repeats, steps = (3, 1, 2) if args.smoke else (10, 3, 4)
+    model = str(tiny_path("tiny"))
+    shared = Renderer(model, device="cpu")
+    unshared = Renderer(model, device="cpu", share_prompt_embeddings=False)
+    seeds = list(range(1, n + 1))
+    configs = [("worker: before (prompt per try)", unshared, False),
+               ("worker: prompt encoded once per series (default)", shared, False),
+               ("worker: + store/complete overlapped (GPU default)", shared, True)]  # fmt: skip
+    rows, pictures = [], {}
+    with EmbeddedPostgres() as pg, tempfile.TemporaryDirectory() as tmp:
+        url = pg.url()
+        migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            raise_cap(conn, "postgres")
+            user = ensure_user(conn, "bench@imagen.local")
+        bare_seconds(shared, seeds[:1], steps)  # warm-up
+        bare = statistics.median(bare_seconds(shared, seeds, steps) for _ in range(repeats)) / n
+        rows.append({"path": "bare pipeline calls", "s_per_picture": bare, "ratio_to_bare": 1.0})
+        for name, renderer, overlap in configs:
+            runs = []
+            for r in range(repeats):
+                storage = Path(tmp) / f"{len(rows)}-{r}"
+                elapsed, series = worker_seconds(url, user, renderer, n, steps, overlap, storage)
+                runs.append(elapsed / n)
+            pictures[name] = storage / str(user) / series["id"]
+            per = statistics.median(runs)
+            rows.append({"path": name, "s_per_picture": per, "ratio_to_bare": per / bare})
+        # Same seeds, same pictures, whichever way the prompt was encoded.
+        before, after = (by_seed(pictures[name]) for name in (configs[0][0], configs[1][0]))
+        assert before.keys() == after.keys() == set(seeds)
+        diffs = [int(np.abs(before[s] - after[s]).max()) for s in seeds]
+    print_table(f"Render overhead: series of {n}, tiny FLUX, {SIZE} px, {steps} steps, CPU", rows)
+    print(f"\nworker / bare per picture on CPU: {rows[2]['ratio_to_bare']:.3f} (goal <= 1.05); "
+          f"shared vs per-try prompt pictures differ by at most {max(diffs)} (8-bit levels)")  # fmt: skip
+    write_results("render_overhead", args, {"rows": rows, "max_pixel_diff_shared_vs_unshared": max(diffs)})
+
+
+if __name__ == "__main__":
+    main()
