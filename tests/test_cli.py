@@ -1,0 +1,74 @@
+"""The `imagen` commands people type, against a real database, and the demo end to end."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from imagen.cli import main
+from tests.workers import run_burst
+
+
+@pytest.fixture
+def cli_env(monkeypatch, db_url, tmp_path):
+    monkeypatch.setenv("IMAGEN_DATABASE_URL", db_url)
+    monkeypatch.setenv("IMAGEN_STORAGE_DIR", str(tmp_path / "images"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_submit_status_pick_and_sheet(cli_env, conn, user_a, renderer, db_url, capsys):
+    assert main(["submit", "a kingfisher", "-n", "2", "--user", "a@example.com", "--model", "tiny",
+                 "--width", "256", "--height", "256", "--seed", "5"]) == 0  # fmt: skip
+    series_id = re.search(r"series (\S+): 2 tries queued", capsys.readouterr().out).group(1)
+
+    assert main(["status", series_id]) == 0
+    queued = capsys.readouterr().out
+    assert "queued (#1 in queue)" in queued and "queued (#2 in queue)" in queued
+
+    run_burst(db_url, renderer, cli_env / "images")
+    assert main(["status", series_id]) == 0
+    assert capsys.readouterr().out.count(" done ") == 2
+
+    assert main(["pick", series_id, "2"]) == 0
+    winner = conn.execute("select j.series_idx from imagen.series s join imagen.jobs j on j.image_id = "
+                          "s.selected_image_id where s.id = %s", (series_id,)).fetchone()  # fmt: skip
+    assert winner == (2,)
+
+    assert main(["sheet", series_id, "-o", str(cli_env / "sheet.png")]) == 0
+    from PIL import Image
+
+    with Image.open(cli_env / "sheet.png") as sheet:
+        assert sheet.size == (2 * 256, 256 + 22)
+
+    assert main(["status"]) == 0
+    assert series_id in capsys.readouterr().out
+
+
+def test_unknown_user_and_series_are_clear_errors(cli_env, capsys):
+    assert main(["submit", "x", "--user", "nobody@example.com"]) == 2
+    assert "nobody@example.com" in capsys.readouterr().err
+    assert main(["pick", "00000000-0000-0000-0000-000000000000", "1"]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_bad_input_through_the_cli_names_the_field(cli_env, user_a, capsys):
+    assert main(["submit", "x", "-n", "11", "--user", "a@example.com"]) == 1
+    assert "n must be between 1 and 10" in capsys.readouterr().err
+
+
+def test_demo_renders_a_series_end_to_end(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "IMAGEN_DATABASE_URL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "imagen.cli", "demo", "-n", "3", "--out", str(tmp_path / "demo")],
+        env={**env, "HF_HUB_OFFLINE": "1", "IMAGEN_MODEL": "tiny"}, cwd=tmp_path, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "the flat gallery shows 1 of 4 pictures" in result.stdout
+    assert (tmp_path / "demo" / "sheet.png").is_file()
+    assert len(list((tmp_path / "demo" / "images").rglob("*.png"))) == 4
