@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -101,6 +104,18 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.001):
     raise TimeoutError("benchmark condition not met")
 
 
-def raise_cap(conn: psycopg.Connection, dbname: str) -> None:
-    """Benchmarks queue thousands of tries for one user: lift the per-user cap for this database."""
-    conn.execute(f'alter database "{dbname}" set imagen.max_unfinished_tries = 1000000')
+@contextlib.contextmanager
+def bench_database(durable: bool = True) -> Iterator[tuple[str, uuid.UUID]]:
+    """A fresh migrated Postgres and the user the benchmark queues for: (url, user id)."""
+    from imagen.embedded_postgres import EmbeddedPostgres
+    from imagen.migrate import migrate
+    from imagen.user_session import ensure_user
+
+    with EmbeddedPostgres(durable=durable) as pg:
+        url = pg.url()
+        migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            # Thousands of tries for one user: lift the per-user cap for this database.
+            conn.execute("alter database postgres set imagen.max_unfinished_tries = 1000000")
+            user = ensure_user(conn, "bench@imagen.local")
+        yield url, user

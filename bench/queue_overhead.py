@@ -11,12 +11,10 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import NullRenderer, parser, print_table, raise_cap, summary_ms, write_results
-from imagen.embedded_postgres import EmbeddedPostgres
-from imagen.migrate import migrate
+from bench.common import NullRenderer, bench_database, parser, print_table, summary_ms, write_results
 from imagen.postgres_queue import PostgresQueue
 from imagen.storage import LocalStorage
-from imagen.user_session import as_user, ensure_user
+from imagen.user_session import as_user
 from imagen.worker import Worker
 
 # What procrastinate's task does per try: the same rows complete_job writes.
@@ -108,12 +106,7 @@ def run_procrastinate(url: str, user, tries: int, warmup: int) -> dict:
 def main() -> None:
     args = parser(__doc__).parse_args()
     tries = 40 if args.smoke else 2000
-    with EmbeddedPostgres(durable=True) as pg:
-        url = pg.url()
-        migrate(url)
-        with psycopg.connect(url, autocommit=True) as conn:
-            raise_cap(conn, "postgres")
-            user = ensure_user(conn, "bench@imagen.local")
+    with bench_database() as (url, user):
         warmup = 10 if args.smoke else 200
         run_imagen(url, user, warmup, worker_id="bench-warmup")  # not counted
         ours = run_imagen(url, user, tries)

@@ -14,15 +14,13 @@ import psycopg
 import torch
 from PIL import Image
 
-from bench.common import parser, print_table, raise_cap, write_results
-from imagen.embedded_postgres import EmbeddedPostgres
-from imagen.migrate import migrate
+from bench.common import bench_database, parser, print_table, write_results
 from imagen.png import read_metadata
 from imagen.postgres_queue import PostgresQueue
 from imagen.render import FLUX_CALL_DEFAULTS, Renderer
 from imagen.storage import LocalStorage
 from imagen.tiny_models import tiny_path
-from imagen.user_session import as_user, ensure_user
+from imagen.user_session import as_user
 from imagen.worker import Worker
 
 PROMPT = "a lighthouse on a cliff at dusk"
@@ -75,12 +73,7 @@ def main() -> None:
                ("worker: prompt encoded once per series (default)", shared, False),
                ("worker: + store/complete overlapped (GPU default)", shared, True)]  # fmt: skip
     rows, pictures = [], {}
-    with EmbeddedPostgres() as pg, tempfile.TemporaryDirectory() as tmp:
-        url = pg.url()
-        migrate(url)
-        with psycopg.connect(url, autocommit=True) as conn:
-            raise_cap(conn, "postgres")
-            user = ensure_user(conn, "bench@imagen.local")
+    with bench_database(durable=False) as (url, user), tempfile.TemporaryDirectory() as tmp:
         bare_seconds(shared, seeds[:1], steps)  # warm-up
         bare = statistics.median(bare_seconds(shared, seeds, steps) for _ in range(repeats)) / n
         rows.append({"path": "bare pipeline calls", "s_per_picture": bare, "ratio_to_bare": 1.0})

@@ -11,12 +11,10 @@ from pathlib import Path
 import psycopg
 from pydantic import SecretStr
 
-from bench.common import NullRenderer, parser, print_table, raise_cap, summary_ms, wait_for, write_results
-from imagen.embedded_postgres import EmbeddedPostgres
-from imagen.migrate import migrate
+from bench.common import NullRenderer, bench_database, parser, print_table, summary_ms, wait_for, write_results
 from imagen.postgres_queue import PostgresQueue
 from imagen.storage import LocalStorage
-from imagen.user_session import as_user, ensure_user
+from imagen.user_session import as_user
 from imagen.worker import Worker
 
 
@@ -74,12 +72,7 @@ def main() -> None:
     samples = 10 if args.smoke else 500
     poll_samples = 5 if args.smoke else 100
     rows = []
-    with EmbeddedPostgres(durable=True) as pg:
-        url = pg.url()
-        migrate(url)
-        with psycopg.connect(url, autocommit=True) as conn:
-            raise_cap(conn, "postgres")
-            user = ensure_user(conn, "bench@imagen.local")
+    with bench_database() as (url, user):
         rows.append(measure("LISTEN/NOTIFY", PostgresQueue(url, "bench-notify"), url, user, samples, 2.0))
 
         from tests.supabase_standin import SupabaseStandIn

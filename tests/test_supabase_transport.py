@@ -3,6 +3,7 @@ against the protocol stand-ins (tests/supabase_standin), backed by the real test
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -38,8 +39,7 @@ class RunningWorker:
 
     def __enter__(self):
         self.thread.start()
-        wait_until(lambda: self.queue.wakeups.channel is not None and self.queue.wakeups.channel.is_joined, 10,
-                   what="realtime subscription")  # fmt: skip
+        wait_until(lambda: is_joined(self.queue), 10, what="realtime subscription")
         return self
 
     def __exit__(self, *exc):
@@ -47,6 +47,32 @@ class RunningWorker:
         self.queue._wake.set()
         self.thread.join(timeout=10)
         self.queue.close()
+
+
+@contextlib.contextmanager
+def subscribed_queue(standin):
+    """A supabase-transport queue whose Realtime channel is joined and whose wake-ups are drained."""
+    queue, _ = open_transport(supabase_settings(standin))
+    try:
+        wait_until(lambda: is_joined(queue), 10, what="realtime subscription")
+        time.sleep(0.3)  # the system message follows the join
+        queue.wait_for_work(0)
+        yield queue
+    finally:
+        queue.close()
+
+
+def is_joined(queue) -> bool:
+    return queue.wakeups.channel is not None and queue.wakeups.channel.is_joined
+
+
+def assert_insert_wakes(queue, conn, user) -> None:
+    """A new series wakes the worker well before any poll interval would."""
+    queue.wait_for_work(0)
+    create_tiny_series(conn, user, n=1)
+    started = time.monotonic()
+    queue.wait_for_work(10)
+    assert time.monotonic() - started < 5
 
 
 def done_count(conn) -> int:
@@ -88,7 +114,7 @@ def test_a_try_queued_before_the_server_really_listens_is_not_stranded(conn, sta
     standin.delay_subscriptions(1.0)
     queue, _ = open_transport(supabase_settings(standin))
     try:
-        wait_until(lambda: queue.wakeups.channel is not None and queue.wakeups.channel.is_joined, 10, what="joined")
+        wait_until(lambda: is_joined(queue), 10, what="joined")
         queue.wait_for_work(0)  # the wake-ups of start-up and SUBSCRIBED
         create_tiny_series(conn, user_a, n=1)
         started = time.monotonic()
@@ -102,11 +128,7 @@ def test_a_try_queued_before_the_server_really_listens_is_not_stranded(conn, sta
 
 
 def test_a_raising_callback_does_not_stop_later_wake_ups(conn, standin, user_a):
-    queue, _ = open_transport(supabase_settings(standin))
-    try:
-        wait_until(lambda: queue.wakeups.channel is not None and queue.wakeups.channel.is_joined, 10, what="joined")
-        time.sleep(0.3)
-        queue.wait_for_work(0)
+    with subscribed_queue(standin) as queue:
         real_hint = queue.wakeups.hint
 
         def raise_once(reason):
@@ -116,66 +138,36 @@ def test_a_raising_callback_does_not_stop_later_wake_ups(conn, standin, user_a):
         queue.wakeups.hint = raise_once
         create_tiny_series(conn, user_a, n=1)
         wait_until(lambda: queue.wakeups.events == 1, 5, what="the first event")
-        create_tiny_series(conn, user_a, n=1)
-        started = time.monotonic()
-        queue.wait_for_work(10)
-        assert time.monotonic() - started < 5
+        assert_insert_wakes(queue, conn, user_a)
         assert queue.wakeups.events == 2
-    finally:
-        queue.close()
 
 
 def test_a_dead_listen_task_is_replaced_by_the_watchdog(conn, standin, user_a):
     """What an exception escaping any callback does to the client: its listen task ends."""
-    queue, _ = open_transport(supabase_settings(standin))
-    try:
-        wait_until(lambda: queue.wakeups.channel is not None and queue.wakeups.channel.is_joined, 10, what="joined")
+    with subscribed_queue(standin) as queue:
         rebuilds = queue.wakeups.rebuilds
         queue.project.loop.call_soon_threadsafe(queue.wakeups.client._listen_task.cancel)
-        wait_until(lambda: queue.wakeups.rebuilds > rebuilds and queue.wakeups.channel.is_joined, 10, 0.05, "rebuild")
+        wait_until(lambda: queue.wakeups.rebuilds > rebuilds and is_joined(queue), 10, 0.05, "rebuild")
         time.sleep(0.3)
-        queue.wait_for_work(0)
-        create_tiny_series(conn, user_a, n=1)
-        started = time.monotonic()
-        queue.wait_for_work(10)
-        assert time.monotonic() - started < 5
+        assert_insert_wakes(queue, conn, user_a)
         assert queue.wakeups.events >= 1
-    finally:
-        queue.close()
 
 
 def test_a_silent_socket_is_replaced_by_the_watchdog(conn, standin, user_a):
-    queue, _ = open_transport(supabase_settings(standin))
-    try:
-        wait_until(lambda: queue.wakeups.channel is not None and queue.wakeups.channel.is_joined, 10, what="joined")
+    with subscribed_queue(standin) as queue:
         rebuilds = queue.wakeups.rebuilds
         standin.silence_realtime_sockets()
-        wait_until(lambda: queue.wakeups.rebuilds > rebuilds and queue.wakeups.channel.is_joined, 15, 0.05, "rebuild")
+        wait_until(lambda: queue.wakeups.rebuilds > rebuilds and is_joined(queue), 15, 0.05, "rebuild")
         time.sleep(0.3)
-        queue.wait_for_work(0)
-        create_tiny_series(conn, user_a, n=1)
-        started = time.monotonic()
-        queue.wait_for_work(10)
-        assert time.monotonic() - started < 5
-    finally:
-        queue.close()
+        assert_insert_wakes(queue, conn, user_a)
 
 
 def test_a_dropped_socket_reconnects_and_wakes_the_worker(conn, standin, user_a):
-    queue, _ = open_transport(supabase_settings(standin))
-    try:
-        wait_until(lambda: queue.wakeups.channel is not None and queue.wakeups.channel.is_joined, 10, what="joined")
+    with subscribed_queue(standin) as queue:
         standin.drop_realtime_sockets()
-        wait_until(lambda: standin.realtime_socket_count() == 1 and queue.wakeups.channel
-                   and queue.wakeups.channel.is_joined, 15, 0.05, "reconnect")  # fmt: skip
+        wait_until(lambda: standin.realtime_socket_count() == 1 and is_joined(queue), 15, 0.05, "reconnect")
         time.sleep(0.3)
-        queue.wait_for_work(0)
-        create_tiny_series(conn, user_a, n=1)
-        started = time.monotonic()
-        queue.wait_for_work(10)
-        assert time.monotonic() - started < 5
-    finally:
-        queue.close()
+        assert_insert_wakes(queue, conn, user_a)
 
 
 @pytest.mark.parametrize("missing", ["supabase_url", "supabase_service_role_key"])

@@ -41,6 +41,39 @@ begin
 end;
 $$;
 
+-- The caller's own series / try (RLS hides everyone else's), or 22023 naming the id.
+create function imagen.own_series(series_id uuid) returns imagen.series
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  _series imagen.series;
+begin
+  select * into _series from imagen.series s where s.id = own_series.series_id;
+  if not found then
+    raise exception 'series_id % is not one of your series', own_series.series_id using errcode = '22023';
+  end if;
+  return _series;
+end;
+$$;
+
+create function imagen.own_job(job_id uuid) returns imagen.jobs
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  _job imagen.jobs;
+begin
+  select * into _job from imagen.jobs j where j.id = own_job.job_id;
+  if not found then
+    raise exception 'job_id % is not one of your tries', own_job.job_id using errcode = '22023';
+  end if;
+  return _job;
+end;
+$$;
+
 -- The seed of try idx: base + idx - 1 (wrapping at 2^32) when a base is given, random otherwise.
 create function imagen.try_seed(base_seed bigint, idx integer) returns bigint
 language sql
@@ -187,11 +220,7 @@ as $$
 declare
   _series imagen.series;
 begin
-  select * into _series from imagen.series s where s.id = cancel_series.series_id;
-  if not found then
-    raise exception 'series_id % is not one of your series', cancel_series.series_id
-      using errcode = '22023';
-  end if;
+  _series := imagen.own_series(cancel_series.series_id);
   update imagen.jobs j set status = 'cancelled'
   where j.series_id = _series.id and j.status = 'queued';
   update imagen.jobs j set cancel_requested = true
@@ -208,10 +237,7 @@ as $$
 declare
   _job imagen.jobs;
 begin
-  select * into _job from imagen.jobs j where j.id = cancel_job.job_id;
-  if not found then
-    raise exception 'job_id % is not one of your tries', cancel_job.job_id using errcode = '22023';
-  end if;
+  _job := imagen.own_job(cancel_job.job_id);
   if _job.status = 'queued' then
     update imagen.jobs j set status = 'cancelled' where j.id = _job.id returning * into _job;
   elsif _job.status = 'running' then
@@ -229,10 +255,7 @@ as $$
 declare
   _job imagen.jobs;
 begin
-  select * into _job from imagen.jobs j where j.id = retry_job.job_id;
-  if not found then
-    raise exception 'job_id % is not one of your tries', retry_job.job_id using errcode = '22023';
-  end if;
+  _job := imagen.own_job(retry_job.job_id);
   if _job.status not in ('failed', 'cancelled') then
     raise exception 'job_id % is %, only a failed or cancelled try can be retried',
       retry_job.job_id, _job.status
@@ -251,6 +274,8 @@ grant execute on function
   imagen.assert_valid_settings(text, integer, integer, integer, text, text, bigint),
   imagen.try_seed(bigint, integer),
   imagen.queue_series_tries(imagen.series, integer, integer),
+  imagen.own_series(uuid),
+  imagen.own_job(uuid),
   imagen.create_series(text, integer, text, integer, integer, integer, text, bigint),
   imagen.add_tries(uuid, integer),
   imagen.submit_job(text, text, integer, integer, integer, text, bigint),
