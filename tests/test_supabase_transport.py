@@ -179,3 +179,23 @@ def test_supabase_transport_requires_url_and_key(standin, missing, monkeypatch):
 
     with pytest.raises(ConfigError, match="SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"):
         open_transport(settings)
+
+
+def test_imagen_worker_process_runs_on_the_supabase_transport(conn, standin, user_a, tiny_model, tmp_path):
+    """`imagen worker --burst` with only SUPABASE_URL and the service-role key in its environment."""
+    import os
+    import subprocess
+    import sys
+
+    series = create_tiny_series(conn, user_a, n=2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEN_", "DATABASE_URL"))}
+    env |= {"IMAGEN_TRANSPORT": "supabase", "SUPABASE_URL": standin.url,
+            "SUPABASE_SERVICE_ROLE_KEY": standin.keys.service_role, "IMAGEN_MODEL": tiny_model,
+            "IMAGEN_POLL_INTERVAL": "0.2", "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "imagen.cli", "worker", "--burst"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "transport=supabase" in result.stderr
+    assert standin.keys.service_role not in result.stdout + result.stderr
+    paths = [p for (p,) in conn.execute("select path from imagen.images where series_id = %s", (series["id"],))]
+    assert len(paths) == 2 and all(standin.stored_object("imagen", p) for p in paths)

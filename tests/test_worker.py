@@ -232,3 +232,24 @@ def test_the_loop_runs_on_the_in_memory_queue(renderer, tmp_path):
     assert [queue.status[j.id] for j in jobs] == ["done", "failed", "done"]
     assert "injected failure" in queue.errors[jobs[1].id]
     assert {p for _, p, _ in queue.completed.values()} == {jobs[0].storage_path, jobs[2].storage_path}
+
+
+def test_tiny_sdxl_renders_through_the_same_path(tmp_path):
+    from imagen.tiny_models import tiny_path
+
+    sdxl = Renderer(str(tiny_path("tiny-sdxl", tmp_path)), device="cpu")
+    assert type(sdxl.pipe).__name__ == "StableDiffusionXLPipeline"
+    a = pixels(sdxl.render(make_job(11)))
+    b = pixels(sdxl.render(make_job(11)))
+    assert a.shape == (256, 256, 3)
+    assert np.abs(a - b).max() <= 1
+
+
+def test_secrets_never_show_in_settings_output():
+    from imagen.config import load_settings
+
+    settings = load_settings(database_url="postgresql://imagen:hunter2@db.example/postgres",
+                             supabase_service_role_key="sb-secret-key")  # fmt: skip
+    shown = repr(settings) + str(settings) + str(settings.model_dump())
+    assert "hunter2" not in shown and "sb-secret-key" not in shown
+    assert settings.require_database_url().endswith("hunter2@db.example/postgres")
