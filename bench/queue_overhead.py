@@ -47,7 +47,7 @@ def run_imagen(url: str, user, tries: int, worker_id: str = "bench-imagen", over
     with tempfile.TemporaryDirectory() as tmp:
         queue = PostgresQueue(url, worker_id, lease_seconds=60)
         try:
-            worker = Worker(queue, LocalStorage(Path(tmp)), NullRenderer(), poll_interval=1.0, overlap_finish=overlap)
+            worker = Worker(queue, LocalStorage(Path(tmp)), NullRenderer(), poll_interval=1.0, overlap_io=overlap)
             started = time.perf_counter()
             stats = worker.run(burst=True)
             wall = time.perf_counter() - started

@@ -44,7 +44,7 @@ def worker_seconds(url: str, user, renderer: Renderer, n: int, steps: int, overl
         ).fetchone()[0]
     queue = PostgresQueue(url, "bench-render")
     try:
-        worker = Worker(queue, LocalStorage(storage), renderer, poll_interval=1.0, overlap_finish=overlap)
+        worker = Worker(queue, LocalStorage(storage), renderer, poll_interval=1.0, overlap_io=overlap)
         started = time.perf_counter()
         stats = worker.run(burst=True)
         elapsed = time.perf_counter() - started

@@ -186,7 +186,7 @@ def test_finishing_overlaps_the_next_render(conn, user_a, renderer, tmp_path, db
 
     queue = PostgresQueue(db_url, "overlap", retry_backoff_seconds=0.01)
     try:
-        worker = Worker(queue, SlowStorage(), renderer, poll_interval=0.1, on_progress=on_progress, overlap_finish=True)
+        worker = Worker(queue, SlowStorage(), renderer, poll_interval=0.1, on_progress=on_progress, overlap_io=True)
         worker.run(burst=True)
     finally:
         queue.close()
@@ -204,7 +204,7 @@ def test_shared_prompt_embeddings_give_the_same_pictures(tiny_model, renderer):
 
 def test_overlapped_finishing_gives_the_same_result(conn, user_a, renderer, tmp_path, db_url):
     create_tiny_series(conn, user_a, n=3)
-    stats = run_burst(db_url, renderer, tmp_path, overlap_finish=True)
+    stats = run_burst(db_url, renderer, tmp_path, overlap_io=True)
     assert stats.done == 3
     assert rows(conn, "select count(*) from imagen.images") == [(3,)]
     assert len(list(tmp_path.rglob("*.png"))) == 3
@@ -215,8 +215,8 @@ def test_overlap_is_chosen_from_the_render_device(renderer):
 
     from imagen.worker import Worker
 
-    assert Worker(None, None, renderer).overlap_finish is False  # CPU: the render uses every core
-    assert Worker(None, None, NullRenderer()).overlap_finish is True
+    assert Worker(None, None, renderer).overlap_io is False  # CPU: the render uses every core
+    assert Worker(None, None, NullRenderer()).overlap_io is True
 
 
 def test_the_loop_runs_on_the_in_memory_queue(renderer, tmp_path):
@@ -253,3 +253,44 @@ def test_secrets_never_show_in_settings_output():
     shown = repr(settings) + str(settings) + str(settings.model_dump())
     assert "hunter2" not in shown and "sb-secret-key" not in shown
     assert settings.require_database_url().endswith("hunter2@db.example/postgres")
+
+
+def running_count(db_url) -> int:
+    with psycopg.connect(db_url, autocommit=True) as c:
+        return c.execute("select count(*) from imagen.jobs where status = 'running'").fetchone()[0]
+
+
+def test_the_next_try_is_claimed_while_one_renders(conn, user_a, renderer, tmp_path, db_url):
+    create_tiny_series(conn, user_a, n=3, steps=8)
+    seen = []
+
+    def on_progress(job, step):
+        if job.series_idx == 1 and step == 6:
+            seen.append(running_count(db_url))
+
+    stats = run_burst(db_url, renderer, tmp_path, overlap_io=True, on_progress=on_progress)
+    assert stats.done == 3
+    assert seen == [2], "while try 1 renders, try 2 is already claimed"
+
+
+def test_stopping_releases_the_current_and_the_claimed_ahead_try(conn, user_a, renderer, tmp_path, db_url):
+    from imagen.postgres_queue import PostgresQueue
+    from imagen.storage import LocalStorage
+    from imagen.worker import Worker
+
+    create_tiny_series(conn, user_a, n=3, steps=8)
+    queue = PostgresQueue(db_url, "stopper")
+    try:
+        worker = Worker(queue, LocalStorage(tmp_path), renderer, poll_interval=0.1, overlap_io=True)
+
+        def on_progress(job, step):
+            if step == 4 and running_count(db_url) == 2:
+                worker.stop()
+
+        worker.on_progress = on_progress
+        stats = worker.run()
+    finally:
+        queue.close()
+    assert stats.released == 2
+    assert rows(conn, "select status, attempts from imagen.jobs order by series_idx") == [("queued", 0)] * 3
+    assert list(tmp_path.rglob("*.png")) == []

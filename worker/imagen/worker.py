@@ -1,8 +1,8 @@
 """The worker loop: wake-up hint or poll timer → claim until empty → render → store → complete.
 
-Rendering runs on the calling thread and never waits for the database: a heartbeat thread
-extends the lease and reports progress, and a finisher thread encodes the PNG, stores it and
-calls complete_job while the next try is already rendering.
+Rendering runs on the calling thread. A heartbeat thread extends the leases and reports
+progress. On a GPU the render never waits for I/O: the next try is claimed, and the last one
+encoded, stored and completed, on threads of their own while the current one renders.
 """
 
 from __future__ import annotations
@@ -92,19 +92,20 @@ class Worker:
         poll_interval: float = 2.0,
         heartbeat_interval: float = 0.25,
         on_progress: ProgressHook | None = None,
-        overlap_finish: bool | None = None,
+        overlap_io: bool | None = None,
     ) -> None:
         self.queue = queue
         self.storage = storage
         self.renderer = renderer
         self.poll_interval = poll_interval
         self.on_progress = on_progress
-        # Storing the last try while rendering the next pays off when the render runs on a GPU
-        # (or waits on I/O); on a CPU the render already uses every core and overlapping only adds
-        # contention (measured in bench/render_overhead.py). None: decide from the renderer.
-        self.overlap_finish = overlap_finish if overlap_finish is not None else getattr(renderer, "device", "") != "cpu"
+        # Overlapping claims and stores with the render pays off when the render runs on a GPU (or
+        # the queue is remote); on a CPU the render already uses every core and overlapping only
+        # adds contention (measured in bench/render_overhead.py). None: decide from the renderer.
+        self.overlap_io = overlap_io if overlap_io is not None else getattr(renderer, "device", "") != "cpu"
         self.heartbeat = Heartbeat(queue, heartbeat_interval)
         self.finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagen-finish")
+        self.claimer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagen-claim")
         # One try rendering and at most one being stored: memory stays bounded.
         self.in_flight = threading.BoundedSemaphore(2)
         self.stopping = threading.Event()
@@ -137,26 +138,56 @@ class Worker:
                     self.queue.wait_for_work(self._next_wait())
         finally:
             self.finisher.shutdown(wait=True)
+            self.claimer.shutdown(wait=True)
             self.heartbeat.stopped.set()
         return self.stats
 
     def drain(self) -> int:
         """Claims and renders until the queue has nothing runnable; returns how many it took."""
         count = 0
-        while not self.stopping.is_set():
-            self.in_flight.acquire()
-            job = self.queue.claim()
-            if job is None:
-                self.in_flight.release()
-                return count
-            count += 1
-            self.process(job)
+        ahead: Future | None = None
+        try:
+            while not self.stopping.is_set():
+                self.in_flight.acquire()
+                lease = ahead.result() if ahead is not None else self._claim()
+                ahead = None
+                if lease is None:
+                    self.in_flight.release()
+                    return count
+                count += 1
+                if self.overlap_io:  # the next try is claimed while this one renders
+                    ahead = self.claimer.submit(self._claim)
+                self.process(lease)
+        finally:
+            if ahead is not None and (unused := ahead.result()) is not None:
+                self._give_back(unused)
         return count
 
-    def process(self, job: Job) -> None:
+    def _claim(self) -> Lease | None:
+        job = self.queue.claim()
+        if job is None:
+            return None
         lease = Lease(job)
+        self.heartbeat.hold(lease)  # ours from this moment: keep the lease alive
+        return lease
+
+    def _give_back(self, lease: Lease) -> None:
+        """A try claimed ahead that will not be rendered (shutting down): back to the queue."""
+        try:
+            self.queue.release(lease.job)
+            self._count("released")
+        except LeaseLost:
+            self._count("lost")
+        finally:
+            self.heartbeat.drop(lease)
+
+    def process(self, lease: Lease) -> None:
+        job = lease.job
         self.current = lease
-        self.heartbeat.hold(lease)
+        if lease.abort_reason is not None:  # cancelled while it waited its turn
+            self.current = None
+            self._settle_aborted(lease)
+            return
         started = time.perf_counter()
         log.info("try started %s seed=%s attempt=%s", job.label, job.seed, job.attempts)
 
@@ -178,7 +209,7 @@ class Worker:
             return
         self.current = None
         render_seconds = time.perf_counter() - started
-        if not self.overlap_finish:  # the measured baseline: store before rendering the next try
+        if not self.overlap_io:  # store before rendering the next try
             self._finish(lease, image, started, render_seconds)
             return
         self.finisher.submit(self._finish, lease, image, started, render_seconds).add_done_callback(self._log_crash)
