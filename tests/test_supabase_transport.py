@@ -199,3 +199,22 @@ def test_imagen_worker_process_runs_on_the_supabase_transport(conn, standin, use
     assert standin.keys.service_role not in result.stdout + result.stderr
     paths = [p for (p,) in conn.execute("select path from imagen.images where series_id = %s", (series["id"],))]
     assert len(paths) == 2 and all(standin.stored_object("imagen", p) for p in paths)
+
+
+def test_a_try_cancelled_while_it_rendered_is_reported_over_postgrest(conn, standin, user_a):
+    from imagen.jobs import JobCancelled, LeaseLost
+    from imagen.user_session import as_user
+
+    series = create_tiny_series(conn, user_a, n=1)
+    queue, _ = open_transport(supabase_settings(standin))
+    try:
+        job = queue.claim()
+        with as_user(conn, user_a):
+            conn.execute("select imagen.cancel_series(%s)", (series["id"],))
+        with pytest.raises(JobCancelled):
+            queue.complete(job, "imagen", job.storage_path, 10)
+        with pytest.raises(LeaseLost):  # and the try is no longer this worker's to fail
+            queue.fail(job, "late")
+    finally:
+        queue.close()
+    assert conn.execute("select status from imagen.jobs").fetchone() == ("cancelled",)

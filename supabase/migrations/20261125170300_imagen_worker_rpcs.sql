@@ -90,6 +90,7 @@ $$;
 
 -- Records the stored picture and finishes the try, in one transaction. Calling it again after
 -- success (say, the reply was lost) returns the same image; only the lease holder may call it.
+-- Returns NULL if the user cancelled the try meanwhile.
 create function imagen.complete_job(
   job_id uuid, worker_id text, bucket text, path text, bytes integer, mime text default 'image/png'
 ) returns imagen.images
@@ -116,10 +117,12 @@ begin
     raise exception 'lease lost: job % is %', _job.id, _job.status using errcode = 'IL001';
   end if;
   if _job.cancel_requested then
+    -- Cancelled while it rendered: no image. NULL (not an error, which would undo this update)
+    -- tells the worker to drop what it stored.
     update imagen.jobs j
     set status = 'cancelled', lease_expires_at = null, finished_at = now(), updated_at = now()
     where j.id = _job.id;
-    raise exception 'job % was cancelled', _job.id using errcode = 'IL002';
+    return null;
   end if;
 
   insert into imagen.images (job_id, owner_id, series_id, prompt, model, width, height, steps,

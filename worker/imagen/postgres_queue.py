@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "imagen_jobs"
 LEASE_LOST = "IL001"
-CANCELLED = "IL002"
 
 
 class Backoff:
@@ -126,12 +125,14 @@ class PostgresQueue:
 
     def complete(self, job: Job, bucket: str, path: str, nbytes: int) -> None:
         try:
-            self._call(
+            rows = self._call(
                 "select id from imagen.complete_job(%s, %s, %s, %s, %s)",
                 (job.id, self.worker_id, bucket, path, nbytes),
             )
         except psycopg.Error as exc:
             raise_mapped(exc)
+        if rows[0]["id"] is None:
+            raise JobCancelled(f"job {job.id} was cancelled while it rendered")
 
     def fail(self, job: Job, error: str) -> datetime | None:
         try:
@@ -161,6 +162,4 @@ class PostgresQueue:
 def raise_mapped(exc: psycopg.Error) -> None:
     if exc.sqlstate == LEASE_LOST:
         raise LeaseLost(exc.diag.message_primary) from exc
-    if exc.sqlstate == CANCELLED:
-        raise JobCancelled(exc.diag.message_primary) from exc
     raise exc

@@ -14,13 +14,12 @@ from postgrest.exceptions import APIError
 from pydantic import SecretStr
 from supabase import AsyncClient, acreate_client
 
-from imagen.jobs import JobCancelled, LeaseLost
+from imagen.jobs import LeaseLost
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LEASE_LOST = "IL001"
-CANCELLED = "IL002"
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -57,8 +56,6 @@ class SupabaseProject:
             except APIError as exc:
                 if exc.code == LEASE_LOST:
                     raise LeaseLost(exc.message) from exc
-                if exc.code == CANCELLED:
-                    raise JobCancelled(exc.message) from exc
                 if not (retry and is_transient(exc)) or self.stopping.is_set():
                     raise
                 error = exc

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from imagen.jobs import HeartbeatAnswer, Job
+from imagen.jobs import HeartbeatAnswer, Job, JobCancelled
 from imagen.realtime_wakeups import RealtimeWakeups
 from imagen.supabase_project import SupabaseProject
 
@@ -52,8 +52,10 @@ class SupabaseQueue:
         return self._rpc("heartbeat_job", params, retry=False)
 
     def complete(self, job: Job, bucket: str, path: str, nbytes: int) -> None:
-        self._rpc("complete_job", {"job_id": str(job.id), "worker_id": self.worker_id, "bucket": bucket,
-                                   "path": path, "bytes": nbytes})  # fmt: skip
+        image = self._rpc("complete_job", {"job_id": str(job.id), "worker_id": self.worker_id, "bucket": bucket,
+                                           "path": path, "bytes": nbytes})  # fmt: skip
+        if not image or image.get("id") is None:
+            raise JobCancelled(f"job {job.id} was cancelled while it rendered")
 
     def fail(self, job: Job, error: str) -> datetime | None:
         row = self._rpc("fail_job", {"job_id": str(job.id), "worker_id": self.worker_id, "error": error,
