@@ -294,3 +294,30 @@ def test_stopping_releases_the_current_and_the_claimed_ahead_try(conn, user_a, r
     assert stats.released == 2
     assert rows(conn, "select status, attempts from imagen.jobs order by series_idx") == [("queued", 0)] * 3
     assert list(tmp_path.rglob("*.png")) == []
+
+
+def test_a_try_cancelled_while_it_is_stored_leaves_no_file(conn, user_a, renderer, tmp_path, db_url):
+    from imagen.postgres_queue import PostgresQueue
+    from imagen.storage import LocalStorage
+    from imagen.worker import Worker
+
+    series = create_tiny_series(conn, user_a, n=1)
+
+    class CancellingStorage(LocalStorage):
+        """Stores, then the user cancels and the heartbeat hears of it before complete_job."""
+
+        def put(self, path, data):
+            super().put(path, data)
+            with psycopg.connect(db_url, autocommit=True) as c, as_user(c, user_a):
+                c.execute("select imagen.cancel_series(%s)", (series["id"],))
+            time.sleep(0.2)  # several heartbeats: the try is now cancelled in the database
+
+    queue = PostgresQueue(db_url, "w-cancel")
+    try:
+        worker = Worker(queue, CancellingStorage(tmp_path), renderer, poll_interval=0.1, heartbeat_interval=0.02)
+        stats = worker.run(burst=True)
+    finally:
+        queue.close()
+    assert stats.cancelled == 1
+    assert rows(conn, "select status from imagen.jobs") == [("cancelled",)]
+    assert list(tmp_path.rglob("*.png")) == []

@@ -222,10 +222,12 @@ class Worker:
             self.storage.put(job.storage_path, data)
             self.queue.complete(job, self.storage.bucket, job.storage_path, len(data))
         except (LeaseLost, JobCancelled) as exc:
-            # Someone else owns the try now (they write the same path) or the user cancelled.
-            if isinstance(exc, JobCancelled):
+            # The user cancelled (at completion, or by heartbeat while we stored): the picture goes.
+            # Otherwise another worker owns the try now and writes the same path: leave it.
+            cancelled = isinstance(exc, JobCancelled) or lease.abort_reason == "cancelled"
+            if cancelled:
                 self.storage.delete(job.storage_path)
-            self._count("cancelled" if isinstance(exc, JobCancelled) else "lost")
+            self._count("cancelled" if cancelled else "lost")
             log.info("try dropped %s: %s", job.label, exc)
         except Exception as exc:
             self._fail(lease, exc)
