@@ -15,7 +15,7 @@ from imagen.jobs import Job
 from imagen.png import encode_png, job_metadata, read_metadata
 from imagen.render import Renderer
 from imagen.user_session import as_user
-from tests.workers import run_burst
+from tests.workers import run_burst, wait_until
 from tests.world import create_tiny_series
 
 
@@ -284,7 +284,8 @@ def test_stopping_releases_the_current_and_the_claimed_ahead_try(conn, user_a, r
         worker = Worker(queue, LocalStorage(tmp_path), renderer, poll_interval=0.1, overlap_io=True)
 
         def on_progress(job, step):
-            if step == 4 and running_count(db_url) == 2:
+            if job.series_idx == 1 and step == 4:
+                wait_until(lambda: running_count(db_url) == 2, 10, what="try 2 claimed ahead")
                 worker.stop()
 
         worker.on_progress = on_progress
