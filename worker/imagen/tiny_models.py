@@ -7,6 +7,8 @@ weights is exercised. Weights come from a fixed torch seed: the same folder ever
 
 from __future__ import annotations
 
+import os
+import shutil
 import string
 from pathlib import Path
 
@@ -27,9 +29,15 @@ def tiny_path(name: str, root: Path | None = None) -> Path:
     folder = (root or CACHE_ROOT) / kind
     if not (folder / "model_index.json").exists():
         build = build_tiny_flux if kind == "tiny-flux" else build_tiny_sdxl
-        tmp = folder.with_name(folder.name + ".partial")
+        # Built aside and renamed into place, so a reader never sees half a model.
+        tmp = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
         build().save_pretrained(tmp)
-        tmp.replace(folder) if not folder.exists() else None
+        if folder.exists() and not (folder / "model_index.json").exists():
+            shutil.rmtree(folder)  # what an interrupted earlier build left
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process finished first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
