@@ -76,7 +76,8 @@ class PostgresQueue:
         return conn
 
     def _call(self, sql: str, params: tuple, *, retry: bool = True) -> list[dict]:
-        """Runs one RPC; on a lost connection reconnects with backoff and (if retry) runs it again."""
+        """Runs one RPC; on a lost connection reconnects with backoff and (if retry) runs it again.
+        A lost lease (SQLSTATE IL001) becomes LeaseLost, as in the supabase transport."""
         backoff = Backoff()
         while True:
             try:
@@ -89,6 +90,10 @@ class PostgresQueue:
                     raise
                 log.warning("database unavailable, retrying in %.1fs: %s", backoff.delay, str(exc).strip())
                 backoff.wait(self._stop)
+            except psycopg.Error as exc:
+                if exc.sqlstate == LEASE_LOST:
+                    raise LeaseLost(exc.diag.message_primary) from exc
+                raise
 
     def _listen(self) -> None:
         backoff = Backoff()
@@ -124,31 +129,21 @@ class PostgresQueue:
         return rows[0]["answer"]
 
     def complete(self, job: Job, bucket: str, path: str, nbytes: int) -> None:
-        try:
-            rows = self._call(
-                "select id from imagen.complete_job(%s, %s, %s, %s, %s)",
-                (job.id, self.worker_id, bucket, path, nbytes),
-            )
-        except psycopg.Error as exc:
-            raise_mapped(exc)
+        rows = self._call(
+            "select id from imagen.complete_job(%s, %s, %s, %s, %s)", (job.id, self.worker_id, bucket, path, nbytes)
+        )
         if rows[0]["id"] is None:
             raise JobCancelled(f"job {job.id} was cancelled while it rendered")
 
     def fail(self, job: Job, error: str) -> datetime | None:
-        try:
-            rows = self._call(
-                "select status, run_after from imagen.fail_job(%s, %s, %s, %s)",
-                (job.id, self.worker_id, error, self.retry_backoff_seconds),
-            )
-        except psycopg.Error as exc:
-            raise_mapped(exc)
+        rows = self._call(
+            "select status, run_after from imagen.fail_job(%s, %s, %s, %s)",
+            (job.id, self.worker_id, error, self.retry_backoff_seconds),
+        )
         return rows[0]["run_after"] if rows[0]["status"] == "queued" else None
 
     def release(self, job: Job) -> None:
-        try:
-            self._call("select id from imagen.release_job(%s, %s)", (job.id, self.worker_id))
-        except psycopg.Error as exc:
-            raise_mapped(exc)
+        self._call("select id from imagen.release_job(%s, %s)", (job.id, self.worker_id))
 
     def close(self) -> None:
         self._stop.set()
@@ -157,9 +152,3 @@ class PostgresQueue:
         with self._conns_lock:
             for conn in self._conns:
                 conn.close()
-
-
-def raise_mapped(exc: psycopg.Error) -> None:
-    if exc.sqlstate == LEASE_LOST:
-        raise LeaseLost(exc.diag.message_primary) from exc
-    raise exc

@@ -172,10 +172,11 @@ class Worker:
         return lease
 
     def _give_back(self, lease: Lease) -> None:
-        """A try claimed ahead that will not be rendered (shutting down): back to the queue."""
+        """A try that will not be rendered (shutting down): back to the queue, attempt not counted."""
         try:
             self.queue.release(lease.job)
             self._count("released")
+            log.info("try released %s", lease.job.label)
         except LeaseLost:
             self._count("lost")
         finally:
@@ -183,9 +184,7 @@ class Worker:
 
     def process(self, lease: Lease) -> None:
         job = lease.job
-        self.current = lease
         if lease.abort_reason is not None:  # cancelled while it waited its turn
-            self.current = None
             self._settle_aborted(lease)
             return
         started = time.perf_counter()
@@ -197,17 +196,17 @@ class Worker:
                 self.on_progress(job, step)
             return lease.abort_reason is None
 
+        self.current = lease
         try:
             image = self.renderer.render(job, on_step)
         except RenderAborted:
-            self.current = None
             self._settle_aborted(lease)
             return
         except Exception as exc:
-            self.current = None
             self._fail(lease, exc)
             return
-        self.current = None
+        finally:
+            self.current = None
         render_seconds = time.perf_counter() - started
         if not self.overlap_io:  # store before rendering the next try
             self._finish(lease, image, started, render_seconds)
@@ -242,16 +241,11 @@ class Worker:
             self._release_slot(lease)
 
     def _settle_aborted(self, lease: Lease) -> None:
-        job = lease.job
         try:
             if lease.abort_reason == "shutdown":
-                self.queue.release(job)
-                self._count("released")
-                log.info("try released %s", job.label)
+                self._give_back(lease)
             else:
                 self._count("cancelled" if lease.abort_reason == "cancelled" else "lost")
-        except LeaseLost:
-            self._count("lost")
         finally:
             self._release_slot(lease)
 
