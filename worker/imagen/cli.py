@@ -13,10 +13,15 @@ from pathlib import Path
 import psycopg
 
 from imagen import migrate as migrate_mod
-from imagen.config import ConfigError, load_settings
+from imagen.config import ConfigError, Settings, load_settings
 from imagen.render import ModelLoadError
 
 log = logging.getLogger("imagen")
+
+
+def connect_database(settings: Settings | None = None) -> psycopg.Connection:
+    """The configured database, for the commands people run (acting as users through RLS)."""
+    return psycopg.connect((settings or load_settings()).require_database_url(), autocommit=True)
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
@@ -64,8 +69,7 @@ def find_user(conn: psycopg.Connection, who: str) -> uuid.UUID:
 def cmd_submit(args: argparse.Namespace) -> int:
     from imagen.user_session import as_user
 
-    url = load_settings().require_database_url()
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect_database() as conn:
         user = find_user(conn, args.user)
         settings = {k: v for k in ("model", "width", "height", "steps", "style", "seed") if (v := getattr(args, k))}
         names = "".join(f", {k} => %({k})s" for k in settings)
@@ -104,8 +108,7 @@ def watch_series(conn: psycopg.Connection, series_id: str) -> list[dict]:
 def cmd_status(args: argparse.Namespace) -> int:
     from imagen.series_report import format_table, recent_series, series_tries, tries_table
 
-    url = load_settings().require_database_url()
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect_database() as conn:
         if args.series:
             print(tries_table(series_tries(conn, args.series)))
         else:
@@ -133,8 +136,7 @@ def pick_winner(conn: psycopg.Connection, series_id: str, index: int) -> dict:
 
 
 def cmd_pick(args: argparse.Namespace) -> int:
-    url = load_settings().require_database_url()
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect_database() as conn:
         pick_winner(conn, args.series, args.index)
     print(f"series {args.series}: try {args.index} is the winner")
     return 0
@@ -156,7 +158,7 @@ def write_sheet(conn: psycopg.Connection, series_id: str, storage_dir: Path, out
 
 def cmd_sheet(args: argparse.Namespace) -> int:
     settings = load_settings()
-    with psycopg.connect(settings.require_database_url(), autocommit=True) as conn:
+    with connect_database(settings) as conn:
         out = write_sheet(conn, args.series, settings.storage_dir, args.output)
     print(f"contact sheet written to {out}")
     return 0
