@@ -88,6 +88,7 @@ class NullRenderer:
     """Renders nothing: an 8x8 picture, so the queue's own cost is what is measured."""
 
     model = "null"
+    device = "none"  # nothing runs on the CPU: the worker overlaps I/O as it would on a GPU
 
     def render(self, job, on_step=None) -> Image.Image:
         if on_step is not None:
@@ -107,9 +108,9 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.001):
 @contextlib.contextmanager
 def bench_database(durable: bool = True) -> Iterator[tuple[str, uuid.UUID]]:
     """A fresh migrated Postgres and the user the benchmark queues for: (url, user id)."""
-    from imagen.embedded_postgres import EmbeddedPostgres
-    from imagen.migrate import migrate
-    from imagen.user_session import ensure_user
+    from imagen.db.migrate import migrate
+    from imagen.dev.embedded_postgres import EmbeddedPostgres
+    from imagen.dev.users import ensure_user
 
     with EmbeddedPostgres(durable=durable) as pg:
         url = pg.url()

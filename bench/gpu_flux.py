@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 
 from bench.common import parser, print_table, write_results
+from imagen.dev.tiny_models import build_tiny_flux, clip_tokenizer, t5_tokenizer
 from imagen.jobs import Job
-from imagen.memory_queue import MemoryQueue
-from imagen.render import Renderer
-from imagen.storage import LocalStorage
-from imagen.tiny_models import _clip_tokenizer, _t5_tokenizer, build_tiny_flux
+from imagen.render import DiffusersRenderer
+from imagen.transports.local_storage import LocalStorage
+from imagen.transports.memory import memory_queue
 from imagen.worker import Worker
 
 FLOOR_SECONDS = 291e12 / 790e12  # 291 TFLOP per 1024² picture at an H100's 790 TFLOP/s: 0.368 s
@@ -57,7 +57,7 @@ def build_full_flux(device: str, dtype: torch.dtype):
         torch.set_default_dtype(previous)
     pipe = FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0), vae=vae, text_encoder=clip,
-        tokenizer=_clip_tokenizer(), text_encoder_2=t5, tokenizer_2=_t5_tokenizer(), transformer=transformer,
+        tokenizer=clip_tokenizer(), text_encoder_2=t5, tokenizer_2=t5_tokenizer(), transformer=transformer,
     )  # fmt: skip
     for module in (transformer, vae, clip, t5):
         module.eval()
@@ -75,7 +75,7 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def seconds_per_picture(renderer: Renderer, size: int, steps: int, pictures: int) -> float:
+def seconds_per_picture(renderer: DiffusersRenderer, size: int, steps: int, pictures: int) -> float:
     jobs = make_jobs(pictures + 1, size, steps)
     renderer.render(jobs[0])  # warm-up (and, compiled, the compilation)
     sync(renderer.device)
@@ -89,7 +89,7 @@ def seconds_per_picture(renderer: Renderer, size: int, steps: int, pictures: int
 class TimedRenderer:
     """The renderer, noting how long each render kept the device busy."""
 
-    def __init__(self, inner: Renderer) -> None:
+    def __init__(self, inner: DiffusersRenderer) -> None:
         self.inner, self.model, self.device = inner, inner.model, inner.device
         self.busy = 0.0
 
@@ -100,10 +100,10 @@ class TimedRenderer:
         return image
 
 
-def idle_share(renderer: Renderer, size: int, steps: int, n: int) -> float:
+def idle_share(renderer: DiffusersRenderer, size: int, steps: int, n: int) -> float:
     """1 - (time rendering) / (wall time) over a series through the real worker loop."""
     timed = TimedRenderer(renderer)
-    queue = MemoryQueue(make_jobs(n, size, steps))
+    queue = memory_queue(make_jobs(n, size, steps))
     with tempfile.TemporaryDirectory() as tmp:
         worker = Worker(queue, LocalStorage(Path(tmp)), timed, poll_interval=0.1)
         started = time.perf_counter()
@@ -129,7 +129,7 @@ def main() -> None:
     build_seconds = time.perf_counter() - started
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    renderer = Renderer(f"flux-{size_kind}-random", device=device, dtype=str(dtype).removeprefix("torch."),
+    renderer = DiffusersRenderer(f"flux-{size_kind}-random", device=device, dtype=str(dtype).removeprefix("torch."),
                         pipeline=pipe)  # fmt: skip
     eager = seconds_per_picture(renderer, size, steps, pictures)
     idle = idle_share(renderer, size, steps, series)

@@ -12,9 +12,9 @@ from pathlib import Path
 import psycopg
 
 from bench.common import NullRenderer, bench_database, parser, print_table, summary_ms, write_results
-from imagen.postgres_queue import PostgresQueue
-from imagen.storage import LocalStorage
-from imagen.user_session import as_user
+from imagen.console.users import as_user
+from imagen.transports import postgres_queue
+from imagen.transports.local_storage import LocalStorage
 from imagen.worker import Worker
 
 # What procrastinate's task does per try: the same rows complete_job writes.
@@ -45,7 +45,7 @@ def queue_series(url: str, user, tries: int, per_series: int = 10) -> list:
 def run_imagen(url: str, user, tries: int, worker_id: str = "bench-imagen", overlap: bool = True) -> dict:
     queue_series(url, user, tries)
     with tempfile.TemporaryDirectory() as tmp:
-        queue = PostgresQueue(url, worker_id, lease_seconds=60)
+        queue = postgres_queue(url, worker_id, lease_seconds=60)
         try:
             worker = Worker(queue, LocalStorage(Path(tmp)), NullRenderer(), poll_interval=1.0, overlap_io=overlap)
             started = time.perf_counter()

@@ -15,19 +15,19 @@ import torch
 from PIL import Image
 
 from bench.common import bench_database, parser, print_table, write_results
+from imagen.console.users import as_user
+from imagen.dev.tiny_models import tiny_path
 from imagen.png import read_metadata
-from imagen.postgres_queue import PostgresQueue
-from imagen.render import FLUX_CALL_DEFAULTS, Renderer
-from imagen.storage import LocalStorage
-from imagen.tiny_models import tiny_path
-from imagen.user_session import as_user
+from imagen.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
+from imagen.transports import postgres_queue
+from imagen.transports.local_storage import LocalStorage
 from imagen.worker import Worker
 
 PROMPT = "a lighthouse on a cliff at dusk"
 SIZE = 256  # the smallest size imagen.create_series accepts
 
 
-def bare_seconds(renderer: Renderer, seeds: list[int], steps: int) -> float:
+def bare_seconds(renderer: DiffusersRenderer, seeds: list[int], steps: int) -> float:
     """Plain pipeline calls, prompt given as text every time: what the worker is compared with."""
     started = time.perf_counter()
     for seed in seeds:
@@ -36,13 +36,15 @@ def bare_seconds(renderer: Renderer, seeds: list[int], steps: int) -> float:
     return time.perf_counter() - started
 
 
-def worker_seconds(url: str, user, renderer: Renderer, n: int, steps: int, overlap: bool, storage: Path) -> tuple:
+def worker_seconds(
+    url: str, user, renderer: DiffusersRenderer, n: int, steps: int, overlap: bool, storage: Path
+) -> tuple:
     with psycopg.connect(url, autocommit=True) as conn, as_user(conn, user):
         series = conn.execute(
             "select imagen.create_series(%s, %s, model => 'tiny', width => %s, height => %s, steps => %s, seed => 1)",
             (PROMPT, n, SIZE, SIZE, steps),
         ).fetchone()[0]
-    queue = PostgresQueue(url, "bench-render")
+    queue = postgres_queue(url, "bench-render")
     try:
         worker = Worker(queue, LocalStorage(storage), renderer, poll_interval=1.0, overlap_io=overlap)
         started = time.perf_counter()
@@ -66,8 +68,8 @@ def main() -> None:
     args = parser(__doc__).parse_args()
     n, repeats, steps = (3, 1, 2) if args.smoke else (10, 3, 4)
     model = str(tiny_path("tiny"))
-    shared = Renderer(model, device="cpu")
-    unshared = Renderer(model, device="cpu", share_prompt_embeddings=False)
+    shared = DiffusersRenderer(model, device="cpu")
+    unshared = DiffusersRenderer(model, device="cpu", share_prompt_embeddings=False)
     seeds = list(range(1, n + 1))
     configs = [("worker: before (prompt per try)", unshared, False),
                ("worker: prompt encoded once per series (default)", shared, False),

@@ -12,17 +12,18 @@ import psycopg
 from pydantic import SecretStr
 
 from bench.common import NullRenderer, bench_database, parser, print_table, summary_ms, wait_for, write_results
-from imagen.postgres_queue import PostgresQueue
-from imagen.storage import LocalStorage
-from imagen.user_session import as_user
+from imagen.console.users import as_user
+from imagen.transports.local_storage import LocalStorage
+from imagen.transports.postgres import PostgresConnector
+from imagen.transports.rpcs import WorkerRpcs
 from imagen.worker import Worker
 
 
-class PollOnlyQueue(PostgresQueue):
-    """The postgres transport with its LISTEN thread doing nothing: only the poll timer wakes it."""
+class PollOnlyConnector(PostgresConnector):
+    """The postgres transport without its LISTEN thread: only the poll timer wakes the worker."""
 
-    def _listen(self) -> None:
-        self._stop.wait()
+    def start(self, wake) -> None:
+        pass
 
 
 class ClaimClock:
@@ -61,7 +62,7 @@ def measure(name: str, queue, url: str, user, samples: int, poll_interval: float
                 time.sleep(0.01)  # let the worker settle back into waiting
     finally:
         worker.stop()
-        queue._wake.set()
+        queue.wake()
         thread.join(timeout=10)
         queue.close()
     return {"wake-up": name, "poll_interval_s": poll_interval, **summary_ms(latencies)}
@@ -73,19 +74,22 @@ def main() -> None:
     poll_samples = 5 if args.smoke else 100
     rows = []
     with bench_database() as (url, user):
-        rows.append(measure("LISTEN/NOTIFY", PostgresQueue(url, "bench-notify"), url, user, samples, 2.0))
+        rows.append(
+            measure("LISTEN/NOTIFY", WorkerRpcs(PostgresConnector(url), "bench-notify"), url, user, samples, 2.0)
+        )
 
-        from tests.supabase_standin import SupabaseStandIn
-
-        from imagen.supabase_project import SupabaseProject
-        from imagen.supabase_queue import SupabaseQueue
+        from imagen.dev.supabase_standin import SupabaseStandIn
+        from imagen.transports.supabase.project import SupabaseProject
+        from imagen.transports.supabase.queue import SupabaseConnector
 
         with SupabaseStandIn(url) as standin:
             project = SupabaseProject(standin.url, SecretStr(standin.keys.service_role))
-            queue = SupabaseQueue(project, "bench-realtime")
-            wait_for(lambda: queue.wakeups.channel is not None and queue.wakeups.channel.is_joined, 10)
+            queue = WorkerRpcs(SupabaseConnector(project), "bench-realtime")
+            wait_for(lambda: queue.connector.is_listening(), 10)
             rows.append(measure("Realtime (stand-in)", queue, url, user, samples, 2.0))
-        rows.append(measure("poll only", PollOnlyQueue(url, "bench-poll"), url, user, poll_samples, 0.5))
+        rows.append(
+            measure("poll only", WorkerRpcs(PollOnlyConnector(url), "bench-poll"), url, user, poll_samples, 0.5)
+        )
     print_table("Wake-up latency: create_series commit -> first claim (ms)", rows)
     notify = rows[0]
     print(f"\nNOTIFY p50 {notify['p50_ms']:.2f} ms (goal <= 5), p99 {notify['p99_ms']:.2f} ms (goal <= 25)")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from imagen.user_session import ensure_user
+from imagen.dev.users import ensure_user
 from tests.database import DatabaseFactory, postgres_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -52,22 +52,22 @@ def user_b(conn) -> uuid.UUID:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """A tiny FLUX pipeline saved to a folder, loaded like any local model."""
-    from imagen.tiny_models import tiny_path
+    from imagen.dev.tiny_models import tiny_path
 
     return str(tiny_path("tiny", tmp_path_factory.mktemp("models")))
 
 
 @pytest.fixture(scope="session")
 def renderer(tiny_model):
-    from imagen.render import Renderer
+    from imagen.render import DiffusersRenderer
 
-    return Renderer(tiny_model, device="cpu")
+    return DiffusersRenderer(tiny_model, device="cpu")
 
 
 @pytest.fixture
 def standin(db_url):
     """STAND-IN for the Supabase API (PostgREST, Storage, Realtime) over this test's database."""
-    from tests.supabase_standin import SupabaseStandIn
+    from imagen.dev.supabase_standin import SupabaseStandIn
 
     with SupabaseStandIn(db_url) as server:
         yield server

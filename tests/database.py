@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from imagen.embedded_postgres import EmbeddedPostgres
-from imagen.migrate import bootstrap
+from imagen.db.migrate import bootstrap
+from imagen.dev.embedded_postgres import EmbeddedPostgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUPABASE_CLI = REPO_ROOT / "tools" / "supabase" / "node_modules" / ".bin" / "supabase"

@@ -69,13 +69,14 @@ def test_user_creates_a_series_over_http_and_reads_it_back(imagine, standin, use
 
     from pydantic import SecretStr
 
-    from imagen.supabase_project import SupabaseProject
-    from imagen.supabase_queue import SupabaseQueue
-    from imagen.supabase_storage import SupabaseStorage
+    from imagen.transports.rpcs import WorkerRpcs
+    from imagen.transports.supabase.project import SupabaseProject
+    from imagen.transports.supabase.queue import SupabaseConnector
+    from imagen.transports.supabase.storage import SupabaseStorage
     from imagen.worker import Worker
 
     project = SupabaseProject(standin.url, SecretStr(standin.keys.service_role))
-    queue = SupabaseQueue(project, "edge-test")
+    queue = WorkerRpcs(SupabaseConnector(project), "edge-test")
     try:
         Worker(queue, SupabaseStorage(project), renderer, poll_interval=0.1).run(burst=True)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from imagen.user_session import acting_as, as_user
+from imagen.console.users import acting_as, as_user
 from tests.world import create_series, finish_all, job_row
 
 TABLES = ["series", "jobs", "images"]

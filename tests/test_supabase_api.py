@@ -125,8 +125,8 @@ def test_user_token_cannot_write_to_storage(alice, user_a, conn):
 def test_owner_reads_own_picture_and_signed_url_others_do_not(standin, alice, bob, user_a, conn):
     from pydantic import SecretStr
 
-    from imagen.supabase_project import SupabaseProject
-    from imagen.supabase_storage import SupabaseStorage
+    from imagen.transports.supabase.project import SupabaseProject
+    from imagen.transports.supabase.storage import SupabaseStorage
 
     path = f"{user_a}/solo/pic.png"
     project = SupabaseProject(standin.url, SecretStr(standin.keys.service_role))

@@ -8,7 +8,7 @@ import json
 import psycopg
 import pytest
 
-from imagen.migrate import migrate
+from imagen.db.migrate import migrate
 from tests.database import as_cli_url, supabase
 
 

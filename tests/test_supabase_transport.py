@@ -44,7 +44,7 @@ class RunningWorker:
 
     def __exit__(self, *exc):
         self.worker.stop()
-        self.queue._wake.set()
+        self.queue.wake()
         self.thread.join(timeout=10)
         self.queue.close()
 
@@ -63,7 +63,7 @@ def subscribed_queue(standin):
 
 
 def is_joined(queue) -> bool:
-    return queue.wakeups.channel is not None and queue.wakeups.channel.is_joined
+    return queue.connector.is_listening()
 
 
 def assert_insert_wakes(queue, conn, user) -> None:
@@ -121,7 +121,7 @@ def test_a_try_queued_before_the_server_really_listens_is_not_stranded(conn, sta
         queue.wait_for_work(30)  # the poll interval would be far longer than this
         waited = time.monotonic() - started
         assert waited < 5, "the system 'Subscribed to PostgreSQL' message must wake the worker"
-        assert queue.wakeups.events == 0, "the insert was not delivered as an event (the fault was real)"
+        assert queue.connector.wakeups.events == 0, "the insert was not delivered as an event (the fault was real)"
         assert queue.claim() is not None
     finally:
         queue.close()
@@ -129,35 +129,35 @@ def test_a_try_queued_before_the_server_really_listens_is_not_stranded(conn, sta
 
 def test_a_raising_callback_does_not_stop_later_wake_ups(conn, standin, user_a):
     with subscribed_queue(standin) as queue:
-        real_hint = queue.wakeups.hint
+        real_hint = queue.connector.wakeups.hint
 
         def raise_once(reason):
-            queue.wakeups.hint = real_hint
+            queue.connector.wakeups.hint = real_hint
             raise RuntimeError("a bug in a callback")
 
-        queue.wakeups.hint = raise_once
+        queue.connector.wakeups.hint = raise_once
         create_tiny_series(conn, user_a, n=1)
-        wait_until(lambda: queue.wakeups.events == 1, 5, what="the first event")
+        wait_until(lambda: queue.connector.wakeups.events == 1, 5, what="the first event")
         assert_insert_wakes(queue, conn, user_a)
-        assert queue.wakeups.events == 2
+        assert queue.connector.wakeups.events == 2
 
 
 def test_a_dead_listen_task_is_replaced_by_the_watchdog(conn, standin, user_a):
     """What an exception escaping any callback does to the client: its listen task ends."""
     with subscribed_queue(standin) as queue:
-        rebuilds = queue.wakeups.rebuilds
-        queue.project.loop.call_soon_threadsafe(queue.wakeups.client._listen_task.cancel)
-        wait_until(lambda: queue.wakeups.rebuilds > rebuilds and is_joined(queue), 10, 0.05, "rebuild")
+        rebuilds = queue.connector.wakeups.rebuilds
+        queue.connector.project.loop.call_soon_threadsafe(queue.connector.wakeups.client._listen_task.cancel)
+        wait_until(lambda: queue.connector.wakeups.rebuilds > rebuilds and is_joined(queue), 10, 0.05, "rebuild")
         time.sleep(0.3)
         assert_insert_wakes(queue, conn, user_a)
-        assert queue.wakeups.events >= 1
+        assert queue.connector.wakeups.events >= 1
 
 
 def test_a_silent_socket_is_replaced_by_the_watchdog(conn, standin, user_a):
     with subscribed_queue(standin) as queue:
-        rebuilds = queue.wakeups.rebuilds
+        rebuilds = queue.connector.wakeups.rebuilds
         standin.silence_realtime_sockets()
-        wait_until(lambda: queue.wakeups.rebuilds > rebuilds and is_joined(queue), 15, 0.05, "rebuild")
+        wait_until(lambda: queue.connector.wakeups.rebuilds > rebuilds and is_joined(queue), 15, 0.05, "rebuild")
         time.sleep(0.3)
         assert_insert_wakes(queue, conn, user_a)
 
@@ -202,8 +202,8 @@ def test_imagen_worker_process_runs_on_the_supabase_transport(conn, standin, use
 
 
 def test_a_try_cancelled_while_it_rendered_is_reported_over_postgrest(conn, standin, user_a):
+    from imagen.console.users import as_user
     from imagen.jobs import JobCancelled, LeaseLost
-    from imagen.user_session import as_user
 
     series = create_tiny_series(conn, user_a, n=1)
     queue, _ = open_transport(supabase_settings(standin))

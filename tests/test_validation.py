@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from imagen.user_session import as_user
+from imagen.console.users import as_user
 
 GOOD = {"prompt": "a quiet harbour", "n": 3, "width": 1024, "height": 1024, "steps": 4}
 

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from PIL import Image
 
+from imagen.console.users import as_user
 from imagen.jobs import Job
 from imagen.png import encode_png, job_metadata, read_metadata
-from imagen.render import Renderer
-from imagen.user_session import as_user
+from imagen.render import DiffusersRenderer
 from tests.workers import run_burst, wait_until
 from tests.world import create_tiny_series
 
@@ -123,9 +123,9 @@ def test_cancel_while_rendering_stores_nothing(conn, user_a, renderer, tmp_path,
 class FailingRenderer:
     """The tiny renderer, except that try 2 always raises."""
 
-    def __init__(self, inner: Renderer) -> None:
+    def __init__(self, inner: DiffusersRenderer) -> None:
         self.inner = inner
-        self.model = inner.model
+        self.model, self.device = inner.model, inner.device
 
     def render(self, job, on_step=None):
         if job.series_idx == 2:
@@ -158,7 +158,7 @@ def test_model_is_loaded_once_for_a_whole_series(monkeypatch, conn, user_a, tiny
 
     monkeypatch.setattr(AutoPipelineForText2Image, "from_pretrained", classmethod(counting))
     create_tiny_series(conn, user_a, n=5)
-    stats = run_burst(db_url, Renderer(tiny_model, device="cpu"), tmp_path)
+    stats = run_burst(db_url, DiffusersRenderer(tiny_model, device="cpu"), tmp_path)
     assert stats.done == 5
     assert loads == [tiny_model]
 
@@ -181,10 +181,10 @@ def test_finishing_overlaps_the_next_render(conn, user_a, renderer, tmp_path, db
     def on_progress(job, step):
         rendering.set()
 
-    from imagen.postgres_queue import PostgresQueue
+    from imagen.transports import postgres_queue
     from imagen.worker import Worker
 
-    queue = PostgresQueue(db_url, "overlap", retry_backoff_seconds=0.01)
+    queue = postgres_queue(db_url, "overlap", retry_backoff_seconds=0.01)
     try:
         worker = Worker(queue, SlowStorage(), renderer, poll_interval=0.1, on_progress=on_progress, overlap_io=True)
         worker.run(burst=True)
@@ -194,7 +194,7 @@ def test_finishing_overlaps_the_next_render(conn, user_a, renderer, tmp_path, db
 
 
 def test_shared_prompt_embeddings_give_the_same_pictures(tiny_model, renderer):
-    unshared = Renderer(tiny_model, device="cpu", share_prompt_embeddings=False)
+    unshared = DiffusersRenderer(tiny_model, device="cpu", share_prompt_embeddings=False)
     for seed in (3, 4):  # the second try reuses the first one's embeddings
         a = pixels(renderer.render(make_job(seed, style="ink")))
         b = pixels(unshared.render(make_job(seed, style="ink")))
@@ -220,24 +220,25 @@ def test_overlap_is_chosen_from_the_render_device(renderer):
 
 
 def test_the_loop_runs_on_the_in_memory_queue(renderer, tmp_path):
-    from imagen.memory_queue import MemoryQueue
-    from imagen.storage import LocalStorage
+    from imagen.transports.local_storage import LocalStorage
+    from imagen.transports.memory import memory_queue
     from imagen.worker import Worker
 
     series = uuid.uuid4()
     jobs = [make_job(s, series_id=series, series_idx=i, attempts=0) for i, s in enumerate((1, 2, 3), start=1)]
-    queue = MemoryQueue(jobs)
+    queue = memory_queue(jobs, retry_backoff_seconds=0)
     stats = Worker(queue, LocalStorage(tmp_path), FailingRenderer(renderer), poll_interval=0.05).run(burst=True)
+    memory = queue.connector
     assert (stats.done, stats.failed) == (2, 1)
-    assert [queue.status[j.id] for j in jobs] == ["done", "failed", "done"]
-    assert "injected failure" in queue.errors[jobs[1].id]
-    assert {p for _, p, _ in queue.completed.values()} == {jobs[0].storage_path, jobs[2].storage_path}
+    assert [memory.status(j.id) for j in jobs] == ["done", "failed", "done"]
+    assert "injected failure" in memory.jobs[jobs[1].id].error
+    assert {memory.jobs[j.id].image["path"] for j in (jobs[0], jobs[2])} == {jobs[0].storage_path, jobs[2].storage_path}
 
 
 def test_tiny_sdxl_renders_through_the_same_path(tmp_path):
-    from imagen.tiny_models import tiny_path
+    from imagen.dev.tiny_models import tiny_path
 
-    sdxl = Renderer(str(tiny_path("tiny-sdxl", tmp_path)), device="cpu")
+    sdxl = DiffusersRenderer(str(tiny_path("tiny-sdxl", tmp_path)), device="cpu")
     assert type(sdxl.pipe).__name__ == "StableDiffusionXLPipeline"
     a = pixels(sdxl.render(make_job(11)))
     b = pixels(sdxl.render(make_job(11)))
@@ -274,12 +275,12 @@ def test_the_next_try_is_claimed_while_one_renders(conn, user_a, renderer, tmp_p
 
 
 def test_stopping_releases_the_current_and_the_claimed_ahead_try(conn, user_a, renderer, tmp_path, db_url):
-    from imagen.postgres_queue import PostgresQueue
-    from imagen.storage import LocalStorage
+    from imagen.transports import postgres_queue
+    from imagen.transports.local_storage import LocalStorage
     from imagen.worker import Worker
 
     create_tiny_series(conn, user_a, n=3, steps=8)
-    queue = PostgresQueue(db_url, "stopper")
+    queue = postgres_queue(db_url, "stopper")
     try:
         worker = Worker(queue, LocalStorage(tmp_path), renderer, poll_interval=0.1, overlap_io=True)
 
@@ -298,8 +299,8 @@ def test_stopping_releases_the_current_and_the_claimed_ahead_try(conn, user_a, r
 
 
 def test_a_try_cancelled_while_it_is_stored_leaves_no_file(conn, user_a, renderer, tmp_path, db_url):
-    from imagen.postgres_queue import PostgresQueue
-    from imagen.storage import LocalStorage
+    from imagen.transports import postgres_queue
+    from imagen.transports.local_storage import LocalStorage
     from imagen.worker import Worker
 
     series = create_tiny_series(conn, user_a, n=1)
@@ -313,7 +314,7 @@ def test_a_try_cancelled_while_it_is_stored_leaves_no_file(conn, user_a, rendere
                 c.execute("select imagen.cancel_series(%s)", (series["id"],))
             time.sleep(0.2)  # several heartbeats: the try is now cancelled in the database
 
-    queue = PostgresQueue(db_url, "w-cancel")
+    queue = postgres_queue(db_url, "w-cancel")
     try:
         worker = Worker(queue, CancellingStorage(tmp_path), renderer, poll_interval=0.1, heartbeat_interval=0.02)
         stats = worker.run(burst=True)

@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 
-from imagen.user_session import as_user
+from imagen.console.users import as_user
 from tests.world import as_worker, claim, complete, create_series, job_row
 
 
@@ -176,10 +176,10 @@ def test_completing_a_try_cancelled_while_it_rendered_stores_no_image(conn, user
 
 def test_the_postgres_transport_reports_that_cancellation(db_url, conn, user_a):
     from imagen.jobs import JobCancelled
-    from imagen.postgres_queue import PostgresQueue
+    from imagen.transports import postgres_queue
 
     series = create_series(conn, user_a, 1)
-    queue = PostgresQueue(db_url, "w9")
+    queue = postgres_queue(db_url, "w9")
     try:
         job = queue.claim()
         with as_user(conn, user_a):

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import psycopg
 
-from imagen.postgres_queue import PostgresQueue
-from imagen.storage import LocalStorage
+from imagen.transports import postgres_queue
+from imagen.transports.local_storage import LocalStorage
 from imagen.worker import Worker, WorkerStats
 
 
 def run_burst(db_url: str, renderer, storage_dir: Path, worker_id: str = "test-worker", **kw) -> WorkerStats:
     """Drains the queue in this process with the postgres transport."""
-    queue = PostgresQueue(db_url, worker_id, lease_seconds=kw.pop("lease_seconds", 30), retry_backoff_seconds=0.01)
+    queue = postgres_queue(db_url, worker_id, lease_seconds=kw.pop("lease_seconds", 30), retry_backoff_seconds=0.01)
     try:
         worker = Worker(queue, LocalStorage(storage_dir), renderer, poll_interval=0.1, heartbeat_interval=0.02, **kw)
         return worker.run(burst=True)

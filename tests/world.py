@@ -6,7 +6,7 @@ import uuid
 
 import psycopg
 
-from imagen.user_session import acting_as, as_user
+from imagen.console.users import acting_as, as_user
 
 
 def create_series(conn: psycopg.Connection, user: uuid.UUID, n: int = 3, prompt: str = "a test") -> dict:

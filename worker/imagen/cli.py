@@ -1,22 +1,16 @@
-"""The `imagen` command line: the worker, the database, and a few commands for people."""
+"""The `imagen` command line: parses arguments and dispatches to the worker, the database, the
+console commands for people, and the demo."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import psycopg
 
-from imagen import migrate as migrate_mod
 from imagen.config import ConfigError, Settings, load_settings
-from imagen.render import ModelLoadError
-
-log = logging.getLogger("imagen")
 
 
 def connect_database(settings: Settings | None = None) -> psycopg.Connection:
@@ -25,8 +19,10 @@ def connect_database(settings: Settings | None = None) -> psycopg.Connection:
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from imagen.db.migrate import migrate
+
     url = args.database_url or load_settings().require_database_url()
-    applied = migrate_mod.migrate(url, args.migrations_dir)
+    applied = migrate(url, args.migrations_dir)
     for m in applied:
         print(f"applied {m.version}_{m.name}")
     if not applied:
@@ -35,141 +31,57 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from imagen.render import Renderer
-    from imagen.transports import open_transport
-    from imagen.worker import Worker
+    from imagen.serve import serve
 
-    settings = load_settings(transport=args.transport, model=args.model)
-    queue, storage = open_transport(settings)
-    try:
-        renderer = Renderer(settings.model, settings.device, settings.dtype, settings.compile)
-        worker = Worker(
-            queue,
-            storage,
-            renderer,
-            poll_interval=settings.poll_interval,
-            heartbeat_interval=settings.heartbeat_interval,
-        )
-        worker.install_signal_handlers()
-        log.info("worker %s ready transport=%s burst=%s", settings.worker_id, settings.transport, args.burst)
-        stats = worker.run(burst=args.burst)
-        log.info("worker stopped %s", stats)
-    finally:
-        queue.close()
+    serve(load_settings(transport=args.transport, model=args.model), burst=args.burst)
     return 0
 
 
-def find_user(conn: psycopg.Connection, who: str) -> uuid.UUID:
-    row = conn.execute("select id from auth.users where id::text = %s or email = %s", (who, who)).fetchone()
-    if row is None:
-        raise ConfigError(f"--user {who!r}: no such user in auth.users (give an email or a user id)")
-    return row[0]
-
-
 def cmd_submit(args: argparse.Namespace) -> int:
-    from imagen.user_session import as_user
+    from imagen.console.series import create_series, find_user, watch_series
 
     with connect_database() as conn:
         user = find_user(conn, args.user)
-        settings = {k: v for k in ("model", "width", "height", "steps", "style", "seed") if (v := getattr(args, k))}
-        names = "".join(f", {k} => %({k})s" for k in settings)
-        with as_user(conn, user):
-            series = conn.execute(
-                f"select imagen.create_series(%(prompt)s, %(n)s{names})",
-                {"prompt": args.prompt, "n": args.n, **settings},
-            ).fetchone()[0]
+        settings = {k: getattr(args, k) for k in ("model", "width", "height", "steps", "style", "seed")}
+        series = create_series(conn, user, args.prompt, args.n, **settings)
         print(f"series {series['id']}: {args.n} tries queued")
         if args.wait:
             watch_series(conn, series["id"])
     return 0
 
 
-def watch_series(conn: psycopg.Connection, series_id: str) -> list[dict]:
-    from imagen.progress import TryBars
-    from imagen.series_report import series_tries, tries_table
-
-    tries = series_tries(conn, series_id)
-    bars = TryBars([(t["series_idx"], t["steps"]) for t in tries])
-    try:
-        while True:
-            tries = series_tries(conn, series_id)
-            for t in tries:
-                step = t["steps"] if t["status"] == "done" else t["progress"]
-                bars.update(t["series_idx"], step, t["status"])
-            if all(t["status"] in ("done", "failed", "cancelled") for t in tries):
-                break
-            time.sleep(0.2)
-    finally:
-        bars.close()
-    print(tries_table(tries))
-    return tries
-
-
 def cmd_status(args: argparse.Namespace) -> int:
-    from imagen.series_report import format_table, recent_series, series_tries, tries_table
+    from imagen.console.report import recent_series_table, series_tries, tries_table
 
     with connect_database() as conn:
-        if args.series:
-            print(tries_table(series_tries(conn, args.series)))
-        else:
-            rows = recent_series(conn)
-            print(format_table(rows, [("series", "id"), ("tries", "count"), ("done", "done"),
-                                      ("pending", "pending"), ("prompt", "prompt")]))  # fmt: skip
+        print(tries_table(series_tries(conn, args.series)) if args.series else recent_series_table(conn))
     return 0
 
 
-def pick_winner(conn: psycopg.Connection, series_id: str, index: int) -> dict:
-    """Sets try `index` as the winner, as the series' owner (RLS and the winner FK apply)."""
-    from imagen.user_session import as_user
-
-    row = conn.execute(
-        "select s.owner_id, j.image_id from imagen.series s"
-        " left join imagen.jobs j on j.series_id = s.id and j.series_idx = %s where s.id = %s",
-        (index, series_id),
-    ).fetchone()
-    if row is None:
-        raise LookupError(f"series {series_id} not found")
-    if row[1] is None:
-        raise LookupError(f"series {series_id} has no finished try {index}")
-    with as_user(conn, row[0]):
-        return conn.execute("select to_jsonb(imagen.select_image(%s, %s))", (series_id, row[1])).fetchone()[0]
-
-
 def cmd_pick(args: argparse.Namespace) -> int:
+    from imagen.console.series import pick_winner
+
     with connect_database() as conn:
         pick_winner(conn, args.series, args.index)
     print(f"series {args.series}: try {args.index} is the winner")
     return 0
 
 
-def write_sheet(conn: psycopg.Connection, series_id: str, storage_dir: Path, out: Path) -> Path:
-    from imagen.series_report import series_tries
-    from imagen.sheet import contact_sheet
-    from imagen.storage import LocalStorage
-
-    storage = LocalStorage(storage_dir)
-    tries = series_tries(conn, series_id)
-    for t in tries:
-        t["png"] = storage.read(t["path"]) if t["path"] else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(tries).save(out)
-    return out
-
-
 def cmd_sheet(args: argparse.Namespace) -> int:
+    from imagen.console.series import write_sheet
+    from imagen.transports import open_storage
+
     settings = load_settings()
-    with connect_database(settings) as conn:
-        out = write_sheet(conn, args.series, settings.storage_dir, args.output)
+    with connect_database(settings) as conn, open_storage(settings) as storage:
+        out = write_sheet(conn, args.series, storage, args.output)
     print(f"contact sheet written to {out}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from imagen.demo import run_demo
+    from imagen.dev.demo import run_demo
 
-    # The demo runs anywhere: the tiny model unless a real one is asked for.
-    model = args.model or os.environ.get("IMAGEN_MODEL") or "tiny"
-    return run_demo(load_settings(model=model, storage_dir=args.out / "images"), args.n, args.out)
+    return run_demo(args.n, args.out, model=args.model)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
     p = db.add_parser("migrate", help="bootstrap (plain Postgres only) and apply the migrations")
     p.add_argument("--database-url", help="postgres URL (default: IMAGEN_DATABASE_URL or DATABASE_URL)")
-    p.add_argument("--migrations-dir", type=Path, default=migrate_mod.DEFAULT_MIGRATIONS_DIR)
+    p.add_argument("--migrations-dir", type=Path, help="default: the migrations shipped with this package")
     p.set_defaults(func=cmd_db_migrate)
 
     p = sub.add_parser("worker", help="render queued tries until stopped")
@@ -234,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)
-    except (ConfigError, ModelLoadError, LookupError) as exc:
+    except (ConfigError, LookupError) as exc:
         print(f"imagen: {exc}", file=sys.stderr)
         return 2
     except psycopg.OperationalError as exc:

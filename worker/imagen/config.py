@@ -18,6 +18,10 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message says what to set."""
 
 
+class ModelLoadError(ConfigError):
+    """IMAGEN_MODEL names no pipeline that loads."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IMAGEN_", env_file=".env", extra="ignore")
 

@@ -1,12 +1,16 @@
-"""What the worker loop knows about the queue: a Job, the errors, and the protocol a transport
-implements. The loop never learns which transport it has."""
+"""What the worker loop knows: a Job, the errors, and the protocols of the queue, the storage and
+the renderer. The loop never learns which transport or which pipeline it has (nor imports torch)."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 HeartbeatAnswer = Literal["ok", "cancelled", "lost"]
 
@@ -54,8 +58,12 @@ class JobCancelled(Exception):
     """The user cancelled the try: store nothing, move on."""
 
 
+class RenderAborted(Exception):
+    """The step callback asked to stop (cancelled, lease lost, shutting down)."""
+
+
 class JobQueue(Protocol):
-    """The worker RPCs, implemented once per transport (postgres, supabase)."""
+    """The worker RPCs: WorkerRpcs over a transport's connector (postgres, supabase, memory)."""
 
     def claim(self) -> Job | None: ...
 
@@ -80,4 +88,14 @@ class Storage(Protocol):
 
     def put(self, path: str, data: bytes) -> None: ...
 
+    def get(self, path: str) -> bytes: ...
+
     def delete(self, path: str) -> None: ...
+
+
+class Renderer(Protocol):
+    model: str  # what the pictures' metadata records
+    device: str  # "cpu" or an accelerator: the worker overlaps I/O with the render off the CPU
+
+    def render(self, job: Job, on_step: Callable[[int], bool] | None = None) -> Image.Image:
+        """Renders `job`; on_step(step) after each step returns False to abort (RenderAborted)."""

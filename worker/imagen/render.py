@@ -1,4 +1,5 @@
-"""Rendering one try with diffusers. The pipeline is loaded once and kept resident."""
+"""Rendering one try with diffusers (the Renderer the worker runs). The pipeline is loaded once
+and kept resident."""
 
 from __future__ import annotations
 
@@ -10,22 +11,15 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from imagen.jobs import Job
-from imagen.tiny_models import TINY_NAMES, tiny_path
+from imagen.config import ModelLoadError
+from imagen.jobs import Job, RenderAborted
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 # FLUX.1-schnell is distilled for few steps without guidance; 256 tokens is its prompt limit.
 FLUX_CALL_DEFAULTS = {"guidance_scale": 0.0, "max_sequence_length": 256}
-
-
-class ModelLoadError(RuntimeError):
-    pass
-
-
-class RenderAborted(Exception):
-    """The step callback asked to stop (cancelled, lease lost, shutting down)."""
+TINY_NAMES = ("tiny", "tiny-flux", "tiny-sdxl")
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -44,7 +38,9 @@ def pick_dtype(device: str, requested: str | None = None) -> torch.dtype:
 
 def resolve_model(model: str) -> str:
     """A tiny model name is built on first use; a local path must exist; anything else is a hub id."""
-    if model in TINY_NAMES:
+    if model in TINY_NAMES:  # development models, built in code on first use
+        from imagen.dev.tiny_models import tiny_path
+
         return str(tiny_path(model))
     looks_like_path = model.startswith((".", "/", "~")) or Path(model).exists()
     if looks_like_path:
@@ -57,7 +53,7 @@ def resolve_model(model: str) -> str:
     return model
 
 
-class Renderer:
+class DiffusersRenderer:
     def __init__(
         self,
         model: str,

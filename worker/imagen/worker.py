@@ -19,9 +19,8 @@ from datetime import UTC, datetime
 
 from PIL import Image
 
-from imagen.jobs import Job, JobCancelled, JobQueue, LeaseLost, Storage
+from imagen.jobs import Job, JobCancelled, JobQueue, LeaseLost, RenderAborted, Renderer, Storage
 from imagen.png import encode_png, job_metadata
-from imagen.render import RenderAborted, Renderer
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ class Worker:
         # Overlapping claims and stores with the render pays off when the render runs on a GPU (or
         # the queue is remote); on a CPU the render already uses every core and overlapping only
         # adds contention (measured in bench/render_overhead.py). None: decide from the renderer.
-        self.overlap_io = overlap_io if overlap_io is not None else getattr(renderer, "device", "") != "cpu"
+        self.overlap_io = overlap_io if overlap_io is not None else renderer.device != "cpu"
         self.heartbeat = Heartbeat(queue, heartbeat_interval)
         self.finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagen-finish")
         self.claimer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagen-claim")

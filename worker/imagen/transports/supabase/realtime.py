@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
+from collections.abc import Callable
 
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 
@@ -33,7 +33,7 @@ class RealtimeWakeups:
         loop: asyncio.AbstractEventLoop,
         url: str,
         key: str,
-        wake: threading.Event,
+        wake: Callable[[], None],
         *,
         watchdog_interval: float = 5.0,
         ping_timeout: float = 5.0,
@@ -54,7 +54,7 @@ class RealtimeWakeups:
     # -- callbacks: never raise ----------------------------------------------------------
 
     def hint(self, reason: str) -> None:
-        self.wake.set()
+        self.wake()
         log.debug("wake-up: %s", reason)
 
     def _safe(self, reason: str):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-TINY_NAMES = ("tiny", "tiny-flux", "tiny-sdxl")
+from imagen.render import TINY_NAMES
+
 CACHE_ROOT = Path.home() / ".cache" / "imagen"
 # Latent 8x smaller than the picture, as in the real models, so 256 px stays cheap.
 VAE_BLOCKS = (8, 8, 8, 8)
@@ -41,7 +42,7 @@ def tiny_path(name: str, root: Path | None = None) -> Path:
     return folder
 
 
-def _clip_tokenizer():
+def clip_tokenizer():
     from transformers import CLIPTokenizer
 
     # Character-level BPE: every character is a token, with a word-final variant.
@@ -52,7 +53,7 @@ def _clip_tokenizer():
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
 
 
-def _t5_tokenizer():
+def t5_tokenizer():
     from transformers import T5Tokenizer
 
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
@@ -116,9 +117,9 @@ def build_tiny_flux():
         scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0),
         vae=_vae(16, shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False, use_post_quant_conv=False),
         text_encoder=CLIPTextModel(_clip_config()),
-        tokenizer=_clip_tokenizer(),
+        tokenizer=clip_tokenizer(),
         text_encoder_2=t5,
-        tokenizer_2=_t5_tokenizer(),
+        tokenizer_2=t5_tokenizer(),
         transformer=transformer,
     )
     for module in (pipe.transformer, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
@@ -153,8 +154,8 @@ def build_tiny_sdxl():
         vae=_vae(4),
         text_encoder=CLIPTextModel(_clip_config()),
         text_encoder_2=CLIPTextModelWithProjection(_clip_config()),
-        tokenizer=_clip_tokenizer(),
-        tokenizer_2=_clip_tokenizer(),
+        tokenizer=clip_tokenizer(),
+        tokenizer_2=clip_tokenizer(),
         unet=unet,
         scheduler=EulerDiscreteScheduler(
             beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="leading"

@@ -32,5 +32,5 @@ class LocalStorage:
     def delete(self, path: str) -> None:
         self.path_of(path).unlink(missing_ok=True)
 
-    def read(self, path: str) -> bytes:
+    def get(self, path: str) -> bytes:
         return self.path_of(path).read_bytes()

@@ -9,7 +9,7 @@ import psycopg
 from aiohttp import web
 from psycopg import sql
 
-from tests.supabase_standin.app_keys import CLAIMS, POOL
+from imagen.dev.supabase_standin.app_keys import CLAIMS, POOL
 
 EXPOSED_SCHEMAS = ("public", "graphql_public", "imagen")
 SINGLE_OBJECT = "application/vnd.pgrst.object+json"

@@ -32,15 +32,3 @@ def acting_as(conn: psycopg.Connection, role: str, claims: dict | None = None) -
 def as_user(conn: psycopg.Connection, user_id: uuid.UUID | str) -> Iterator[None]:
     with acting_as(conn, "authenticated", user_claims(user_id)):
         yield
-
-
-def ensure_user(conn: psycopg.Connection, email: str) -> uuid.UUID:
-    """The id of the auth user with this email, created if missing (demo and tests only).
-
-    No ON CONFLICT: a real project's auth.users has only a partial unique index on email."""
-    row = conn.execute("select id from auth.users where email = %s", (email,)).fetchone()
-    if row is not None:
-        return row[0]
-    return conn.execute(
-        "insert into auth.users (id, email) values (gen_random_uuid(), %s) returning id", (email,)
-    ).fetchone()[0]

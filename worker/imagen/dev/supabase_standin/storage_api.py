@@ -11,8 +11,8 @@ import jwt
 import psycopg
 from aiohttp import web
 
-from tests.supabase_standin.app_keys import BLOB_ROOT, CLAIMS, KEYS, POOL
-from tests.supabase_standin.keys import InvalidToken
+from imagen.dev.supabase_standin.app_keys import BLOB_ROOT, CLAIMS, KEYS, POOL
+from imagen.dev.supabase_standin.keys import InvalidToken
 
 
 def storage_error(status: int, error: str, message: str) -> web.Response:

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import psycopg
 
+from imagen.config import ConfigError
+
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MIGRATIONS_DIR = REPO_ROOT / "supabase" / "migrations"
+HERE = Path(__file__).parent
+# A link to supabase/migrations in a checkout; the files themselves in an installed wheel.
+DEFAULT_MIGRATIONS_DIR = HERE / "migrations"
 
 HISTORY_TABLE = """
 create schema if not exists supabase_migrations;
@@ -43,12 +45,13 @@ class Migration:
 
 
 def bootstrap_sql() -> str:
-    return resources.files("imagen").joinpath("sql/bootstrap.sql").read_text()
+    return (HERE / "bootstrap.sql").read_text()
 
 
-def list_migrations(migrations_dir: Path = DEFAULT_MIGRATIONS_DIR) -> list[Migration]:
+def list_migrations(migrations_dir: Path | None = None) -> list[Migration]:
+    migrations_dir = migrations_dir or DEFAULT_MIGRATIONS_DIR
     if not migrations_dir.is_dir():
-        raise FileNotFoundError(f"migrations folder not found: {migrations_dir}")
+        raise ConfigError(f"migrations folder not found: {migrations_dir}")
     return [Migration.from_path(p) for p in sorted(migrations_dir.glob("*.sql"))]
 
 
@@ -58,7 +61,7 @@ def bootstrap(conn: psycopg.Connection) -> None:
         conn.execute(bootstrap_sql())
 
 
-def apply_migrations(conn: psycopg.Connection, migrations_dir: Path = DEFAULT_MIGRATIONS_DIR) -> list[Migration]:
+def apply_migrations(conn: psycopg.Connection, migrations_dir: Path | None = None) -> list[Migration]:
     """Applies pending migrations in order, each in its own transaction; returns those applied."""
     migrations = list_migrations(migrations_dir)
     with conn.transaction():
@@ -80,7 +83,7 @@ def apply_migrations(conn: psycopg.Connection, migrations_dir: Path = DEFAULT_MI
     return applied
 
 
-def migrate(database_url: str, migrations_dir: Path = DEFAULT_MIGRATIONS_DIR) -> list[Migration]:
+def migrate(database_url: str, migrations_dir: Path | None = None) -> list[Migration]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         bootstrap(conn)
         return apply_migrations(conn, migrations_dir)

@@ -25,6 +25,6 @@ DELETE payloads. Fault hooks (outage, dropped / silent sockets, delayed subscrip
 stand-in only.
 """
 
-from tests.supabase_standin.server import SupabaseStandIn
+from imagen.dev.supabase_standin.server import SupabaseStandIn
 
 __all__ = ["SupabaseStandIn"]

@@ -1,57 +1,57 @@
 """`imagen demo`: the whole flow on one machine, nothing to configure.
 
-A throwaway PostgreSQL (or DATABASE_URL), the migrations, a demo user who creates a series the
-way the frontend does, the worker draining the queue with progress bars, a table of the tries,
-a contact sheet, a winner, and the flat gallery that hides the series members.
+A throwaway PostgreSQL, the migrations, a demo user who creates a series the way the frontend
+does, the worker draining the queue with progress bars, a table of the tries, a contact sheet, a
+winner, and the flat gallery that hides the series members. It always runs on this embedded
+default: a worker box's IMAGEN_TRANSPORT or DATABASE_URL (production!) is never touched. Only
+the model settings (IMAGEN_MODEL, IMAGEN_DEVICE, IMAGEN_DTYPE) are taken from the environment.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import os
 import time
 from pathlib import Path
 
 import psycopg
-from pydantic import SecretStr
 
-from imagen.cli import pick_winner, write_sheet
-from imagen.config import Settings
-from imagen.embedded_postgres import EmbeddedPostgres
-from imagen.migrate import migrate
-from imagen.progress import TryBars
-from imagen.render import Renderer
-from imagen.series_report import series_tries, tries_table
+from imagen.config import load_settings
+from imagen.console.progress import TryBars
+from imagen.console.report import series_tries, tries_table
+from imagen.console.series import create_series, pick_winner, write_sheet
+from imagen.console.users import as_user
+from imagen.db.migrate import migrate
+from imagen.dev.embedded_postgres import EmbeddedPostgres
+from imagen.dev.users import ensure_user
+from imagen.render import DiffusersRenderer
 from imagen.transports import open_transport
-from imagen.user_session import as_user, ensure_user
 from imagen.worker import Worker
 
 PROMPT = "a lighthouse on a cliff at dusk, warm light, long exposure"
 
 
-def run_demo(settings: Settings, n: int, out: Path) -> int:
+def run_demo(n: int, out: Path, model: str | None = None) -> int:
     started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        if settings.database_url is not None:
-            print("demo: using DATABASE_URL")
-        else:
-            pg = stack.enter_context(EmbeddedPostgres())
-            settings = settings.model_copy(update={"database_url": SecretStr(pg.url())})
-            print(f"demo: started a throwaway PostgreSQL on 127.0.0.1:{pg.port}")
-        url = settings.require_database_url()
-        applied = migrate(url)
+    with EmbeddedPostgres() as pg:
+        print(f"demo: started a throwaway PostgreSQL on 127.0.0.1:{pg.port}")
+        settings = load_settings(
+            transport="postgres",
+            database_url=pg.url(),
+            storage_dir=out / "images",
+            # The tiny model unless a real one is asked for: the demo runs anywhere.
+            model=model or os.environ.get("IMAGEN_MODEL") or "tiny",
+        )
+        applied = migrate(pg.url())
         print(f"demo: {len(applied)} migrations applied")
 
-        renderer = Renderer(settings.model, settings.device, settings.dtype, settings.compile)
+        renderer = DiffusersRenderer(settings.model, settings.device, settings.dtype, settings.compile)
         size = 256 if settings.model.startswith("tiny") else 1024
-        with psycopg.connect(url, autocommit=True) as conn:
+        with psycopg.connect(pg.url(), autocommit=True) as conn:
             user = ensure_user(conn, "demo@imagen.local")
             # As the frontend does: role authenticated with the user's JWT claims.
+            series = create_series(conn, user, PROMPT, n, model=settings.model, width=size, height=size, seed=42)
             with as_user(conn, user):
-                series = conn.execute(
-                    "select imagen.create_series(%s, %s, model => %s, width => %s, height => %s, seed => %s)",
-                    (PROMPT, n, settings.model, size, size, 42),
-                ).fetchone()[0]
                 conn.execute("select imagen.submit_job(%s, model => %s, width => %s, height => %s)",
                              ("a solo sketch of a gull", settings.model, size, size))  # fmt: skip
             print(f"demo: user {user} created series {series['id']} with {n} tries, and one solo try\n")
@@ -76,7 +76,7 @@ def run_demo(settings: Settings, n: int, out: Path) -> int:
             print()
             print(tries_table(series_tries(conn, series["id"])))
             pick_winner(conn, series["id"], 1)
-            sheet = write_sheet(conn, series["id"], settings.storage_dir, out / "sheet.png")
+            sheet = write_sheet(conn, series["id"], storage, out / "sheet.png")
             print(f"\ndemo: try 1 picked as the winner; contact sheet: {sheet}")
             print(f"demo: pictures under {settings.storage_dir}/{user}/")
             with as_user(conn, user):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import psycopg
 from aiohttp import WSMsgType, web
 
-from tests.supabase_standin.keys import InvalidToken
+from imagen.dev.supabase_standin.keys import InvalidToken
 
 log = logging.getLogger(__name__)
 _binding_ids = itertools.count(7001)  # non-zero, as the client requires

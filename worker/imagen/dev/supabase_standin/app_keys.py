@@ -4,8 +4,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tests.supabase_standin.db import ConnectionPool
-from tests.supabase_standin.keys import ProjectKeys
+from imagen.dev.supabase_standin.db import ConnectionPool
+from imagen.dev.supabase_standin.keys import ProjectKeys
 
 POOL = web.AppKey("pool", ConnectionPool)
 KEYS = web.AppKey("keys", ProjectKeys)

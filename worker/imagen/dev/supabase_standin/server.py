@@ -11,11 +11,11 @@ from pathlib import Path
 from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.supabase_standin import postgrest, storage_api
-from tests.supabase_standin.app_keys import BLOB_ROOT, CLAIMS, KEYS, POOL
-from tests.supabase_standin.db import ConnectionPool
-from tests.supabase_standin.keys import InvalidToken, ProjectKeys
-from tests.supabase_standin.realtime import Realtime
+from imagen.dev.supabase_standin import postgrest, storage_api
+from imagen.dev.supabase_standin.app_keys import BLOB_ROOT, CLAIMS, KEYS, POOL
+from imagen.dev.supabase_standin.db import ConnectionPool
+from imagen.dev.supabase_standin.keys import InvalidToken, ProjectKeys
+from imagen.dev.supabase_standin.realtime import Realtime
 
 
 @web.middleware

@@ -14,22 +14,27 @@ from postgrest.exceptions import APIError
 from pydantic import SecretStr
 from supabase import AsyncClient, acreate_client
 
-from imagen.jobs import LeaseLost
+from imagen.transports.rpcs import RpcError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-LEASE_LOST = "IL001"
-
 
 def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: the network, a gateway, or the database being briefly away."""
-    if isinstance(exc, httpx.TransportError):
+    """Worth retrying: the network, a gateway, a request that never answered, or the database
+    being briefly away."""
+    if isinstance(exc, httpx.TransportError | TimeoutError):
         return True
     if isinstance(exc, APIError):
         code = str(exc.code or "")
         return code.startswith(("08", "53", "57P")) or code in ("", "502", "503", "504", "PGRST000", "PGRST001")
     return False
+
+
+def as_rpc_error(exc: Exception) -> RpcError:
+    code = str(exc.code or "") if isinstance(exc, APIError) else type(exc).__name__
+    message = (exc.message or str(exc)) if isinstance(exc, APIError) else str(exc)
+    return RpcError(code, message, transient=is_transient(exc))
 
 
 class SupabaseProject:
@@ -45,27 +50,19 @@ class SupabaseProject:
 
     def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
         """Runs a coroutine on the project's loop and waits for it (from any other thread)."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout or self.request_timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout or self.request_timeout)
+        except TimeoutError:
+            future.cancel()  # a request that hangs must not linger on the loop
+            raise
 
-    def call(self, make: Callable[[], Awaitable[T]], what: str, *, retry: bool = True) -> T:
-        """Runs make() with backoff while the failure is transient; maps the worker SQLSTATEs."""
-        delay = 0.1
-        while True:
-            try:
-                return self.run(make())
-            except APIError as exc:
-                if exc.code == LEASE_LOST:
-                    raise LeaseLost(exc.message) from exc
-                if not (retry and is_transient(exc)) or self.stopping.is_set():
-                    raise
-                error = exc
-            except Exception as exc:
-                if not (retry and is_transient(exc)) or self.stopping.is_set():
-                    raise
-                error = exc
-            log.warning("%s failed, retrying in %.1fs: %s", what, delay, error)
-            self.stopping.wait(delay)
-            delay = min(delay * 2, 5.0)
+    def call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Runs make() once; any failure becomes an RpcError that says whether it is transient."""
+        try:
+            return self.run(make())
+        except Exception as exc:
+            raise as_rpc_error(exc) from exc
 
     async def rpc(self, fn: str, params: dict) -> object:
         response = await self.client.schema("imagen").rpc(fn, params).execute()

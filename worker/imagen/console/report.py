@@ -1,4 +1,4 @@
-"""Reading a series back for people: the tries' state, a table, and the contact sheet's input."""
+"""Reading series back for people: the tries' state and queue position, as terminal tables."""
 
 from __future__ import annotations
 
@@ -42,6 +42,11 @@ def series_tries(conn: psycopg.Connection, series_id: uuid.UUID | str) -> list[d
 
 def recent_series(conn: psycopg.Connection, limit: int = 20) -> list[dict]:
     return conn.cursor(row_factory=dict_row).execute(RECENT_SQL, (limit,)).fetchall()
+
+
+def recent_series_table(conn: psycopg.Connection) -> str:
+    columns = [("series", "id"), ("tries", "count"), ("done", "done"), ("pending", "pending"), ("prompt", "prompt")]
+    return format_table(recent_series(conn), columns)
 
 
 def format_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:

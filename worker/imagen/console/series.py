@@ -1,0 +1,80 @@
+"""What people do with a series from a terminal: start one as a user, watch it, pick a winner,
+write its contact sheet. Every user action runs as that user, so RLS applies as in the web app."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from imagen.config import ConfigError
+from imagen.console.progress import TryBars
+from imagen.console.report import series_tries, tries_table
+from imagen.console.sheet import contact_sheet
+from imagen.console.users import as_user
+from imagen.jobs import Storage
+
+SETTINGS = ("model", "width", "height", "steps", "style", "seed")
+FINISHED = ("done", "failed", "cancelled")
+
+
+def find_user(conn: psycopg.Connection, who: str) -> uuid.UUID:
+    row = conn.execute("select id from auth.users where id::text = %s or email = %s", (who, who)).fetchone()
+    if row is None:
+        raise ConfigError(f"--user {who!r}: no such user in auth.users (give an email or a user id)")
+    return row[0]
+
+
+def create_series(conn: psycopg.Connection, user: uuid.UUID, prompt: str, n: int, **settings: object) -> dict:
+    """imagen.create_series as `user`, with the optional settings given (None means the default)."""
+    given = {k: v for k, v in settings.items() if k in SETTINGS and v is not None}
+    names = sql.SQL("").join(sql.SQL(", {} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in given)
+    statement = sql.SQL("select imagen.create_series(%(prompt)s, %(n)s{})").format(names)
+    with as_user(conn, user):
+        return conn.execute(statement, {"prompt": prompt, "n": n, **given}).fetchone()[0]
+
+
+def watch_series(conn: psycopg.Connection, series_id: str) -> list[dict]:
+    """A progress bar per try until every try has finished; then the table of tries."""
+    tries = series_tries(conn, series_id)
+    bars = TryBars([(t["series_idx"], t["steps"]) for t in tries])
+    try:
+        while True:
+            tries = series_tries(conn, series_id)
+            for t in tries:
+                bars.update(t["series_idx"], t["steps"] if t["status"] == "done" else t["progress"], t["status"])
+            if all(t["status"] in FINISHED for t in tries):
+                break
+            time.sleep(0.2)
+    finally:
+        bars.close()
+    print(tries_table(tries))
+    return tries
+
+
+def pick_winner(conn: psycopg.Connection, series_id: str, index: int) -> dict:
+    """Sets try `index` as the winner, as the series' owner (RLS and the winner FK apply)."""
+    row = conn.execute(
+        "select s.owner_id, j.image_id from imagen.series s"
+        " left join imagen.jobs j on j.series_id = s.id and j.series_idx = %s where s.id = %s",
+        (index, series_id),
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"series {series_id} not found")
+    if row[1] is None:
+        raise LookupError(f"series {series_id} has no finished try {index}")
+    with as_user(conn, row[0]):
+        return conn.execute("select to_jsonb(imagen.select_image(%s, %s))", (series_id, row[1])).fetchone()[0]
+
+
+def write_sheet(conn: psycopg.Connection, series_id: str, storage: Storage, out: Path) -> Path:
+    """The series' contact sheet, its pictures read through the transport's Storage."""
+    tries = series_tries(conn, series_id)
+    for t in tries:
+        t["png"] = storage.get(t["path"]) if t["path"] else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(tries).save(out)
+    return out

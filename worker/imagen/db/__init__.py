@@ -1,0 +1,1 @@
+"""The database: the Supabase bootstrap for a plain Postgres, and the migrations (shipped as package data)."""

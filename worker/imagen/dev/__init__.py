@@ -1,0 +1,1 @@
+"""Development tools, not the product: the demo, an embedded PostgreSQL, tiny random-weight models."""

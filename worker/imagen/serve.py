@@ -1,0 +1,33 @@
+"""`imagen worker`: settings → transport, the resident pipeline, the loop, signal handlers."""
+
+from __future__ import annotations
+
+import logging
+
+from imagen.config import Settings
+from imagen.transports import open_transport
+from imagen.worker import Worker, WorkerStats
+
+log = logging.getLogger("imagen")
+
+
+def serve(settings: Settings, burst: bool = False) -> WorkerStats:
+    from imagen.render import DiffusersRenderer  # torch: only once a worker really starts
+
+    queue, storage = open_transport(settings)
+    try:
+        renderer = DiffusersRenderer(settings.model, settings.device, settings.dtype, settings.compile)
+        worker = Worker(
+            queue,
+            storage,
+            renderer,
+            poll_interval=settings.poll_interval,
+            heartbeat_interval=settings.heartbeat_interval,
+        )
+        worker.install_signal_handlers()
+        log.info("worker %s ready transport=%s burst=%s", settings.worker_id, settings.transport, burst)
+        stats = worker.run(burst=burst)
+        log.info("worker stopped %s", stats)
+        return stats
+    finally:
+        queue.close()

@@ -1,0 +1,148 @@
+"""An in-memory connector: the worker RPCs' semantics in Python, for a single process.
+
+It answers as the SQL functions do (same shapes, IL001 for a lost lease, NULL from complete_job
+for a cancelled try), so the worker loop and WorkerRpcs run without a database: the loop's
+unit tests, and the GPU benchmark on a box without Postgres. The test hooks do what a user or
+another worker would: add a try, cancel one, take a lease away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from imagen.jobs import Job
+from imagen.transports.rpcs import LEASE_LOST, RpcError, WorkerRpcs
+
+
+@dataclasses.dataclass
+class MemoryJob:
+    job: Job
+    status: str = "queued"
+    attempts: int = 0
+    leased_by: str | None = None
+    cancel_requested: bool = False
+    progress: int = 0
+    run_after: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
+    error: str | None = None
+    image: dict | None = None
+
+    def row(self) -> dict:
+        row = {f.name: getattr(self.job, f.name) for f in dataclasses.fields(Job)}
+        row.update(status=self.status, attempts=self.attempts, run_after=self.run_after.isoformat(),
+                   progress=self.progress, error=self.error)  # fmt: skip
+        return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in row.items()}
+
+
+def lease_lost(message: str) -> RpcError:
+    return RpcError(LEASE_LOST, f"lease lost: {message}", transient=False)
+
+
+class MemoryConnector:
+    def __init__(self, jobs: list[Job] = ()) -> None:
+        self.jobs: dict[uuid.UUID, MemoryJob] = {}
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+        self._wake: Callable[[], None] = lambda: None
+        for job in jobs:
+            self.add(job)
+
+    # -- what users and other workers do ------------------------------------------------
+
+    def add(self, job: Job) -> None:
+        with self._lock:
+            self.jobs[job.id] = MemoryJob(dataclasses.replace(job, attempts=0), attempts=job.attempts)
+        self._wake()
+
+    def cancel(self, job_id: uuid.UUID) -> None:
+        """As cancel_job: a queued try is cancelled at once, a running one at its next heartbeat."""
+        with self._lock:
+            entry = self.jobs[job_id]
+            if entry.status == "queued":
+                entry.status = "cancelled"
+            elif entry.status == "running":
+                entry.cancel_requested = True
+
+    def take_lease(self, job_id: uuid.UUID, by: str = "another-worker") -> None:
+        """Another worker took the try over (as after our lease expired)."""
+        with self._lock:
+            self.jobs[job_id].leased_by = by
+
+    def status(self, job_id: uuid.UUID) -> str:
+        return self.jobs[job_id].status
+
+    # -- the connector --------------------------------------------------------------------
+
+    def start(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+
+    def close(self) -> None:
+        pass
+
+    def call(self, fn: str, params: dict) -> Any:
+        with self._lock:
+            self.calls.append(fn)
+            return getattr(self, f"_{fn}")(**params)
+
+    def _held(self, job_id: str, worker_id: str, *, running: bool = True) -> MemoryJob:
+        entry = self.jobs.get(uuid.UUID(job_id))
+        if entry is None or entry.leased_by != worker_id or (running and entry.status != "running"):
+            raise lease_lost(f"job {job_id} is not running under {worker_id}")
+        return entry
+
+    def _claim_job(self, worker_id: str, lease_seconds: float) -> list[dict]:
+        now = datetime.now(UTC)
+        for entry in self.jobs.values():  # insertion order: series order, then index order
+            if entry.status == "queued" and entry.run_after <= now:
+                entry.status, entry.leased_by, entry.progress = "running", worker_id, 0
+                entry.attempts += 1
+                return [entry.row()]
+        return []
+
+    def _heartbeat_job(self, job_id: str, worker_id: str, progress: int, lease_seconds: float) -> str:
+        entry = self.jobs.get(uuid.UUID(job_id))
+        if entry is None or entry.status != "running" or entry.leased_by != worker_id:
+            return "cancelled" if entry is not None and entry.status == "cancelled" else "lost"
+        if entry.cancel_requested:
+            entry.status = "cancelled"
+            return "cancelled"
+        entry.progress = max(entry.progress, progress)
+        return "ok"
+
+    def _complete_job(self, job_id: str, worker_id: str, bucket: str, path: str, bytes: int) -> dict | None:
+        entry = self._held(job_id, worker_id, running=False)
+        if entry.status == "done":
+            return entry.image
+        if entry.status != "running":
+            raise lease_lost(f"job {job_id} is {entry.status}")
+        if entry.cancel_requested:
+            entry.status = "cancelled"
+            return None
+        entry.status, entry.progress = "done", entry.job.steps
+        entry.image = {"id": str(uuid.uuid4()), "job_id": job_id, "bucket": bucket, "path": path, "bytes": bytes}
+        return entry.image
+
+    def _fail_job(self, job_id: str, worker_id: str, error: str, backoff_seconds: float) -> dict:
+        entry = self._held(job_id, worker_id)
+        entry.error = error
+        entry.status = "failed" if entry.attempts >= entry.job.max_attempts else "queued"
+        delay = min(600, max(0, backoff_seconds) * 2 ** max(entry.attempts - 1, 0))
+        entry.run_after = datetime.now(UTC) + timedelta(seconds=delay)
+        return entry.row()
+
+    def _release_job(self, job_id: str, worker_id: str) -> dict:
+        entry = self._held(job_id, worker_id)
+        entry.status = "cancelled" if entry.cancel_requested else "queued"
+        entry.attempts = max(entry.attempts - 1, 0)
+        entry.run_after = datetime.now(UTC)
+        self._wake()
+        return entry.row()
+
+
+def memory_queue(jobs: list[Job] = (), worker_id: str = "memory-worker", **kw: Any) -> WorkerRpcs:
+    """A JobQueue over a MemoryConnector (reach it as .connector)."""
+    return WorkerRpcs(MemoryConnector(jobs), worker_id, **kw)

@@ -1,0 +1,96 @@
+"""The postgres transport's connector: worker RPCs over psycopg 3, wake-ups over LISTEN/NOTIFY.
+
+Each thread that calls an RPC (the render loop, the finisher, the heartbeat) has its own
+autocommit connection, so a completion never waits behind a claim; LISTEN runs on a dedicated
+connection in its own thread. A lost connection is a transient RpcError (WorkerRpcs retries it);
+the listener reconnects with backoff and wakes the worker so nothing queued meanwhile is missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from imagen.transports.rpcs import Backoff, RpcError
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "imagen_jobs"
+
+
+@cache
+def rpc_statement(fn: str, names: tuple[str, ...]) -> sql.Composed:
+    """select to_jsonb(r) from imagen.fn(a => %(a)s, ...) r: PostgREST's JSON, one row per result."""
+    args = sql.SQL(", ").join(sql.SQL("{} => {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in names)
+    return sql.SQL("select to_jsonb(r) from imagen.{}({}) r").format(sql.Identifier(fn), args)
+
+
+class PostgresConnector:
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._local = threading.local()
+        self._conns: list[psycopg.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._listener: threading.Thread | None = None
+
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+        # service_role: the same rights the supabase transport has, nothing more.
+        conn.execute("set role service_role")
+        return conn
+
+    def _thread_conn(self) -> psycopg.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = self._connect()
+            with self._conns_lock:
+                self._conns = [c for c in self._conns if not c.closed] + [conn]
+        return conn
+
+    def call(self, fn: str, params: dict) -> Any:
+        """The answer as PostgREST gives it: a list of rows (set-returning functions are read with
+        first(), so one shape serves every function)."""
+        statement = rpc_statement(fn, tuple(params))
+        try:
+            return [row[0] for row in self._thread_conn().execute(statement, params).fetchall()]
+        except psycopg.OperationalError as exc:
+            conn = getattr(self._local, "conn", None)
+            if conn is not None:
+                conn.close()
+            raise RpcError(exc.sqlstate or "08000", str(exc).strip(), transient=True) from exc
+        except psycopg.Error as exc:
+            raise RpcError(exc.sqlstate or "", exc.diag.message_primary or str(exc), transient=False) from exc
+
+    def start(self, wake: Callable[[], None]) -> None:
+        self._listener = threading.Thread(target=self._listen, args=(wake,), name="imagen-listen", daemon=True)
+        self._listener.start()
+
+    def _listen(self, wake: Callable[[], None]) -> None:
+        backoff = Backoff()
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(sql.SQL("listen {}").format(sql.Identifier(CHANNEL)))
+                    backoff.reset()
+                    wake()  # anything queued while we were away
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            wake()
+            except psycopg.OperationalError as exc:
+                log.warning("LISTEN connection lost, reconnecting: %s", str(exc).strip())
+                backoff.wait(self._stop)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.join(timeout=3)
+        with self._conns_lock:
+            for conn in self._conns:
+                conn.close()

@@ -1,0 +1,148 @@
+"""What the worker RPCs' answers mean, written once for every transport.
+
+As in procrastinate, a transport's connector only executes: it calls an RPC by name with named
+parameters and hands back PostgREST's shape of the answer (a list from a set-returning function,
+a value otherwise), and it raises RpcError. It also delivers wake-up hints. WorkerRpcs gives the
+answers their meaning (IL001: the lease is lost; NULL from complete_job: cancelled; fail_job:
+when the try runs again), retries transient failures with backoff, and owns the wake event.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from imagen.jobs import HeartbeatAnswer, Job, JobCancelled, LeaseLost
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LEASE_LOST = "IL001"
+
+
+class RpcError(Exception):
+    """An RPC (or a Storage call) failed. `code` is the SQLSTATE, PostgREST's PGRST code, or an HTTP
+    status; `transient` says the same call may succeed if tried again shortly."""
+
+    def __init__(self, code: str, message: str, *, transient: bool) -> None:
+        super().__init__(f"{code}: {message}" if code else message)
+        self.code = code
+        self.message = message
+        self.transient = transient
+
+
+class Connector(Protocol):
+    def call(self, fn: str, params: dict) -> Any:
+        """Runs imagen.<fn>(params); raises RpcError."""
+
+    def start(self, wake: Callable[[], None]) -> None:
+        """Starts delivering wake-up hints (events, reconnects) by calling wake()."""
+
+    def close(self) -> None: ...
+
+
+class Backoff:
+    """0.1 s doubling to max_delay, with jitter so that many workers do not retry in step."""
+
+    def __init__(self, max_delay: float = 5.0) -> None:
+        self.delay = 0.1
+        self.max_delay = max_delay
+
+    def wait(self, stop: threading.Event) -> None:
+        stop.wait(self.delay * random.uniform(0.5, 1.0))
+        self.delay = min(self.delay * 2, self.max_delay)
+
+    def reset(self) -> None:
+        self.delay = 0.1
+
+
+def with_retries(call: Callable[[], T], what: str, stop: threading.Event, *, retry: bool = True) -> T:
+    """call(), again with backoff while it fails transiently (and we are not stopping)."""
+    backoff = Backoff()
+    while True:
+        try:
+            return call()
+        except RpcError as exc:
+            if not (retry and exc.transient) or stop.is_set():
+                raise
+            log.warning("%s failed, retrying in about %.1fs: %s", what, backoff.delay, exc)
+        backoff.wait(stop)
+
+
+def first(answer: Any) -> Any:
+    """The one row of an answer that PostgREST gives as a list or as a value."""
+    if isinstance(answer, list):
+        return answer[0] if answer else None
+    return answer
+
+
+class WorkerRpcs:
+    """The JobQueue the worker loop uses, over any connector."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        worker_id: str,
+        lease_seconds: float = 60,
+        retry_backoff_seconds: float = 2.0,
+    ) -> None:
+        self.connector = connector
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self.retry_backoff_seconds = retry_backoff_seconds
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._wake.set()  # claim on start
+        connector.start(self._wake.set)
+
+    def _call(self, fn: str, params: dict, *, retry: bool = True) -> Any:
+        try:
+            return with_retries(lambda: self.connector.call(fn, params), fn, self._stop, retry=retry)
+        except RpcError as exc:
+            if exc.code == LEASE_LOST:
+                raise LeaseLost(exc.message) from exc
+            raise
+
+    def _held(self, job: Job) -> dict:
+        return {"job_id": str(job.id), "worker_id": self.worker_id}
+
+    def wake(self) -> None:
+        """A hint from outside the connector (a test, a benchmark): claim now."""
+        self._wake.set()
+
+    def wait_for_work(self, timeout: float) -> None:
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def claim(self) -> Job | None:
+        row = first(self._call("claim_job", {"worker_id": self.worker_id, "lease_seconds": self.lease_seconds}))
+        return Job.from_row(row) if row else None
+
+    def heartbeat(self, job: Job, progress: int) -> HeartbeatAnswer:
+        params = {**self._held(job), "progress": progress, "lease_seconds": self.lease_seconds}
+        return first(self._call("heartbeat_job", params, retry=False))
+
+    def complete(self, job: Job, bucket: str, path: str, nbytes: int) -> None:
+        image = first(self._call("complete_job", {**self._held(job), "bucket": bucket, "path": path, "bytes": nbytes}))
+        if not image or image.get("id") is None:  # the try was cancelled while it rendered
+            raise JobCancelled(f"job {job.id} was cancelled while it rendered")
+
+    def fail(self, job: Job, error: str) -> datetime | None:
+        row = first(self._call("fail_job", {**self._held(job), "error": error,
+                                            "backoff_seconds": self.retry_backoff_seconds}))  # fmt: skip
+        if row["status"] != "queued":
+            return None
+        run_after = row["run_after"]
+        return datetime.fromisoformat(run_after) if isinstance(run_after, str) else run_after
+
+    def release(self, job: Job) -> None:
+        self._call("release_job", self._held(job))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.connector.close()

@@ -1,0 +1,40 @@
+"""The supabase transport's connector: the worker RPCs over PostgREST with the service role,
+wake-ups over Realtime. Nothing here knows whether SUPABASE_URL is a real project or a stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from imagen.transports.supabase.project import SupabaseProject
+from imagen.transports.supabase.realtime import RealtimeWakeups
+
+
+class SupabaseConnector:
+    def __init__(self, project: SupabaseProject, watchdog_interval: float = 5.0) -> None:
+        self.project = project
+        self.watchdog_interval = watchdog_interval
+        self.wakeups: RealtimeWakeups | None = None
+
+    def call(self, fn: str, params: dict) -> Any:
+        return self.project.call(lambda: self.project.rpc(fn, params))
+
+    def start(self, wake: Callable[[], None]) -> None:
+        self.wakeups = RealtimeWakeups(
+            self.project.loop,
+            self.project.url,
+            self.project.key.get_secret_value(),
+            wake,
+            watchdog_interval=self.watchdog_interval,
+            ping_timeout=min(5.0, self.watchdog_interval),
+        )
+
+    def is_listening(self) -> bool:
+        """The Realtime channel is joined: inserts arrive as events."""
+        channel = self.wakeups.channel if self.wakeups is not None else None
+        return channel is not None and channel.is_joined
+
+    def close(self) -> None:
+        if self.wakeups is not None:
+            self.wakeups.close()
+        self.project.close()

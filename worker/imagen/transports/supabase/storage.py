@@ -1,0 +1,28 @@
+"""Pictures in the project's private Storage bucket, uploaded with the service role."""
+
+from __future__ import annotations
+
+from imagen.transports.rpcs import with_retries
+from imagen.transports.supabase.project import SupabaseProject
+
+
+class SupabaseStorage:
+    def __init__(self, project: SupabaseProject, bucket: str = "imagen") -> None:
+        self.project = project
+        self.bucket = bucket
+
+    def _bucket(self):
+        return self.project.client.storage.from_(self.bucket)
+
+    def put(self, path: str, data: bytes) -> None:
+        """Upsert: a retried try overwrites its own earlier upload."""
+        options = {"content-type": "image/png", "upsert": "true"}
+        with_retries(lambda: self.project.call(lambda: self._bucket().upload(path, data, options)),
+                     "upload", self.project.stopping)  # fmt: skip
+
+    def get(self, path: str) -> bytes:
+        return with_retries(lambda: self.project.call(lambda: self._bucket().download(path)), "download",
+                            self.project.stopping)  # fmt: skip
+
+    def delete(self, path: str) -> None:
+        with_retries(lambda: self.project.call(lambda: self._bucket().remove([path])), "delete", self.project.stopping)
