@@ -61,14 +61,19 @@ def test_bad_input_through_the_cli_names_the_field(cli_env, user_a, capsys):
     assert "n must be between 1 and 10" in capsys.readouterr().err
 
 
-def test_demo_renders_a_series_end_to_end(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "IMAGEN_DATABASE_URL")}
+def test_demo_renders_a_series_end_to_end_on_its_embedded_default_whatever_the_environment_says(tmp_path):
+    # A worker box's environment: the supabase transport and a production database. The demo
+    # must touch neither (the Supabase URL and the database URL here lead nowhere).
+    worker_box = {"IMAGEN_TRANSPORT": "supabase", "SUPABASE_URL": "http://127.0.0.1:9",
+                  "SUPABASE_SERVICE_ROLE_KEY": "not-a-key", "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/prod",
+                  "IMAGEN_STORAGE_DIR": str(tmp_path / "production-images")}  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-m", "imagen.cli", "demo", "-n", "3", "--out", str(tmp_path / "demo")],
-        env={**env, "HF_HUB_OFFLINE": "1", "IMAGEN_MODEL": "tiny"}, cwd=tmp_path, capture_output=True,
-        text=True, timeout=300,
+        env={**os.environ, **worker_box, "HF_HUB_OFFLINE": "1", "IMAGEN_MODEL": "tiny"}, cwd=tmp_path,
+        capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "the flat gallery shows 1 of 4 pictures" in result.stdout
     assert (tmp_path / "demo" / "sheet.png").is_file()
     assert len(list((tmp_path / "demo" / "images").rglob("*.png"))) == 4
+    assert not (tmp_path / "production-images").exists()

@@ -12,11 +12,10 @@ import pytest
 from PIL import Image
 
 from imagen.console.users import as_user
-from imagen.jobs import Job
 from imagen.png import encode_png, job_metadata, read_metadata
 from imagen.render import DiffusersRenderer
 from tests.workers import run_burst, wait_until
-from tests.world import create_tiny_series
+from tests.world import create_tiny_series, make_job
 
 
 def submit_solo(conn, user) -> uuid.UUID:
@@ -28,14 +27,6 @@ def submit_solo(conn, user) -> uuid.UUID:
 
 def rows(conn, sql, params=()):
     return conn.execute(sql, params).fetchall()
-
-
-def make_job(seed: int, **kw) -> Job:
-    fields = dict(
-        id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=None, series_idx=None, prompt="a red fox",
-        model="tiny", width=256, height=256, steps=4, style=None, seed=seed, attempts=1, max_attempts=3,
-    )  # fmt: skip
-    return Job(**{**fields, **kw})
 
 
 def pixels(image: Image.Image) -> np.ndarray:

@@ -7,6 +7,7 @@ import uuid
 import psycopg
 
 from imagen.console.users import acting_as, as_user
+from imagen.jobs import Job
 
 
 def create_series(conn: psycopg.Connection, user: uuid.UUID, n: int = 3, prompt: str = "a test") -> dict:
@@ -56,3 +57,12 @@ def create_tiny_series(
             " steps => %s, seed => %s)",
             (n, size, size, steps, seed),
         ).fetchone()[0]
+
+
+def make_job(seed: int, **kw) -> Job:
+    """A Job as a claim would hand it out, without a database (for the loop and the renderer)."""
+    fields = dict(
+        id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=None, series_idx=None, prompt="a red fox",
+        model="tiny", width=256, height=256, steps=4, style=None, seed=seed, attempts=1, max_attempts=3,
+    )  # fmt: skip
+    return Job(**{**fields, **kw})

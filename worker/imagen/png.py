@@ -8,19 +8,6 @@ from PIL import Image, PngImagePlugin
 
 from imagen.jobs import Job
 
-METADATA_KEYS = (
-    "prompt",
-    "style",
-    "seed",
-    "steps",
-    "width",
-    "height",
-    "model",
-    "series_id",
-    "series_idx",
-    "job_id",
-)
-
 
 def job_metadata(job: Job, model: str) -> dict[str, str]:
     values = {

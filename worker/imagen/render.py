@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 # FLUX.1-schnell is distilled for few steps without guidance; 256 tokens is its prompt limit.
 FLUX_CALL_DEFAULTS = {"guidance_scale": 0.0, "max_sequence_length": 256}
-TINY_NAMES = ("tiny", "tiny-flux", "tiny-sdxl")
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -38,9 +37,9 @@ def pick_dtype(device: str, requested: str | None = None) -> torch.dtype:
 
 def resolve_model(model: str) -> str:
     """A tiny model name is built on first use; a local path must exist; anything else is a hub id."""
-    if model in TINY_NAMES:  # development models, built in code on first use
-        from imagen.dev.tiny_models import tiny_path
+    from imagen.dev.tiny_models import TINY_KINDS, tiny_path
 
+    if model in TINY_KINDS:  # development models, built in code on first use
         return str(tiny_path(model))
     looks_like_path = model.startswith((".", "/", "~")) or Path(model).exists()
     if looks_like_path:

@@ -14,7 +14,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,18 +113,6 @@ class EmbeddedPostgres:
 
     def url(self, dbname: str = "postgres", user: str = "postgres") -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
-
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = self._run_as_owner(
-                str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port),
-                check=False,
-            )  # fmt: skip
-            if result.returncode == 0:
-                return
-            time.sleep(0.05)
-        raise EmbeddedPostgresError(f"postgres on port {self.port} did not become ready")
 
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()

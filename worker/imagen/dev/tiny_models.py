@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from imagen.render import TINY_NAMES
+# The names IMAGEN_MODEL accepts for them, and what each builds.
+TINY_KINDS = {"tiny": "tiny-flux", "tiny-flux": "tiny-flux", "tiny-sdxl": "tiny-sdxl"}
 
 CACHE_ROOT = Path.home() / ".cache" / "imagen"
 # Latent 8x smaller than the picture, as in the real models, so 256 px stays cheap.
@@ -24,9 +25,9 @@ CHARS = string.ascii_lowercase + string.digits + ",.!?'-"
 
 def tiny_path(name: str, root: Path | None = None) -> Path:
     """The folder holding tiny model `name`, built on first use."""
-    kind = "tiny-flux" if name == "tiny" else name
-    if kind not in ("tiny-flux", "tiny-sdxl"):
-        raise ValueError(f"unknown tiny model {name!r}: use one of {', '.join(TINY_NAMES)}")
+    kind = TINY_KINDS.get(name)
+    if kind is None:
+        raise ValueError(f"unknown tiny model {name!r}: use one of {', '.join(TINY_KINDS)}")
     folder = (root or CACHE_ROOT) / kind
     if not (folder / "model_index.json").exists():
         build = build_tiny_flux if kind == "tiny-flux" else build_tiny_sdxl
@@ -61,7 +62,7 @@ def t5_tokenizer():
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=512)
 
 
-def _clip_config(projection: bool = False):
+def _clip_config():
     from transformers import CLIPTextConfig
 
     return CLIPTextConfig(

@@ -1,0 +1,85 @@
+"""The package's shape: the loop imports no torch, nothing imports in a circle, an installed wheel
+migrates a database from outside the checkout."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+PACKAGE = Path(__file__).resolve().parents[1] / "worker" / "imagen"
+REPO_ROOT = PACKAGE.parents[1]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """Every imagen module this file imports, at the top or inside a function
+    (`from package import submodule` counts as the submodule)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("imagen"):
+            submodules = {f"{node.module}.{a.name}" for a in node.names} & modules
+            found.update(submodules or {node.module})
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("imagen"))
+    return found
+
+
+def test_no_module_imports_in_a_circle():
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {name: imports_of(path, set(files)) for name, path in files.items()}
+    cycles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        for target in graph.get(module, ()):
+            if target in path:
+                cycles.append([*path[path.index(target) :], target])
+            elif target in graph and len(path) < 30:
+                visit(target, [*path, target])
+
+    for module in graph:
+        visit(module, [module])
+    assert cycles == []
+
+
+def test_the_worker_loop_and_the_transports_import_without_torch():
+    code = (
+        "import sys, imagen.worker, imagen.cli, imagen.transports.rpcs, imagen.transports.memory,"
+        " imagen.transports.postgres, imagen.console.series; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_an_installed_wheel_migrates_from_outside_the_checkout(databases, tmp_path):
+    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
+                    str(REPO_ROOT)], check=True, capture_output=True)  # fmt: skip
+    (wheel,) = wheels.glob("imagen-*.whl")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True)  # fmt: skip
+    assert sorted(p.name for p in (target / "imagen" / "db" / "migrations").glob("*.sql")) == sorted(
+        p.name for p in (REPO_ROOT / "supabase" / "migrations").glob("*.sql")
+    )
+    url = databases.create_empty()
+    try:
+        # From a folder with no checkout in sight, with the installed copy first on the path.
+        run = subprocess.run(
+            [sys.executable, "-c", "import sys, imagen; print(imagen.__file__); from imagen.cli import main;"
+             " sys.exit(main(sys.argv[1:]))", "db", "migrate", "--database-url", url],
+            cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.splitlines()[0].startswith(str(target))
+        with psycopg.connect(url) as conn:
+            tables = conn.execute("select count(*) from pg_tables where schemaname = 'imagen'").fetchone()[0]
+        assert tables >= 3
+    finally:
+        databases.drop(url)
