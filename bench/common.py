@@ -120,3 +120,19 @@ def bench_database(durable: bool = True) -> Iterator[tuple[str, uuid.UUID]]:
             conn.execute("alter database postgres set imagen.max_unfinished_tries = 1000000")
             user = ensure_user(conn, "bench@imagen.local")
         yield url, user
+
+
+def drain_postgres_queue(url: str, worker_id: str, storage: Path, renderer, overlap: bool) -> tuple:
+    """A burst worker on the postgres transport until the queue is empty: (stats, wall seconds)."""
+    from imagen.transports import postgres_queue
+    from imagen.transports.local_storage import LocalStorage
+    from imagen.worker import Worker
+
+    queue = postgres_queue(url, worker_id, lease_seconds=60)
+    try:
+        worker = Worker(queue, LocalStorage(storage), renderer, poll_interval=1.0, overlap_io=overlap)
+        started = time.perf_counter()
+        stats = worker.run(burst=True)
+        return stats, time.perf_counter() - started
+    finally:
+        queue.close()

@@ -11,11 +11,16 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import NullRenderer, bench_database, parser, print_table, summary_ms, write_results
+from bench.common import (
+    NullRenderer,
+    bench_database,
+    drain_postgres_queue,
+    parser,
+    print_table,
+    summary_ms,
+    write_results,
+)
 from imagen.console.users import as_user
-from imagen.transports import postgres_queue
-from imagen.transports.local_storage import LocalStorage
-from imagen.worker import Worker
 
 # What procrastinate's task does per try: the same rows complete_job writes.
 FINISH_SQL = """
@@ -45,14 +50,7 @@ def queue_series(url: str, user, tries: int, per_series: int = 10) -> list:
 def run_imagen(url: str, user, tries: int, worker_id: str = "bench-imagen", overlap: bool = True) -> dict:
     queue_series(url, user, tries)
     with tempfile.TemporaryDirectory() as tmp:
-        queue = postgres_queue(url, worker_id, lease_seconds=60)
-        try:
-            worker = Worker(queue, LocalStorage(Path(tmp)), NullRenderer(), poll_interval=1.0, overlap_io=overlap)
-            started = time.perf_counter()
-            stats = worker.run(burst=True)
-            wall = time.perf_counter() - started
-        finally:
-            queue.close()
+        stats, wall = drain_postgres_queue(url, worker_id, Path(tmp), NullRenderer(), overlap)
     assert stats.done == tries, stats
     with psycopg.connect(url) as conn:
         spans = [r[0] for r in conn.execute(

@@ -14,14 +14,11 @@ import psycopg
 import torch
 from PIL import Image
 
-from bench.common import bench_database, parser, print_table, write_results
+from bench.common import bench_database, drain_postgres_queue, parser, print_table, write_results
 from imagen.console.users import as_user
 from imagen.dev.tiny_models import tiny_path
 from imagen.png import read_metadata
 from imagen.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
-from imagen.transports import postgres_queue
-from imagen.transports.local_storage import LocalStorage
-from imagen.worker import Worker
 
 PROMPT = "a lighthouse on a cliff at dusk"
 SIZE = 256  # the smallest size imagen.create_series accepts
@@ -44,14 +41,7 @@ def worker_seconds(
             "select imagen.create_series(%s, %s, model => 'tiny', width => %s, height => %s, steps => %s, seed => 1)",
             (PROMPT, n, SIZE, SIZE, steps),
         ).fetchone()[0]
-    queue = postgres_queue(url, "bench-render")
-    try:
-        worker = Worker(queue, LocalStorage(storage), renderer, poll_interval=1.0, overlap_io=overlap)
-        started = time.perf_counter()
-        stats = worker.run(burst=True)
-        elapsed = time.perf_counter() - started
-    finally:
-        queue.close()
+    stats, elapsed = drain_postgres_queue(url, "bench-render", storage, renderer, overlap)
     assert stats.done == n, stats
     return elapsed, series
 

@@ -201,12 +201,17 @@ def test_imagen_worker_process_runs_on_the_supabase_transport(conn, standin, use
     assert len(paths) == 2 and all(standin.stored_object("imagen", p) for p in paths)
 
 
-def test_a_try_cancelled_while_it_rendered_is_reported_over_postgrest(conn, standin, user_a):
+@pytest.mark.parametrize("transport", ["postgres", "supabase"])
+def test_a_try_cancelled_while_it_rendered_is_reported_on_both_transports(transport, request, db_url, conn, user_a):
     from imagen.console.users import as_user
     from imagen.jobs import JobCancelled, LeaseLost
+    from imagen.transports import postgres_queue
 
     series = create_tiny_series(conn, user_a, n=1)
-    queue, _ = open_transport(supabase_settings(standin))
+    if transport == "postgres":
+        queue = postgres_queue(db_url, "w-cancelled")
+    else:
+        queue, _ = open_transport(supabase_settings(request.getfixturevalue("standin")))
     try:
         job = queue.claim()
         with as_user(conn, user_a):

@@ -14,26 +14,29 @@ from PIL import Image
 
 from imagen.jobs import Job, RenderAborted
 from imagen.transports.local_storage import LocalStorage
-from imagen.transports.memory import memory_queue
+from imagen.transports.memory import MemoryConnector, memory_queue
 from imagen.worker import Worker
 from tests.world import make_job
 
 
 class StepRenderer:
-    """Takes `steps` short steps; `at_step(job, step)` lets a test act mid-render."""
+    """Takes `steps` short steps; `at_step(renderer, job, step)` lets a test act mid-render through
+    renderer.memory (a user, another worker) or renderer.worker (a signal)."""
 
     model = "step-renderer"
 
-    def __init__(self, device: str = "cpu", at_step: Callable[[Job, int], None] | None = None, fail: bool = False):
+    def __init__(self, device: str = "cpu", at_step: Callable | None = None, fail: bool = False):
         self.device = device
         self.at_step = at_step
         self.fail = fail
+        self.worker: Worker | None = None
+        self.memory: MemoryConnector | None = None
 
     def render(self, job: Job, on_step=None) -> Image.Image:
         for step in range(1, job.steps + 1):
             time.sleep(0.005)
             if self.at_step is not None:
-                self.at_step(job, step)
+                self.at_step(self, job, step)
             if self.fail:
                 raise RuntimeError("injected failure")
             if on_step is not None and not on_step(step):
@@ -41,11 +44,11 @@ class StepRenderer:
         return Image.new("RGB", (8, 8), (job.seed % 256, 0, 0))
 
 
-def run(jobs: list[Job], renderer: StepRenderer, tmp_path, *, heartbeat: float = 0.01, **worker_kw):
+def make_worker(jobs: list[Job], renderer: StepRenderer, tmp_path, heartbeat: float = 0.01, poll: float = 0.05):
     queue = memory_queue(jobs, retry_backoff_seconds=0)
-    storage = LocalStorage(tmp_path)
-    worker = Worker(queue, storage, renderer, poll_interval=0.05, heartbeat_interval=heartbeat, **worker_kw)
-    return worker, queue.connector, worker.run(burst=True)
+    worker = Worker(queue, LocalStorage(tmp_path), renderer, poll_interval=poll, heartbeat_interval=heartbeat)
+    renderer.worker, renderer.memory = worker, queue.connector
+    return worker, queue.connector
 
 
 def stored(tmp_path) -> list:
@@ -54,24 +57,16 @@ def stored(tmp_path) -> list:
 
 def test_every_try_is_rendered_stored_and_completed(tmp_path):
     jobs = [make_job(seed) for seed in (1, 2, 3)]
-    _, memory, stats = run(jobs, StepRenderer(), tmp_path)
-    assert stats.done == 3
+    worker, memory = make_worker(jobs, StepRenderer(), tmp_path)
+    assert worker.run(burst=True).done == 3
     assert [memory.status(j.id) for j in jobs] == ["done"] * 3
     assert stored(tmp_path) == sorted(f"{j.id}.png" for j in jobs)
 
 
 def test_a_try_cancelled_mid_render_stops_at_its_next_heartbeat_and_stores_nothing(tmp_path):
     job = make_job(1, steps=200)
-    cancel_once = threading.Event()
-
-    def cancel_at_step_2(j, step):
-        if step == 2 and not cancel_once.is_set():
-            cancel_once.set()
-            memory.cancel(j.id)
-
-    queue = memory_queue([job], retry_backoff_seconds=0)
-    memory = queue.connector
-    worker = Worker(queue, LocalStorage(tmp_path), StepRenderer(at_step=cancel_at_step_2), heartbeat_interval=0.01)
+    worker, memory = make_worker([job], StepRenderer(at_step=lambda r, j, step: step == 2 and r.memory.cancel(j.id)),
+                                 tmp_path)  # fmt: skip
     stats = worker.run(burst=True)
     assert (stats.cancelled, stats.done) == (1, 0)
     assert memory.status(job.id) == "cancelled"
@@ -82,21 +77,18 @@ def test_a_try_cancelled_mid_render_stops_at_its_next_heartbeat_and_stores_nothi
 def test_a_try_cancelled_after_its_last_step_is_dropped_at_completion(tmp_path):
     job = make_job(1, steps=3)
     # The heartbeat never runs in time: only complete_job's NULL answer tells the worker.
-    renderer = StepRenderer(at_step=lambda j, step: step == 3 and memory.cancel(j.id))
-    queue = memory_queue([job])
-    memory = queue.connector
-    stats = Worker(queue, LocalStorage(tmp_path), renderer, heartbeat_interval=60).run(burst=True)
-    assert stats.cancelled == 1
+    renderer = StepRenderer(at_step=lambda r, j, step: step == 3 and r.memory.cancel(j.id))
+    worker, memory = make_worker([job], renderer, tmp_path, heartbeat=60)
+    assert worker.run(burst=True).cancelled == 1
     assert memory.status(job.id) == "cancelled"
     assert stored(tmp_path) == []  # the upload made before complete_job is deleted again
 
 
 def test_a_lease_lost_at_completion_leaves_the_picture_to_the_new_owner(tmp_path):
     job = make_job(1, steps=3)
-    renderer = StepRenderer(at_step=lambda j, step: step == 3 and memory.take_lease(j.id))
-    queue = memory_queue([job])
-    memory = queue.connector
-    stats = Worker(queue, LocalStorage(tmp_path), renderer, heartbeat_interval=60).run(burst=True)
+    renderer = StepRenderer(at_step=lambda r, j, step: step == 3 and r.memory.take_lease(j.id))
+    worker, memory = make_worker([job], renderer, tmp_path, heartbeat=60)
+    stats = worker.run(burst=True)
     assert (stats.lost, stats.done) == (1, 0)
     assert memory.jobs[job.id].leased_by == "another-worker"
     # Same path for every attempt: the new owner overwrites it; deleting it would delete theirs.
@@ -105,20 +97,16 @@ def test_a_lease_lost_at_completion_leaves_the_picture_to_the_new_owner(tmp_path
 
 def test_a_lease_lost_mid_render_aborts_the_render(tmp_path):
     job = make_job(1, steps=200)
-    renderer = StepRenderer(at_step=lambda j, step: step == 2 and memory.take_lease(j.id))
-    queue = memory_queue([job])
-    memory = queue.connector
-    stats = Worker(queue, LocalStorage(tmp_path), renderer, heartbeat_interval=0.01).run(burst=True)
-    assert stats.lost == 1
+    renderer = StepRenderer(at_step=lambda r, j, step: step == 2 and r.memory.take_lease(j.id))
+    worker, memory = make_worker([job], renderer, tmp_path)
+    assert worker.run(burst=True).lost == 1
     assert memory.jobs[job.id].progress < 200
     assert stored(tmp_path) == []
 
 
 def test_shutdown_releases_the_current_try_without_spending_an_attempt(tmp_path):
     jobs = [make_job(1, steps=200, attempts=0), make_job(2, attempts=0)]
-    queue = memory_queue(jobs)
-    memory = queue.connector
-    worker = Worker(queue, LocalStorage(tmp_path), StepRenderer(at_step=lambda j, step: step == 2 and worker.stop()))
+    worker, memory = make_worker(jobs, StepRenderer(at_step=lambda r, j, step: step == 2 and r.worker.stop()), tmp_path)
     stats = worker.run(burst=True)
     assert (stats.released, stats.done) == (1, 0)
     assert [(memory.status(j.id), memory.jobs[j.id].attempts) for j in jobs] == [("queued", 0), ("queued", 0)]
@@ -127,25 +115,22 @@ def test_shutdown_releases_the_current_try_without_spending_an_attempt(tmp_path)
 
 def test_shutdown_also_gives_back_the_try_claimed_ahead(tmp_path):
     jobs = [make_job(1, steps=200, attempts=0), make_job(2, attempts=0)]
-    queue = memory_queue(jobs)
-    memory = queue.connector
 
-    def stop_once_the_next_is_claimed(j, step):
-        if memory.status(jobs[1].id) == "running":
-            worker.stop()
+    def stop_once_the_next_is_claimed(r, j, step):
+        if r.memory.status(jobs[1].id) == "running":
+            r.worker.stop()
 
     # Off the CPU the next try is claimed while the current one renders.
-    worker = Worker(queue, LocalStorage(tmp_path), StepRenderer("gpu", at_step=stop_once_the_next_is_claimed))
+    worker, memory = make_worker(jobs, StepRenderer("gpu", at_step=stop_once_the_next_is_claimed), tmp_path)
     assert worker.overlap_io
-    stats = worker.run(burst=True)
-    assert stats.released == 2
+    assert worker.run(burst=True).released == 2
     assert [(memory.status(j.id), memory.jobs[j.id].attempts) for j in jobs] == [("queued", 0), ("queued", 0)]
 
 
 def test_a_failing_render_is_retried_until_max_attempts_then_failed(tmp_path):
     job = make_job(1, attempts=0, max_attempts=2)
-    _, memory, stats = run([job], StepRenderer(fail=True), tmp_path)
-    assert stats.failed == 1
+    worker, memory = make_worker([job], StepRenderer(fail=True), tmp_path)
+    assert worker.run(burst=True).failed == 1
     assert memory.status(job.id) == "failed"
     assert memory.jobs[job.id].attempts == 2
     assert "injected failure" in memory.jobs[job.id].error
@@ -153,9 +138,7 @@ def test_a_failing_render_is_retried_until_max_attempts_then_failed(tmp_path):
 
 
 def test_a_wake_up_hint_starts_a_claim_long_before_the_poll_timer(tmp_path):
-    queue = memory_queue([])
-    memory = queue.connector
-    worker = Worker(queue, LocalStorage(tmp_path), StepRenderer(), poll_interval=30)
+    worker, memory = make_worker([], StepRenderer(), tmp_path, poll=30)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
@@ -168,6 +151,6 @@ def test_a_wake_up_hint_starts_a_claim_long_before_the_poll_timer(tmp_path):
         assert memory.status(job.id) == "done"
     finally:
         worker.stop()
-        queue.wake()
+        worker.queue.wake()
         thread.join(5)
     assert not thread.is_alive()

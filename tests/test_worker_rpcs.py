@@ -172,20 +172,3 @@ def test_completing_a_try_cancelled_while_it_rendered_stores_no_image(conn, user
     assert complete(conn, job)["id"] is None
     assert job_row(conn, job["id"])["status"] == "cancelled"
     assert conn.execute("select count(*) from imagen.images").fetchone()[0] == 0
-
-
-def test_the_postgres_transport_reports_that_cancellation(db_url, conn, user_a):
-    from imagen.jobs import JobCancelled
-    from imagen.transports import postgres_queue
-
-    series = create_series(conn, user_a, 1)
-    queue = postgres_queue(db_url, "w9")
-    try:
-        job = queue.claim()
-        with as_user(conn, user_a):
-            conn.execute("select imagen.cancel_series(%s)", (series["id"],))
-        with pytest.raises(JobCancelled):
-            queue.complete(job, "local", job.storage_path, 10)
-    finally:
-        queue.close()
-    assert job_row(conn, job.id)["status"] == "cancelled"

@@ -42,11 +42,30 @@ def pg_error(exc: psycopg.Error, role: str) -> web.Response:
                  diag.message_primary or str(exc), diag.message_detail, diag.message_hint)  # fmt: skip
 
 
-def profile(request: web.Request, header: str) -> str | web.Response:
+class Refused(Exception):
+    """A request PostgREST answers with an error before touching the database."""
+
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+def profile(request: web.Request, header: str) -> str:
     schema = request.headers.get(header, "public")
     if schema not in EXPOSED_SCHEMAS:
-        return error(406, "PGRST106", f"The schema must be one of the following: {', '.join(EXPOSED_SCHEMAS)}")
+        raise Refused(error(406, "PGRST106", f"The schema must be one of the following: {', '.join(EXPOSED_SCHEMAS)}"))
     return schema
+
+
+def refusals(handler):
+    """Turns a Refused into its response."""
+
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except Refused as refused:
+            return refused.response
+
+    return handle
 
 
 FUNCTION_SQL = """
@@ -57,11 +76,10 @@ where n.nspname = %s and p.proname = %s
 """
 
 
+@refusals
 async def call_rpc(request: web.Request) -> web.Response:
     claims = request[CLAIMS]
     schema = profile(request, "Content-Profile")
-    if isinstance(schema, web.Response):
-        return schema
     fn = request.match_info["fn"]
     try:
         args = await request.json() if request.can_read_body else {}
@@ -102,11 +120,10 @@ def parse_filter(column: str, expr: str) -> sql.Composable:
     raise ValueError(f"unsupported filter {column}={expr}")
 
 
+@refusals
 async def read_table(request: web.Request) -> web.Response:
     claims = request[CLAIMS]
     schema = profile(request, "Accept-Profile")
-    if isinstance(schema, web.Response):
-        return schema
     table = request.match_info["table"]
     select = request.query.get("select", "*")
     columns = sql.SQL("*") if select == "*" else sql.SQL(", ").join(map(sql.Identifier, select.split(",")))
