@@ -13,7 +13,7 @@ import pytest
 from imagen.config import load_settings
 from imagen.transports import open_transport
 from imagen.worker import Worker
-from tests.workers import wait_until
+from tests.workers import run_worker_burst, supabase_worker_env, wait_until
 from tests.world import create_tiny_series
 
 
@@ -183,17 +183,8 @@ def test_supabase_transport_requires_url_and_key(standin, missing, monkeypatch):
 
 def test_imagen_worker_process_runs_on_the_supabase_transport(conn, standin, user_a, tiny_model, tmp_path):
     """`imagen worker --burst` with only SUPABASE_URL and the service-role key in its environment."""
-    import os
-    import subprocess
-    import sys
-
     series = create_tiny_series(conn, user_a, n=2)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEN_", "DATABASE_URL"))}
-    env |= {"IMAGEN_TRANSPORT": "supabase", "SUPABASE_URL": standin.url,
-            "SUPABASE_SERVICE_ROLE_KEY": standin.keys.service_role, "IMAGEN_MODEL": tiny_model,
-            "IMAGEN_POLL_INTERVAL": "0.2", "HF_HUB_OFFLINE": "1"}  # fmt: skip
-    result = subprocess.run([sys.executable, "-m", "imagen.cli", "worker", "--burst"], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = run_worker_burst(supabase_worker_env(standin, tiny_model), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "transport=supabase" in result.stderr
     assert standin.keys.service_role not in result.stdout + result.stderr

@@ -67,3 +67,18 @@ def running_with_progress(db_url: str):
         db_url,
         "select coalesce((select id::text from imagen.jobs where status = 'running' and progress >= 1 limit 1), '')",
     )
+
+
+def supabase_worker_env(standin, model: str, **settings: object) -> dict:
+    """`imagen worker` on the supabase transport: SUPABASE_URL and the service-role key only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEN_", "DATABASE_URL"))}
+    env |= {"IMAGEN_TRANSPORT": "supabase", "SUPABASE_URL": standin.url,
+            "SUPABASE_SERVICE_ROLE_KEY": standin.keys.service_role, "IMAGEN_MODEL": model,
+            "IMAGEN_POLL_INTERVAL": "0.2", "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    env.update({f"IMAGEN_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+def run_worker_burst(env: dict, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "imagen.cli", "worker", "--burst"], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip

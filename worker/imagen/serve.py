@@ -16,6 +16,7 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
 
     queue, storage = open_transport(settings)
     try:
+        queue.check()  # a project that cannot work stops us here, not after a model load
         renderer = DiffusersRenderer(settings.model, settings.device, settings.dtype, settings.compile)
         worker = Worker(
             queue,

@@ -31,7 +31,7 @@ def supabase_project(settings: Settings):
         raise ConfigError(
             "the supabase transport needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY (the project's service-role key)"
         )
-    return SupabaseProject(settings.supabase_url, settings.supabase_service_role_key)
+    return SupabaseProject(settings.supabase_url, settings.supabase_service_role_key, settings.request_timeout)
 
 
 def open_transport(settings: Settings) -> tuple[WorkerRpcs, Storage]:

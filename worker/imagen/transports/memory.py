@@ -39,7 +39,7 @@ class MemoryJob:
 
 
 def lease_lost(message: str) -> RpcError:
-    return RpcError(LEASE_LOST, f"lease lost: {message}", transient=False)
+    return RpcError(LEASE_LOST, f"lease lost: {message}")
 
 
 class MemoryConnector:

@@ -60,13 +60,12 @@ class PostgresConnector:
         statement = rpc_statement(fn, tuple(params))
         try:
             return [row[0] for row in self._thread_conn().execute(statement, params).fetchall()]
-        except psycopg.OperationalError as exc:
-            conn = getattr(self._local, "conn", None)
-            if conn is not None:
-                conn.close()
-            raise RpcError(exc.sqlstate or "08000", str(exc).strip(), transient=True) from exc
         except psycopg.Error as exc:
-            raise RpcError(exc.sqlstate or "", exc.diag.message_primary or str(exc), transient=False) from exc
+            conn = getattr(self._local, "conn", None)
+            if conn is not None and conn.broken:
+                conn.close()
+            # No SQLSTATE: the connection itself failed (refused, reset, closed).
+            raise RpcError(exc.sqlstate or "08000", exc.diag.message_primary or str(exc).strip()) from exc
 
     def start(self, wake: Callable[[], None]) -> None:
         self._listener = threading.Thread(target=self._listen, args=(wake,), name="imagen-listen", daemon=True)

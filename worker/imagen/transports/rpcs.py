@@ -12,27 +12,51 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from imagen.config import ConfigError
 from imagen.jobs import HeartbeatAnswer, Job, JobCancelled, LeaseLost
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LEASE_LOST = "IL001"
+SCHEMA_NOT_EXPOSED = "PGRST106"
+NETWORK = "network"  # no answer at all: refused, reset, timed out
+
+# Failures that pass: the same call may succeed if tried again shortly. One list for every
+# transport, from Postgres' SQLSTATEs, PostgREST's own codes and what a proxy in front answers.
+TRANSIENT_CODES = frozenset({
+    NETWORK,
+    "57014",  # statement timeout (hosted: 8 s on authenticator)
+    "55P03",  # lock timeout (hosted: 8 s on authenticator)
+    "57P01", "57P02", "57P03",  # the server is shutting down, crashed, or not yet accepting
+    "40001", "40P01",  # serialization failure, deadlock: the transaction was rolled back
+    "PGRST000", "PGRST001",  # PostgREST cannot reach the database
+    "PGRST002",  # PostgREST is (re)loading its schema cache, e.g. after every `db push`
+    "PGRST003",  # PostgREST's pool had no connection free in time
+    "408", "429", "500", "502", "503", "504",  # HTTP answers without a PostgREST body
+    "520", "521", "522", "523", "524",  # the proxy in front (Cloudflare) could not reach the origin
+})  # fmt: skip
+TRANSIENT_SQLSTATE_CLASSES = ("08", "53")  # connection exceptions, insufficient resources
+
+
+def is_transient(code: str) -> bool:
+    return code in TRANSIENT_CODES or code.startswith(TRANSIENT_SQLSTATE_CLASSES)
 
 
 class RpcError(Exception):
-    """An RPC (or a Storage call) failed. `code` is the SQLSTATE, PostgREST's PGRST code, or an HTTP
-    status; `transient` says the same call may succeed if tried again shortly."""
+    """An RPC (or a Storage call) failed. `code` is the SQLSTATE, PostgREST's PGRST code, an HTTP
+    status, or NETWORK; `transient` says the same call may succeed if tried again shortly."""
 
-    def __init__(self, code: str, message: str, *, transient: bool) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}" if code else message)
         self.code = code
         self.message = message
-        self.transient = transient
+        self.transient = is_transient(code)
 
 
 class Connector(Protocol):
@@ -105,7 +129,19 @@ class WorkerRpcs:
         except RpcError as exc:
             if exc.code == LEASE_LOST:
                 raise LeaseLost(exc.message) from exc
+            if exc.code == SCHEMA_NOT_EXPOSED:
+                raise ConfigError(
+                    "the project's API does not expose schema imagen: add it under Dashboard > Project Settings"
+                    " > Data API > Exposed schemas, or add it to [api] schemas in supabase/config.toml and run"
+                    " `supabase config push`"
+                ) from exc
             raise
+
+    def check(self) -> None:
+        """Fails at start, before the model loads, if the RPCs cannot work at all (a ConfigError for
+        a schema the API does not expose). A heartbeat for no job is a no-op that answers 'lost'."""
+        self._call("heartbeat_job", {"job_id": str(uuid.UUID(int=0)), "worker_id": self.worker_id,
+                                     "progress": 0, "lease_seconds": self.lease_seconds})  # fmt: skip
 
     def _held(self, job: Job) -> dict:
         return {"job_id": str(job.id), "worker_id": self.worker_id}

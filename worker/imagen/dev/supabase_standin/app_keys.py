@@ -10,4 +10,5 @@ from imagen.dev.supabase_standin.keys import ProjectKeys
 POOL = web.AppKey("pool", ConnectionPool)
 KEYS = web.AppKey("keys", ProjectKeys)
 BLOB_ROOT = web.AppKey("blob_root", Path)
+EXPOSED = web.AppKey("exposed_schemas", tuple)
 CLAIMS = web.RequestKey("claims", dict)

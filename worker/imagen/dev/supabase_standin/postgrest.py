@@ -4,14 +4,24 @@ profiles, status codes and error bodies."""
 from __future__ import annotations
 
 import json
+import tomllib
+from pathlib import Path
 
 import psycopg
 from aiohttp import web
 from psycopg import sql
 
-from imagen.dev.supabase_standin.app_keys import CLAIMS, POOL
+from imagen.dev.supabase_standin.app_keys import CLAIMS, EXPOSED, POOL
 
-EXPOSED_SCHEMAS = ("public", "graphql_public", "imagen")
+CONFIG_TOML = Path(__file__).resolve().parents[4] / "supabase" / "config.toml"
+
+
+def configured_schemas() -> tuple[str, ...]:
+    """The schemas the API exposes, from supabase/config.toml's [api] schemas, as `supabase config
+    push` sets them on a hosted project."""
+    return tuple(tomllib.loads(CONFIG_TOML.read_text())["api"]["schemas"])
+
+
 SINGLE_OBJECT = "application/vnd.pgrst.object+json"
 FILTER_OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -51,8 +61,9 @@ class Refused(Exception):
 
 def profile(request: web.Request, header: str) -> str:
     schema = request.headers.get(header, "public")
-    if schema not in EXPOSED_SCHEMAS:
-        raise Refused(error(406, "PGRST106", f"The schema must be one of the following: {', '.join(EXPOSED_SCHEMAS)}"))
+    exposed = request.app[EXPOSED]
+    if schema not in exposed:
+        raise Refused(error(406, "PGRST106", f"The schema must be one of the following: {', '.join(exposed)}"))
     return schema
 
 

@@ -12,8 +12,9 @@ from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from imagen.dev.supabase_standin import postgrest, storage_api
-from imagen.dev.supabase_standin.app_keys import BLOB_ROOT, CLAIMS, KEYS, POOL
+from imagen.dev.supabase_standin.app_keys import BLOB_ROOT, CLAIMS, EXPOSED, KEYS, POOL
 from imagen.dev.supabase_standin.db import ConnectionPool
+from imagen.dev.supabase_standin.faults import FAULTS, Faults, inject_faults
 from imagen.dev.supabase_standin.keys import InvalidToken, ProjectKeys
 from imagen.dev.supabase_standin.realtime import Realtime
 
@@ -39,9 +40,13 @@ async def authenticate(request: web.Request, handler):
 class SupabaseStandIn:
     """STAND-IN for a Supabase project's API (not the real servers). `url` plays SUPABASE_URL."""
 
-    def __init__(self, database_url: str, keys: ProjectKeys | None = None) -> None:
+    def __init__(
+        self, database_url: str, keys: ProjectKeys | None = None, exposed_schemas: tuple[str, ...] | None = None
+    ) -> None:
         self.database_url = database_url
         self.keys = keys or ProjectKeys()
+        self.exposed_schemas = exposed_schemas or postgrest.configured_schemas()
+        self.faults = Faults()
         self.blob_root = Path(tempfile.mkdtemp(prefix="imagen-standin-storage-"))
         self.realtime = Realtime(database_url, self.keys)
         self._loop = asyncio.new_event_loop()
@@ -57,7 +62,10 @@ class SupabaseStandIn:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     async def _start(self) -> None:
-        app = web.Application(middlewares=[authenticate], client_max_size=64 * 1024 * 1024)
+        # Faults first: they stand for what answers in front of the servers, or instead of them.
+        app = web.Application(middlewares=[inject_faults, authenticate], client_max_size=64 * 1024 * 1024)
+        app[FAULTS] = self.faults
+        app[EXPOSED] = self.exposed_schemas
         # PostgREST logs in as authenticator and switches to the caller's role per request.
         authenticator = make_conninfo(self.database_url, user="authenticator", password="")
         app[POOL] = ConnectionPool(authenticator)
@@ -105,6 +113,10 @@ class SupabaseStandIn:
         self.stop()
 
     # -- faults, callable from any thread -------------------------------------------------
+
+    def inject(self, kind: str, path: str = "/rest/v1/rpc/", times: int = 1, after: bool = False) -> None:
+        """The next `times` requests under `path` fail as `kind` (see faults.KINDS)."""
+        self.faults.add(kind, path, times, after)
 
     def realtime_outage(self, seconds: float) -> None:
         self._run(self.realtime.outage(seconds))

@@ -12,29 +12,24 @@ from typing import TypeVar
 import httpx
 from postgrest.exceptions import APIError
 from pydantic import SecretStr
+from storage3.exceptions import StorageApiError
 from supabase import AsyncClient, acreate_client
 
-from imagen.transports.rpcs import RpcError
+from imagen.transports.rpcs import NETWORK, RpcError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: the network, a gateway, a request that never answered, or the database
-    being briefly away."""
-    if isinstance(exc, httpx.TransportError | TimeoutError):
-        return True
-    if isinstance(exc, APIError):
-        code = str(exc.code or "")
-        return code.startswith(("08", "53", "57P")) or code in ("", "502", "503", "504", "PGRST000", "PGRST001")
-    return False
-
-
 def as_rpc_error(exc: Exception) -> RpcError:
-    code = str(exc.code or "") if isinstance(exc, APIError) else type(exc).__name__
-    message = (exc.message or str(exc)) if isinstance(exc, APIError) else str(exc)
-    return RpcError(code, message, transient=is_transient(exc))
+    """One shape for every failure of the official clients; RpcError says if it is transient."""
+    if isinstance(exc, APIError):  # PostgREST's code, a SQLSTATE, or the HTTP status of a proxy's page
+        return RpcError(str(exc.code or ""), exc.message or str(exc))
+    if isinstance(exc, StorageApiError):  # Storage: the HTTP status tells
+        return RpcError(str(exc.status), exc.message)
+    if isinstance(exc, httpx.TransportError | TimeoutError):  # no answer at all
+        return RpcError(NETWORK, str(exc) or type(exc).__name__)
+    return RpcError(type(exc).__name__, str(exc))
 
 
 class SupabaseProject:
