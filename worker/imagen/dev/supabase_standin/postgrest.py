@@ -81,7 +81,8 @@ def refusals(handler):
 
 FUNCTION_SQL = """
 select p.proargnames as names, p.proargtypes::regtype[]::text[] as types, p.proretset as retset,
-       t.typtype = 'c' or t.oid = 'record'::regtype as composite, p.pronargs as nargs
+       t.typtype = 'c' or t.oid = 'record'::regtype as composite, t.oid = 'void'::regtype as void,
+       p.pronargs as nargs
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
 where n.nspname = %s and p.proname = %s
 """
@@ -103,7 +104,7 @@ async def call_rpc(request: web.Request) -> web.Response:
             if match is None:
                 return error(404, "PGRST202", f"Could not find the function {schema}.{fn}({', '.join(sorted(args))})"
                              " in the schema cache")  # fmt: skip
-            types = dict(zip(match["names"], match["types"], strict=False))
+            types = dict(zip(match["names"] or [], match["types"], strict=False))
             named = sql.SQL(", ").join(
                 sql.SQL("{} => {}::{}").format(sql.Identifier(k), sql.Placeholder(), sql.SQL(types[k])) for k in args
             )
@@ -119,6 +120,8 @@ async def call_rpc(request: web.Request) -> web.Response:
             row = await (await conn.execute(query, params)).fetchone()
         except psycopg.Error as exc:
             return pg_error(exc, claims["role"])
+    if match["void"]:  # PostgREST answers a void function with 204 and no body
+        return web.Response(status=204)
     return web.json_response(row["body"])
 
 

@@ -40,7 +40,9 @@ class Binding:
         if self.filter:
             column, _, expr = self.filter.partition("=")
             op, _, value = expr.partition(".")
-            return op == "eq" and str((change["record"] or {}).get(column)) == value
+            # A DELETE is matched on its old record (walrus: is_visible_through_filters(old_columns)).
+            row = change.get("record") or change.get("old_record") or {}
+            return op == "eq" and str(row.get(column)) == value
         return True
 
     def reply(self) -> dict:
@@ -168,27 +170,71 @@ class Realtime:
             await asyncio.sleep(0.005)
 
     async def _publish(self, change: dict) -> None:
+        """As walrus (realtime.list_changes + apply_rls) does: only what supabase_realtime publishes;
+        per subscriber, only the columns its role may select; INSERT/UPDATE only when RLS lets the
+        subscriber select the row; DELETE to every subscriber of the table (RLS cannot judge a
+        deleted row), its old_record cut to the primary key when the table has RLS."""
+        if not await self._published(change):
+            return
         now = time.monotonic()
         for sock in list(self.sockets):
             for chan in list(sock.channels.values()):
                 ids = [b.id for b in chan.bindings if b.matches(change)]
-                if not ids or now < chan.listening_at or not await self._may_see(chan.claims, change):
+                if not ids or now < chan.listening_at:
                     continue
-                await sock.send("postgres_changes", chan.topic, {"ids": ids, "data": change})
+                seen = await self._as_seen_by(chan.claims, change)
+                if seen is not None:
+                    await sock.send("postgres_changes", chan.topic, {"ids": ids, "data": seen})
 
-    async def _may_see(self, claims: dict, change: dict) -> bool:
-        """As Realtime does: a user is told about a row only if RLS lets them select it."""
-        if claims.get("role") == "service_role" or change["type"] == "DELETE":
-            return claims.get("role") == "service_role"
-        record_id = (change["record"] or {}).get("id")
+    async def _catalog(self, sql: str, params: tuple = ()) -> list[tuple]:
+        async with await psycopg.AsyncConnection.connect(self.db_url, autocommit=True) as conn:
+            return await (await conn.execute(sql, params)).fetchall()
+
+    async def _published(self, change: dict) -> bool:
+        action = {"INSERT": "pubinsert", "UPDATE": "pubupdate", "DELETE": "pubdelete"}[change["type"]]
+        rows = await self._catalog(
+            f"select 1 from pg_publication p join pg_publication_tables t using (pubname)"
+            f" where p.pubname = 'supabase_realtime' and p.{action} and t.schemaname = %s and t.tablename = %s",
+            (change["schema"], change["table"]),
+        )
+        return bool(rows)
+
+    async def _as_seen_by(self, claims: dict, change: dict) -> dict | None:
+        role = claims.get("role") or "anon"
+        table = f'"{change["schema"]}"."{change["table"]}"'
+        rows = await self._catalog(
+            "select a.attname, has_column_privilege(%s, c.oid, a.attname, 'SELECT'),"
+            " a.attnum = any(coalesce(i.indkey::int2[], '{}')), c.relrowsecurity"
+            " from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped"
+            " left join pg_index i on i.indrelid = c.oid and i.indisprimary where c.oid = %s::regclass",
+            (role, table),
+        )
+        selectable = {name for name, can, _, _ in rows if can}
+        primary_key = {name for name, _, pk, _ in rows if pk}
+        rls = bool(rows) and rows[0][3]
+        seen = {**change, "columns": [c for c in change["columns"] if c["name"] in selectable]}
+        if change["type"] == "DELETE":
+            keep = selectable & primary_key if rls else selectable
+            seen["old_record"] = {k: v for k, v in change["old_record"].items() if k in keep}
+            return seen
+        if not primary_key <= selectable:  # walrus answers "Error 401: Unauthorized"
+            return None
+        seen["record"] = {k: v for k, v in change["record"].items() if k in selectable}
+        if "old_record" in change:
+            seen["old_record"] = {k: v for k, v in change["old_record"].items() if k in selectable}
+        if rls and not await self._rls_allows(claims, role, table, change["record"]):
+            return None
+        return seen
+
+    async def _rls_allows(self, claims: dict, role: str, table: str, record: dict) -> bool:
         async with await psycopg.AsyncConnection.connect(self.db_url, autocommit=True) as conn, conn.transaction():
             await conn.execute(
                 "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-                (claims["role"], json.dumps(claims)),
+                (role, json.dumps(claims)),
             )
-            query = f'select 1 from "{change["schema"]}"."{change["table"]}" where id = %s'
             try:
-                return await (await conn.execute(query, (record_id,))).fetchone() is not None
+                found = await conn.execute(f"select 1 from {table} where id = %s", (record.get("id"),))
+                return await found.fetchone() is not None
             except psycopg.Error:
                 return False
 
@@ -270,9 +316,10 @@ class Realtime:
 
 
 def iso_utc(pg_timestamp: str | None) -> str:
-    """'2026-11-25 17:11:00.070949+00' → '2026-11-25T17:11:00.070949Z', as Realtime sends it."""
+    """'2026-11-25 17:11:00.070949+00' → '2026-11-25T17:11:00.070Z': walrus formats it with
+    to_char(... at time zone 'utc', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), milliseconds."""
     moment = datetime.fromisoformat(pg_timestamp) if pg_timestamp else datetime.now(UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def to_change(change: dict, commit_ts: str | None) -> dict:
@@ -286,9 +333,10 @@ def to_change(change: dict, commit_ts: str | None) -> dict:
         "commit_timestamp": iso_utc(commit_ts),
         "type": kind,
         "columns": [{"name": c["name"], "type": c["type"]} for c in columns],
-        "record": record if kind != "DELETE" else None,
         "errors": None,
     }
+    if kind != "DELETE":  # walrus adds "record" for inserts and updates only
+        data["record"] = record
     if kind != "INSERT":
         data["old_record"] = old
     return data

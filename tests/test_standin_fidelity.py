@@ -1,0 +1,91 @@
+"""The stand-in follows the real servers. Realtime follows the real server's rules (walrus: realtime.list_changes and
+apply_rls in supabase/realtime): only what the supabase_realtime publication publishes, only the
+columns the subscriber's role may select, RLS for inserts and updates, and DELETE events to every
+subscriber of the table with the old record cut to the primary key. A scratch table keeps these
+tests about the stand-in, whatever imagen's own publication says."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from realtime import AsyncRealtimeClient
+
+SCRATCH = """
+create table public.notes (id int primary key, owner_id uuid not null, body text, secret text);
+alter table public.notes enable row level security;
+create policy notes_select_own on public.notes for select to authenticated using (owner_id = (select auth.uid()));
+grant select (id, owner_id, body) on public.notes to authenticated;
+create table public.unpublished (id int primary key);
+grant select on public.unpublished to authenticated;
+"""
+
+
+@pytest.fixture
+def notes(conn):
+    conn.execute(SCRATCH)
+    conn.execute("alter publication supabase_realtime add table public.notes")
+    yield
+    conn.execute("alter publication supabase_realtime drop table public.notes")
+
+
+async def collect(standin, token: str, table: str, act, seconds: float = 1.5) -> list[dict]:
+    """Subscribes as `token` to all changes of public.<table>, runs act(), returns the events."""
+    events: list[dict] = []
+    client = AsyncRealtimeClient(f"{standin.url}/realtime/v1", token=token)
+    await client.connect()
+    joined = asyncio.Event()
+    channel = client.channel(f"test-{table}")
+    channel.on_postgres_changes("*", schema="public", table=table, callback=events.append)
+    channel.on_system(lambda *_: joined.set())
+    await channel.subscribe()
+    await asyncio.wait_for(joined.wait(), 10)
+    await asyncio.to_thread(act)
+    await asyncio.sleep(seconds)
+    await client.close()
+    return [e["data"] for e in events]
+
+
+def test_inserts_reach_only_those_rls_lets_see_them_and_only_granted_columns(conn, notes, standin, user_a, user_b):
+    def act():
+        conn.execute("insert into public.notes values (1, %s, 'hello', 'hunter2')", (user_a,))
+
+    seen_by_a = asyncio.run(collect(standin, standin.keys.user(user_a), "notes", act))
+    assert [e["type"] for e in seen_by_a] == ["INSERT"]
+    assert seen_by_a[0]["record"] == {"id": 1, "owner_id": str(user_a), "body": "hello"}  # no secret
+    assert "secret" not in {c["name"] for c in seen_by_a[0]["columns"]}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", seen_by_a[0]["commit_timestamp"])
+
+    def act_again():
+        conn.execute("insert into public.notes values (2, %s, 'again', null)", (user_a,))
+
+    assert asyncio.run(collect(standin, standin.keys.user(user_b), "notes", act_again)) == []
+
+
+def test_a_delete_reaches_every_subscriber_with_only_the_primary_key(conn, notes, standin, user_a, user_b):
+    conn.execute("insert into public.notes values (3, %s, 'private', 'hunter2')", (user_a,))
+
+    def act():
+        conn.execute("delete from public.notes where id = 3")
+
+    seen_by_b = asyncio.run(collect(standin, standin.keys.user(user_b), "notes", act))
+    assert [(e["type"], e["old_record"]) for e in seen_by_b] == [("DELETE", {"id": 3})]
+    assert "record" not in seen_by_b[0]
+
+
+def test_tables_outside_the_publication_send_nothing(conn, notes, standin, user_a):
+    def act():
+        conn.execute("insert into public.unpublished values (1)")
+
+    assert asyncio.run(collect(standin, standin.keys.service_role, "unpublished", act)) == []
+
+
+def test_a_void_function_answers_204_with_no_body(conn, standin, user_a):
+    import httpx
+
+    conn.execute("create function public.nothing() returns void language sql as ''")
+    conn.execute("grant execute on function public.nothing() to authenticated")
+    headers = {"apikey": standin.keys.anon, "Authorization": f"Bearer {standin.keys.user(user_a)}"}
+    response = httpx.post(f"{standin.url}/rest/v1/rpc/nothing", json={}, headers=headers)
+    assert (response.status_code, response.content) == (204, b"")
