@@ -102,3 +102,9 @@ def test_database_validation_reaches_the_caller_as_400(imagine, standin, user_a)
     response = httpx.post(imagine, json={"prompt": "x", "n": 11}, headers=bearer(standin.keys.user(user_a)))
     assert response.status_code == 400
     assert response.json()["error"].startswith("n must be between 1 and 10")
+
+
+def test_a_number_no_database_integer_holds_is_a_400_not_a_502(imagine, standin, user_a):
+    response = httpx.post(imagine, json={"prompt": "x", "n": 1e12}, headers=bearer(standin.keys.user(user_a)))
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("n: must be an integer")

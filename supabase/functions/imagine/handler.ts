@@ -9,11 +9,16 @@ export type StoreFor = (authorization: string) => ImagenStore;
 
 const SIGNED_URL_SECONDS = 3600;
 
+// SQLSTATEs of bad input: invalid parameter value, a raise, a number or text that does not fit.
+const BAD_INPUT = new Set(["22023", "P0001", "22003", "22P02", "22001"]);
+
 function dbFailure(error: DbError): Response {
   // Same statuses PostgREST gives: bad input 400, no or bad identity 401.
-  if (error.code === "22023" || error.code === "P0001") return json(400, { error: error.message });
+  if (error.code && BAD_INPUT.has(error.code)) return json(400, { error: error.message });
   if (error.code === "42501" || error.code?.startsWith("PGRST30")) return json(401, { error: error.message });
-  return json(502, { error: `database error: ${error.message}` });
+  // Anything else is ours, not the caller's: its text (table names, constraints) stays in the log.
+  console.error("imagine: unexpected database error", error.code, error.message);
+  return json(502, { error: "database error" });
 }
 
 async function create(req: Request, store: ImagenStore): Promise<Response> {

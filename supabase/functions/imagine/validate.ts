@@ -1,5 +1,6 @@
 // Checks a POST /imagine body before it reaches SQL, naming the first bad field.
-// SQL (imagen.create_series) stays the authority on ranges; this catches shape and type.
+// SQL (imagen.create_series) stays the authority on ranges; this catches shape, type, and numbers
+// its parameters cannot even hold (n = 1e12 is a JSON integer, but no Postgres integer).
 
 export interface CreateSeriesArgs {
   prompt: string;
@@ -12,7 +13,7 @@ export interface CreateSeriesArgs {
   style?: string;
 }
 
-type Kind = "string" | "integer";
+type Kind = "string" | "integer" | "bigint";
 const FIELDS: Record<keyof CreateSeriesArgs, { kind: Kind; required: boolean }> = {
   prompt: { kind: "string", required: true },
   n: { kind: "integer", required: true },
@@ -20,9 +21,22 @@ const FIELDS: Record<keyof CreateSeriesArgs, { kind: Kind; required: boolean }> 
   width: { kind: "integer", required: false },
   height: { kind: "integer", required: false },
   steps: { kind: "integer", required: false },
-  seed: { kind: "integer", required: false },
+  seed: { kind: "bigint", required: false },
   style: { kind: "string", required: false },
 };
+// The SQL parameter types' ranges: integer (int4), and bigint as far as JSON numbers are exact.
+const LIMITS: Record<Exclude<Kind, "string">, [number, number]> = {
+  integer: [-2147483648, 2147483647],
+  bigint: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+function problem(kind: Kind, value: unknown): string | null {
+  if (kind === "string") return typeof value === "string" ? null : "must be a string";
+  if (!Number.isInteger(value)) return "must be an integer";
+  const [low, high] = LIMITS[kind];
+  const n = value as number;
+  return n < low || n > high ? `must be an integer from ${low} to ${high}, got ${n}` : null;
+}
 
 export type Checked = { ok: true; args: CreateSeriesArgs } | { ok: false; error: string };
 
@@ -41,8 +55,8 @@ export function checkCreateSeries(body: unknown): Checked {
       if (rule.required) return { ok: false, error: `${name}: required` };
       continue;
     }
-    const fits = rule.kind === "string" ? typeof value === "string" : Number.isInteger(value);
-    if (!fits) return { ok: false, error: `${name}: must be ${rule.kind === "string" ? "a string" : "an integer"}` };
+    const bad = problem(rule.kind, value);
+    if (bad) return { ok: false, error: `${name}: ${bad}` };
     args[name] = value;
   }
   return { ok: true, args: args as unknown as CreateSeriesArgs };

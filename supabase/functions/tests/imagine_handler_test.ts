@@ -84,6 +84,9 @@ for (
     [{ prompt: "x", n: 2.5 }, "n"],
     [{ prompt: "x", n: 2, width: "wide" }, "width"],
     [{ prompt: "x", n: 2, seed: 1.5 }, "seed"],
+    [{ prompt: "x", n: 1e12 }, "n"],
+    [{ prompt: "x", n: 2, width: -1e10 }, "width"],
+    [{ prompt: "x", n: 2, seed: 2 ** 60 }, "seed"],
     [{ prompt: "x", n: 2, colour: "red" }, "colour"],
     [[1, 2], "body"],
   ] as const
@@ -102,6 +105,13 @@ Deno.test("a 22023 from the database becomes a 400 with its message", async () =
   const res = await post(store, { prompt: "x", n: 11 });
   assert.equal(res.status, 400);
   assert.equal((await res.json()).error, "n must be between 1 and 10, got 11");
+});
+
+Deno.test("an unexpected database error is a generic 502 that does not show its text", async () => {
+  const store = new FakeStore({ code: "XX000", message: 'relation "imagen.jobs" has a secret' });
+  const res = await post(store, { prompt: "x", n: 2 });
+  assert.equal(res.status, 502);
+  assert.deepEqual(await res.json(), { error: "database error" });
 });
 
 Deno.test("no token is a 401", async () => {
