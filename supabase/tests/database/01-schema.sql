@@ -2,7 +2,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = extensions, public;
-select plan(35);
+select plan(40);
 
 select has_table('imagen', 'series', 'series table exists');
 select has_table('imagen', 'jobs', 'jobs table exists');
@@ -16,7 +16,7 @@ select columns_are('imagen', 'jobs', array[
   'id', 'owner_id', 'series_id', 'series_idx', 'prompt', 'model', 'width', 'height', 'steps', 'style',
   'seed', 'status', 'cancel_requested', 'attempts', 'max_attempts', 'run_after', 'leased_by',
   'lease_expires_at', 'progress', 'error', 'image_id', 'created_at', 'started_at', 'finished_at',
-  'updated_at'
+  'updated_at', 'queued_at'
 ], 'jobs has the planned columns');
 select columns_are('imagen', 'images', array[
   'id', 'job_id', 'owner_id', 'series_id', 'prompt', 'model', 'width', 'height', 'steps', 'style',
@@ -34,11 +34,11 @@ select fk_ok('imagen', 'series', array['selected_image_id', 'id'], 'imagen', 'im
   'the winner references an image of the same series');
 
 select is(
-  (select confdeltype::text from pg_constraint where conname = 'jobs_series_id_fkey'), 'n',
-  'deleting a series sets jobs.series_id to NULL');
+  (select confdeltype::text from pg_constraint where conname = 'jobs_series_id_fkey'), 'c',
+  'deleting a series deletes its tries');
 select is(
-  (select confdeltype::text from pg_constraint where conname = 'images_series_id_fkey'), 'n',
-  'deleting a series sets images.series_id to NULL');
+  (select confdeltype::text from pg_constraint where conname = 'images_series_id_fkey'), 'c',
+  'deleting a series deletes its images');
 select is(
   (select confdeltype::text || ':' || (select array_agg(attname)::text from pg_attribute
      where attrelid = c.conrelid and attnum = any(c.confdelsetcols))
@@ -107,8 +107,13 @@ select is(
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosecdef),
+  array['images_queue_object_delete'],
+  'the only SECURITY DEFINER function is the trigger that queues a deleted picture''s object');
+select is(
+  (select array_agg(p.proname::text order by p.proname) from pg_proc p
+   where p.pronamespace = 'imagen'::regnamespace and p.prosrc like '%is\_superuser%'),
   null,
-  'no imagen function is SECURITY DEFINER');
+  'no imagen function relies on is_superuser (postgres is not one on a hosted project)');
 
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
@@ -129,8 +134,24 @@ select ok(
 select is(
   (select array_agg(tablename::text order by tablename) from pg_publication_tables
    where pubname = 'supabase_realtime' and schemaname = 'imagen'),
-  array['images', 'jobs', 'series'],
-  'series, jobs and images are published to Realtime');
+  array['jobs', 'series'],
+  'series and jobs are published to Realtime');
+select ok(
+  (select pubinsert and pubupdate and not pubdelete and not pubtruncate from pg_publication
+   where pubname = 'supabase_realtime'),
+  'Realtime publishes inserts and updates, never deletes (they reach every subscriber)');
+select ok(
+  not has_column_privilege('authenticated', 'imagen.jobs', 'leased_by', 'select')
+    and has_column_privilege('authenticated', 'imagen.jobs', 'status', 'select'),
+  'users read their tries but not which worker host holds them');
+select ok(
+  (select relrowsecurity from pg_class where oid = 'imagen.limits'::regclass)
+    and not has_table_privilege('authenticated', 'imagen.limits', 'insert, update, delete'),
+  'the cap lives in a table users cannot write');
+select is(
+  (select pg_get_indexdef(indexrelid) from pg_index where indexrelid = 'imagen.jobs_claim_idx'::regclass),
+  'CREATE INDEX jobs_claim_idx ON imagen.jobs USING btree (queued_at, series_idx) WHERE (status = ''queued''::text)',
+  'the claim index follows queue order');
 
 select * from finish();
 rollback;

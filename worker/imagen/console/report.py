@@ -15,7 +15,7 @@ select j.id, j.series_idx, j.seed, j.status, j.progress, j.steps, j.attempts, j.
        case when j.status = 'queued' then (
          select count(*) + 1 from imagen.jobs q
          where q.status = 'queued'
-           and (q.created_at, coalesce(q.series_idx, 0)) < (j.created_at, coalesce(j.series_idx, 0))
+           and (q.queued_at, coalesce(q.series_idx, 0)) < (j.queued_at, coalesce(j.series_idx, 0))
        ) end as queue_position
 from imagen.jobs j
 join imagen.series s on s.id = j.series_id
