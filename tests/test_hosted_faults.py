@@ -70,3 +70,15 @@ def test_a_schema_the_api_does_not_expose_stops_the_worker_at_start_with_one_lin
     assert "supabase config push" in last and "Exposed schemas" in last
     assert "model loaded" not in result.stderr  # stopped before the model load
     assert "Traceback" not in result.stderr
+
+
+def test_a_claim_whose_answer_was_lost_gets_its_try_back_instead_of_stranding_it(conn, standin, user_a, tiny_model,
+                                                                              tmp_path):  # fmt: skip
+    series = create_tiny_series(conn, user_a, n=2)
+    # The claim commits, then the gateway times out. A worker that claimed anew would leave the
+    # first try running under its lease (60 s) and, in burst mode, exit without it.
+    standin.inject("PGRST003", "/rest/v1/rpc/claim_job", after=True)
+    result = run_worker_burst(supabase_worker_env(standin, tiny_model, lease_seconds=60), tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert standin.faults.served == [("PGRST003", "/rest/v1/rpc/claim_job")]
+    assert_every_try_done_once(conn, standin, series["id"], 2)

@@ -63,14 +63,17 @@ def test_inserts_reach_only_those_rls_lets_see_them_and_only_granted_columns(con
     assert asyncio.run(collect(standin, standin.keys.user(user_b), "notes", act_again)) == []
 
 
-def test_a_delete_reaches_every_subscriber_with_only_the_primary_key(conn, notes, standin, user_a, user_b):
-    conn.execute("insert into public.notes values (3, %s, 'private', 'hunter2')", (user_a,))
+def test_a_published_delete_reaches_every_subscriber_with_only_the_primary_key(conn, notes, standin, user_a, user_b):
+    conn.execute("insert into public.notes values (3, %s, 'private', 'hunter2'), (4, %s, 'x', null)", (user_a, user_a))
 
-    def act():
-        conn.execute("delete from public.notes where id = 3")
+    def delete(note_id):
+        return lambda: conn.execute("delete from public.notes where id = %s", (note_id,))
 
-    seen_by_b = asyncio.run(collect(standin, standin.keys.user(user_b), "notes", act))
-    assert [(e["type"], e["old_record"]) for e in seen_by_b] == [("DELETE", {"id": 3})]
+    # Imagen's migrations publish no deletes (they would reach everyone): nothing arrives.
+    assert asyncio.run(collect(standin, standin.keys.user(user_b), "notes", delete(3))) == []
+    conn.execute("alter publication supabase_realtime set (publish = 'insert, update, delete')")
+    seen_by_b = asyncio.run(collect(standin, standin.keys.user(user_b), "notes", delete(4)))
+    assert [(e["type"], e["old_record"]) for e in seen_by_b] == [("DELETE", {"id": 4})]
     assert "record" not in seen_by_b[0]
 
 

@@ -314,3 +314,14 @@ def test_a_try_cancelled_while_it_is_stored_leaves_no_file(conn, user_a, rendere
     assert stats.cancelled == 1
     assert rows(conn, "select status from imagen.jobs") == [("cancelled",)]
     assert list(tmp_path.rglob("*.png")) == []
+
+
+def test_deleting_a_finished_series_removes_its_pictures_from_storage(conn, user_a, renderer, tmp_path, db_url):
+    series = create_tiny_series(conn, user_a, n=2)
+    run_burst(db_url, renderer, tmp_path)
+    assert len(list(tmp_path.rglob("*.png"))) == 2
+    with as_user(conn, user_a):
+        conn.execute("delete from imagen.series where id = %s", (series["id"],))
+    run_burst(db_url, renderer, tmp_path)  # an idle worker cleans up
+    assert list(tmp_path.rglob("*.png")) == []
+    assert rows(conn, "select count(*) from imagen.objects_to_delete") == [(0,)]

@@ -15,6 +15,7 @@ from PIL import Image
 from imagen.jobs import Job, RenderAborted
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import MemoryConnector, memory_queue
+from imagen.transports.rpcs import WorkerRpcs
 from imagen.worker import Worker
 from tests.world import make_job
 
@@ -44,8 +45,9 @@ class StepRenderer:
         return Image.new("RGB", (8, 8), (job.seed % 256, 0, 0))
 
 
-def make_worker(jobs: list[Job], renderer: StepRenderer, tmp_path, heartbeat: float = 0.01, poll: float = 0.05):
-    queue = memory_queue(jobs, retry_backoff_seconds=0)
+def make_worker(jobs: list[Job], renderer: StepRenderer, tmp_path, heartbeat: float = 0.01, poll: float = 0.05,
+                memory: MemoryConnector | None = None):  # fmt: skip
+    queue = memory_queue(jobs, retry_backoff_seconds=0) if memory is None else WorkerRpcs(memory, "another-worker")
     worker = Worker(queue, LocalStorage(tmp_path), renderer, poll_interval=poll, heartbeat_interval=heartbeat)
     renderer.worker, renderer.memory = worker, queue.connector
     return worker, queue.connector
@@ -154,3 +156,15 @@ def test_a_wake_up_hint_starts_a_claim_long_before_the_poll_timer(tmp_path):
         worker.queue.wake()
         thread.join(5)
     assert not thread.is_alive()
+
+
+def test_an_idle_worker_removes_the_pictures_of_deleted_images_then_forgets_them(tmp_path):
+    job = make_job(1)
+    worker, memory = make_worker([job], StepRenderer(), tmp_path)
+    worker.run(burst=True)
+    assert stored(tmp_path) == [f"{job.id}.png"]
+    memory.delete_object("local", job.storage_path)  # the user deleted the series
+    memory.delete_object("imagen", "someone/else/on-another-transport.png")
+    make_worker([], StepRenderer(), tmp_path, memory=memory)[0].run(burst=True)
+    assert stored(tmp_path) == []
+    assert memory.deleted_objects == {}

@@ -77,6 +77,11 @@ class JobQueue(Protocol):
 
     def release(self, job: Job) -> None: ...
 
+    def objects_to_delete(self, limit: int = 100) -> list[dict]:
+        """Rows {id, bucket, path} of stored pictures whose image rows were deleted."""
+
+    def forget_objects(self, ids: list[int]) -> None: ...
+
     def wait_for_work(self, timeout: float) -> None:
         """Returns on a wake-up hint or after timeout."""
 

@@ -131,6 +131,8 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 claimed = self.drain()
+                if not claimed:
+                    self.remove_deleted_objects()  # idle: nothing waits on this
                 if burst and not claimed and not self._retry_pending():
                     break
                 if not claimed:
@@ -140,6 +142,22 @@ class Worker:
             self.claimer.shutdown(wait=True)
             self.heartbeat.stopped.set()
         return self.stats
+
+    def remove_deleted_objects(self) -> int:
+        """Removes the stored pictures of deleted series and images, then forgets them."""
+        removed = 0
+        try:
+            while rows := self.queue.objects_to_delete():
+                for row in rows:
+                    if row["bucket"] == self.storage.bucket:  # another transport's pictures are not ours
+                        self.storage.delete(row["path"])
+                        removed += 1
+                self.queue.forget_objects([row["id"] for row in rows])
+        except Exception as exc:  # housekeeping must never stop the worker; next idle moment retries
+            log.warning("removing deleted pictures failed: %s", exc)
+        if removed:
+            log.info("removed %d pictures of deleted series and images", removed)
+        return removed
 
     def drain(self) -> int:
         """Claims and renders until the queue has nothing runnable; returns how many it took."""

@@ -25,6 +25,7 @@ class MemoryJob:
     status: str = "queued"
     attempts: int = 0
     leased_by: str | None = None
+    claim_id: str | None = None
     cancel_requested: bool = False
     progress: int = 0
     run_after: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
@@ -46,6 +47,7 @@ class MemoryConnector:
     def __init__(self, jobs: list[Job] = ()) -> None:
         self.jobs: dict[uuid.UUID, MemoryJob] = {}
         self.calls: list[str] = []
+        self.deleted_objects: dict[int, dict] = {}  # as imagen.objects_to_delete
         self._lock = threading.Lock()
         self._wake: Callable[[], None] = lambda: None
         for job in jobs:
@@ -94,14 +96,29 @@ class MemoryConnector:
             raise lease_lost(f"job {job_id} is not running under {worker_id}")
         return entry
 
-    def _claim_job(self, worker_id: str, lease_seconds: float) -> list[dict]:
+    def delete_object(self, bucket: str, path: str) -> None:
+        """As deleting an image row does: its stored picture is listed for the worker to remove."""
+        with self._lock:
+            key = len(self.deleted_objects) + 1
+            self.deleted_objects[key] = {"id": key, "bucket": bucket, "path": path}
+
+    def _claim_job(self, worker_id: str, lease_seconds: float, claim_id: str) -> list[dict]:
         now = datetime.now(UTC)
+        for entry in self.jobs.values():  # a retried claim gets back what it took
+            if entry.claim_id == claim_id and entry.status == "running" and entry.leased_by == worker_id:
+                return [entry.row()]
         for entry in self.jobs.values():  # insertion order: series order, then index order
             if entry.status == "queued" and entry.run_after <= now:
-                entry.status, entry.leased_by, entry.progress = "running", worker_id, 0
+                entry.status, entry.leased_by, entry.claim_id, entry.progress = "running", worker_id, claim_id, 0
                 entry.attempts += 1
                 return [entry.row()]
         return []
+
+    def _pending_object_deletions(self, max_rows: int) -> list[dict]:
+        return list(self.deleted_objects.values())[:max_rows]
+
+    def _forget_object_deletions(self, ids: list[int]) -> int:
+        return sum(self.deleted_objects.pop(i, None) is not None for i in ids)
 
     def _heartbeat_job(self, job_id: str, worker_id: str, progress: int, lease_seconds: float) -> str:
         entry = self.jobs.get(uuid.UUID(job_id))

@@ -155,7 +155,10 @@ class WorkerRpcs:
         self._wake.clear()
 
     def claim(self) -> Job | None:
-        row = first(self._call("claim_job", {"worker_id": self.worker_id, "lease_seconds": self.lease_seconds}))
+        # One claim_id for this claim and all its retries: if an answer is lost after the commit,
+        # the retry gets the same try back instead of leaving it stranded until its lease expires.
+        params = {"worker_id": self.worker_id, "lease_seconds": self.lease_seconds, "claim_id": str(uuid.uuid4())}
+        row = first(self._call("claim_job", params))
         return Job.from_row(row) if row else None
 
     def heartbeat(self, job: Job, progress: int) -> HeartbeatAnswer:
@@ -177,6 +180,14 @@ class WorkerRpcs:
 
     def release(self, job: Job) -> None:
         self._call("release_job", self._held(job))
+
+    def objects_to_delete(self, limit: int = 100) -> list[dict]:
+        """Storage objects whose image rows are gone (deleted series and pictures)."""
+        answer = self._call("pending_object_deletions", {"max_rows": limit})
+        return answer if isinstance(answer, list) else [answer]
+
+    def forget_objects(self, ids: list[int]) -> None:
+        self._call("forget_object_deletions", {"ids": ids})
 
     def close(self) -> None:
         self._stop.set()
