@@ -13,6 +13,29 @@ alter table imagen.jobs add column claim_id uuid;
 comment on column imagen.jobs.claim_id is 'The claim that took this try (a retried claim finds it).';
 create index jobs_claim_id_idx on imagen.jobs (claim_id) where claim_id is not null;
 
+-- A user's own try, as the user RPCs return it: every column of imagen.jobs in order, with the
+-- worker's columns users may not read (leased_by, claim_id) as NULL.
+create or replace function imagen.own_job(job_id uuid) returns imagen.jobs
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  _job imagen.jobs;
+begin
+  select j.id, j.owner_id, j.series_id, j.series_idx, j.prompt, j.model, j.width, j.height, j.steps,
+         j.style, j.seed, j.status, j.cancel_requested, j.attempts, j.max_attempts, j.run_after,
+         null, j.lease_expires_at, j.progress, j.error, j.image_id, j.created_at, j.started_at,
+         j.finished_at, j.updated_at, j.queued_at, null
+  into _job
+  from imagen.jobs j where j.id = own_job.job_id;
+  if not found then
+    raise exception 'job_id % is not one of your tries', own_job.job_id using errcode = '22023';
+  end if;
+  return _job;
+end;
+$$;
+
 create function imagen.claim_job(worker_id text, lease_seconds double precision, claim_id uuid)
 returns setof imagen.jobs
 language plpgsql

@@ -16,7 +16,7 @@ select columns_are('imagen', 'jobs', array[
   'id', 'owner_id', 'series_id', 'series_idx', 'prompt', 'model', 'width', 'height', 'steps', 'style',
   'seed', 'status', 'cancel_requested', 'attempts', 'max_attempts', 'run_after', 'leased_by',
   'lease_expires_at', 'progress', 'error', 'image_id', 'created_at', 'started_at', 'finished_at',
-  'updated_at', 'queued_at'
+  'updated_at', 'queued_at', 'claim_id'
 ], 'jobs has the planned columns');
 select columns_are('imagen', 'images', array[
   'id', 'job_id', 'owner_id', 'series_id', 'prompt', 'model', 'width', 'height', 'steps', 'style',
@@ -123,7 +123,8 @@ select is(
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace
-     and p.proname in ('claim_job', 'heartbeat_job', 'complete_job', 'fail_job', 'release_job')
+     and p.proname in ('claim_job', 'heartbeat_job', 'complete_job', 'fail_job', 'release_job',
+                       'pending_object_deletions', 'forget_object_deletions')
      and (has_function_privilege('authenticated', p.oid, 'execute')
           or not has_function_privilege('service_role', p.oid, 'execute'))),
   null,
