@@ -71,6 +71,9 @@ begin
   execute format('grant all on database %I to postgres', current_database());
 end
 $$;
+-- The database may be the superuser's (the `postgres` database is); postgres still works in public.
+grant usage, create on schema public to postgres;
+grant usage on schema public to anon, authenticated, service_role;
 
 -- Owned by supabase_admin as on a real project (and so `supabase db reset` leaves them alone).
 create schema if not exists extensions authorization supabase_admin;
