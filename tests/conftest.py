@@ -18,8 +18,10 @@ def pg_server(request) -> Iterator[PostgresServer]:
     with postgres_server() as server:
         # Once per run: which PostgreSQL the results are about.
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"\n{server.describe()}")
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is not None and capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"\n{server.describe()}")
         yield server
 
 
