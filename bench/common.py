@@ -115,9 +115,11 @@ def bench_database(durable: bool = True) -> Iterator[tuple[str, uuid.UUID]]:
     with EmbeddedPostgres(durable=durable) as pg:
         url = pg.url()
         migrate(url)
-        with psycopg.connect(url, autocommit=True) as conn:
-            # Thousands of tries for one user: lift the per-user cap for this database.
+        # Thousands of tries for one user: lift the per-user cap for this database. A custom
+        # setting on a database needs the superuser (postgres is none, as on a hosted project).
+        with psycopg.connect(pg.admin_url(), autocommit=True) as conn:
             conn.execute("alter database postgres set imagen.max_unfinished_tries = 1000000")
+        with psycopg.connect(url, autocommit=True) as conn:
             user = ensure_user(conn, "bench@imagen.local")
         yield url, user
 

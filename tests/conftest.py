@@ -8,20 +8,26 @@ import psycopg
 import pytest
 
 from imagen.dev.users import ensure_user
-from tests.database import DatabaseFactory, postgres_server
+from tests.database import DatabaseFactory, PostgresServer, postgres_server, with_dbname
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[tuple[str, object]]:
+def pg_server(request) -> Iterator[PostgresServer]:
     with postgres_server() as server:
+        # Once per run: which PostgreSQL the results are about.
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is not None and capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"\n{server.describe()}")
         yield server
 
 
 @pytest.fixture(scope="session")
-def databases(pg_server) -> Iterator[DatabaseFactory]:
-    factory = DatabaseFactory(pg_server[0])
+def databases(pg_server: PostgresServer) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(pg_server)
     yield factory
     factory.close()
 
@@ -65,9 +71,11 @@ def renderer(tiny_model):
 
 
 @pytest.fixture
-def standin(db_url):
+def standin(db_url, pg_server: PostgresServer):
     """STAND-IN for the Supabase API (PostgREST, Storage, Realtime) over this test's database."""
     from imagen.dev.supabase_standin import SupabaseStandIn
 
-    with SupabaseStandIn(db_url) as server:
+    # Realtime logs in as the platform's superuser, as the real one does (its slot, its settings).
+    admin_url = with_dbname(pg_server.admin_url, db_url.rsplit("/", 1)[1])
+    with SupabaseStandIn(db_url, admin_url=admin_url) as server:
         yield server

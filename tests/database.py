@@ -1,28 +1,42 @@
 """Where the tests' PostgreSQL comes from, and per-test databases cloned from a migrated template.
 
-Order of preference: TEST_DATABASE_URL; a `supabase/postgres` container when a Docker engine
-answers and the image is already present; otherwise a throwaway local cluster.
+Everything runs as on a hosted Supabase project: the platform's part (worker/imagen/db/bootstrap.sql)
+runs as the superuser `supabase_admin`; the Supabase CLI's migrations, pgTAP and the tests log in
+as `postgres`, which is no superuser. Order of preference:
+
+1. TEST_DATABASE_URL (as `postgres`; TEST_DATABASE_ADMIN_URL for the superuser, else the same URL
+   with user supabase_admin);
+2. a container, when a Docker engine answers: the image built offline from
+   tests/postgres-image (tests/postgres_image.py), or IMAGEN_TEST_POSTGRES_IMAGE, e.g.
+   `supabase/postgres:15.8.1.085` on a machine that can pull it;
+3. a throwaway local cluster (worker/imagen/dev/embedded_postgres.py), only where no engine
+   answers, or when IMAGEN_TEST_LOCAL_POSTGRES=1.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
+import signal
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from imagen.db.migrate import bootstrap
-from imagen.dev.embedded_postgres import EmbeddedPostgres
+from imagen.dev.embedded_postgres import EmbeddedPostgres, free_port
+from tests import postgres_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUPABASE_CLI = REPO_ROOT / "tools" / "supabase" / "node_modules" / ".bin" / "supabase"
-SUPABASE_IMAGE = "supabase/postgres:15.8.1.085"
 EXPOSED_SCHEMAS = "public, graphql_public, imagen"
+CONTAINER_LABEL = "imagen-test-postgres.pid"
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -30,6 +44,11 @@ def with_dbname(url: str, dbname: str) -> str:
     p = conninfo_to_dict(url)
     auth = p.get("user", "postgres") + (f":{p['password']}" if p.get("password") else "")
     return f"postgresql://{auth}@{p.get('host', '127.0.0.1')}:{p.get('port', 5432)}/{dbname}"
+
+
+def with_user(url: str, user: str) -> str:
+    """The same server and database as another role (same password: the test servers share one)."""
+    return with_dbname(make_conninfo(url, user=user), conninfo_to_dict(url).get("dbname", "postgres"))
 
 
 def as_cli_url(url: str) -> str:
@@ -50,71 +69,180 @@ def supabase(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
-def docker_image_present(image: str) -> bool:
-    try:
-        result = subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=10, check=False)
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
+@dataclass
+class PostgresServer:
+    url: str  # as postgres, no superuser: migrations, pgTAP, tests
+    admin_url: str  # as supabase_admin: the platform's part, and what only a superuser may do
+    kind: str  # "container", "local cluster" or "TEST_DATABASE_URL"
+    image: str | None = None
+    version: str = ""
+    restart: Callable[[], None] | None = None
+
+    def describe(self) -> str:
+        where = f"container of {self.image}" if self.image else self.kind
+        return f"postgres: {where}; {self.version}"
+
+
+def wait_ready(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def server_version(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        return conn.execute("select version()").fetchone()[0].split(" on ")[0]
+
+
+def remove_stale_containers() -> None:
+    """Containers left by test runs that were killed outright (Ryuk, which would, can't be pulled)."""
+    fmt = f'{{{{.ID}}}} {{{{.Label "{CONTAINER_LABEL}"}}}}'
+    listed = postgres_image.docker(
+        "ps", "-a", "--filter", f"label={CONTAINER_LABEL}", "--format", fmt, capture_output=True, text=True
+    )
+    for line in listed.stdout.splitlines():
+        cid, _, pid = line.partition(" ")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            postgres_image.docker("rm", "-f", cid, capture_output=True)
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[tuple[str, EmbeddedPostgres | None]]:
-    """Yields (admin URL, the embedded cluster if one was started)."""
-    if url := os.environ.get("TEST_DATABASE_URL"):
-        yield url, None
-    elif docker_image_present(SUPABASE_IMAGE):
-        from testcontainers.postgres import PostgresContainer
+def removed_on_exit(container) -> Iterator[None]:
+    """Removes the container on any way out: normal end, failure, Ctrl-C, SIGTERM, interpreter exit."""
 
-        with PostgresContainer(SUPABASE_IMAGE, username="postgres", password="postgres") as c:
-            yield c.get_connection_url(driver=None), None
+    def remove() -> None:
+        with contextlib.suppress(Exception):
+            container.get_wrapped_container().remove(force=True, v=True)
+
+    def on_sigterm(signum, frame):
+        # As Ctrl-C: pytest stops and tears its fixtures down (a SystemExit would fail one test).
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    atexit.register(remove)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        remove()
+        atexit.unregister(remove)
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def container_server(image: str) -> Iterator[PostgresServer]:
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    if host := postgres_image.docker_host():
+        os.environ["DOCKER_HOST"] = host
+    from testcontainers.core.container import DockerContainer
+
+    remove_stale_containers()
+    # A fixed host port, so that restarting the container keeps the URL.
+    port = free_port()
+    container = (
+        DockerContainer(image)
+        .with_env("POSTGRES_PASSWORD", "postgres")  # the supabase/postgres image's; ours trusts
+        .with_kwargs(labels={CONTAINER_LABEL: str(os.getpid())}, shm_size="256m")
+    )
+    # On the host's loopback only (the image trusts every connection); docker-py takes the tuple.
+    container.ports["5432/tcp"] = ("127.0.0.1", port)
+    with removed_on_exit(container):
+        container.start()
+        url = f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
+        wait_ready(url)
+
+        def restart() -> None:
+            container.get_wrapped_container().restart(timeout=10)
+            wait_ready(url)
+
+        yield PostgresServer(
+            url=url,
+            admin_url=with_user(url, "supabase_admin"),
+            kind="container",
+            image=image,
+            version=server_version(url),
+            restart=restart,
+        )
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        admin = os.environ.get("TEST_DATABASE_ADMIN_URL") or with_user(url, "supabase_admin")
+        yield PostgresServer(url, admin, "TEST_DATABASE_URL", version=server_version(url))
+    elif not os.environ.get("IMAGEN_TEST_LOCAL_POSTGRES") and postgres_image.engine_answers():
+        image = os.environ.get("IMAGEN_TEST_POSTGRES_IMAGE") or postgres_image.build()
+        with container_server(image) as server:
+            yield server
     else:
         with EmbeddedPostgres() as pg:
-            yield pg.url(), pg
+            yield PostgresServer(
+                pg.url(), pg.admin_url(), "local cluster", version=server_version(pg.url()), restart=pg.restart
+            )
+
+
+def platform_bootstrap(admin_url: str, dbname: str) -> None:
+    """The platform's part of a new project's database, as the superuser (a no-op where present)."""
+    with psycopg.connect(with_dbname(admin_url, dbname), autocommit=True) as conn:
+        bootstrap(conn)
 
 
 def migrate_with_supabase_cli(url: str) -> None:
-    """Bootstrap (plain Postgres only), then the real Supabase CLI applies supabase/migrations."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        bootstrap(conn)
+    """The real Supabase CLI applies supabase/migrations, as postgres (no superuser)."""
     supabase("migration", "up", "--db-url", as_cli_url(url))
 
 
 class DatabaseFactory:
-    """Creates a migrated template once; hands out clones of it (tens of ms each)."""
+    """Creates a migrated template once; hands out clones of it (tens of ms each).
 
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = admin_url
+    Databases are created by postgres (CREATEDB, as on a hosted project) and so owned by it."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.url = server.url
+        self.admin_url = server.admin_url
         self.template = f"imagen_template_{os.getpid()}"
         self._counter = itertools.count()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{self.template}" with (force)')
+        self._drop(self.template)
+        with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'create database "{self.template}"')
-        template_url = with_dbname(admin_url, self.template)
-        migrate_with_supabase_cli(template_url)
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        platform_bootstrap(self.admin_url, self.template)
+        migrate_with_supabase_cli(with_dbname(self.url, self.template))
+        with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'alter database "{self.template}" with allow_connections false')
 
     def create(self, prefix: str = "t") -> str:
         name = f"{prefix}_{os.getpid()}_{next(self._counter)}"
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+        with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'create database "{name}" template "{self.template}"')
-            # As on a hosted project with imagen in the API; the advisors read this setting,
-            # and per-database settings are not copied from a template.
+        # As on a hosted project with imagen in the API; the advisors read this setting, and
+        # per-database settings are not copied from a template. A custom setting on a database
+        # needs a superuser: on a hosted project the platform sets it, not postgres.
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f"alter database \"{name}\" set pgrst.db_schemas = '{EXPOSED_SCHEMAS}'")
-        return with_dbname(self.admin_url, name)
+        return with_dbname(self.url, name)
 
     def create_empty(self, prefix: str = "e") -> str:
+        """A database as a new project has it: the platform's part, no migrations."""
         name = f"{prefix}_{os.getpid()}_{next(self._counter)}"
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+        with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'create database "{name}"')
-        return with_dbname(self.admin_url, name)
+        platform_bootstrap(self.admin_url, name)
+        return with_dbname(self.url, name)
 
-    def drop(self, url: str) -> None:
-        name = conninfo_to_dict(url)["dbname"]
+    def _drop(self, name: str) -> None:
+        # As the superuser: WITH (FORCE) must end every session on it, and sessions of other roles
+        # (the Realtime stand-in's, as supabase_admin like the real Realtime) may only be ended
+        # by a superuser.
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
 
+    def drop(self, url: str) -> None:
+        self._drop(conninfo_to_dict(url)["dbname"])
+
     def close(self) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{self.template}" with (force)')
+        self._drop(self.template)

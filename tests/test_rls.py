@@ -198,9 +198,21 @@ def test_storage_owner_reads_only_own_folder(conn, world, user_a, user_b):
             conn.execute("insert into storage.objects (bucket_id, name) values ('imagen', %s)", (f"{user}/solo/x.png",))
     with as_user(conn, user_a):
         names = [r[0] for r in conn.execute("select name from storage.objects")]
+        # As the Storage API deletes: with the flag storage.protect_delete() asks for.
+        conn.execute("select set_config('storage.allow_delete_query', 'true', true)")
         deleted = conn.execute("delete from storage.objects where name like %s", (f"{user_b}/%",)).rowcount
     assert names == [f"{user_a}/solo/x.png"]
     assert deleted == 0
+
+
+def test_storage_rows_cannot_be_deleted_with_plain_sql(conn, world, user_a):
+    # As on a hosted project: even the owner (and postgres) must go through the Storage API.
+    with acting_as(conn, "service_role"):
+        conn.execute("insert into storage.objects (bucket_id, name) values ('imagen', %s)", (f"{user_a}/solo/z.png",))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="Storage API"), as_user(conn, user_a):
+        conn.execute("delete from storage.objects where name = %s", (f"{user_a}/solo/z.png",))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="Storage API"):
+        conn.execute("delete from storage.objects")
 
 
 def test_users_cannot_write_storage(conn, user_a):

@@ -85,15 +85,14 @@ def test_two_workers_share_a_queue_of_thirty(conn, db_url, user_a, tiny_model, t
 
 
 def test_database_restart_mid_series_is_survived(conn, db_url, user_a, tiny_model, tmp_path, pg_server):
-    pg = pg_server[1]
-    if pg is None:
-        pytest.skip("needs the embedded cluster to restart (TEST_DATABASE_URL points elsewhere)")
+    if pg_server.restart is None:
+        pytest.skip("needs a server the tests started, to restart it (TEST_DATABASE_URL points elsewhere)")
     series = create_tiny_series(conn, user_a, n=8, steps=50)
     proc = start_worker(worker_env(db_url, tiny_model, tmp_path / "images"), "--burst", log_path=tmp_path / "w.log")
     wait_until(lambda: scalar(db_url, "select count(*) from imagen.jobs where status = 'done'") >= 1, 60, what="1 done")
     assert scalar(db_url, "select count(*) from imagen.jobs where status = 'done'") < 8, "restart must be mid-series"
     conn.close()
-    pg.restart()
+    pg_server.restart()
     assert proc.wait(timeout=120) == 0, (tmp_path / "w.log").read_text()[-3000:]
     with psycopg.connect(db_url, autocommit=True) as fresh:
         assert_each_job_done_once(fresh, tmp_path / "images", 8)

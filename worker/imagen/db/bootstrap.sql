@@ -1,51 +1,119 @@
--- Supabase-compatible bootstrap for a plain PostgreSQL database.
+-- The platform's part of a hosted Supabase project, for a plain PostgreSQL (the tests' image, the
+-- embedded demo cluster). Run as the cluster's superuser, `supabase_admin` as on the platform;
+-- everything after it (migrations, pgTAP, the worker, the tests) logs in as `postgres`, which is
+-- no superuser, exactly as on a hosted project.
 --
--- A hosted Supabase project already has everything below; a plain Postgres (the test cluster,
--- the embedded demo) has none of it. Every statement creates only what is missing, so running
--- this against a real Supabase database changes nothing. Kept out of supabase/migrations/ on
--- purpose: those must run unchanged on a real project.
+-- Mirrors supabase/postgres (migrations/db/init-scripts and migrations/db/migrations) and
+-- supabase/storage where Imagen touches them:
+--   * postgres: NOSUPERUSER CREATEROLE CREATEDB REPLICATION BYPASSRLS, member of anon,
+--     authenticated and service_role, search_path "$user", public, extensions;
+--   * the API roles INHERIT; authenticator has statement_timeout and lock_timeout 8 s;
+--   * schemas auth and storage belong to supabase_admin, their tables and functions to
+--     supabase_auth_admin / supabase_storage_admin; postgres has table rights, not ownership;
+--   * storage rows cannot be deleted with plain SQL (storage.protect_delete(), lifted by
+--     `set local storage.allow_delete_query = 'true'` as the Storage API does);
+--   * auth.users.email is unique only through a partial index;
+--   * the supabase_realtime publication belongs to postgres.
+-- Two stand-ins for the platform's supautils extension (which lets postgres do a few owner or
+-- superuser things): postgres is a member of supabase_storage_admin, so migrations can create
+-- policies on storage.objects (supautils' policy_grants), and pgtap and plpgsql_check are
+-- created here, so `create extension if not exists pgtap` and `supabase db lint` work
+-- (supautils' privileged extensions).
+--
+-- Every statement creates only what is missing. Kept out of supabase/migrations/ on purpose:
+-- those must run unchanged on a real project.
 
 do $$
 begin
+  if not exists (select from pg_roles where rolname = 'supabase_admin') then
+    create role supabase_admin login superuser createdb createrole replication bypassrls;
+  end if;
+  if not exists (select from pg_roles where rolname = 'postgres') then
+    create role postgres login nosuperuser createrole createdb replication bypassrls;
+  end if;
   if not exists (select from pg_roles where rolname = 'anon') then
-    create role anon nologin noinherit;
+    create role anon nologin;
   end if;
   if not exists (select from pg_roles where rolname = 'authenticated') then
-    create role authenticated nologin noinherit;
+    create role authenticated nologin;
   end if;
   if not exists (select from pg_roles where rolname = 'service_role') then
-    create role service_role nologin noinherit bypassrls;
+    create role service_role nologin bypassrls;
   end if;
   if not exists (select from pg_roles where rolname = 'authenticator') then
     create role authenticator login noinherit;
-    grant anon, authenticated, service_role to authenticator;
   end if;
-  if not exists (select from pg_roles where rolname = 'supabase_admin') then
-    create role supabase_admin nologin superuser createdb createrole replication bypassrls;
+  if not exists (select from pg_roles where rolname = 'supabase_auth_admin') then
+    create role supabase_auth_admin login noinherit noreplication;
   end if;
   if not exists (select from pg_roles where rolname = 'supabase_storage_admin') then
-    create role supabase_storage_admin nologin noinherit createrole;
+    create role supabase_storage_admin login noinherit createrole noreplication;
   end if;
 end
 $$;
 
--- Owned by supabase_admin as on a real project (and so `supabase db reset` leaves it alone).
+alter role anon inherit;
+alter role authenticated inherit;
+alter role service_role inherit;
+grant anon, authenticated, service_role to authenticator;
+grant anon, authenticated, service_role to postgres;
+grant supabase_storage_admin to postgres;  -- stand-in for supautils' policy_grants, see above
+alter role authenticator set statement_timeout = '8s';
+alter role authenticator set lock_timeout = '8s';
+alter role anon set statement_timeout = '3s';
+alter role authenticated set statement_timeout = '8s';
+alter role postgres set search_path to "$user", public, extensions;
+alter role supabase_auth_admin set search_path = auth;
+alter role supabase_storage_admin set search_path = storage;
+
+do $$
+begin
+  execute format('grant all on database %I to postgres', current_database());
+end
+$$;
+-- The database may be the superuser's (the `postgres` database is); postgres still works in public.
+grant usage, create on schema public to postgres;
+grant usage on schema public to anon, authenticated, service_role;
+
+-- Owned by supabase_admin as on a real project (and so `supabase db reset` leaves them alone).
 create schema if not exists extensions authorization supabase_admin;
 create schema if not exists auth authorization supabase_admin;
 create schema if not exists storage authorization supabase_admin;
-grant usage on schema extensions, auth, storage to anon, authenticated, service_role;
-grant all on schema storage to supabase_storage_admin;
+grant usage on schema extensions, auth to postgres, anon, authenticated, service_role;
+grant usage on schema storage to postgres with grant option;
+grant usage on schema storage to anon, authenticated, service_role;
+grant all on schema extensions to postgres;
+grant all on schema auth to supabase_auth_admin;
+grant all on schema storage to supabase_storage_admin with grant option;
+
+create extension if not exists "uuid-ossp" with schema extensions;
+create extension if not exists pgcrypto with schema extensions;
+do $$
+begin
+  if exists (select from pg_available_extensions where name = 'pgtap') then
+    create extension if not exists pgtap with schema extensions;
+  end if;
+  if exists (select from pg_available_extensions where name = 'plpgsql_check') then
+    create extension if not exists plpgsql_check with schema extensions;
+  end if;
+end
+$$;
 
 do $$
 begin
   if to_regclass('auth.users') is null then
     create table auth.users (
       id uuid primary key,
-      email text unique,
+      email varchar(255),
+      is_sso_user boolean not null default false,
       raw_user_meta_data jsonb not null default '{}'::jsonb,
-      created_at timestamptz not null default now()
+      created_at timestamptz not null default now(),
+      updated_at timestamptz not null default now()
     );
-    alter table auth.users owner to supabase_admin;
+    -- As GoTrue has it: SSO users may share an email with a password user.
+    create unique index users_email_partial_key on auth.users (email) where (is_sso_user = false);
+    alter table auth.users owner to supabase_auth_admin;
+    grant all on auth.users to postgres;
     grant select on auth.users to service_role;
   end if;
 end
@@ -62,7 +130,7 @@ begin
         nullif(current_setting('request.jwt.claims', true), '')
       )::jsonb
     $f$;
-    alter function auth.jwt() owner to supabase_admin;
+    alter function auth.jwt() owner to supabase_auth_admin;
   end if;
   if to_regprocedure('auth.uid()') is null then
     create function auth.uid() returns uuid language sql stable as $f$
@@ -71,7 +139,7 @@ begin
         (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
       )::uuid
     $f$;
-    alter function auth.uid() owner to supabase_admin;
+    alter function auth.uid() owner to supabase_auth_admin;
   end if;
   if to_regprocedure('auth.role()') is null then
     create function auth.role() returns text language sql stable as $f$
@@ -80,7 +148,7 @@ begin
         (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
       )::text
     $f$;
-    alter function auth.role() owner to supabase_admin;
+    alter function auth.role() owner to supabase_auth_admin;
   end if;
 end
 $$;
@@ -101,6 +169,7 @@ begin
     alter table storage.buckets owner to supabase_storage_admin;
     alter table storage.buckets enable row level security;
     grant all on storage.buckets to anon, authenticated, service_role;
+    grant all on storage.buckets to postgres with grant option;
   end if;
   if to_regclass('storage.objects') is null then
     create table storage.objects (
@@ -120,6 +189,7 @@ begin
     alter table storage.objects owner to supabase_storage_admin;
     alter table storage.objects enable row level security;
     grant all on storage.objects to anon, authenticated, service_role;
+    grant all on storage.objects to postgres with grant option;
   end if;
 end
 $$;
@@ -138,6 +208,25 @@ begin
     alter function storage.foldername(text) owner to supabase_storage_admin;
     grant execute on function storage.foldername(text) to anon, authenticated, service_role;
   end if;
+  -- supabase/storage: rows go through the Storage API, which sets storage.allow_delete_query
+  -- for its own deletes; a plain DELETE would orphan the stored files.
+  if to_regprocedure('storage.protect_delete()') is null then
+    create function storage.protect_delete() returns trigger language plpgsql as $f$
+    begin
+      if coalesce(current_setting('storage.allow_delete_query', true), 'false') != 'true' then
+        raise exception 'Direct deletion from storage tables is not allowed. Use the Storage API instead.'
+          using hint = 'This prevents accidental data loss from orphaned objects.',
+                errcode = '42501';
+      end if;
+      return null;
+    end
+    $f$;
+    alter function storage.protect_delete() owner to supabase_storage_admin;
+    create trigger protect_buckets_delete before delete on storage.buckets
+      for each statement execute function storage.protect_delete();
+    create trigger protect_objects_delete before delete on storage.objects
+      for each statement execute function storage.protect_delete();
+  end if;
 end
 $$;
 
@@ -145,6 +234,7 @@ do $$
 begin
   if not exists (select from pg_publication where pubname = 'supabase_realtime') then
     create publication supabase_realtime;
+    alter publication supabase_realtime owner to postgres;
   end if;
 end
 $$;

@@ -55,10 +55,43 @@ def list_migrations(migrations_dir: Path | None = None) -> list[Migration]:
     return [Migration.from_path(p) for p in sorted(migrations_dir.glob("*.sql"))]
 
 
-def bootstrap(conn: psycopg.Connection) -> None:
-    """Creates the Supabase roles and schemas a plain Postgres lacks (a no-op on Supabase)."""
+# What a hosted project has before any migration runs: if all of it is here, the platform's part
+# is done (always so on Supabase) and nothing needs a superuser.
+PLATFORM_PRESENT = """
+select to_regclass('auth.users') is not null
+   and to_regclass('storage.objects') is not null
+   and to_regprocedure('auth.uid()') is not null
+   and exists (select from pg_roles where rolname = 'authenticator')
+   and exists (select from pg_publication where pubname = 'supabase_realtime')
+"""
+
+
+def platform_present(conn: psycopg.Connection) -> bool:
+    return conn.execute(PLATFORM_PRESENT).fetchone()[0]
+
+
+def platform_bootstrap(conn: psycopg.Connection) -> None:
+    """Runs bootstrap.sql: the platform's roles and schemas. Needs the cluster's superuser."""
     with conn.transaction():
         conn.execute(bootstrap_sql())
+
+
+def bootstrap(conn: psycopg.Connection) -> bool:
+    """Makes sure the Supabase roles and schemas are there; True if it had to create them.
+
+    A no-op on Supabase and on a database the platform bootstrap already ran on. Otherwise it
+    needs a superuser, as the platform's part does: as `postgres` on a plain server it says so."""
+    if platform_present(conn):
+        return False
+    is_superuser = conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone()[0]
+    if not is_superuser:
+        raise ConfigError(
+            "this database lacks the Supabase roles and schemas (auth, storage, ...), and creating "
+            "them needs a superuser: run `imagen db migrate` once as the cluster's superuser "
+            "(supabase_admin), or run worker/imagen/db/bootstrap.sql as it"
+        )
+    platform_bootstrap(conn)
+    return True
 
 
 def apply_migrations(conn: psycopg.Connection, migrations_dir: Path | None = None) -> list[Migration]:

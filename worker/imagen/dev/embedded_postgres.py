@@ -1,8 +1,12 @@
 """A throwaway PostgreSQL cluster from the machine's own binaries.
 
-Used by the demo and the tests when no database URL is given. initdb and postgres refuse to run
-as root, so when started as root the server binaries run as the `postgres` user, in a data
-folder under /tmp that this module creates and chowns to it.
+Used by the demo, and by the tests on a machine without Docker. Made as a hosted Supabase project
+is: the cluster's superuser is `supabase_admin` (the platform's), which runs the platform
+bootstrap (worker/imagen/db/bootstrap.sql, the same file the tests' image runs); `url()` logs in
+as `postgres`, which is no superuser. tests/postgres-image does the same in a container.
+
+initdb and postgres refuse to run as root, so when started as root the server binaries run as
+the `postgres` OS user, in a data folder under /tmp that this module creates and chowns to it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+
+from imagen.db.migrate import platform_bootstrap
+
 SERVER_SETTINGS = {
     "listen_addresses": "127.0.0.1",
     "unix_socket_directories": "",
@@ -26,6 +34,10 @@ SERVER_SETTINGS = {
     "max_wal_senders": "10",
     "shared_buffers": "64MB",
 }
+
+
+# The cluster's superuser, named as the platform's; only the platform's part logs in as it.
+SUPERUSER = "supabase_admin"
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -78,7 +90,7 @@ class EmbeddedPostgres:
         self._run_as_owner(
             str(self.bin_dir / "initdb"),
             "-D", str(self.data_dir / "data"),
-            "-U", "postgres",
+            "-U", SUPERUSER,
             "--auth=trust",
             "--encoding=UTF8",
             "--no-sync",
@@ -92,6 +104,8 @@ class EmbeddedPostgres:
             for key, value in settings.items():
                 conf.write(f"{key} = '{value}'\n")
         self.pg_ctl("start", "-w", "-t", "30", "-l", str(self.data_dir / "server.log"))
+        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+            platform_bootstrap(conn)
         return self
 
     def pg_ctl(self, *args: str) -> None:
@@ -113,6 +127,10 @@ class EmbeddedPostgres:
 
     def url(self, dbname: str = "postgres", user: str = "postgres") -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
+
+    def admin_url(self, dbname: str = "postgres") -> str:
+        """The superuser, for what only the platform does (bootstrap, ALTER SYSTEM, ...)."""
+        return self.url(dbname, SUPERUSER)
 
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()

@@ -113,15 +113,15 @@ class Realtime:
         return await psycopg.AsyncConnection.connect(self.db_url, autocommit=True)
 
     async def start(self) -> None:
+        # db_url is the platform superuser's (as the real Realtime's): ALTER SYSTEM needs one.
         async with await self._connect() as conn:
             # Some hardened Postgres builds (this machine's among them) only let listed output
             # plugins decode; the list is server-wide and read on reload. Elsewhere it does not exist.
-            try:
+            cur = await conn.execute("select 1 from pg_settings where name = 'output_plugin_libraries'")
+            if await cur.fetchone():
                 await conn.execute("alter system set output_plugin_libraries = pgoutput, test_decoding, wal2json")
                 await conn.execute("select pg_reload_conf()")
                 await asyncio.sleep(0.2)
-            except psycopg.errors.UndefinedObject:
-                pass
         async with await self._connect() as conn:
             await conn.execute("select pg_create_logical_replication_slot(%s, 'wal2json')", (self.slot,))
         self._poller = asyncio.create_task(self._poll_wal())

@@ -41,14 +41,20 @@ class SupabaseStandIn:
     """STAND-IN for a Supabase project's API (not the real servers). `url` plays SUPABASE_URL."""
 
     def __init__(
-        self, database_url: str, keys: ProjectKeys | None = None, exposed_schemas: tuple[str, ...] | None = None
+        self,
+        database_url: str,
+        keys: ProjectKeys | None = None,
+        admin_url: str | None = None,
+        exposed_schemas: tuple[str, ...] | None = None,
     ) -> None:
         self.database_url = database_url
         self.keys = keys or ProjectKeys()
         self.exposed_schemas = exposed_schemas or postgrest.configured_schemas()
         self.faults = Faults()
         self.blob_root = Path(tempfile.mkdtemp(prefix="imagen-standin-storage-"))
-        self.realtime = Realtime(database_url, self.keys)
+        # Realtime logs in as the platform's superuser (its replication slot and server settings
+        # are no business of postgres, which is no superuser on a hosted project).
+        self.realtime = Realtime(admin_url or make_conninfo(database_url, user="supabase_admin"), self.keys)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="supabase-standin", daemon=True)
         self._runner: web.AppRunner | None = None

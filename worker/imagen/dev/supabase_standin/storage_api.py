@@ -148,6 +148,8 @@ async def remove(request: web.Request) -> web.Response:
     names = (await request.json()).get("prefixes", [])
     async with request.app[POOL].as_role(request[CLAIMS]) as conn:
         try:
+            # As the Storage API does: storage.protect_delete() refuses deletes without it.
+            await conn.execute("select set_config('storage.allow_delete_query', 'true', true)")
             cur = await conn.execute(
                 "delete from storage.objects where bucket_id = %s and name = any(%s) returning name, id",
                 (bucket, names),
