@@ -135,7 +135,7 @@ def test_a_failing_render_is_retried_until_max_attempts_then_failed(tmp_path):
     assert worker.run(burst=True).failed == 1
     assert memory.status(job.id) == "failed"
     assert memory.jobs[job.id].attempts == 2
-    assert "injected failure" in memory.jobs[job.id].error
+    assert memory.jobs[job.id].error == "the render failed (RuntimeError)"
     assert memory.calls.count("fail_job") == 2
 
 
@@ -168,3 +168,13 @@ def test_an_idle_worker_removes_the_pictures_of_deleted_images_then_forgets_them
     make_worker([], StepRenderer(), tmp_path, memory=memory)[0].run(burst=True)
     assert stored(tmp_path) == []
     assert memory.deleted_objects == {}
+
+
+def test_a_failed_try_tells_its_owner_what_was_wrong_with_its_settings_but_not_the_raw_error(tmp_path):
+    from imagen.jobs import BadSettings, user_error
+
+    assert user_error(BadSettings("width 250 is not a positive multiple of 16")) == (
+        "width 250 is not a positive multiple of 16"
+    )
+    assert user_error(OSError("/srv/gpu-box-7/models/flux: permission denied")) == "the render failed (OSError)"
+    assert user_error(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")) == "the render ran out of GPU memory"

@@ -155,7 +155,8 @@ def test_lease_expiring_after_max_attempts_fails_the_try(conn, user_a):
     assert claim(conn) is None
     row = job_row(conn, job["id"])
     assert row["status"] == "failed"
-    assert "lease expired" in row["error"]
+    assert row["error"] == "the worker rendering it stopped answering (1 of 1 attempts)"
+    assert "w1" not in row["error"]  # which worker (host and pid) is not the owner's business
 
 
 def test_one_notify_per_create_series_call(db_url, conn, user_a):

@@ -35,7 +35,7 @@ begin
       end,
       error = case
         when j.attempts >= j.max_attempts and not j.cancel_requested
-          then format('lease expired %s times (worker %s was last)', j.attempts, j.leased_by)
+          then format('the worker rendering it stopped answering (%s of %s attempts)', j.attempts, j.max_attempts)
         else j.error
       end,
       finished_at = case when j.cancel_requested or j.attempts >= j.max_attempts then now() end,

@@ -10,7 +10,7 @@
 alter publication supabase_realtime set (publish = 'insert, update');
 alter publication supabase_realtime drop table imagen.images;
 
--- jobs.leased_by names the worker's host and pid: not the users' business. Column grants leave
+-- jobs.leased_by names the worker's host and pid, claim_id is the worker's: not the users' business. Column grants leave
 -- it out (Realtime drops columns a subscriber may not select), so a user's `select *` on jobs
 -- fails: name the columns. The user RPCs that return a try read it through own_job.
 revoke select on imagen.jobs from authenticated;
@@ -20,7 +20,8 @@ grant select (
   created_at, started_at, finished_at, updated_at, queued_at
 ) on imagen.jobs to authenticated;
 
--- The caller's own try (RLS hides everyone else's), or 22023 naming the id; leased_by NULL.
+-- The caller's own try (RLS hides everyone else's), or 22023 naming the id: every column of
+-- imagen.jobs in order, the worker's (leased_by, claim_id) as NULL.
 create or replace function imagen.own_job(job_id uuid) returns imagen.jobs
 language plpgsql
 stable
@@ -32,7 +33,7 @@ begin
   select j.id, j.owner_id, j.series_id, j.series_idx, j.prompt, j.model, j.width, j.height, j.steps,
          j.style, j.seed, j.status, j.cancel_requested, j.attempts, j.max_attempts, j.run_after,
          null, j.lease_expires_at, j.progress, j.error, j.image_id, j.created_at, j.started_at,
-         j.finished_at, j.updated_at, j.queued_at
+         j.finished_at, j.updated_at, j.queued_at, null::uuid
   into _job
   from imagen.jobs j where j.id = own_job.job_id;
   if not found then

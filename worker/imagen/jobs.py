@@ -58,6 +58,20 @@ class JobCancelled(Exception):
     """The user cancelled the try: store nothing, move on."""
 
 
+class BadSettings(ValueError):
+    """The try's settings cannot be rendered by this pipeline; the message is for its owner."""
+
+
+def user_error(exc: Exception) -> str:
+    """What a failed try's owner reads in jobs.error: the kind of failure, never the raw text (it
+    can name hosts, paths or the pipeline's internals); the worker's log keeps the full text."""
+    if isinstance(exc, BadSettings):
+        return str(exc)[:300]
+    if "out of memory" in str(exc).lower():
+        return "the render ran out of GPU memory"
+    return f"the render failed ({type(exc).__name__})"
+
+
 class RenderAborted(Exception):
     """The step callback asked to stop (cancelled, lease lost, shutting down)."""
 

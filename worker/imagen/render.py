@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from imagen.config import ModelLoadError
-from imagen.jobs import Job, RenderAborted
+from imagen.jobs import BadSettings, Job, RenderAborted
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class DiffusersRenderer:
     def check_size(self, width: int, height: int) -> None:
         for name, value in (("width", width), ("height", height)):
             if value <= 0 or value % self.size_multiple:
-                raise ValueError(f"{name} {value} is not a positive multiple of {self.size_multiple}")
+                raise BadSettings(f"{name} {value} is not a positive multiple of {self.size_multiple}")
 
     def _prompt_inputs(self, prompt: str) -> dict:
         """The prompt, or (FLUX) its embeddings from the last try with the same prompt."""

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from PIL import Image
 
-from imagen.jobs import Job, JobCancelled, JobQueue, LeaseLost, RenderAborted, Renderer, Storage
+from imagen.jobs import Job, JobCancelled, JobQueue, LeaseLost, RenderAborted, Renderer, Storage, user_error
 from imagen.png import encode_png, job_metadata
 
 log = logging.getLogger(__name__)
@@ -268,11 +268,10 @@ class Worker:
 
     def _fail(self, lease: Lease, exc: Exception) -> None:
         job = lease.job
-        error = f"{type(exc).__name__}: {exc}"
-        log.error("try failed %s attempt=%s: %s", job.label, job.attempts, error)
+        log.error("try failed %s attempt=%s: %s: %s", job.label, job.attempts, type(exc).__name__, exc)
         log.debug("%s", "".join(traceback.format_exception(exc)))
         try:
-            retry_at = self.queue.fail(job, error)
+            retry_at = self.queue.fail(job, user_error(exc))
             if retry_at is None:
                 self._count("failed")
             else:
