@@ -4,6 +4,7 @@ migrates a database from outside the checkout."""
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,9 +60,15 @@ def test_the_worker_loop_and_the_transports_import_without_torch():
 
 
 def test_an_installed_wheel_migrates_from_outside_the_checkout(databases, tmp_path):
-    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    wheels, target, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
+    # A clean copy of what a wheel is built from: setuptools reuses (and never cleans) build/.
+    for part in ("pyproject.toml", "README.md", "worker", "supabase/migrations"):
+        copy = shutil.copytree if (REPO_ROOT / part).is_dir() else shutil.copy
+        (source / part).parent.mkdir(parents=True, exist_ok=True)
+        kwargs = {"symlinks": True, "ignore": shutil.ignore_patterns("__pycache__", "*.egg-info")}
+        copy(REPO_ROOT / part, source / part, **(kwargs if copy is shutil.copytree else {}))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
-                    str(REPO_ROOT)], check=True, capture_output=True)  # fmt: skip
+                    str(source)], check=True, capture_output=True)  # fmt: skip
     (wheel,) = wheels.glob("imagen-*.whl")
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)  # fmt: skip
