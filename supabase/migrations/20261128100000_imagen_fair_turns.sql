@@ -19,10 +19,14 @@ comment on table imagen.owner_turns is
   'When each owner last had a try claimed: claims serve the owner served least recently first.';
 create index owner_turns_turn_idx on imagen.owner_turns (last_claimed_at nulls first, first_queued_at, owner_id);
 
--- Nobody but the queue reads or writes it: RLS on, no policies, no user grants.
+-- Nobody but the queue reads or writes it: RLS on, no user grants, and the one policy says so
+-- (users see no row; the worker's service role bypasses RLS).
 alter table imagen.owner_turns enable row level security;
 revoke all on imagen.owner_turns from public, anon, authenticated;
 grant select, insert, update, delete on imagen.owner_turns to service_role;
+
+create policy "owner_turns: users see nothing" on imagen.owner_turns
+  for select to authenticated using (false);
 
 insert into imagen.owner_turns (owner_id, first_queued_at)
 select j.owner_id, min(j.queued_at) from imagen.jobs j group by j.owner_id;
