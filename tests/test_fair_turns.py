@@ -107,3 +107,18 @@ def test_users_can_neither_read_nor_move_their_turn(conn, user_a):
         except psycopg.errors.InsufficientPrivilege:
             continue
         raise AssertionError(f"a user ran: {sql}")
+
+
+def test_a_claim_in_flight_locks_only_the_try_it_takes(db_url, conn, user_a, user_b):
+    """The owner walk comes from an index, so LIMIT 1 stops it: a claim that has not committed yet
+    holds one try, and a concurrent claimer still gets another owner's."""
+    user_c = ensure_user(conn, "c@example.com")
+    for user in (user_a, user_b, user_c):
+        create_series(conn, user, 1)
+    with psycopg.connect(db_url) as first, as_worker(first):
+        cur = first.cursor(row_factory=psycopg.rows.dict_row)
+        held = cur.execute("select * from imagen.claim_job('w1', 60)").fetchone()
+        other = claim(conn, "w2")
+        assert other is not None and other["owner_id"] != held["owner_id"]
+        third = claim(conn, "w3")
+        assert third is not None and third["owner_id"] not in (held["owner_id"], other["owner_id"])
