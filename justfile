@@ -27,6 +27,7 @@ test *args: lint
 # Benchmarks: each prints a table and writes bench/results/<name>.json (add --smoke for seconds-long sizes).
 bench *args:
     {{venv}}/python -m bench.queue_overhead {{args}}
+    {{venv}}/python -m bench.claim_cost {{args}}
     {{venv}}/python -m bench.wakeup_latency {{args}}
     {{venv}}/python -m bench.render_overhead {{args}}
     {{venv}}/python -m bench.gpu_flux {{args}}

@@ -2,7 +2,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = extensions, public;
-select plan(40);
+select plan(41);
 
 select has_table('imagen', 'series', 'series table exists');
 select has_table('imagen', 'jobs', 'jobs table exists');
@@ -107,8 +107,8 @@ select is(
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosecdef),
-  array['images_queue_object_delete'],
-  'the only SECURITY DEFINER function is the trigger that queues a deleted picture''s object');
+  array['images_queue_object_delete', 'jobs_note_owner_turn'],
+  'the only SECURITY DEFINER functions are the triggers that queue a deleted picture''s object and note an owner''s turn');
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosrc like '%is\_superuser%'),
@@ -151,8 +151,12 @@ select ok(
   'the cap lives in a table users cannot write');
 select is(
   (select pg_get_indexdef(indexrelid) from pg_index where indexrelid = 'imagen.jobs_claim_idx'::regclass),
-  'CREATE INDEX jobs_claim_idx ON imagen.jobs USING btree (queued_at, series_idx) WHERE (status = ''queued''::text)',
-  'the claim index follows queue order');
+  'CREATE INDEX jobs_claim_idx ON imagen.jobs USING btree (owner_id, queued_at, series_idx) WHERE (status = ''queued''::text)',
+  'the claim index follows each owner''s queue order');
+select ok(
+  (select relrowsecurity from pg_class where oid = 'imagen.owner_turns'::regclass)
+    and not has_table_privilege('authenticated', 'imagen.owner_turns', 'select, insert, update, delete'),
+  'whose turn it is lives in a table users can neither read nor write');
 
 select * from finish();
 rollback;

@@ -13,7 +13,13 @@
 --   * storage rows cannot be deleted with plain SQL (storage.protect_delete(), lifted by
 --     `set local storage.allow_delete_query = 'true'` as the Storage API does);
 --   * auth.users.email is unique only through a partial index;
---   * the supabase_realtime publication belongs to postgres.
+--   * the supabase_realtime publication belongs to postgres;
+--   * Realtime's authorization table realtime.messages (partitioned by inserted_at, RLS on) and
+--     realtime.topic() belong to supabase_realtime_admin, mirroring supabase/realtime
+--     (lib/realtime/tenants/repo/migrations: 20260420000000_squash_migrations and
+--     20260606120000_setup_supabase_realtime_admin); postgres is a member of
+--     supabase_realtime_admin (that migration grants it where supautils' policy_grants do not
+--     cover realtime), so migrations can create policies on realtime.messages.
 -- Two stand-ins for the platform's supautils extension (which lets postgres do a few owner or
 -- superuser things): postgres is a member of supabase_storage_admin, so migrations can create
 -- policies on storage.objects (supautils' policy_grants), and pgtap and plpgsql_check are
@@ -235,6 +241,55 @@ begin
   if not exists (select from pg_publication where pubname = 'supabase_realtime') then
     create publication supabase_realtime;
     alter publication supabase_realtime owner to postgres;
+  end if;
+end
+$$;
+
+-- supabase/realtime: the tables its Broadcast/Presence authorization runs RLS against. The server
+-- checks a channel join by inserting a message row for the topic, then, in the same transaction
+-- rolled back, selecting it as the user with request.jwt.claims and realtime.topic set.
+do $$
+begin
+  if not exists (select from pg_roles where rolname = 'supabase_realtime_admin') then
+    create role supabase_realtime_admin noinherit nologin noreplication;
+  end if;
+end
+$$;
+grant supabase_realtime_admin to postgres;
+create schema if not exists realtime authorization supabase_admin;
+grant usage on schema realtime to postgres, anon, authenticated, service_role;
+grant usage on schema realtime to postgres with grant option;
+grant all on schema realtime to supabase_realtime_admin with grant option;
+
+do $$
+begin
+  if to_regclass('realtime.messages') is null then
+    create table realtime.messages (
+      topic text not null,
+      extension text not null,
+      payload jsonb,
+      event text,
+      private boolean default false,
+      updated_at timestamp without time zone default now() not null,
+      inserted_at timestamp without time zone default now() not null,
+      id uuid default gen_random_uuid() not null,
+      constraint messages_pkey primary key (id, inserted_at)
+    ) partition by range (inserted_at);
+    create index messages_inserted_at_topic_index on only realtime.messages
+      using btree (inserted_at desc, topic) where extension = 'broadcast' and private is true;
+    create table realtime.messages_default partition of realtime.messages default;
+    alter table realtime.messages owner to supabase_realtime_admin;
+    alter table realtime.messages_default owner to supabase_realtime_admin;
+    alter table realtime.messages enable row level security;
+    grant all on realtime.messages to supabase_realtime_admin;
+    grant select, insert, update on realtime.messages to postgres, anon, authenticated, service_role;
+    grant delete, truncate, references, trigger on realtime.messages to postgres;
+  end if;
+  if to_regprocedure('realtime.topic()') is null then
+    create function realtime.topic() returns text language sql stable as $f$
+      select nullif(current_setting('realtime.topic', true), '')::text;
+    $f$;
+    alter function realtime.topic() owner to supabase_realtime_admin;
   end if;
 end
 $$;
