@@ -8,7 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from imagen.preview import FLUX_RGB_BIAS, MAX_BYTES, SDXL_RGB_BIAS, preview_jpeg, unpack_flux_latents
+from imagen.preview import (
+    FLUX_RGB_BIAS,
+    MAX_BYTES,
+    SDXL_RGB_BIAS,
+    latent_rgb,
+    preview_jpeg,
+    unpack_flux_latents,
+)
 from imagen.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
 
 
@@ -65,6 +72,8 @@ def test_unpacking_matches_diffusers():
     ours = unpack_flux_latents(packed, height=256, width=384)
     theirs = FluxPipeline._unpack_latents(packed, 256, 384, 8)
     assert torch.equal(ours, theirs) and ours.shape == (1, 16, 32, 48)
+    # Mapping the packed tokens first gives the same picture as unpacking first.
+    assert torch.equal(latent_rgb(packed, 256, 384), latent_rgb(theirs, 256, 384))
 
 
 @pytest.mark.parametrize(("latents", "bias"), [

@@ -66,17 +66,50 @@ def unpack_flux_latents(latents: torch.Tensor, height: int, width: int, vae_scal
     return x.reshape(batch, channels, h, w)
 
 
-def latents_to_rgb(latents: torch.Tensor) -> Image.Image:
-    """(batch, C, h, w) latents, C = 16 (FLUX) or 4 (SDXL) → the first one's RGB picture, h x w."""
-    if latents.ndim != 4 or latents.shape[1] not in FACTORS:
-        raise ValueError(f"latents of shape {tuple(latents.shape)}: want (batch, 16 or 4, h, w)")
-    factors, bias = FACTORS[latents.shape[1]]
+_weights: dict = {}
+
+
+def _factors(channels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (channels, str(device))
+    if key not in _weights:
+        factors, bias = FACTORS[channels]
+        _weights[key] = (torch.tensor(factors, device=device), torch.tensor(bias, device=device))
+    return _weights[key]
+
+
+def latent_rgb(latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The first latent of the batch as an (h, w, 3) uint8 tensor on the latents' own device.
+
+    Packed FLUX latents (batch, tokens, 64) are mapped token by token before the 2x2 patches are
+    laid out, so only the 3-channel result is rearranged; (batch, C, h, w) latents directly."""
+    if latents.ndim == 3:
+        _batch, tokens, packed = latents.shape
+        channels = packed // 4
+        h, w = 2 * (height // 16), 2 * (width // 16)
+        if tokens != (h // 2) * (w // 2):
+            raise ValueError(f"{tokens} latent tokens do not make a {width}x{height} picture")
+        # Each token is (channel, dy, dx) channel-major: one row per latent pixel of the patch.
+        x = latents[0].view(tokens, channels, 4).transpose(1, 2).reshape(-1, channels)
+    elif latents.ndim == 4:
+        channels, h, w = latents.shape[1:]
+        x = latents[0].permute(1, 2, 0).reshape(-1, channels)
+    else:
+        raise ValueError(f"latents of shape {tuple(latents.shape)}: want (batch, tokens, 64) or (batch, C, h, w)")
+    if channels not in FACTORS:
+        raise ValueError(f"{channels} latent channels: previews know 16 (FLUX) and 4 (SDXL)")
+    weight, bias = _factors(channels, latents.device)
     with torch.no_grad():
-        x = latents[0].to(torch.float32)
-        weight = torch.tensor(factors, dtype=torch.float32, device=x.device)  # (C, 3)
-        rgb = torch.einsum("chw,cr->hwr", x, weight) + torch.tensor(bias, device=x.device)
-        pixels = ((rgb + 1) / 2).clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
-    return Image.fromarray(pixels, "RGB")
+        rgb = torch.addmm(bias, x.to(torch.float32), weight)
+        if latents.ndim == 3:
+            rgb = rgb.view(h // 2, w // 2, 2, 2, 3).permute(0, 2, 1, 3, 4)
+        rgb = rgb.reshape(h, w, 3)
+        # ComfyUI's preview_to_image: ((rgb + 1) / 2).clamp(0, 1) * 255.
+        return rgb.add(1).mul_(127.5).clamp_(0, 255).round_().to(torch.uint8)
+
+
+def latents_to_rgb(latents: torch.Tensor, height: int = 0, width: int = 0) -> Image.Image:
+    """latent_rgb as a PIL picture (height and width of the picture: needed for packed FLUX)."""
+    return Image.fromarray(latent_rgb(latents, height, width).cpu().numpy(), "RGB")
 
 
 def encode_small(image: Image.Image, max_side: int = MAX_SIDE, max_bytes: int = MAX_BYTES) -> bytes:
@@ -102,6 +135,4 @@ def preview_jpeg(
     """The step's latents as diffusers hands them to callback_on_step_end (packed (batch, tokens,
     64) for FLUX, (batch, 4, h, w) for SDXL) → JPEG bytes of a preview of the width x height
     picture, at most max_side px on its long side and max_bytes long."""
-    if latents.ndim == 3:
-        latents = unpack_flux_latents(latents, height, width)
-    return encode_small(latents_to_rgb(latents), max_side, max_bytes)
+    return encode_small(latents_to_rgb(latents, height, width), max_side, max_bytes)
