@@ -221,3 +221,20 @@ def test_the_wire_frames_are_the_real_servers(standin, user_a):
     assert {"event": "broadcast", "topic": topic, "ref": None,
             "payload": {"type": "broadcast", "event": "progress", "payload": {"step": 1}}} in frames  # fmt: skip
     assert {"event": "phx_reply", "topic": topic, "ref": "2", "payload": {"status": "ok", "response": {}}} in frames
+
+
+def test_the_clients_http_send_reaches_the_owner_on_a_private_topic(standin, series, user_a, user_b):
+    """realtime-py's channel.http_send posts to /api/broadcast/{topic}/events/{event}?private=true."""
+    topic = f"series:{series}"
+
+    async def scenario():
+        owner = await Listener(standin, standin.keys.user(user_a), topic, private=True).join()
+        await owner.channel.http_send("progress", {"step": 3})
+        other = AsyncRealtimeClient(f"{standin.url}/realtime/v1", token=standin.keys.user(user_b))
+        stranger = other.channel(topic, {"config": {"private": True}})
+        await stranger.http_send("progress", {"forged": True})  # 202, but the write policy refuses it
+        await settle()
+        await owner.close()
+        return owner.received
+
+    assert asyncio.run(scenario()) == [{"event": "progress", "payload": {"step": 3}}]

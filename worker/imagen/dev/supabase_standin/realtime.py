@@ -410,17 +410,22 @@ class Realtime:
         if chan.ack_broadcast:
             await sock.send("phx_reply", chan.topic, {"status": "ok", "response": {}}, ref)
 
+    def _caller(self, request: web.Request) -> dict | None:
+        """AuthTenant: the Authorization bearer token, else apikey; None when missing or invalid."""
+        auth = request.headers.get("Authorization", "")
+        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else request.headers.get("apikey")
+        try:
+            return self.keys.verify(token or "")
+        except InvalidToken:
+            return None
+
     async def handle_broadcast_api(self, request: web.Request) -> web.Response:
         """POST /realtime/v1/api/broadcast (BroadcastController + BatchBroadcast): 401 without a
         valid token, 422 for malformed messages, else 202 with an empty body. Private messages are
         sent only where the caller's write policy allows (the service role bypasses RLS)."""
         if time.monotonic() < self.outage_until:
             return web.Response(status=503, text="stand-in: outage")
-        auth = request.headers.get("Authorization", "")
-        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else request.headers.get("apikey")
-        try:
-            claims = self.keys.verify(token or "")
-        except InvalidToken:
+        if (claims := self._caller(request)) is None:
             return web.json_response({"message": "Unauthorized"}, status=401)
         try:
             body = await request.json()
@@ -435,6 +440,27 @@ class Realtime:
         ]
         if any(errors):
             return web.json_response({"errors": {"messages": errors}}, status=422)
+        await self.broadcast(claims, messages)
+        return web.Response(status=202)
+
+    async def handle_single_broadcast_api(self, request: web.Request) -> web.Response:
+        """POST /realtime/v1/api/broadcast/{topic}/events/{event}?private=true, the body being the
+        JSON payload (BroadcastSingleController; realtime-py's channel.http_send): 202."""
+        if time.monotonic() < self.outage_until:
+            return web.Response(status=503, text="stand-in: outage")
+        if (claims := self._caller(request)) is None:
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        try:
+            payload = await request.json()
+        except ValueError:
+            return web.json_response({"errors": {"payload": ["is invalid"]}}, status=422)
+        message = {"topic": request.match_info["topic"], "event": request.match_info["event"], "payload": payload,
+                   "private": request.query.get("private") == "true"}  # fmt: skip
+        await self.broadcast(claims, [message])
+        return web.Response(status=202)
+
+    async def broadcast(self, claims: dict, messages: list[dict]) -> None:
+        """Sends validated {topic, event, payload, private?, id?} messages as `claims` would."""
         allowed: dict[str, bool] = {}
         for m in messages:
             private = bool(m.get("private"))
@@ -447,7 +473,6 @@ class Realtime:
             if m.get("id"):
                 message["meta"] = {"id": m["id"]}
             await self.fan_out(m["topic"], private, message)
-        return web.Response(status=202)
 
     def deliveries(self) -> dict[int, int]:
         """Broadcasts delivered so far, by socket id (open sockets only)."""

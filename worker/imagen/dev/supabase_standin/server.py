@@ -80,6 +80,7 @@ class SupabaseStandIn:
         app.add_routes([
             web.get("/realtime/v1/websocket", self.realtime.handle),
             web.post("/realtime/v1/api/broadcast", self.realtime.handle_broadcast_api),
+            web.post("/realtime/v1/api/broadcast/{topic}/events/{event}", self.realtime.handle_single_broadcast_api),
         ])  # fmt: skip
         app.add_routes(storage_api.routes())
         app.add_routes(postgrest.routes())
