@@ -12,7 +12,7 @@ import torch
 
 from tests.database import REPO_ROOT
 
-BENCHES = ["queue_overhead", "claim_cost", "wakeup_latency", "render_overhead", "gpu_flux"]
+BENCHES = ["queue_overhead", "claim_cost", "wakeup_latency", "render_overhead", "gpu_flux", "preview_cost"]
 
 
 @pytest.mark.parametrize("name", BENCHES)

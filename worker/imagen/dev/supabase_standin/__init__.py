@@ -16,11 +16,16 @@ Realtime: Phoenix channels v1 JSON at /realtime/v1/websocket, phx_join answered 
 binding ids echoing the client's bindings, then the `system` "Subscribed to PostgreSQL" message,
 heartbeat replies, phx_leave/phx_close, access_token updates, postgres_changes events
 (`ref: null`, `{ids, data: {schema, table, commit_timestamp, type, columns, record, errors}}`)
-from a wal2json logical slot on the real database, filtered by the subscriber's RLS.
+from a wal2json logical slot on the real database, filtered by the subscriber's RLS. Broadcast:
+private channels authorized at join by RLS on realtime.messages (the real read check, rolled back;
+refused → "Unauthorized: You do not have permissions to read from this Channel topic: ..."),
+client broadcasts fanned out (config.broadcast self / ack; private sends need the write policy),
+POST /realtime/v1/api/broadcast and /api/broadcast/{topic}/events/{event} answering 202, with a
+count of broadcasts delivered per socket.
 
 Not reproduced: GoTrue (tokens are minted directly), PostgREST's full query grammar, embedding,
 Prefer headers and OpenAPI; Storage's S3 backend, image transforms, resumable uploads and bucket
-admin API; Realtime broadcast, presence, rate limits, the binary v2 serializer and RLS-filtered
+admin API; Realtime presence, broadcast replay, rate limits, the binary v2 serializer and RLS-filtered
 DELETE payloads. Fault hooks (outage, dropped / silent sockets, delayed subscriptions) are
 stand-in only.
 """

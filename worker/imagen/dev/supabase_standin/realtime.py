@@ -1,6 +1,16 @@
 """Realtime stand-in: Phoenix channels (JSON serializer, vsn 1.0.0) at /realtime/v1/websocket,
 postgres_changes driven by the real database's WAL through a wal2json logical slot.
 
+Broadcast as the real server does it (realtime_channel.ex, tenants/authorization.ex,
+broadcast_handler.ex, batch_broadcast.ex): a private channel (config.private) is authorized at
+join by reading a just-inserted realtime.messages row (extension 'broadcast') as the token's role,
+with request.jwt.claims and realtime.topic set, then rolled back; refused → phx_reply error
+"Unauthorized: You do not have permissions to read from this Channel topic: <topic>". A client's
+broadcast on a private channel needs the write policy (an INSERT into realtime.messages under RLS,
+rolled back), checked once per channel. Private and public channels of the same name are separate
+topics. POST /realtime/v1/api/broadcast fans {"messages": [...]} out and answers 202. Every socket
+counts the broadcasts delivered to it (Socket.delivered).
+
 Faults for tests: an outage (sockets closed, new ones refused), dropped sockets, a delayed
 subscription (joined, but not yet listening), and silent sockets (no replies, no pongs)."""
 
@@ -60,6 +70,14 @@ class Channel:
     claims: dict
     bindings: list[Binding]
     listening_at: float  # events before this instant are not delivered (delayed subscription)
+    private: bool = False
+    self_broadcast: bool = False
+    ack_broadcast: bool = False
+    can_write: bool | None = None  # the broadcast write policy, checked on the first send
+
+
+_socket_ids = itertools.count(1)
+UNAUTHORIZED_READ = "Unauthorized: You do not have permissions to read from this Channel topic: {}"
 
 
 @dataclass(eq=False)  # identity hash: sockets live in a set
@@ -70,13 +88,18 @@ class Socket:
     silent: bool = False
     reader: asyncio.Task | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    id: int = field(default_factory=lambda: next(_socket_ids))
+    delivered: int = 0  # broadcast messages sent to this socket
 
-    async def send(self, event: str, topic: str, payload: dict, ref: str | None = None) -> None:
+    async def send(self, event: str, topic: str, payload: dict, ref: str | None = None) -> bool:
         if self.silent or self.ws.closed:
-            return
+            return False
         async with self.lock:
-            with contextlib.suppress(ConnectionError, RuntimeError):
+            try:
                 await self.ws.send_str(json.dumps({"event": event, "topic": topic, "payload": payload, "ref": ref}))
+            except (ConnectionError, RuntimeError):
+                return False
+        return True
 
 
 class Realtime:
@@ -276,6 +299,8 @@ class Realtime:
             sock.channels.pop(topic, None)
             await sock.send("phx_reply", topic, {"status": "ok", "response": {}}, ref)
             await sock.send("phx_close", topic, {}, ref)
+        elif event == "broadcast" and topic in sock.channels:
+            await self._client_broadcast(sock, sock.channels[topic], ref, payload)
         elif event == "access_token" and topic in sock.channels:
             with contextlib.suppress(InvalidToken):
                 sock.channels[topic].claims = self.keys.verify(payload.get("access_token", ""))
@@ -288,18 +313,170 @@ class Realtime:
             except InvalidToken as exc:
                 await sock.send("phx_reply", topic, {"status": "error", "response": {"reason": str(exc)}}, ref)
                 return
+        config = payload.get("config") or {}
+        private = bool(config.get("private"))
+        sub_topic = topic.removeprefix("realtime:")
+        if private and not await self.can_read(claims, sub_topic):
+            refused = {"status": "error", "response": {"reason": UNAUTHORIZED_READ.format(sub_topic)}}
+            await sock.send("phx_reply", topic, refused, ref)
+            return
         bindings = [
             Binding(next(_binding_ids), b.get("event", "*"), b.get("schema", "public"), b.get("table"), b.get("filter"))
-            for b in (payload.get("config") or {}).get("postgres_changes") or []
+            for b in config.get("postgres_changes") or []
         ]
+        broadcast = config.get("broadcast") or {}
         delay = self.subscription_delay
-        sock.channels[topic] = Channel(topic, claims, bindings, time.monotonic() + delay)
+        sock.channels[topic] = Channel(
+            topic, claims, bindings, time.monotonic() + delay, private=private,
+            self_broadcast=bool(broadcast.get("self")), ack_broadcast=bool(broadcast.get("ack")),
+        )  # fmt: skip
         response = {"postgres_changes": [b.reply() for b in bindings]}
         await sock.send("phx_reply", topic, {"status": "ok", "response": response}, ref)
         if bindings:
             asyncio.get_running_loop().call_later(
                 delay, lambda: asyncio.ensure_future(self._announce_listening(sock, topic))
             )
+
+    # -- broadcast -----------------------------------------------------------------------
+
+    async def _as_role(self, conn: psycopg.AsyncConnection, claims: dict, sub_topic: str) -> None:
+        """Authorization.set_conn_config: role, realtime.topic, claims and headers, transaction-local."""
+        await conn.execute(
+            "select set_config('role', %s, true), set_config('realtime.topic', %s, true),"
+            " set_config('request.jwt.claims', %s, true), set_config('request.headers', '{}', true)",
+            (claims.get("role") or "anon", sub_topic, json.dumps(claims)),
+        )
+
+    async def can_read(self, claims: dict, sub_topic: str) -> bool:
+        """The read policy: a broadcast row for the topic is inserted as the platform, then looked
+        for as the caller under RLS; everything is rolled back. No table, no policy: refused."""
+        try:
+            async with await self._connect() as conn, conn.transaction(force_rollback=True):
+                cur = await conn.execute(
+                    "insert into realtime.messages (topic, extension, private)"
+                    " values (%s, 'broadcast', true) returning id",
+                    (sub_topic,),
+                )
+                (message_id,) = await cur.fetchone()
+                await self._as_role(conn, claims, sub_topic)
+                cur = await conn.execute(
+                    "select 1 from realtime.messages where topic = %s and extension = 'broadcast' and id = %s",
+                    (sub_topic, message_id),
+                )
+                return await cur.fetchone() is not None
+        except psycopg.Error as exc:
+            log.warning("RlsPolicyError topic=%s: %s", sub_topic, exc)
+            return False
+
+    async def can_write(self, claims: dict, sub_topic: str) -> bool:
+        """The write policy: an INSERT of a broadcast row as the caller under RLS, rolled back."""
+        try:
+            async with await self._connect() as conn, conn.transaction(force_rollback=True):
+                await self._as_role(conn, claims, sub_topic)
+                await conn.execute(
+                    "insert into realtime.messages (topic, extension, private) values (%s, 'broadcast', true)",
+                    (sub_topic,),
+                )
+                return True
+        except psycopg.errors.InsufficientPrivilege:
+            return False
+        except psycopg.Error as exc:
+            log.warning("RlsPolicyError topic=%s: %s", sub_topic, exc)
+            return False
+
+    async def fan_out(self, sub_topic: str, private: bool, message: dict, sender: Socket | None = None) -> int:
+        """Sends {type: broadcast, event, payload} to every socket joined to the topic with the same
+        privacy (the sender only if it asked for self); returns how many sockets got it."""
+        topic = f"realtime:{sub_topic}"
+        sent = 0
+        for sock in list(self.sockets):
+            chan = sock.channels.get(topic)
+            if chan is None or chan.private != private or (sock is sender and not chan.self_broadcast):
+                continue
+            if await sock.send("broadcast", topic, message):
+                sock.delivered += 1
+                sent += 1
+        return sent
+
+    async def _client_broadcast(self, sock: Socket, chan: Channel, ref: str | None, payload: dict) -> None:
+        sub_topic = chan.topic.removeprefix("realtime:")
+        if chan.private:
+            if chan.can_write is None:
+                chan.can_write = await self.can_write(chan.claims, sub_topic)
+            if not chan.can_write:
+                return  # the real server drops it silently, with no reply even when ack was asked
+        message = {"type": "broadcast", "event": payload.get("event"), "payload": payload.get("payload")}
+        await self.fan_out(sub_topic, chan.private, message, sender=sock)
+        if chan.ack_broadcast:
+            await sock.send("phx_reply", chan.topic, {"status": "ok", "response": {}}, ref)
+
+    def _caller(self, request: web.Request) -> dict | None:
+        """AuthTenant: the Authorization bearer token, else apikey; None when missing or invalid."""
+        auth = request.headers.get("Authorization", "")
+        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else request.headers.get("apikey")
+        try:
+            return self.keys.verify(token or "")
+        except InvalidToken:
+            return None
+
+    async def handle_broadcast_api(self, request: web.Request) -> web.Response:
+        """POST /realtime/v1/api/broadcast (BroadcastController + BatchBroadcast): 401 without a
+        valid token, 422 for malformed messages, else 202 with an empty body. Private messages are
+        sent only where the caller's write policy allows (the service role bypasses RLS)."""
+        if time.monotonic() < self.outage_until:
+            return web.Response(status=503, text="stand-in: outage")
+        if (claims := self._caller(request)) is None:
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"errors": {"messages": ["is invalid"]}}, status=422)
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list) or not messages:
+            return web.json_response({"errors": {"messages": ["can't be blank"]}}, status=422)
+        required = ("topic", "payload", "event")
+        errors = [
+            {k: ["can't be blank"] for k in required if not isinstance(m, dict) or m.get(k) is None} for m in messages
+        ]
+        if any(errors):
+            return web.json_response({"errors": {"messages": errors}}, status=422)
+        await self.broadcast(claims, messages)
+        return web.Response(status=202)
+
+    async def handle_single_broadcast_api(self, request: web.Request) -> web.Response:
+        """POST /realtime/v1/api/broadcast/{topic}/events/{event}?private=true, the body being the
+        JSON payload (BroadcastSingleController; realtime-py's channel.http_send): 202."""
+        if time.monotonic() < self.outage_until:
+            return web.Response(status=503, text="stand-in: outage")
+        if (claims := self._caller(request)) is None:
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        try:
+            payload = await request.json()
+        except ValueError:
+            return web.json_response({"errors": {"payload": ["is invalid"]}}, status=422)
+        message = {"topic": request.match_info["topic"], "event": request.match_info["event"], "payload": payload,
+                   "private": request.query.get("private") == "true"}  # fmt: skip
+        await self.broadcast(claims, [message])
+        return web.Response(status=202)
+
+    async def broadcast(self, claims: dict, messages: list[dict]) -> None:
+        """Sends validated {topic, event, payload, private?, id?} messages as `claims` would."""
+        allowed: dict[str, bool] = {}
+        for m in messages:
+            private = bool(m.get("private"))
+            if private:
+                if m["topic"] not in allowed:
+                    allowed[m["topic"]] = await self.can_write(claims, m["topic"])
+                if not allowed[m["topic"]]:
+                    continue
+            message = {"type": "broadcast", "event": m["event"], "payload": m["payload"]}
+            if m.get("id"):
+                message["meta"] = {"id": m["id"]}
+            await self.fan_out(m["topic"], private, message)
+
+    def deliveries(self) -> dict[int, int]:
+        """Broadcasts delivered so far, by socket id (open sockets only)."""
+        return {sock.id: sock.delivered for sock in self.sockets}
 
     async def _announce_listening(self, sock: Socket, topic: str) -> None:
         if topic in sock.channels:

@@ -77,7 +77,11 @@ class SupabaseStandIn:
         app[POOL] = ConnectionPool(authenticator)
         app[KEYS] = self.keys
         app[BLOB_ROOT] = self.blob_root
-        app.add_routes([web.get("/realtime/v1/websocket", self.realtime.handle)])
+        app.add_routes([
+            web.get("/realtime/v1/websocket", self.realtime.handle),
+            web.post("/realtime/v1/api/broadcast", self.realtime.handle_broadcast_api),
+            web.post("/realtime/v1/api/broadcast/{topic}/events/{event}", self.realtime.handle_single_broadcast_api),
+        ])  # fmt: skip
         app.add_routes(storage_api.routes())
         app.add_routes(postgrest.routes())
         await self.realtime.start()
@@ -138,6 +142,17 @@ class SupabaseStandIn:
 
     def realtime_socket_count(self) -> int:
         return len(self.realtime.sockets)
+
+    def broadcast_deliveries(self) -> dict[int, int]:
+        """Broadcast messages delivered to each open Realtime socket so far, by socket id."""
+        return self._run(self._deliveries())
+
+    async def _deliveries(self) -> dict[int, int]:
+        return self.realtime.deliveries()
+
+    def broadcasts_delivered(self) -> int:
+        """All broadcast messages delivered to the open Realtime sockets so far."""
+        return sum(self.broadcast_deliveries().values())
 
     def stored_object(self, bucket: str, name: str) -> bytes | None:
         path = self.blob_root / bucket / name
