@@ -3,12 +3,10 @@ series order, then index order; SKIP LOCKED still hands each try to one claimer 
 
 from __future__ import annotations
 
-import threading
-
 import psycopg
 
 from imagen.dev.users import ensure_user
-from tests.world import as_worker, claim, create_series
+from tests.world import as_worker, claim, create_series, race_two_claimers
 
 
 def queue_three_users(conn, users) -> dict:
@@ -71,20 +69,7 @@ def test_two_concurrent_claimers_never_take_the_same_try(db_url, conn, user_a, u
             " select u, 'p' || i, 'm', 256, 256, 1, i from unnest(%s::uuid[]) u, generate_series(1, 60) i",
             (users,),
         )
-    claimed: dict[str, list] = {"w1": [], "w2": []}
-    start = threading.Barrier(2)
-
-    def worker(name: str) -> None:
-        with psycopg.connect(db_url, autocommit=True) as c:
-            start.wait()
-            while job := claim(c, name):
-                claimed[name].append(job["id"])
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in claimed]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    claimed = race_two_claimers(db_url)
     all_ids = claimed["w1"] + claimed["w2"]
     assert len(all_ids) == 180
     assert len(set(all_ids)) == 180

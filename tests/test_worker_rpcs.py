@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import psycopg
 import pytest
 
 from imagen.console.users import as_user
-from tests.world import as_worker, claim, complete, create_series, job_row
+from tests.world import as_worker, claim, complete, create_series, job_row, race_two_claimers
 
 
 def queue_solo_jobs(conn, owner, count: int) -> None:
@@ -30,20 +29,7 @@ def call(conn, sql: str, params=()):
 
 def test_two_connections_racing_claim_each_job_exactly_once(db_url, conn, user_a):
     queue_solo_jobs(conn, user_a, 200)
-    claimed: dict[str, list] = {"w1": [], "w2": []}
-    start = threading.Barrier(2)
-
-    def worker(name: str) -> None:
-        with psycopg.connect(db_url, autocommit=True) as c:
-            start.wait()
-            while job := claim(c, name):
-                claimed[name].append(job["id"])
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in claimed]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    claimed = race_two_claimers(db_url)
     all_ids = claimed["w1"] + claimed["w2"]
     assert len(all_ids) == 200
     assert len(set(all_ids)) == 200

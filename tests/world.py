@@ -66,3 +66,24 @@ def make_job(seed: int, **kw) -> Job:
         model="tiny", width=256, height=256, steps=4, style=None, seed=seed, attempts=1, max_attempts=3,
     )  # fmt: skip
     return Job(**{**fields, **kw})
+
+
+def race_two_claimers(db_url: str) -> dict[str, list]:
+    """Two connections claim at the same moment until the queue is empty: job ids per worker."""
+    import threading
+
+    claimed: dict[str, list] = {"w1": [], "w2": []}
+    start = threading.Barrier(2)
+
+    def worker(name: str) -> None:
+        with psycopg.connect(db_url, autocommit=True) as c:
+            start.wait()
+            while job := claim(c, name):
+                claimed[name].append(job["id"])
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in claimed]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return claimed

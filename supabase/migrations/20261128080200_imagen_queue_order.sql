@@ -12,58 +12,8 @@ alter table imagen.jobs enable trigger jobs_touch_updated_at;
 drop index imagen.jobs_claim_idx;
 create index jobs_claim_idx on imagen.jobs (queued_at, series_idx) where status = 'queued';
 
-create or replace function imagen.claim_job(worker_id text, lease_seconds double precision default 60)
-returns setof imagen.jobs
-language plpgsql
-set search_path = ''
-as $$
-begin
-  if worker_id is null or btrim(worker_id) = '' then
-    raise exception 'worker_id must not be empty' using errcode = '22023';
-  end if;
-  if lease_seconds is null or lease_seconds <= 0 then
-    raise exception 'lease_seconds must be positive' using errcode = '22023';
-  end if;
-
-  -- Expired leases: the holder crashed or hung. Out of attempts means failed, a cancel request
-  -- means cancelled, otherwise back to the front of the queue.
-  update imagen.jobs j
-  set status = case
-        when j.cancel_requested then 'cancelled'
-        when j.attempts >= j.max_attempts then 'failed'
-        else 'queued'
-      end,
-      error = case
-        when j.attempts >= j.max_attempts and not j.cancel_requested
-          then format('the worker rendering it stopped answering (%s of %s attempts)', j.attempts, j.max_attempts)
-        else j.error
-      end,
-      finished_at = case when j.cancel_requested or j.attempts >= j.max_attempts then now() end,
-      lease_expires_at = null
-  where j.id in (
-    select e.id from imagen.jobs e
-    where e.status = 'running' and e.lease_expires_at < now()
-    for update skip locked
-  );
-
-  return query
-  update imagen.jobs j
-  set status = 'running',
-      attempts = j.attempts + 1,
-      leased_by = claim_job.worker_id,
-      lease_expires_at = now() + make_interval(secs => lease_seconds),
-      progress = 0,
-      started_at = now()
-  where j.id = (
-    select q.id from imagen.jobs q
-    where q.status = 'queued' and q.run_after <= now()
-    order by q.queued_at, q.series_idx
-    limit 1
-    for update skip locked
-  )
-  returning j.*;
-end;
-$$;
+-- claim_job orders by queued_at from 20261128100000_imagen_fair_turns.sql on, where it also
+-- takes turns between users (written there once).
 
 -- A user's retry stamps queued_at, and the guard trusts named roles (caller_is_service), not
 -- is_superuser, which postgres is not on a hosted project.
