@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=60.0, gt=0)
     heartbeat_interval: float = Field(default=0.25, gt=0)
     retry_backoff_seconds: float = Field(default=2.0, ge=0)
+    # supabase transport: a small preview of each step's latents goes with its Broadcast progress.
+    previews: bool = True
     # supabase transport: a request with no answer after this long is given up and retried.
     request_timeout: float = Field(default=30.0, gt=0)
     # supabase transport: how often the Realtime connection is checked (and rebuilt if dead).

@@ -112,9 +112,18 @@ class Storage(Protocol):
     def delete(self, path: str) -> None: ...
 
 
+class ProgressPublisher(Protocol):
+    """Per-step progress of a try for the people watching it (Broadcast); best effort, never blocks."""
+
+    def publish(self, job: Job, step: int, preview: bytes | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Renderer(Protocol):
     model: str  # what the pictures' metadata records
     device: str  # "cpu" or an accelerator: the worker overlaps I/O with the render off the CPU
 
-    def render(self, job: Job, on_step: Callable[[int], bool] | None = None) -> Image.Image:
-        """Renders `job`; on_step(step) after each step returns False to abort (RenderAborted)."""
+    def render(self, job: Job, on_step: Callable[..., bool] | None = None) -> Image.Image:
+        """Renders `job`; on_step(step, latents=None) after each step returns False to abort
+        (RenderAborted). Renderers that can pass the step's latents (for a preview) do."""

@@ -119,7 +119,7 @@ class DiffusersRenderer:
 
         def step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
             nonlocal aborted
-            if on_step is not None and not on_step(step + 1):
+            if on_step is not None and not on_step(step + 1, callback_kwargs.get("latents")):
                 aborted = True
                 pipe._interrupt = True
             return callback_kwargs

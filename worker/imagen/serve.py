@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from imagen.config import Settings
-from imagen.transports import open_transport
+from imagen.transports import open_progress, open_transport
 from imagen.worker import Worker, WorkerStats
 
 log = logging.getLogger("imagen")
@@ -15,6 +15,7 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
     from imagen.render import DiffusersRenderer  # torch: only once a worker really starts
 
     queue, storage = open_transport(settings)
+    progress = open_progress(queue)
     try:
         queue.check()  # a project that cannot work stops us here, not after a model load
         renderer = DiffusersRenderer(settings.model, settings.device, settings.dtype, settings.compile)
@@ -24,6 +25,8 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
             renderer,
             poll_interval=settings.poll_interval,
             heartbeat_interval=settings.heartbeat_interval,
+            progress=progress,
+            previews=settings.previews,
         )
         worker.install_signal_handlers()
         log.info("worker %s ready transport=%s burst=%s", settings.worker_id, settings.transport, burst)
@@ -31,4 +34,6 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
         log.info("worker stopped %s", stats)
         return stats
     finally:
+        if progress is not None:
+            progress.close()
         queue.close()

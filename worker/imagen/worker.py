@@ -19,7 +19,17 @@ from datetime import UTC, datetime
 
 from PIL import Image
 
-from imagen.jobs import Job, JobCancelled, JobQueue, LeaseLost, RenderAborted, Renderer, Storage, user_error
+from imagen.jobs import (
+    Job,
+    JobCancelled,
+    JobQueue,
+    LeaseLost,
+    ProgressPublisher,
+    RenderAborted,
+    Renderer,
+    Storage,
+    user_error,
+)
 from imagen.png import encode_png, job_metadata
 
 log = logging.getLogger(__name__)
@@ -92,12 +102,17 @@ class Worker:
         heartbeat_interval: float = 0.25,
         on_progress: ProgressHook | None = None,
         overlap_io: bool | None = None,
+        progress: ProgressPublisher | None = None,
+        previews: bool = True,
     ) -> None:
         self.queue = queue
         self.storage = storage
         self.renderer = renderer
         self.poll_interval = poll_interval
         self.on_progress = on_progress
+        # Per-step progress (with a small preview of the step's latents) for the people watching.
+        self.progress = progress
+        self.previews = previews
         # Overlapping claims and stores with the render pays off when the render runs on a GPU (or
         # the queue is remote); on a CPU the render already uses every core and overlapping only
         # adds contention (measured in bench/render_overhead.py). None: decide from the renderer.
@@ -207,10 +222,12 @@ class Worker:
         started = time.perf_counter()
         log.info("try started %s seed=%s attempt=%s", job.label, job.seed, job.attempts)
 
-        def on_step(step: int) -> bool:
+        def on_step(step: int, latents=None) -> bool:
             lease.progress = step
             if self.on_progress is not None:
                 self.on_progress(job, step)
+            if self.progress is not None:
+                self.progress.publish(job, step, self._preview(job, latents))
             return lease.abort_reason is None
 
         self.current = lease
@@ -229,6 +246,17 @@ class Worker:
             self._finish(lease, image, started, render_seconds)
             return
         self.finisher.submit(self._finish, lease, image, started, render_seconds).add_done_callback(self._log_crash)
+
+    def _preview(self, job: Job, latents) -> bytes | None:
+        if not self.previews or latents is None:
+            return None
+        from imagen.preview import preview_jpeg  # torch: only renderers that pass latents have it
+
+        try:
+            return preview_jpeg(latents, job.height, job.width)
+        except Exception as exc:  # a preview is a nicety; the render goes on without it
+            log.debug("no preview for %s: %s", job.label, exc)
+            return None
 
     def _finish(self, lease: Lease, image: Image.Image, started: float, render_seconds: float) -> None:
         """On the finisher thread: encode, store, complete — overlapping the next render."""

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from imagen.config import ConfigError, Settings
-from imagen.jobs import Storage
+from imagen.jobs import ProgressPublisher, Storage
 from imagen.transports.rpcs import WorkerRpcs
 
 
@@ -63,3 +63,14 @@ def open_storage(settings: Settings) -> Iterator[Storage]:
         yield SupabaseStorage(project)
     finally:
         project.close()
+
+
+def open_progress(queue: WorkerRpcs) -> ProgressPublisher | None:
+    """Per-step progress over Broadcast where the transport has Realtime (supabase). The postgres
+    transport has none: its watchers read the job rows, which the heartbeat keeps current."""
+    from imagen.transports.progress import BroadcastProgress
+    from imagen.transports.supabase.queue import SupabaseConnector
+
+    if isinstance(queue.connector, SupabaseConnector):
+        return BroadcastProgress(queue.connector.broadcast)
+    return None

@@ -42,6 +42,7 @@ class SupabaseProject:
         self._thread.start()
         self.stopping = threading.Event()
         self.client: AsyncClient = self.run(acreate_client(self.url, self.key.get_secret_value()))
+        self._http: httpx.AsyncClient | None = None  # for Realtime's broadcast API
 
     def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
         """Runs a coroutine on the project's loop and waits for it (from any other thread)."""
@@ -63,6 +64,19 @@ class SupabaseProject:
         response = await self.client.schema("imagen").rpc(fn, params).execute()
         return response.data
 
+    async def broadcast(self, messages: list[dict]) -> None:
+        """Realtime's HTTP broadcast API with the service role (which may send to private topics)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.request_timeout)
+        secret = self.key.get_secret_value()
+        response = await self._http.post(
+            f"{self.url}/realtime/v1/api/broadcast",
+            json={"messages": messages},
+            headers={"apikey": secret, "Authorization": f"Bearer {secret}"},
+        )
+        if response.status_code >= 400:
+            raise APIError({"code": str(response.status_code), "message": response.text[:200]})
+
     def close(self) -> None:
         self.stopping.set()
         try:
@@ -74,6 +88,8 @@ class SupabaseProject:
         self.loop.close()
 
     async def _close_clients(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
         await self.client.postgrest.aclose()
         await self.client.storage.session.aclose()
         # Whatever else still runs on this loop (realtime tasks) ends with it.

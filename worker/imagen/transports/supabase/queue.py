@@ -29,6 +29,9 @@ class SupabaseConnector:
             ping_timeout=min(5.0, self.watchdog_interval),
         )
 
+    def broadcast(self, messages: list[dict]) -> None:
+        self.project.call(lambda: self.project.broadcast(messages))
+
     def is_listening(self) -> bool:
         """The Realtime channel is joined: inserts arrive as events."""
         channel = self.wakeups.channel if self.wakeups is not None else None

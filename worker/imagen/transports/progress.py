@@ -1,0 +1,67 @@
+"""Per-step progress (and previews) on a private Broadcast topic per series, `series:<id>`.
+
+The render thread only drops the latest step of each try into a slot; a thread of its own sends
+what is there, so a slow or failing Realtime never holds up a step, and a burst of steps while a
+send is in flight goes out as one message per try (the newest). Losing a progress message is
+harmless: state changes stay row updates that a page re-reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Callable
+
+from imagen.jobs import Job
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[list[dict]], None]
+
+
+def series_topic(series_id: object) -> str:
+    return f"series:{series_id}"
+
+
+class BroadcastProgress:
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._latest: dict[object, dict] = {}
+        self._ready = threading.Condition()
+        self._closed = False
+        self.sent = 0
+        self._thread = threading.Thread(target=self._run, name="imagen-progress", daemon=True)
+        self._thread.start()
+
+    def publish(self, job: Job, step: int, preview: bytes | None = None) -> None:
+        """Never blocks on the network. Solo tries have no series topic: their row is their progress."""
+        if job.series_id is None:
+            return
+        payload = {"job_id": str(job.id), "series_idx": job.series_idx, "step": step, "steps": job.steps}
+        if preview is not None:
+            payload["preview_jpeg"] = base64.b64encode(preview).decode()
+        message = {"topic": series_topic(job.series_id), "event": "progress", "payload": payload, "private": True}
+        with self._ready:
+            self._latest[job.id] = message
+            self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._latest and not self._closed:
+                    self._ready.wait()
+                if self._closed and not self._latest:
+                    return
+                batch, self._latest = list(self._latest.values()), {}
+            try:
+                self._send(batch)
+                self.sent += len(batch)
+            except Exception as exc:  # progress is best effort; the next step tries again
+                log.warning("progress broadcast failed: %s", exc)
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        self._thread.join(timeout)
