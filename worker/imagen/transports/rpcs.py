@@ -182,9 +182,9 @@ class WorkerRpcs:
         self._call("release_job", self._held(job))
 
     def objects_to_delete(self, limit: int = 100) -> list[dict]:
-        """Storage objects whose image rows are gone (deleted series and pictures)."""
-        answer = self._call("pending_object_deletions", {"max_rows": limit})
-        return answer if isinstance(answer, list) else [answer]
+        """Storage objects whose image rows are gone (deleted series and pictures). A set-returning
+        function: every connector answers with a list."""
+        return self._call("pending_object_deletions", {"max_rows": limit})
 
     def forget_objects(self, ids: list[int]) -> None:
         self._call("forget_object_deletions", {"ids": ids})
