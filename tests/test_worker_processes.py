@@ -10,7 +10,7 @@ import time
 import psycopg
 import pytest
 
-from tests.workers import running_with_progress, scalar, start_worker, wait_until, worker_env
+from tests.workers import running_try, scalar, start_worker, wait_until, worker_env
 from tests.world import create_tiny_series
 
 
@@ -34,7 +34,7 @@ def test_sigkill_mid_render_loses_and_duplicates_nothing(conn, db_url, user_a, t
     for _ in range(5):
         proc = start_worker(env, log_path=tmp_path / "workers.log")
         try:
-            killed.append(wait_until(lambda: running_with_progress(db_url), 60, what="a try mid-render"))
+            killed.append(wait_until(lambda: running_try(db_url), 60, what="a try being rendered"))
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -53,7 +53,7 @@ def test_sigkill_mid_render_loses_and_duplicates_nothing(conn, db_url, user_a, t
 def test_sigterm_releases_the_try_and_exits(conn, db_url, user_a, tiny_model, tmp_path):
     create_tiny_series(conn, user_a, n=2, steps=50)
     proc = start_worker(worker_env(db_url, tiny_model, tmp_path), log_path=tmp_path / "worker.log")
-    job_id = wait_until(lambda: running_with_progress(db_url), 60, what="a try mid-render")
+    job_id = wait_until(lambda: running_try(db_url), 60, what="a try being rendered")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     assert scalar(db_url, "select count(*) from imagen.jobs where status = 'running'") == 0

@@ -103,7 +103,6 @@ def test_cancelled_running_try_is_reported_through_heartbeat(conn, user_a):
     series = create_series(conn, user_a, 2)
     running = claim(conn)
     assert call(conn, "select imagen.heartbeat_job(%s, 'w1', 2, 60)", (running["id"],))[0] == "ok"
-    assert job_row(conn, running["id"])["progress"] == 2
     with as_user(conn, user_a):
         conn.execute("select imagen.cancel_series(%s)", (series["id"],))
     statuses = dict(conn.execute("select series_idx, status from imagen.jobs").fetchall())

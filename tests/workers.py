@@ -61,12 +61,10 @@ def scalar(db_url: str, sql: str, params: tuple = ()):
         return conn.execute(sql, params).fetchone()[0]
 
 
-def running_with_progress(db_url: str):
-    """The id of a try that is mid-render (at least one step done), or None."""
-    return scalar(
-        db_url,
-        "select coalesce((select id::text from imagen.jobs where status = 'running' and progress >= 1 limit 1), '')",
-    )
+def running_try(db_url: str):
+    """The id of a try a worker holds (claimed, rendering), or None. Not progress >= 1: a heartbeat
+    writes progress only with a lease renewal, half a lease after the claim."""
+    return scalar(db_url, "select coalesce((select id::text from imagen.jobs where status = 'running' limit 1), '')")
 
 
 def supabase_worker_env(standin, model: str, **settings: object) -> dict:

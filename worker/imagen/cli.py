@@ -38,24 +38,51 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from imagen.console.progress_feed import open_feed
     from imagen.console.series import create_series, find_user, watch_series
 
-    with connect_database() as conn:
+    settings = load_settings()
+    with connect_database(settings) as conn:
         user = find_user(conn, args.user)
-        settings = {k: getattr(args, k) for k in ("model", "width", "height", "steps", "style", "seed")}
-        series = create_series(conn, user, args.prompt, args.n, **settings)
+        options = {k: getattr(args, k) for k in ("model", "width", "height", "steps", "style", "seed")}
+        series = create_series(conn, user, args.prompt, args.n, **options)
         print(f"series {series['id']}: {args.n} tries queued")
         if args.wait:
-            watch_series(conn, series["id"])
+            feed = open_feed(settings, series["id"])
+            try:
+                watch_series(conn, series["id"], feed)
+            finally:
+                feed.close()
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from imagen.console.report import recent_series_table, series_tries, tries_table
 
-    with connect_database() as conn:
-        print(tries_table(series_tries(conn, args.series)) if args.series else recent_series_table(conn))
+    settings = load_settings()
+    with connect_database(settings) as conn:
+        if not args.series:
+            print(recent_series_table(conn))
+            return 0
+        tries = series_tries(conn, args.series)
+        if any(t["status"] == "running" for t in tries):
+            tries = running_steps(settings, conn, args.series)
+        print(tries_table(tries))
     return 0
+
+
+def running_steps(settings: Settings, conn: psycopg.Connection, series_id: str) -> list[dict]:
+    """The tries, with the step each running one reaches in the next second (from the events)."""
+    from imagen.console.progress_feed import latest_steps, open_feed
+    from imagen.console.report import series_tries
+    from imagen.console.series import with_steps_heard
+
+    feed = open_feed(settings, series_id)
+    try:
+        heard = latest_steps(feed.poll(1.0))
+    finally:
+        feed.close()
+    return with_steps_heard(series_tries(conn, series_id), heard)
 
 
 def cmd_pick(args: argparse.Namespace) -> int:

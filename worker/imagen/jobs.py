@@ -115,7 +115,9 @@ class Storage(Protocol):
 class ProgressPublisher(Protocol):
     """Per-step progress of a try for the people watching it (Broadcast); best effort, never blocks."""
 
-    def publish(self, job: Job, step: int, preview: bytes | None = None) -> None: ...
+    def publish(self, job: Job, step: int, preview: Callable[[], bytes] | None = None) -> None:
+        """preview, when given, makes the step's JPEG when called: off the render thread, and only
+        for the steps that are actually sent."""
 
     def close(self) -> None: ...
 

@@ -12,6 +12,7 @@ Only the diffusers renderer uses this, so torch is imported here and nowhere in 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import torch
 from PIL import Image
@@ -127,6 +128,26 @@ def encode_small(image: Image.Image, max_side: int = MAX_SIDE, max_bytes: int = 
         if max(image.size) <= 16:
             return out.getvalue()  # cannot happen for JPEG: a 16 px picture is well under 1 kB
         image = image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.BILINEAR)
+
+
+def start_preview(latents: torch.Tensor, height: int, width: int) -> Callable[[], bytes]:
+    """Starts a preview without making the render thread wait for the device: the latent→RGB map
+    is queued where the latents are and its small result (49 kB for 1024²) copied to pinned host
+    memory asynchronously. Calling the result waits for that copy and encodes the JPEG, on the
+    caller's thread: the progress sender's, and only for the previews it actually sends."""
+    rgb = latent_rgb(latents, height, width)
+    copied = None
+    if rgb.device.type == "cuda":
+        rgb = rgb.to("cpu", non_blocking=True)  # into pinned memory: the copy does not block
+        copied = torch.cuda.Event()
+        copied.record()
+
+    def jpeg() -> bytes:
+        if copied is not None:
+            copied.synchronize()
+        return encode_small(Image.fromarray(rgb.numpy(), "RGB"))
+
+    return jpeg
 
 
 def preview_jpeg(

@@ -99,7 +99,7 @@ class Worker:
         renderer: Renderer,
         *,
         poll_interval: float = 2.0,
-        heartbeat_interval: float = 0.25,
+        heartbeat_interval: float = 1.0,
         on_progress: ProgressHook | None = None,
         overlap_io: bool | None = None,
         progress: ProgressPublisher | None = None,
@@ -247,13 +247,14 @@ class Worker:
             return
         self.finisher.submit(self._finish, lease, image, started, render_seconds).add_done_callback(self._log_crash)
 
-    def _preview(self, job: Job, latents) -> bytes | None:
+    def _preview(self, job: Job, latents) -> Callable[[], bytes] | None:
+        """The step's preview, started here and encoded by the publisher (see start_preview)."""
         if not self.previews or latents is None:
             return None
-        from imagen.preview import preview_jpeg  # torch: only renderers that pass latents have it
+        from imagen.preview import start_preview  # torch: only renderers that pass latents have it
 
         try:
-            return preview_jpeg(latents, job.height, job.width)
+            return start_preview(latents, job.height, job.width)
         except Exception as exc:  # a preview is a nicety; the render goes on without it
             log.debug("no preview for %s: %s", job.label, exc)
             return None

@@ -3,7 +3,6 @@ write its contact sheet. Every user action runs as that user, so RLS applies as 
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from psycopg import sql
 
 from imagen.config import ConfigError
 from imagen.console.progress import TryBars
+from imagen.console.progress_feed import ProgressFeed, latest_steps
 from imagen.console.report import series_tries, tries_table
 from imagen.console.sheet import contact_sheet
 from imagen.console.users import as_user
@@ -37,21 +37,33 @@ def create_series(conn: psycopg.Connection, user: uuid.UUID, prompt: str, n: int
         return conn.execute(statement, {"prompt": prompt, "n": n, **given}).fetchone()[0]
 
 
-def watch_series(conn: psycopg.Connection, series_id: str) -> list[dict]:
-    """A progress bar per try until every try has finished; then the table of tries."""
+def watch_series(conn: psycopg.Connection, series_id: str, feed: ProgressFeed) -> list[dict]:
+    """A progress bar per try until every try has finished; then the table of tries. Steps come
+    from the progress events; states from the rows, re-read as events arrive or twice a second."""
     tries = series_tries(conn, series_id)
     bars = TryBars([(t["series_idx"], t["steps"]) for t in tries])
+    heard: dict[int, int] = {}
     try:
         while True:
-            tries = series_tries(conn, series_id)
+            heard = latest_steps(feed.poll(0.5), heard)
+            tries = with_steps_heard(series_tries(conn, series_id), heard)
             for t in tries:
-                bars.update(t["series_idx"], t["steps"] if t["status"] == "done" else t["progress"], t["status"])
+                bars.update(t["series_idx"], t["progress"], t["status"])
             if all(t["status"] in FINISHED for t in tries):
                 break
-            time.sleep(0.2)
     finally:
         bars.close()
     print(tries_table(tries))
+    return tries
+
+
+def with_steps_heard(tries: list[dict], heard: dict[int, int]) -> list[dict]:
+    """The tries with the progress the events told of (a done try shows all its steps)."""
+    for t in tries:
+        if t["status"] == "done":
+            t["progress"] = t["steps"]
+        elif t["status"] == "running":
+            t["progress"] = max(t["progress"], heard.get(t["series_idx"], 0))
     return tries
 
 

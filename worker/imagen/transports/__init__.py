@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pydantic import SecretStr
+
 from imagen.config import ConfigError, Settings
 from imagen.jobs import ProgressPublisher, Storage
 from imagen.transports.rpcs import WorkerRpcs
@@ -24,14 +26,18 @@ def postgres_queue(database_url: str, worker_id: str, **options: float) -> Worke
     return WorkerRpcs(PostgresConnector(database_url), worker_id, **options)
 
 
-def supabase_project(settings: Settings):
-    from imagen.transports.supabase.project import SupabaseProject
-
+def supabase_credentials(settings: Settings) -> tuple[str, SecretStr]:
     if not settings.supabase_url or settings.supabase_service_role_key is None:
         raise ConfigError(
             "the supabase transport needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY (the project's service-role key)"
         )
-    return SupabaseProject(settings.supabase_url, settings.supabase_service_role_key, settings.request_timeout)
+    return settings.supabase_url, settings.supabase_service_role_key
+
+
+def supabase_project(settings: Settings):
+    from imagen.transports.supabase.project import SupabaseProject
+
+    return SupabaseProject(*supabase_credentials(settings), settings.request_timeout)
 
 
 def open_transport(settings: Settings) -> tuple[WorkerRpcs, Storage]:
@@ -66,11 +72,9 @@ def open_storage(settings: Settings) -> Iterator[Storage]:
 
 
 def open_progress(queue: WorkerRpcs) -> ProgressPublisher | None:
-    """Per-step progress over Broadcast where the transport has Realtime (supabase). The postgres
-    transport has none: its watchers read the job rows, which the heartbeat keeps current."""
+    """Per-step progress where the transport can send it without writing rows: Realtime Broadcast
+    (supabase) or NOTIFY (postgres)."""
     from imagen.transports.progress import BroadcastProgress
-    from imagen.transports.supabase.queue import SupabaseConnector
 
-    if isinstance(queue.connector, SupabaseConnector):
-        return BroadcastProgress(queue.connector.broadcast)
-    return None
+    send = getattr(queue.connector, "broadcast", None)
+    return BroadcastProgress(send) if send is not None else None

@@ -8,6 +8,7 @@ the listener reconnects with backoff and wakes the worker so nothing queued mean
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -22,6 +23,10 @@ from imagen.transports.rpcs import Backoff, RpcError
 log = logging.getLogger(__name__)
 
 CHANNEL = "imagen_jobs"
+# Per-step progress for terminals watching a series (imagen create --wait, imagen status): the
+# postgres transport's Broadcast. A NOTIFY writes no row; its payload is capped at 8000 bytes, so
+# previews stay out.
+PROGRESS_CHANNEL = "imagen_progress"
 
 
 @cache
@@ -65,6 +70,19 @@ class PostgresConnector:
             if conn is not None and conn.broken:
                 conn.close()
             # No SQLSTATE: the connection itself failed (refused, reset, closed).
+            raise RpcError(exc.sqlstate or "08000", exc.diag.message_primary or str(exc).strip()) from exc
+
+    def broadcast(self, messages: list[dict]) -> None:
+        """The progress messages as NOTIFYs on PROGRESS_CHANNEL, one transaction, previews left out."""
+        notes = [{**m, "payload": {k: v for k, v in m["payload"].items() if k != "preview_jpeg"}} for m in messages]
+        conn = self._thread_conn()
+        try:
+            with conn.transaction():
+                for note in notes:
+                    conn.execute("select pg_notify(%s, %s)", (PROGRESS_CHANNEL, json.dumps(note)))
+        except psycopg.Error as exc:
+            if conn.broken:
+                conn.close()
             raise RpcError(exc.sqlstate or "08000", exc.diag.message_primary or str(exc).strip()) from exc
 
     def start(self, wake: Callable[[], None]) -> None:

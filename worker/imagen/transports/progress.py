@@ -1,9 +1,10 @@
 """Per-step progress (and previews) on a private Broadcast topic per series, `series:<id>`.
 
-The render thread only drops the latest step of each try into a slot; a thread of its own sends
-what is there, so a slow or failing Realtime never holds up a step, and a burst of steps while a
-send is in flight goes out as one message per try (the newest). Losing a progress message is
-harmless: state changes stay row updates that a page re-reads.
+The render thread only drops the latest step of each try into a slot; a thread of its own encodes
+the step's preview and sends what is there, so neither JPEG encoding nor a slow or failing
+Realtime holds up a step, and a burst of steps while a send is in flight goes out as one message
+per try (the newest; older previews are never encoded). Losing a progress message is harmless:
+state changes stay row updates that a page re-reads.
 """
 
 from __future__ import annotations
@@ -34,17 +35,23 @@ class BroadcastProgress:
         self._thread = threading.Thread(target=self._run, name="imagen-progress", daemon=True)
         self._thread.start()
 
-    def publish(self, job: Job, step: int, preview: bytes | None = None) -> None:
-        """Never blocks on the network. Solo tries have no series topic: their row is their progress."""
+    def publish(self, job: Job, step: int, preview: Callable[[], bytes] | None = None) -> None:
+        """Never blocks. Solo tries have no series topic: their row is their progress."""
         if job.series_id is None:
             return
+        with self._ready:
+            self._latest[job.id] = (job, step, preview)
+            self._ready.notify()
+
+    @staticmethod
+    def message(job: Job, step: int, preview: Callable[[], bytes] | None) -> dict:
         payload = {"job_id": str(job.id), "series_idx": job.series_idx, "step": step, "steps": job.steps}
         if preview is not None:
-            payload["preview_jpeg"] = base64.b64encode(preview).decode()
-        message = {"topic": series_topic(job.series_id), "event": "progress", "payload": payload, "private": True}
-        with self._ready:
-            self._latest[job.id] = message
-            self._ready.notify()
+            try:
+                payload["preview_jpeg"] = base64.b64encode(preview()).decode()
+            except Exception as exc:  # a preview is a nicety; the progress goes without it
+                log.debug("no preview for %s: %s", job.label, exc)
+        return {"topic": series_topic(job.series_id), "event": "progress", "payload": payload, "private": True}
 
     def _run(self) -> None:
         while True:
@@ -53,8 +60,9 @@ class BroadcastProgress:
                     self._ready.wait()
                 if self._closed and not self._latest:
                     return
-                batch, self._latest = list(self._latest.values()), {}
+                latest, self._latest = list(self._latest.values()), {}
             try:
+                batch = [self.message(*entry) for entry in latest]
                 self._send(batch)
                 self.sent += len(batch)
             except Exception as exc:  # progress is best effort; the next step tries again

@@ -1,0 +1,90 @@
+"""Per-step progress without row writes: the postgres transport's workers send it as NOTIFY
+imagen_progress, and the terminal commands (submit --wait, status) show it from there; previews
+are made off the render thread and only for the steps that are sent."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from imagen.cli import main
+from imagen.console.progress_feed import NotifyFeed
+from imagen.transports import open_progress, postgres_queue
+from imagen.transports.local_storage import LocalStorage
+from imagen.transports.postgres import PostgresConnector
+from imagen.transports.progress import BroadcastProgress
+from imagen.worker import Worker
+from tests.world import claim, create_tiny_series, make_job
+
+
+def test_a_postgres_transport_worker_sends_each_try_s_steps_as_notify_without_previews(
+    conn, db_url, user_a, renderer, tmp_path
+):
+    series = create_tiny_series(conn, user_a, n=2, steps=3)
+    feed = NotifyFeed(db_url, series["id"])
+    queue = postgres_queue(db_url, "notify-worker", lease_seconds=30)
+    progress = open_progress(queue)
+    try:
+        worker = Worker(queue, LocalStorage(tmp_path), renderer, poll_interval=0.1, progress=progress)
+        assert worker.run(burst=True).done == 2
+    finally:
+        progress.close()
+        queue.close()
+    events = feed.poll(1.0)
+    feed.close()
+    assert {(e["series_idx"], e["step"]) for e in events} >= {(1, 3), (2, 3)}  # the last step of each try
+    assert all(e["steps"] == 3 and "preview_jpeg" not in e for e in events)
+
+
+def test_status_shows_a_running_try_s_step_from_the_events_not_the_row(conn, db_url, user_a, capsys, monkeypatch):
+    monkeypatch.setenv("IMAGEN_DATABASE_URL", db_url)
+    series = create_tiny_series(conn, user_a, n=1, steps=4)
+    job = make_job(1, id=claim(conn)["id"], series_id=series["id"], series_idx=1, steps=4)
+    connector, stop = PostgresConnector(db_url), threading.Event()
+    progress = BroadcastProgress(connector.broadcast)
+
+    def render_slowly() -> None:  # a worker at step 3, saying so every 50 ms
+        while not stop.wait(0.05):
+            progress.publish(job, 3)
+
+    sender = threading.Thread(target=render_slowly)
+    sender.start()
+    try:
+        assert main(["status", str(series["id"])]) == 0
+    finally:
+        stop.set()
+        sender.join()
+        progress.close()
+        connector.close()
+    assert "running 3/4" in capsys.readouterr().out
+    assert conn.execute("select progress from imagen.jobs").fetchone()[0] == 0
+
+
+def test_previews_are_encoded_off_the_render_thread_and_only_for_the_steps_sent():
+    release, sent = threading.Event(), []
+    encoded_on: list[tuple[int, str]] = []
+
+    def send(batch: list[dict]) -> None:
+        release.wait(5)  # a slow Realtime: the render thread must not notice
+        sent.extend(m["payload"]["step"] for m in batch)
+
+    def preview(step: int):
+        def jpeg() -> bytes:
+            encoded_on.append((step, threading.current_thread().name))
+            return b"jpeg"
+
+        return jpeg
+
+    progress = BroadcastProgress(send)
+    job = make_job(1, series_id=make_job(2).id, series_idx=1, steps=5)
+    started = time.perf_counter()
+    progress.publish(job, 1, preview(1))
+    time.sleep(0.2)  # the sender takes step 1 and blocks in send
+    for step in range(2, 6):
+        progress.publish(job, step, preview(step))
+    publishing = time.perf_counter() - started - 0.2
+    release.set()
+    progress.close()
+    assert publishing < 0.05  # four publishes while a send hangs: no waiting
+    assert sent == [1, 5]  # steps 2-4 were replaced by 5 before they could go
+    assert encoded_on == [(1, "imagen-progress"), (5, "imagen-progress")]

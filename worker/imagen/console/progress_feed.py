@@ -1,0 +1,91 @@
+"""Per-step progress for a terminal watching a series: the events the web app gets, not the job
+rows (a heartbeat writes those only to renew a lease). Workers on the postgres transport send
+them as NOTIFY imagen_progress; workers on the supabase transport on the series' private
+Broadcast topic, which the terminal joins with the service role."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import threading
+from typing import Protocol
+
+import psycopg
+
+from imagen.config import Settings
+from imagen.transports.postgres import PROGRESS_CHANNEL
+from imagen.transports.progress import series_topic
+
+
+class ProgressFeed(Protocol):
+    def poll(self, timeout: float) -> list[dict]:
+        """The progress payloads ({series_idx, step, steps, ...}) that arrive within `timeout`."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class NotifyFeed:
+    def __init__(self, database_url: str, series_id: object) -> None:
+        self.topic = series_topic(series_id)
+        self.conn = psycopg.connect(database_url, autocommit=True)
+        self.conn.execute(f"listen {PROGRESS_CHANNEL}")
+
+    def poll(self, timeout: float) -> list[dict]:
+        notes = (json.loads(n.payload) for n in self.conn.notifies(timeout=timeout))
+        return [note["payload"] for note in notes if note.get("topic") == self.topic]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class BroadcastFeed:
+    """realtime-py joined to the private topic on a loop of its own."""
+
+    def __init__(self, url: str, key: str, series_id: object, join_timeout: float = 10.0) -> None:
+        from realtime import AsyncRealtimeClient
+
+        self.received: queue.Queue[dict] = queue.Queue()
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="imagen-progress-feed", daemon=True).start()
+        self.client = AsyncRealtimeClient(f"{url.rstrip('/')}/realtime/v1", token=key)
+        joining = asyncio.run_coroutine_threadsafe(self._join(series_topic(series_id)), self.loop)
+        joining.result(join_timeout)
+
+    async def _join(self, topic: str) -> None:
+        await self.client.connect()
+        channel = self.client.channel(topic, {"config": {"broadcast": {"self": False}, "private": True}})
+        channel.on_broadcast("progress", lambda message: self.received.put(message["payload"]))
+        await channel.subscribe()
+
+    def poll(self, timeout: float) -> list[dict]:
+        try:
+            out = [self.received.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while not self.received.empty():
+            out.append(self.received.get_nowait())
+        return out
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.client.close(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def open_feed(settings: Settings, series_id: object) -> ProgressFeed:
+    """The feed the configured transport's workers send on."""
+    if settings.transport == "supabase":
+        from imagen.transports import supabase_credentials
+
+        url, key = supabase_credentials(settings)
+        return BroadcastFeed(url, key.get_secret_value(), series_id)
+    return NotifyFeed(settings.require_database_url(), series_id)
+
+
+def latest_steps(events: list[dict], steps: dict[int, int] | None = None) -> dict[int, int]:
+    """series_idx → the highest step heard (events may arrive out of order)."""
+    steps = dict(steps or {})
+    for e in events:
+        steps[e["series_idx"]] = max(steps.get(e["series_idx"], 0), e["step"])
+    return steps
