@@ -12,7 +12,15 @@ import torch
 
 from tests.database import REPO_ROOT
 
-BENCHES = ["queue_overhead", "claim_cost", "wakeup_latency", "render_overhead", "gpu_flux", "preview_cost"]
+BENCHES = [
+    "queue_overhead",
+    "claim_cost",
+    "wakeup_latency",
+    "render_overhead",
+    "gpu_flux",
+    "preview_cost",
+    "progress_cost",
+]
 
 
 @pytest.mark.parametrize("name", BENCHES)

@@ -161,3 +161,16 @@ def test_completing_a_try_cancelled_while_it_rendered_stores_no_image(conn, user
     assert complete(conn, job)["id"] is None
     assert job_row(conn, job["id"])["status"] == "cancelled"
     assert conn.execute("select count(*) from imagen.images").fetchone()[0] == 0
+
+
+def test_a_claim_with_its_claim_id_writes_the_try_once(conn, user_a):
+    # Each row version is a Realtime change event to the owner: a claim is one, not two.
+    create_series(conn, user_a, 1)
+    claim_id = "7b0f8a52-3a1e-4b6c-9d1e-2f1c0a9b8c7d"
+    with conn.transaction(), as_worker(conn):
+        taken = conn.execute("select id, claim_id::text from imagen.claim_job('w1', 60, %s)", (claim_id,)).fetchone()
+        updates = conn.execute(
+            "select n_tup_upd from pg_stat_xact_user_tables where relid = 'imagen.jobs'::regclass"
+        ).fetchone()[0]
+    assert taken[1] == claim_id
+    assert updates == 1
