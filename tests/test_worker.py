@@ -9,6 +9,7 @@ import uuid
 import numpy as np
 import psycopg
 import pytest
+import torch
 from PIL import Image
 
 from imagen.console.users import as_user
@@ -326,3 +327,16 @@ def test_deleting_a_finished_series_removes_its_pictures_from_storage(conn, user
     run_burst(db_url, renderer, tmp_path)  # an idle worker cleans up
     assert list(tmp_path.rglob("*.png")) == []
     assert rows(conn, "select count(*) from imagen.objects_to_delete") == [(0,)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_picture_is_rounded_to_8_bits_where_it_is_exactly_as_diffusers_does(dtype):
+    from diffusers.image_processor import VaeImageProcessor
+
+    from imagen.render import to_picture
+
+    image = torch.rand(3, 24, 40, generator=torch.Generator().manual_seed(3)).to(dtype)
+    theirs = VaeImageProcessor.numpy_to_pil(VaeImageProcessor.pt_to_numpy(image[None]))[0]
+    ours = to_picture(image)
+    assert ours.size == (40, 24) and ours.mode == "RGB"
+    assert np.array_equal(np.asarray(ours), np.asarray(theirs))

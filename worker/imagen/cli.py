@@ -106,6 +106,10 @@ def cmd_sheet(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.web:
+        from imagen.dev.web_stack import run_web_demo
+
+        return run_web_demo(args.port, args.out)
     from imagen.dev.demo import run_demo
 
     return run_demo(args.n, args.out, model=args.model)
@@ -159,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=4, help="tries in the demo series")
     p.add_argument("--model", help="default: tiny (no download); IMAGEN_MODEL picks a real one")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="where pictures and the sheet go")
+    p.add_argument("--web", action="store_true", help="serve the web app on a local stack until Ctrl-C")
+    p.add_argument("--port", type=int, default=8080, help="--web: the web app's port")
     p.set_defaults(func=cmd_demo)
     return parser
 

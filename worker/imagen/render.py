@@ -52,6 +52,14 @@ def resolve_model(model: str) -> str:
     return model
 
 
+def to_picture(image: torch.Tensor) -> Image.Image:
+    """A decoded (3, H, W) picture in 0..1 → PIL, rounded to 8 bits as diffusers' numpy_to_pil
+    does but where the picture is: on a GPU the conversion would otherwise run on the CPU after a
+    copy of 4 bytes a channel, with the GPU idle (~20 ms, 3 % of a 1024² FLUX picture on an H200)."""
+    pixels = image.float().mul(255).round().to(torch.uint8).permute(1, 2, 0)
+    return Image.fromarray(pixels.cpu().numpy(), "RGB")
+
+
 class DiffusersRenderer:
     def __init__(
         self,
@@ -133,9 +141,10 @@ class DiffusersRenderer:
             # A CPU generator gives the same noise for a seed on any device.
             generator=torch.Generator("cpu").manual_seed(job.seed),
             callback_on_step_end=step_end,
+            output_type="pt",
             **(FLUX_CALL_DEFAULTS if self.is_flux else {}),
         )
         # An interrupted pipeline still decodes a picture; it must not be stored.
         if aborted:
             raise RenderAborted(job.label)
-        return result.images[0]
+        return to_picture(result.images[0])
