@@ -249,6 +249,15 @@ def test_secrets_never_show_in_settings_output():
     assert settings.require_database_url().endswith("hunter2@db.example/postgres")
 
 
+def test_a_heartbeat_slower_than_half_the_lease_is_refused_naming_both_settings():
+    from imagen.config import ConfigError, load_settings
+
+    # A heartbeat renews the lease only once less than half is left: slower beats would lose it.
+    with pytest.raises(ConfigError, match=r"IMAGEN_HEARTBEAT_INTERVAL \(30 s\).*IMAGEN_LEASE_SECONDS \(60 s\)"):
+        load_settings(heartbeat_interval=30, lease_seconds=60)
+    assert load_settings(heartbeat_interval=29, lease_seconds=60).heartbeat_interval == 29
+
+
 def running_count(db_url) -> int:
     with psycopg.connect(db_url, autocommit=True) as c:
         return c.execute("select count(*) from imagen.jobs where status = 'running'").fetchone()[0]
