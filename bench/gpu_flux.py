@@ -7,7 +7,9 @@ time limit still leaves what it got):
    to the H100 floor, peak GPU memory;
 2. where a picture's time goes: the 4 denoising steps, the VAE decode, and the copy back to the
    host (`postprocess` to PIL: .cpu(), float, numpy, uint8) — the part of result.images[0] the
-   GPU waits through — plus a step preview (imagen.preview) and the PNG encode on their own;
+   GPU waits through — and the renderer's own tail (`postprocess` to a tensor, then
+   imagen.render.to_picture: 8 bits on the device, then the copy), plus a step preview
+   (imagen.preview) and the PNG encode on their own;
 3. through the real worker loop (Worker over the memory queue and local storage, claim-ahead and
    store overlap on, as a GPU renderer gets by default): the GPU's idle share between consecutive
    tries, and the cost of step previews: the real progress publisher (BroadcastProgress, which
@@ -41,6 +43,11 @@ from imagen.jobs import Job
 from imagen.png import encode_png, job_metadata
 from imagen.preview import preview_jpeg
 from imagen.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
+
+try:
+    from imagen.render import to_picture
+except ImportError:  # before the renderer rounded the picture to 8 bits on the device
+    to_picture = None
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import memory_queue
 from imagen.transports.progress import BroadcastProgress
@@ -225,6 +232,7 @@ def breakdown(renderer: DiffusersRenderer, size: int, steps: int, repeats: int) 
     inputs = renderer._prompt_inputs(PROMPT)
     extra = FLUX_CALL_DEFAULTS if renderer.is_flux else {}
     denoise, decode, to_pil, copy, preview, png, begin, finish = [], [], [], [], [], [], [], []
+    tail, identical = [], []
     try:
         from imagen.preview import start_preview
     except ImportError:  # before previews were split between the render and publisher threads
@@ -249,6 +257,13 @@ def breakdown(renderer: DiffusersRenderer, size: int, steps: int, repeats: int) 
         t4 = time.perf_counter()
         decoded.cpu()  # the raw device-to-host copy alone (bf16, 3 x size x size)
         t5 = time.perf_counter()
+        if to_picture is not None:  # the renderer's tail: output_type="pt", then to_picture (ends in .cpu())
+            sync(device)
+            ta = time.perf_counter()
+            mine = to_picture(pipe.image_processor.postprocess(decoded, output_type="pt")[0])
+            tail.append(time.perf_counter() - ta)
+            identical.append(mine.tobytes() == picture.tobytes())
+            t5 = time.perf_counter()
         preview_jpeg(latents, size, size)  # the step latents are resident and finished (synced)
         t6 = time.perf_counter()
         if start_preview is not None:  # the worker's split: render thread, then publisher thread
@@ -272,7 +287,14 @@ def breakdown(renderer: DiffusersRenderer, size: int, steps: int, repeats: int) 
             "postprocess_to_pil_ms": median(to_pil) * 1000, "raw_device_to_host_copy_ms": median(copy) * 1000,
             "postprocess_over_step": median(to_pil) / step, "preview_jpeg_ms": median(preview) * 1000,
             "png_encode_ms": median(png) * 1000, "start_preview_ms": median(begin) * 1000,
-            "preview_jpeg_call_ms": median(finish) * 1000, "picture_size": list(picture.size)}  # fmt: skip
+            "preview_jpeg_call_ms": median(finish) * 1000, "picture_size": list(picture.size),
+            "to_picture_ms": median(tail) * 1000 if tail else None,
+            "to_picture_over_step": median(tail) / step if tail else None,
+            "to_picture_identical_to_pil": all(identical) if identical else None}  # fmt: skip
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 def worker_series(renderer: DiffusersRenderer, size: int, steps: int, n: int, progress=None,
@@ -437,7 +459,8 @@ def main() -> None:
         parts,
         f"eager step {parts['step_ms']:.1f} ms; VAE decode {parts['vae_decode_ms']:.1f} ms; postprocess to PIL "
         f"(copy back) {parts['postprocess_to_pil_ms']:.1f} ms = {parts['postprocess_over_step']:.2f} steps "
-        f"(raw .cpu() {parts['raw_device_to_host_copy_ms']:.2f} ms); preview_jpeg {parts['preview_jpeg_ms']:.2f} ms "
+        f"(raw .cpu() {parts['raw_device_to_host_copy_ms']:.2f} ms); renderer's copy back (postprocess pt + "
+        f"to_picture) {_ms(parts['to_picture_ms'])} ms, pixel-identical {parts['to_picture_identical_to_pil']}; preview_jpeg {parts['preview_jpeg_ms']:.2f} ms "
         f"(split: start_preview {parts['start_preview_ms']:.2f} ms on the render thread, the JPEG call "
         f"{parts['preview_jpeg_call_ms']:.2f} ms on the publisher's); PNG encode {parts['png_encode_ms']:.1f} ms",
     )
@@ -518,7 +541,8 @@ def main() -> None:
                 "breakdown_compiled",
                 cparts,
                 f"compiled step {cparts['step_ms']:.1f} ms; postprocess to PIL {cparts['postprocess_to_pil_ms']:.1f} "
-                f"ms = {cparts['postprocess_over_step']:.2f} steps",
+                f"ms = {cparts['postprocess_over_step']:.2f} steps; renderer's copy back (to_picture) "
+                f"{_ms(cparts['to_picture_ms'])} ms",
             )
             cloop = worker_series(renderer, size, steps, series)
             res.put(

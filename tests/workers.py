@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 
+from imagen.dev.web_stack import supabase_worker_env as worker_box_env
 from imagen.transports import postgres_queue
 from imagen.transports.local_storage import LocalStorage
 from imagen.worker import Worker, WorkerStats
@@ -69,12 +70,7 @@ def running_try(db_url: str):
 
 def supabase_worker_env(standin, model: str, **settings: object) -> dict:
     """`imagen worker` on the supabase transport: SUPABASE_URL and the service-role key only."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEN_", "DATABASE_URL"))}
-    env |= {"IMAGEN_TRANSPORT": "supabase", "SUPABASE_URL": standin.url,
-            "SUPABASE_SERVICE_ROLE_KEY": standin.keys.service_role, "IMAGEN_MODEL": model,
-            "IMAGEN_POLL_INTERVAL": "0.2", "HF_HUB_OFFLINE": "1"}  # fmt: skip
-    env.update({f"IMAGEN_{k.upper()}": str(v) for k, v in settings.items()})
-    return env
+    return worker_box_env(standin.url, standin.keys.service_role, model, **{"poll_interval": 0.2, **settings})
 
 
 def run_worker_burst(env: dict, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
