@@ -262,6 +262,42 @@ isOneToOne: false
         isOneToOne: false
         isSetofReturn: true
       } },
+"claim_next":
+{ Args: { "claim_id": string,"lease_seconds": number,"worker_id": string }; Returns: {
+              "attempts": number,
+"cancel_requested": boolean,
+"claim_id": string | null,
+"created_at": string,
+"error": string | null,
+"finished_at": string | null,
+"height": number,
+"id": string,
+"image_id": string | null,
+"lease_expires_at": string | null,
+"leased_by": string | null,
+"max_attempts": number,
+"model": string,
+"owner_id": string,
+"progress": number,
+"prompt": string,
+"queued_at": string,
+"run_after": string,
+"seed": number,
+"series_id": string | null,
+"series_idx": number | null,
+"started_at": string | null,
+"status": string,
+"steps": number,
+"style": string | null,
+"updated_at": string,
+"width": number
+            }[]
+                          SetofOptions: {
+        from: "*"
+        to: "jobs"
+        isOneToOne: false
+        isSetofReturn: true
+      } },
 "complete_job":
 { Args: { "bucket": string,"bytes": number,"job_id": string,"mime"?: string,"path": string,"worker_id": string }; Returns: {
               "bucket": string,
