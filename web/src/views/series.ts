@@ -42,9 +42,11 @@ function keyFor(idx: number): string | null {
   return idx === 10 ? "0" : null;
 }
 
+/** Number keys typed into a field are the field's, not picks. */
 function isTyping(target: EventTarget | null): boolean {
   if (!(target instanceof HTMLElement)) return false;
-  return target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName);
+  if (target instanceof HTMLInputElement) return !["checkbox", "radio", "button", "submit", "reset"].includes(target.type);
+  return target.isContentEditable || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
 }
 
 interface Tile {
@@ -61,7 +63,8 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   let view: SeriesView | null = null;
   let stopped = false;
   let gone = false; // no such series (or not the user's): stop reading
-  const live = new Map<string, Progress>();
+  // The latest step of each try, and when it arrived (performance.now()).
+  const live = new Map<string, Progress & { at: number }>();
   const urls = new Map<string, string>();
   const downloads = new Map<string, string>();
   const channelState = { rows: "connecting", progress: "connecting" };
@@ -330,6 +333,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   }
 
   async function load(): Promise<void> {
+    const started = performance.now();
     try {
       const next = await ctx.api.readSeries(seriesId);
       if (stopped) return;
@@ -342,7 +346,12 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
       }
       view = next;
       // A try that is not running (any more) has no live progress.
-      for (const job of next.jobs) if (job.status !== "running") live.delete(job.id);
+      // A finished try has no live progress; neither has a queued one, unless its progress came
+      // after this read began (the read may predate the claim).
+      for (const job of next.jobs) {
+        const progress = live.get(job.id);
+        if (progress && job.status !== "running" && (job.status !== "queued" || progress.at < started)) live.delete(job.id);
+      }
       const done = next.images.filter((image) => next.jobs.some((job) => job.image_id === image.id));
       try {
         for (const [path, url] of await ctx.pictures.viewUrls(done)) urls.set(path, url);
@@ -448,7 +457,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     if (view && typeof row.id === "string") {
       const index = view.jobs.findIndex((job) => job.id === row.id);
       if (index >= 0) view.jobs[index] = { ...view.jobs[index]!, ...row };
-      if (row.status !== undefined && row.status !== "running") live.delete(row.id);
+      if (row.status !== undefined && row.status !== "running" && row.status !== "queued") live.delete(row.id);
       draw();
     }
     void refresh(); // the new try's row, its picture, queue positions
@@ -460,7 +469,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     const previous = live.get(progress.job_id);
     // Keep the last preview when a message comes without one; never go backwards.
     if (previous && previous.step > progress.step && previous.steps === progress.steps) return;
-    live.set(progress.job_id, { ...progress, preview_jpeg: progress.preview_jpeg ?? previous?.preview_jpeg });
+    live.set(progress.job_id, { ...progress, preview_jpeg: progress.preview_jpeg ?? previous?.preview_jpeg, at: performance.now() });
     if (view && !view.jobs.some((job) => job.id === progress.job_id)) void refresh();
     draw();
   }
