@@ -34,7 +34,7 @@ web port="5173":
     #!/usr/bin/env bash
     set -euo pipefail
     : "${SUPABASE_URL:?set SUPABASE_URL to the project URL (https://<ref>.supabase.co)}"
-    : "${SUPABASE_ANON_KEY:?set SUPABASE_ANON_KEY to the project's anon key (never the service-role key)}"
+    : "${SUPABASE_ANON_KEY:?set SUPABASE_ANON_KEY to the anon key of the project (never the service-role key)}"
     cd web
     [ -x node_modules/.bin/vite ] || npm ci --no-audit --no-fund --loglevel=error
     npm run --silent build
