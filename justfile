@@ -19,10 +19,28 @@ demo *args:
 migrate url:
     {{venv}}/imagen db migrate --database-url "{{url}}"
 
-# The whole test suite: lint, the edge function's Deno tests, pytest (pgTAP, Supabase CLI, worker, stand-ins).
+# The whole test suite: lint, stale-types check, the edge function's Deno tests, pytest (pgTAP, Supabase CLI, worker, stand-ins).
 test *args: lint
+    scripts/gen-types --check
     {{venv}}/deno test --config {{deno_config}} --allow-env {{functions}}/tests
     {{venv}}/pytest {{args}}
+
+# Regenerate web/src/database.types.ts from the migrations (Supabase CLI 3.1.0, throwaway database).
+types:
+    scripts/gen-types
+
+# Serve the web app on 127.0.0.1:PORT for the project in SUPABASE_URL / SUPABASE_ANON_KEY (build, config.json, vite preview).
+web port="5173":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    : "${SUPABASE_URL:?set SUPABASE_URL to the project URL (https://<ref>.supabase.co)}"
+    : "${SUPABASE_ANON_KEY:?set SUPABASE_ANON_KEY to the anon key of the project (never the service-role key)}"
+    cd web
+    [ -x node_modules/.bin/vite ] || npm ci --no-audit --no-fund --loglevel=error
+    npm run --silent build
+    node -e 'process.stdout.write(JSON.stringify({supabaseUrl: process.env.SUPABASE_URL, supabaseAnonKey: process.env.SUPABASE_ANON_KEY}) + "\n")' > dist/config.json
+    echo "web: serving web/dist for $SUPABASE_URL on http://127.0.0.1:{{port}}/"
+    exec node_modules/.bin/vite preview --host 127.0.0.1 --port {{port}} --strictPort
 
 # Benchmarks: each prints a table and writes bench/results/<name>.json (add --smoke for seconds-long sizes).
 bench *args:
@@ -34,13 +52,14 @@ bench *args:
     {{venv}}/python -m bench.preview_cost {{args}}
     {{venv}}/python -m bench.progress_cost {{args}}
 
-# Lint, format and type checks: ruff for Python, deno fmt/lint/check for the edge function.
+# Lint, format and type checks: ruff for Python, deno fmt/lint/check for the edge function, tsc for the web app.
 lint:
     {{venv}}/ruff check worker tests bench
     {{venv}}/ruff format --check worker tests bench
     {{venv}}/deno fmt --check --config {{deno_config}} {{deno_sources}}
     {{venv}}/deno lint --config {{deno_config}} {{deno_sources}}
     {{venv}}/deno check --config {{deno_config}} {{functions}}/imagine/index.ts {{functions}}/tests
+    cd web && node_modules/.bin/tsc --noEmit
 
 # Format the code.
 fmt:

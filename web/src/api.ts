@@ -1,0 +1,153 @@
+// Every call the app makes to the database, typed by database.types.ts. Users reach imagen only
+// through RLS: they read their own rows and act through the user RPCs. Reads use only the query
+// forms eq / is / order / limit (no embedding), which the project's PostgREST stand-in also speaks.
+import type { PostgrestError } from "@supabase/supabase-js";
+import type { ImagenClient } from "./client";
+import type { Tables } from "./database.types";
+import type { SeriesArgs } from "./rules";
+
+export type Series = Tables<"series">;
+export type Image = Pick<Tables<"images">, "id" | "job_id" | "series_id" | "bucket" | "path" | "created_at" | "prompt">;
+
+// Name the columns: users may not select jobs.leased_by / claim_id, so `select *` on jobs fails.
+const JOB_COLUMNS =
+  "id,series_id,series_idx,status,progress,steps,seed,error,image_id,attempts,max_attempts,cancel_requested,queued_at,run_after,started_at,finished_at";
+const IMAGE_COLUMNS = "id,job_id,series_id,bucket,path,created_at,prompt";
+
+export type Job = Pick<
+  Tables<"jobs">,
+  | "id"
+  | "series_id"
+  | "series_idx"
+  | "status"
+  | "progress"
+  | "steps"
+  | "seed"
+  | "error"
+  | "image_id"
+  | "attempts"
+  | "max_attempts"
+  | "cancel_requested"
+  | "queued_at"
+  | "run_after"
+  | "started_at"
+  | "finished_at"
+>;
+
+export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
+export const UNFINISHED: readonly string[] = ["queued", "running"];
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | null,
+  ) {
+    super(message);
+  }
+}
+
+function fail(error: PostgrestError | { message: string; code?: string }): never {
+  throw new ApiError(error.message, error.code ?? null);
+}
+
+export interface SeriesView {
+  series: Series;
+  jobs: Job[];
+  images: Image[];
+  /** job id → its place among the user's own queued tries (1 = the next of theirs to run). */
+  queuePosition: Map<string, number>;
+}
+
+export function api(db: ImagenClient) {
+  return {
+    /** imagen.create_series → the new series' id. */
+    async createSeries(args: SeriesArgs): Promise<string> {
+      const { data, error } = await db.rpc("create_series", args);
+      if (error) fail(error);
+      const id = (data as { id?: unknown } | null)?.id;
+      if (typeof id !== "string") throw new ApiError("create_series answered without a series id", null);
+      return id;
+    },
+
+    async readSeries(id: string): Promise<SeriesView | null> {
+      const series = await db.from("series").select("*").eq("id", id).maybeSingle();
+      if (series.error) fail(series.error);
+      if (!series.data) return null;
+      const [jobs, images, queued] = await Promise.all([
+        db.from("jobs").select(JOB_COLUMNS).eq("series_id", id).order("series_idx"),
+        db.from("images").select(IMAGE_COLUMNS).eq("series_id", id),
+        // The user's own queue, in claim_job's order for one owner (queued_at, then index; solo
+        // tries have no index and come after). Other users' tries take turns with these.
+        db.from("jobs").select("id,queued_at,series_idx").eq("status", "queued").order("queued_at").limit(1000),
+      ]);
+      if (jobs.error) fail(jobs.error);
+      if (images.error) fail(images.error);
+      if (queued.error) fail(queued.error);
+      const line = [...queued.data].sort(
+        (a, b) =>
+          a.queued_at.localeCompare(b.queued_at) ||
+          (a.series_idx ?? Number.MAX_SAFE_INTEGER) - (b.series_idx ?? Number.MAX_SAFE_INTEGER),
+      );
+      const queuePosition = new Map(line.map((job, i) => [job.id, i + 1] as const));
+      return { series: series.data, jobs: jobs.data, images: images.data, queuePosition };
+    },
+
+    /** The gallery: series newest first, the user's tries and pictures (RLS: only their own). */
+    async readGallery(): Promise<{ series: Series[]; jobs: Pick<Job, "id" | "series_id" | "series_idx" | "status" | "image_id">[]; images: Image[] }> {
+      const [series, jobs, images] = await Promise.all([
+        db.from("series").select("*").order("created_at", { ascending: false }).limit(200),
+        db.from("jobs").select("id,series_id,series_idx,status,image_id").order("created_at", { ascending: false })
+          .limit(1000),
+        db.from("images").select(IMAGE_COLUMNS).order("created_at", { ascending: false }).limit(1000),
+      ]);
+      if (series.error) fail(series.error);
+      if (jobs.error) fail(jobs.error);
+      if (images.error) fail(images.error);
+      return { series: series.data, jobs: jobs.data, images: images.data };
+    },
+
+    /** imagen.select_image; stopRest also stops the series' unfinished tries. */
+    async selectImage(seriesId: string, imageId: string, stopRest: boolean): Promise<Series> {
+      const { data, error } = await db.rpc("select_image", {
+        series_id: seriesId,
+        image_id: imageId,
+        stop_rest: stopRest,
+      });
+      if (error) fail(error);
+      return data;
+    },
+
+    /** imagen.cancel_series: queued tries cancelled, running ones flagged to stop. */
+    async cancelSeries(seriesId: string): Promise<void> {
+      const { error } = await db.rpc("cancel_series", { series_id: seriesId });
+      if (error) fail(error);
+    },
+
+    /** imagen.cancel_job: one try. */
+    async cancelJob(jobId: string): Promise<void> {
+      const { error } = await db.rpc("cancel_job", { job_id: jobId });
+      if (error) fail(error);
+    },
+
+    /** imagen.retry_job: a failed or cancelled try goes back to the queue. */
+    async retryJob(jobId: string): Promise<void> {
+      const { error } = await db.rpc("retry_job", { job_id: jobId });
+      if (error) fail(error);
+    },
+
+    /** imagen.add_tries: n more tries, up to 10 in all. */
+    async addTries(seriesId: string, n: number): Promise<void> {
+      const { error } = await db.rpc("add_tries", { series_id: seriesId, n });
+      if (error) fail(error);
+    },
+
+    /** DELETE on imagen.series (RLS: owners delete their own); tries and pictures go with it, and
+     * the worker removes the stored files (imagen.objects_to_delete). */
+    async deleteSeries(seriesId: string): Promise<void> {
+      const { error } = await db.from("series").delete().eq("id", seriesId);
+      if (error) fail(error);
+    },
+  };
+}
+
+export type Api = ReturnType<typeof api>;

@@ -1,0 +1,16 @@
+// The one Supabase client: typed by the generated schema, pointed at schema `imagen`.
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import type { AppConfig } from "./config";
+import type { Database } from "./database.types";
+
+export type ImagenClient = SupabaseClient<Database, "imagen">;
+
+export function makeClient(config: AppConfig): ImagenClient {
+  return createClient<Database>(config.supabaseUrl, config.supabaseAnonKey, {
+    db: { schema: "imagen" },
+    auth: { persistSession: true, autoRefreshToken: true, detectSessionInUrl: false },
+    // Realtime's JSON protocol (1.0.0), which hosted Realtime speaks as well as 2.0.0 (the
+    // client's default, binary for broadcasts); the project's Realtime stand-in speaks only 1.0.0.
+    realtime: { vsn: "1.0.0" },
+  });
+}

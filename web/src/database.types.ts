@@ -1,0 +1,745 @@
+
+export type Json = string | number | boolean | null | { [key: string]: Json | undefined } | Json[]
+
+export type Database = {
+  
+  "imagen": {
+          Tables: {
+            "images": {
+                  Row: {
+                    "bucket": string,"bytes": number,"created_at": string,"height": number,"id": string,"job_id": string,"mime": string,"model": string,"owner_id": string,"path": string,"prompt": string,"seed": number,"series_id": string | null,"steps": number,"style": string | null,"width": number
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "bucket": string,"bytes": number,"created_at"?: string,"height": number,"id"?: string,"job_id": string,"mime"?: string,"model": string,"owner_id": string,"path": string,"prompt": string,"seed": number,"series_id"?: string | null,"steps": number,"style"?: string | null,"width": number
+                  }
+                  Update: {
+                    "bucket"?: string,"bytes"?: number,"created_at"?: string,"height"?: number,"id"?: string,"job_id"?: string,"mime"?: string,"model"?: string,"owner_id"?: string,"path"?: string,"prompt"?: string,"seed"?: number,"series_id"?: string | null,"steps"?: number,"style"?: string | null,"width"?: number
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "images_job_id_fkey"
+      columns: ["job_id"]
+isOneToOne: true
+      referencedRelation: "jobs"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "images_series_id_fkey"
+      columns: ["series_id"]
+isOneToOne: false
+      referencedRelation: "series"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"jobs": {
+                  Row: {
+                    "attempts": number,"cancel_requested": boolean,"claim_id": string | null,"created_at": string,"error": string | null,"finished_at": string | null,"height": number,"id": string,"image_id": string | null,"lease_expires_at": string | null,"leased_by": string | null,"max_attempts": number,"model": string,"owner_id": string,"progress": number,"prompt": string,"queued_at": string,"run_after": string,"seed": number,"series_id": string | null,"series_idx": number | null,"started_at": string | null,"status": string,"steps": number,"style": string | null,"updated_at": string,"width": number
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height": number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model": string,"owner_id"?: string,"progress"?: number,"prompt": string,"queued_at"?: string,"run_after"?: string,"seed": number,"series_id"?: string | null,"series_idx"?: number | null,"started_at"?: string | null,"status"?: string,"steps": number,"style"?: string | null,"updated_at"?: string,"width": number
+                  }
+                  Update: {
+                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height"?: number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model"?: string,"owner_id"?: string,"progress"?: number,"prompt"?: string,"queued_at"?: string,"run_after"?: string,"seed"?: number,"series_id"?: string | null,"series_idx"?: number | null,"started_at"?: string | null,"status"?: string,"steps"?: number,"style"?: string | null,"updated_at"?: string,"width"?: number
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "jobs_image_id_fkey"
+      columns: ["image_id"]
+isOneToOne: false
+      referencedRelation: "images"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "jobs_series_id_fkey"
+      columns: ["series_id"]
+isOneToOne: false
+      referencedRelation: "series"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"limits": {
+                  Row: {
+                    "id": number,"max_unfinished_tries": number,"owner_id": string | null
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "id"?: never,"max_unfinished_tries": number,"owner_id"?: string | null
+                  }
+                  Update: {
+                    "id"?: never,"max_unfinished_tries"?: number,"owner_id"?: string | null
+                  }
+                  Relationships: [
+                    
+                  ]
+                },"objects_to_delete": {
+                  Row: {
+                    "bucket": string,"created_at": string,"id": number,"owner_id": string,"path": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "bucket": string,"created_at"?: string,"id"?: never,"owner_id": string,"path": string
+                  }
+                  Update: {
+                    "bucket"?: string,"created_at"?: string,"id"?: never,"owner_id"?: string,"path"?: string
+                  }
+                  Relationships: [
+                    
+                  ]
+                },"owner_turns": {
+                  Row: {
+                    "first_queued_at": string,"last_claimed_at": string | null,"owner_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "first_queued_at"?: string,"last_claimed_at"?: string | null,"owner_id": string
+                  }
+                  Update: {
+                    "first_queued_at"?: string,"last_claimed_at"?: string | null,"owner_id"?: string
+                  }
+                  Relationships: [
+                    
+                  ]
+                },"series": {
+                  Row: {
+                    "base_seed": number | null,"count": number,"created_at": string,"height": number,"id": string,"model": string,"owner_id": string,"prompt": string,"selected_image_id": string | null,"steps": number,"style": string | null,"width": number
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "base_seed"?: number | null,"count": number,"created_at"?: string,"height": number,"id"?: string,"model": string,"owner_id"?: string,"prompt": string,"selected_image_id"?: string | null,"steps": number,"style"?: string | null,"width": number
+                  }
+                  Update: {
+                    "base_seed"?: number | null,"count"?: number,"created_at"?: string,"height"?: number,"id"?: string,"model"?: string,"owner_id"?: string,"prompt"?: string,"selected_image_id"?: string | null,"steps"?: number,"style"?: string | null,"width"?: number
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "series_selected_image_fkey"
+      columns: ["selected_image_id","id"]
+isOneToOne: false
+      referencedRelation: "images"
+      referencedColumns: ["id","series_id"]
+    }
+                  ]
+                }
+          }
+          Views: {
+            [_ in never]: never
+          }
+          Functions: {
+            "add_tries":
+{ Args: { "n": number,"series_id": string }; Returns: Json
+                           },
+"assert_valid_settings":
+{ Args: { "height": number,"model": string,"prompt": string,"seed": number,"steps": number,"style": string,"width": number }; Returns: undefined
+                           },
+"caller_is_service":
+{ Args: Record<PropertyKey, never>; Returns: boolean
+                           },
+"cancel_job":
+{ Args: { "job_id": string }; Returns: {
+              "attempts": number,
+"cancel_requested": boolean,
+"claim_id": string | null,
+"created_at": string,
+"error": string | null,
+"finished_at": string | null,
+"height": number,
+"id": string,
+"image_id": string | null,
+"lease_expires_at": string | null,
+"leased_by": string | null,
+"max_attempts": number,
+"model": string,
+"owner_id": string,
+"progress": number,
+"prompt": string,
+"queued_at": string,
+"run_after": string,
+"seed": number,
+"series_id": string | null,
+"series_idx": number | null,
+"started_at": string | null,
+"status": string,
+"steps": number,
+"style": string | null,
+"updated_at": string,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "jobs"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"cancel_series":
+{ Args: { "series_id": string }; Returns: {
+              "base_seed": number | null,
+"count": number,
+"created_at": string,
+"height": number,
+"id": string,
+"model": string,
+"owner_id": string,
+"prompt": string,
+"selected_image_id": string | null,
+"steps": number,
+"style": string | null,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "series"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"claim_job":
+{ Args: { "lease_seconds"?: number,"worker_id": string }; Returns: {
+              "attempts": number,
+"cancel_requested": boolean,
+"claim_id": string | null,
+"created_at": string,
+"error": string | null,
+"finished_at": string | null,
+"height": number,
+"id": string,
+"image_id": string | null,
+"lease_expires_at": string | null,
+"leased_by": string | null,
+"max_attempts": number,
+"model": string,
+"owner_id": string,
+"progress": number,
+"prompt": string,
+"queued_at": string,
+"run_after": string,
+"seed": number,
+"series_id": string | null,
+"series_idx": number | null,
+"started_at": string | null,
+"status": string,
+"steps": number,
+"style": string | null,
+"updated_at": string,
+"width": number
+            }[]
+                          SetofOptions: {
+        from: "*"
+        to: "jobs"
+        isOneToOne: false
+        isSetofReturn: true
+      } } |
+{ Args: { "claim_id": string,"lease_seconds": number,"worker_id": string }; Returns: {
+              "attempts": number,
+"cancel_requested": boolean,
+"claim_id": string | null,
+"created_at": string,
+"error": string | null,
+"finished_at": string | null,
+"height": number,
+"id": string,
+"image_id": string | null,
+"lease_expires_at": string | null,
+"leased_by": string | null,
+"max_attempts": number,
+"model": string,
+"owner_id": string,
+"progress": number,
+"prompt": string,
+"queued_at": string,
+"run_after": string,
+"seed": number,
+"series_id": string | null,
+"series_idx": number | null,
+"started_at": string | null,
+"status": string,
+"steps": number,
+"style": string | null,
+"updated_at": string,
+"width": number
+            }[]
+                          SetofOptions: {
+        from: "*"
+        to: "jobs"
+        isOneToOne: false
+        isSetofReturn: true
+      } },
+"claim_next":
+{ Args: { "claim_id": string,"lease_seconds": number,"worker_id": string }; Returns: {
+              "attempts": number,
+"cancel_requested": boolean,
+"claim_id": string | null,
+"created_at": string,
+"error": string | null,
+"finished_at": string | null,
+"height": number,
+"id": string,
+"image_id": string | null,
+"lease_expires_at": string | null,
+"leased_by": string | null,
+"max_attempts": number,
+"model": string,
+"owner_id": string,
+"progress": number,
+"prompt": string,
+"queued_at": string,
+"run_after": string,
+"seed": number,
+"series_id": string | null,
+"series_idx": number | null,
+"started_at": string | null,
+"status": string,
+"steps": number,
+"style": string | null,
+"updated_at": string,
+"width": number
+            }[]
+                          SetofOptions: {
+        from: "*"
+        to: "jobs"
+        isOneToOne: false
+        isSetofReturn: true
+      } },
+"complete_job":
+{ Args: { "bucket": string,"bytes": number,"job_id": string,"mime"?: string,"path": string,"worker_id": string }; Returns: {
+              "bucket": string,
+"bytes": number,
+"created_at": string,
+"height": number,
+"id": string,
+"job_id": string,
+"mime": string,
+"model": string,
+"owner_id": string,
+"path": string,
+"prompt": string,
+"seed": number,
+"series_id": string | null,
+"steps": number,
+"style": string | null,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "images"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"create_series":
+{ Args: { "height"?: number,"model"?: string,"n": number,"prompt": string,"seed"?: number,"steps"?: number,"style"?: string,"width"?: number }; Returns: Json
+                           },
+"fail_job":
+{ Args: { "backoff_seconds"?: number,"error": string,"job_id": string,"worker_id": string }; Returns: {
+              "attempts": number,
+"cancel_requested": boolean,
+"claim_id": string | null,
+"created_at": string,
+"error": string | null,
+"finished_at": string | null,
+"height": number,
+"id": string,
+"image_id": string | null,
+"lease_expires_at": string | null,
+"leased_by": string | null,
+"max_attempts": number,
+"model": string,
+"owner_id": string,
+"progress": number,
+"prompt": string,
+"queued_at": string,
+"run_after": string,
+"seed": number,
+"series_id": string | null,
+"series_idx": number | null,
+"started_at": string | null,
+"status": string,
+"steps": number,
+"style": string | null,
+"updated_at": string,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "jobs"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"forget_object_deletions":
+{ Args: { "ids": (number)[] }; Returns: number
+                           },
+"heartbeat_job":
+{ Args: { "job_id": string,"lease_seconds"?: number,"progress"?: number,"worker_id": string }; Returns: string
+                           },
+"held_job":
+{ Args: { "job_id": string,"worker_id": string }; Returns: {
+              "attempts": number,
+"cancel_requested": boolean,
+"claim_id": string | null,
+"created_at": string,
+"error": string | null,
+"finished_at": string | null,
+"height": number,
+"id": string,
+"image_id": string | null,
+"lease_expires_at": string | null,
+"leased_by": string | null,
+"max_attempts": number,
+"model": string,
+"owner_id": string,
+"progress": number,
+"prompt": string,
+"queued_at": string,
+"run_after": string,
+"seed": number,
+"series_id": string | null,
+"series_idx": number | null,
+"started_at": string | null,
+"status": string,
+"steps": number,
+"style": string | null,
+"updated_at": string,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "jobs"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"max_unfinished_tries":
+{ Args: Record<PropertyKey, never>; Returns: number
+                           } |
+{ Args: { "owner_id": string }; Returns: number
+                           },
+"notify_jobs":
+{ Args: Record<PropertyKey, never>; Returns: undefined
+                           },
+"own_job":
+{ Args: { "job_id": string }; Returns: {
+              "attempts": number,
+"cancel_requested": boolean,
+"claim_id": string | null,
+"created_at": string,
+"error": string | null,
+"finished_at": string | null,
+"height": number,
+"id": string,
+"image_id": string | null,
+"lease_expires_at": string | null,
+"leased_by": string | null,
+"max_attempts": number,
+"model": string,
+"owner_id": string,
+"progress": number,
+"prompt": string,
+"queued_at": string,
+"run_after": string,
+"seed": number,
+"series_id": string | null,
+"series_idx": number | null,
+"started_at": string | null,
+"status": string,
+"steps": number,
+"style": string | null,
+"updated_at": string,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "jobs"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"own_series":
+{ Args: { "series_id": string }; Returns: {
+              "base_seed": number | null,
+"count": number,
+"created_at": string,
+"height": number,
+"id": string,
+"model": string,
+"owner_id": string,
+"prompt": string,
+"selected_image_id": string | null,
+"steps": number,
+"style": string | null,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "series"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"pending_object_deletions":
+{ Args: { "max_rows"?: number }; Returns: {
+              "bucket": string,
+"created_at": string,
+"id": number,
+"owner_id": string,
+"path": string
+            }[]
+                          SetofOptions: {
+        from: "*"
+        to: "objects_to_delete"
+        isOneToOne: false
+        isSetofReturn: true
+      } },
+"queue_series_tries":
+{ Args: { "first_idx": number,"last_idx": number,"series": Omit<Database["imagen"]['Tables']["series"]['Row'], Database["imagen"]['Tables']["series"]['ComputedFields']> }; Returns: (string)[]
+                           },
+"release_job":
+{ Args: { "job_id": string,"worker_id": string }; Returns: {
+              "attempts": number,
+"cancel_requested": boolean,
+"claim_id": string | null,
+"created_at": string,
+"error": string | null,
+"finished_at": string | null,
+"height": number,
+"id": string,
+"image_id": string | null,
+"lease_expires_at": string | null,
+"leased_by": string | null,
+"max_attempts": number,
+"model": string,
+"owner_id": string,
+"progress": number,
+"prompt": string,
+"queued_at": string,
+"run_after": string,
+"seed": number,
+"series_id": string | null,
+"series_idx": number | null,
+"started_at": string | null,
+"status": string,
+"steps": number,
+"style": string | null,
+"updated_at": string,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "jobs"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"retry_job":
+{ Args: { "job_id": string }; Returns: {
+              "attempts": number,
+"cancel_requested": boolean,
+"claim_id": string | null,
+"created_at": string,
+"error": string | null,
+"finished_at": string | null,
+"height": number,
+"id": string,
+"image_id": string | null,
+"lease_expires_at": string | null,
+"leased_by": string | null,
+"max_attempts": number,
+"model": string,
+"owner_id": string,
+"progress": number,
+"prompt": string,
+"queued_at": string,
+"run_after": string,
+"seed": number,
+"series_id": string | null,
+"series_idx": number | null,
+"started_at": string | null,
+"status": string,
+"steps": number,
+"style": string | null,
+"updated_at": string,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "jobs"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"select_image":
+{ Args: { "image_id": string,"series_id": string,"stop_rest"?: boolean }; Returns: {
+              "base_seed": number | null,
+"count": number,
+"created_at": string,
+"height": number,
+"id": string,
+"model": string,
+"owner_id": string,
+"prompt": string,
+"selected_image_id": string | null,
+"steps": number,
+"style": string | null,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "series"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"settings_problem":
+{ Args: { "height": number,"model": string,"prompt": string,"seed": number,"steps": number,"style": string,"width": number }; Returns: string
+                           },
+"submit_job":
+{ Args: { "height"?: number,"model"?: string,"prompt": string,"seed"?: number,"steps"?: number,"style"?: string,"width"?: number }; Returns: {
+              "attempts": number,
+"cancel_requested": boolean,
+"claim_id": string | null,
+"created_at": string,
+"error": string | null,
+"finished_at": string | null,
+"height": number,
+"id": string,
+"image_id": string | null,
+"lease_expires_at": string | null,
+"leased_by": string | null,
+"max_attempts": number,
+"model": string,
+"owner_id": string,
+"progress": number,
+"prompt": string,
+"queued_at": string,
+"run_after": string,
+"seed": number,
+"series_id": string | null,
+"series_idx": number | null,
+"started_at": string | null,
+"status": string,
+"steps": number,
+"style": string | null,
+"updated_at": string,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "jobs"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"try_seed":
+{ Args: { "base_seed": number,"idx": number }; Returns: number
+                           }
+          }
+          Enums: {
+            [_ in never]: never
+          }
+          CompositeTypes: {
+            [_ in never]: never
+          }
+        }
+}
+
+type DatabaseWithoutInternals = Omit<Database, '__InternalSupabase'>
+
+type DefaultSchema = DatabaseWithoutInternals[Extract<keyof Database, "imagen">]
+
+export type Tables<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof (DefaultSchema["Tables"] & DefaultSchema["Views"])
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof (DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"] &
+        DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Views"])
+    : never = never
+> = DefaultSchemaTableNameOrOptions extends { schema: keyof DatabaseWithoutInternals }
+  ? (DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"] &
+      DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Views"])[TableName] extends {
+      Row: infer R
+    }
+    ? R
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof (DefaultSchema["Tables"] & DefaultSchema["Views"])
+  ? (DefaultSchema["Tables"] & DefaultSchema["Views"])[DefaultSchemaTableNameOrOptions] extends {
+      Row: infer R
+    }
+    ? R
+    : never
+  : never
+
+export type TablesInsert<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof DefaultSchema["Tables"]
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"]
+    : never = never
+> = DefaultSchemaTableNameOrOptions extends { schema: keyof DatabaseWithoutInternals }
+  ? DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"][TableName] extends {
+      Insert: infer I
+    }
+    ? I
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof DefaultSchema["Tables"]
+  ? DefaultSchema["Tables"][DefaultSchemaTableNameOrOptions] extends {
+      Insert: infer I
+    }
+    ? I
+    : never
+  : never
+
+export type TablesUpdate<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof DefaultSchema["Tables"]
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"]
+    : never = never
+> = DefaultSchemaTableNameOrOptions extends { schema: keyof DatabaseWithoutInternals }
+  ? DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"][TableName] extends {
+      Update: infer U
+    }
+    ? U
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof DefaultSchema["Tables"]
+  ? DefaultSchema["Tables"][DefaultSchemaTableNameOrOptions] extends {
+      Update: infer U
+    }
+    ? U
+    : never
+  : never
+
+export type Enums<
+  DefaultSchemaEnumNameOrOptions extends
+    | keyof DefaultSchema["Enums"]
+    | { schema: keyof DatabaseWithoutInternals },
+  EnumName extends DefaultSchemaEnumNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaEnumNameOrOptions["schema"]]["Enums"]
+    : never = never
+> = DefaultSchemaEnumNameOrOptions extends { schema: keyof DatabaseWithoutInternals }
+  ? DatabaseWithoutInternals[DefaultSchemaEnumNameOrOptions["schema"]]["Enums"][EnumName]
+  : DefaultSchemaEnumNameOrOptions extends keyof DefaultSchema["Enums"]
+  ? DefaultSchema["Enums"][DefaultSchemaEnumNameOrOptions]
+  : never
+
+export type CompositeTypes<
+  PublicCompositeTypeNameOrOptions extends
+    | keyof DefaultSchema["CompositeTypes"]
+    | { schema: keyof DatabaseWithoutInternals },
+  CompositeTypeName extends PublicCompositeTypeNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[PublicCompositeTypeNameOrOptions["schema"]]["CompositeTypes"]
+    : never = never
+> = PublicCompositeTypeNameOrOptions extends { schema: keyof DatabaseWithoutInternals }
+  ? DatabaseWithoutInternals[PublicCompositeTypeNameOrOptions["schema"]]["CompositeTypes"][CompositeTypeName]
+  : PublicCompositeTypeNameOrOptions extends keyof DefaultSchema["CompositeTypes"]
+  ? DefaultSchema["CompositeTypes"][PublicCompositeTypeNameOrOptions]
+  : never
+
+export const Constants = {
+  "imagen": {
+          Enums: {
+            
+          }
+        }
+} as const

@@ -1,0 +1,95 @@
+// Start-up and hash routing: #/ gallery, #/new new series, #/series/<id> one series; without a
+// session every route shows the sign-in form.
+import type { Session } from "@supabase/supabase-js";
+import { api } from "./api";
+import { type ImagenClient, makeClient } from "./client";
+import { ConfigMissing, loadConfig } from "./config";
+import { type Cleanup, type Ctx, errorMessage } from "./context";
+import { h } from "./dom";
+import { pictures } from "./pictures";
+import "./style.css";
+import { renderAuth } from "./views/auth";
+import { renderGallery } from "./views/gallery";
+import { renderNewSeries } from "./views/new-series";
+import { renderSeries } from "./views/series";
+
+const main = document.getElementById("main")!;
+const nav = document.getElementById("nav")!;
+
+type Route = { name: "gallery" } | { name: "new" } | { name: "series"; id: string };
+
+function parseRoute(hash: string): Route {
+  const path = hash.replace(/^#/, "").replace(/\?.*$/, "");
+  const series = /^\/series\/([0-9a-fA-F-]{36})$/.exec(path);
+  if (series) return { name: "series", id: series[1]!.toLowerCase() };
+  if (path === "/new") return { name: "new" };
+  return { name: "gallery" };
+}
+
+function drawNav(db: ImagenClient, session: Session | null, route: Route | null): void {
+  if (!session) {
+    nav.replaceChildren();
+    return;
+  }
+  const link = (href: string, label: string, testid: string, current: boolean) =>
+    h("a", { href, "data-testid": testid, "aria-current": current ? "page" : null }, label);
+  const signOut = h("button", { type: "button", class: "link", "data-testid": "sign-out" }, "Sign out");
+  signOut.addEventListener("click", () => void db.auth.signOut());
+  nav.replaceChildren(
+    link("#/", "Gallery", "nav-gallery", route?.name === "gallery"),
+    link("#/new", "New series", "nav-new", route?.name === "new"),
+    h("span", { class: "who", "data-testid": "signed-in-as", title: "Signed in as" }, session.user.email ?? "signed in"),
+    signOut,
+  );
+}
+
+async function start(): Promise<void> {
+  let db: ImagenClient;
+  try {
+    db = makeClient(await loadConfig());
+  } catch (e) {
+    main.replaceChildren(
+      h("div", { class: "card", role: "alert", "data-testid": "config-error" }, h("h1", {}, "Imagen is not configured"), h("p", {}, errorMessage(e))),
+    );
+    if (!(e instanceof ConfigMissing)) console.error(e);
+    return;
+  }
+  const app = { api: api(db), pictures: pictures(db) };
+  let session: Session | null = (await db.auth.getSession()).data.session;
+  let cleanup: Cleanup | null = null;
+  let shown: string | null = null; // what is on screen: "auth", or the route's hash for a user
+
+  function route(): void {
+    const key = session ? `${session.user.id} ${location.hash || "#/"}` : "auth";
+    if (key === shown) return;
+    shown = key;
+    cleanup?.();
+    cleanup = null;
+    if (!session) {
+      drawNav(db, null, null);
+      renderAuth(db, main);
+      return;
+    }
+    const ctx: Ctx = { db, ...app, session };
+    const current = parseRoute(location.hash);
+    drawNav(db, session, current);
+    if (current.name === "new") renderNewSeries(ctx, main);
+    else if (current.name === "series") cleanup = renderSeries(ctx, main, current.id);
+    else cleanup = renderGallery(ctx, main);
+    // Move focus to the new screen's content for keyboard and screen-reader users, unless the
+    // screen already put it somewhere (a form's first field).
+    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
+  }
+
+  db.auth.onAuthStateChange((event, next) => {
+    const userChanged = (next?.user.id ?? null) !== (session?.user.id ?? null);
+    session = next;
+    if (event === "SIGNED_OUT") app.pictures.clear();
+    // Token refreshes keep the screen; signing in or out (or another user) redraws it.
+    if (userChanged) window.setTimeout(route, 0);
+  });
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+void start();

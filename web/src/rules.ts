@@ -1,0 +1,162 @@
+// The database's rules for a new series, mirrored so the form can say what is wrong before a
+// round trip: the same limits and the same wording as imagen.settings_problem and the checks in
+// imagen.create_series / imagen.add_tries (supabase/migrations). The database stays the judge:
+// its own 22023 message is shown next to the field it names (fieldOfMessage).
+
+export const LIMITS = {
+  nMin: 1,
+  nMax: 10,
+  promptMaxChars: 2000,
+  styleMaxChars: 200,
+  sizeMin: 256,
+  sizeMax: 2048,
+  sizeMultiple: 16,
+  stepsMin: 1,
+  stepsMax: 50,
+  seedMax: 4294967295,
+  defaultSteps: 4,
+} as const;
+
+/** Aspect-ratio presets; every side is a multiple of 16 between 256 and 2048. */
+export const SIZE_PRESETS = [
+  { label: "1:1", width: 1024, height: 1024 },
+  { label: "3:2", width: 1248, height: 832 },
+  { label: "2:3", width: 832, height: 1248 },
+  { label: "4:3", width: 1152, height: 864 },
+  { label: "3:4", width: 864, height: 1152 },
+  { label: "16:9", width: 1280, height: 720 },
+  { label: "9:16", width: 720, height: 1280 },
+] as const;
+
+/** The form's fields; a database message is mapped to one of them by its first word. */
+export type Field = "prompt" | "n" | "size" | "steps" | "seed" | "style";
+
+export interface SeriesInput {
+  prompt: string;
+  n: string;
+  size: string; // "WIDTHxHEIGHT"
+  steps: string;
+  seed: string;
+  style: string;
+}
+
+export interface SeriesArgs {
+  prompt: string;
+  n: number;
+  width: number;
+  height: number;
+  steps: number;
+  seed?: number;
+  style?: string;
+}
+
+export type Problems = Partial<Record<Field, string>>;
+
+/** Postgres counts characters (code points), not UTF-16 units. */
+export function chars(text: string): number {
+  return [...text].length;
+}
+
+/** An integer typed into a field, or null if it is not one. */
+function integer(raw: string): number | null {
+  const text = raw.trim();
+  if (!/^-?\d+$/.test(text)) return null;
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : null;
+}
+
+/** Postgres writes a NULL argument as "null" in these messages. */
+function shown(raw: string): string {
+  return raw.trim() === "" ? "null" : raw.trim();
+}
+
+export function nProblem(raw: string): string | null {
+  const n = integer(raw);
+  if (n === null || n < LIMITS.nMin || n > LIMITS.nMax) {
+    return `n must be between ${LIMITS.nMin} and ${LIMITS.nMax}, got ${shown(raw)}`;
+  }
+  return null;
+}
+
+/** add_tries: n at least 1, and the series may not grow past 10 tries. */
+export function addTriesProblem(raw: string, count: number): string | null {
+  const n = integer(raw);
+  if (n === null || n < 1) return `n must be at least 1, got ${shown(raw)}`;
+  if (count + n > LIMITS.nMax) {
+    return `n too large: the series has ${count} tries and may have at most ${LIMITS.nMax}`;
+  }
+  return null;
+}
+
+function sideProblem(name: "width" | "height", value: number): string | null {
+  if (
+    !Number.isInteger(value) || value < LIMITS.sizeMin || value > LIMITS.sizeMax ||
+    value % LIMITS.sizeMultiple !== 0
+  ) {
+    return `${name} must be a multiple of ${LIMITS.sizeMultiple} between ${LIMITS.sizeMin} and ${LIMITS.sizeMax}, got ${value}`;
+  }
+  return null;
+}
+
+export function parseSize(size: string): { width: number; height: number } {
+  const [w, h] = size.split("x").map((part) => Number(part));
+  return { width: w ?? NaN, height: h ?? NaN };
+}
+
+/** Every problem of the form at once (the database names only the first), in its wording. */
+export function validateSeries(input: SeriesInput): { problems: Problems; args: SeriesArgs | null } {
+  const problems: Problems = {};
+  const n = nProblem(input.n);
+  if (n) problems.n = n;
+
+  if (!/\S/u.test(input.prompt)) problems.prompt = "prompt must not be empty";
+  else if (chars(input.prompt) > LIMITS.promptMaxChars) {
+    problems.prompt = `prompt must be at most ${LIMITS.promptMaxChars} characters, got ${chars(input.prompt)}`;
+  }
+
+  const { width, height } = parseSize(input.size);
+  const sizeProblem = sideProblem("width", width) ?? sideProblem("height", height);
+  if (sizeProblem) problems.size = sizeProblem;
+
+  const steps = integer(input.steps);
+  if (steps === null || steps < LIMITS.stepsMin || steps > LIMITS.stepsMax) {
+    problems.steps = `steps must be between ${LIMITS.stepsMin} and ${LIMITS.stepsMax}, got ${shown(input.steps)}`;
+  }
+
+  const style = input.style.trim();
+  if (chars(style) > LIMITS.styleMaxChars) {
+    problems.style = `style must be at most ${LIMITS.styleMaxChars} characters`;
+  }
+
+  let seed: number | undefined;
+  if (input.seed.trim() !== "") {
+    const value = integer(input.seed);
+    if (value === null || value < 0 || value > LIMITS.seedMax) {
+      problems.seed = `seed must be between 0 and ${LIMITS.seedMax}, got ${input.seed.trim()}`;
+    } else {
+      seed = value;
+    }
+  }
+
+  if (Object.keys(problems).length > 0) return { problems, args: null };
+  const args: SeriesArgs = { prompt: input.prompt, n: integer(input.n)!, width, height, steps: steps! };
+  if (seed !== undefined) args.seed = seed;
+  if (style !== "") args.style = style;
+  return { problems, args };
+}
+
+const FIELD_OF_WORD: Record<string, Field> = {
+  prompt: "prompt",
+  n: "n",
+  width: "size",
+  height: "size",
+  steps: "steps",
+  seed: "seed",
+  style: "style",
+};
+
+/** The form field a database message names ("seed must be ..." → seed), or null (form-wide). */
+export function fieldOfMessage(message: string): Field | null {
+  const word = /^[a-z_]+/.exec(message)?.[0];
+  return word !== undefined ? (FIELD_OF_WORD[word] ?? null) : null;
+}

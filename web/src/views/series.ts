@@ -1,0 +1,523 @@
+// One series: a tile per try (queued with its place in line, running with a progress bar and the
+// latest preview, the picture when done, the error when failed), the winner picked by click or
+// by the keys 1–9 and 0 (= 10), and the series' actions.
+//
+// Live updates: postgres_changes on imagen.jobs (this series) and imagen.series (this row), and
+// the private Broadcast topic series:<id> with the worker's per-step progress. Events are hints:
+// on every (re)subscribe, and every 3 s while a try is unfinished, the rows are read again, so a
+// missed event never leaves a tile stale.
+import type { RealtimeChannel, RealtimePostgresChangesPayload } from "@supabase/supabase-js";
+import { ApiError, type Image, type Job, type SeriesView, UNFINISHED } from "../api";
+import { type Cleanup, type Ctx, errorMessage } from "../context";
+import { announce, attr, h, show, syncList, text } from "../dom";
+import { addTriesProblem, LIMITS } from "../rules";
+
+const POLL_MS = 3000;
+
+/** The worker's Broadcast payload (worker/imagen/transports/progress.py). */
+interface Progress {
+  job_id: string;
+  series_idx: number | null;
+  step: number;
+  steps: number;
+  preview_jpeg?: string;
+}
+
+function asProgress(payload: unknown): Progress | null {
+  if (typeof payload !== "object" || payload === null) return null;
+  const p = payload as Record<string, unknown>;
+  if (typeof p.job_id !== "string" || typeof p.step !== "number" || typeof p.steps !== "number") return null;
+  return {
+    job_id: p.job_id,
+    series_idx: typeof p.series_idx === "number" ? p.series_idx : null,
+    step: p.step,
+    steps: p.steps,
+    preview_jpeg: typeof p.preview_jpeg === "string" && p.preview_jpeg !== "" ? p.preview_jpeg : undefined,
+  };
+}
+
+/** The key that picks try `idx` (1–9, and 0 for 10). */
+function keyFor(idx: number): string | null {
+  if (idx >= 1 && idx <= 9) return String(idx);
+  return idx === 10 ? "0" : null;
+}
+
+/** Number keys typed into a field are the field's, not picks. */
+function isTyping(target: EventTarget | null): boolean {
+  if (!(target instanceof HTMLElement)) return false;
+  if (target instanceof HTMLInputElement) return !["checkbox", "radio", "button", "submit", "reset"].includes(target.type);
+  return target.isContentEditable || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
+}
+
+interface Tile {
+  job: Job;
+  image: Image | null;
+  url: string | null;
+  downloadUrl: string | null;
+  live: Progress | null;
+  position: number | null;
+  winner: boolean;
+}
+
+export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cleanup {
+  let view: SeriesView | null = null;
+  let stopped = false;
+  let gone = false; // no such series (or not the user's): stop reading
+  // The latest step of each try, and when it arrived (performance.now()).
+  const live = new Map<string, Progress & { at: number }>();
+  const urls = new Map<string, string>();
+  const downloads = new Map<string, string>();
+  const channelState = { rows: "connecting", progress: "connecting" };
+
+  // --- the page's fixed parts ------------------------------------------------------------------
+  const title = h("h1", { class: "series-prompt", "data-testid": "series-prompt" });
+  const settings = h("p", { class: "muted", "data-testid": "series-settings" });
+  const summary = h("p", { class: "summary", "data-testid": "series-summary", "aria-live": "polite" });
+  const liveStatus = h("span", { class: "live-status", "data-testid": "live-status" });
+  const actionError = h("p", { class: "field-error", role: "alert", "data-testid": "series-error" });
+  const stopRest = h("input", { type: "checkbox", id: "stop-rest", "data-testid": "stop-rest" });
+  const cancelSeries = h("button", { type: "button", "data-testid": "cancel-series" }, "Cancel series");
+  const deleteSeries = h("button", { type: "button", class: "danger", "data-testid": "delete-series" }, "Delete series");
+  const addN = h("input", {
+    type: "number",
+    id: "add-n",
+    name: "n",
+    min: 1,
+    max: LIMITS.nMax,
+    step: 1,
+    value: "1",
+    inputMode: "numeric",
+    "data-testid": "add-tries-n",
+    "aria-describedby": "hint-add-n",
+  });
+  const addError = h("p", { id: "error-add-n", class: "field-error", "data-testid": "error-add-n" });
+  const addHint = h("p", { id: "hint-add-n", class: "hint" });
+  const addButton = h("button", { type: "submit", "data-testid": "add-tries" }, "Add");
+  const addForm = h(
+    "form",
+    { class: "add-tries", "aria-label": "Add tries", noValidate: true },
+    h("label", { for: "add-n" }, "Add tries"),
+    h("span", { class: "inline" }, addN, addButton),
+    addHint,
+    addError,
+  );
+  const tileList = h("ol", { class: "grid tiles", "aria-label": "Tries", "data-testid": "tiles" });
+  const missing = h("p", { class: "muted", "data-testid": "series-missing" }, "There is no such series (or it is not yours). ", h("a", { href: "#/" }, "Back to the gallery"));
+  show(actionError, false);
+  show(addError, false);
+  show(missing, false);
+
+  const page = h(
+    "div",
+    { class: "series-page" },
+    h("p", { class: "crumbs" }, h("a", { href: "#/" }, "← Gallery"), " ", liveStatus),
+    title,
+    settings,
+    summary,
+    h(
+      "div",
+      { class: "toolbar" },
+      h("span", { class: "check" }, stopRest, h("label", { for: "stop-rest" }, "Stop the other tries when I pick")),
+      cancelSeries,
+      deleteSeries,
+    ),
+    addForm,
+    actionError,
+    h("p", { class: "hint", id: "pick-hint" }, "Pick the winner by clicking its picture or pressing its number (1–9, 0 for 10)."),
+    tileList,
+  );
+  main.replaceChildren(h("p", { class: "muted", "data-testid": "series-loading" }, "Loading…"));
+
+  // --- tiles -----------------------------------------------------------------------------------
+  function createTile(tile: Tile): HTMLLIElement {
+    const idx = tile.job.series_idx ?? 0;
+    const key = keyFor(idx);
+    const picture = h("img", { class: "picture", alt: "", "data-testid": `picture-${idx}` });
+    const pick = h(
+      "button",
+      {
+        type: "button",
+        class: "pick",
+        "data-testid": `pick-${idx}`,
+        "aria-pressed": "false",
+        "aria-label": `Pick try ${idx} as the winner`,
+        "aria-describedby": "pick-hint",
+        "aria-keyshortcuts": key,
+      },
+      picture,
+    );
+    pick.addEventListener("click", () => void choose(idx));
+    const preview = h("img", { class: "preview", alt: `Preview of try ${idx}`, "data-testid": `preview-${idx}` });
+    const placeholder = h("div", { class: "placeholder", "aria-hidden": "true" }, `#${idx}`);
+    const fill = h("div", { class: "fill" });
+    const bar = h(
+      "div",
+      {
+        class: "progress",
+        role: "progressbar",
+        "aria-label": `Try ${idx} progress`,
+        "aria-valuemin": 0,
+        "data-testid": `progress-${idx}`,
+      },
+      fill,
+    );
+    const retry = h("button", { type: "button", "data-testid": `retry-${idx}`, "aria-label": `Retry try ${idx}` }, "Retry");
+    retry.addEventListener("click", () => void act(() => ctx.api.retryJob(jobAt(idx)!.id), `Try ${idx} is queued again`));
+    const cancel = h("button", { type: "button", "data-testid": `cancel-${idx}`, "aria-label": `Cancel try ${idx}` }, "Cancel");
+    cancel.addEventListener("click", () => void act(() => ctx.api.cancelJob(jobAt(idx)!.id), `Try ${idx} is being cancelled`));
+    const download = h(
+      "a",
+      { class: "button", "data-testid": `download-${idx}`, "aria-label": `Download try ${idx}`, download: `imagen-${seriesId.slice(0, 8)}-${idx}.png` },
+      "Download",
+    );
+    return h(
+      "li",
+      { class: "tile card", "data-testid": `tile-${idx}`, "data-index": idx, "aria-labelledby": `tile-title-${idx}` },
+      h(
+        "div",
+        { class: "tile-head" },
+        h("h2", { id: `tile-title-${idx}`, class: "tile-title" }, `Try ${idx}`),
+        h("span", { class: "badge winner-badge", "data-testid": `winner-${idx}` }, "Winner"),
+      ),
+      h("div", { class: "media" }, pick, preview, placeholder),
+      h("p", { class: "status", "data-testid": `tile-status-${idx}` }),
+      bar,
+      h("p", { class: "tile-error field-error", "data-testid": `error-${idx}` }),
+      h("div", { class: "actions" }, retry, cancel, download),
+    );
+  }
+
+  function updateTile(li: HTMLLIElement, tile: Tile): void {
+    const { job } = tile;
+    const idx = job.series_idx ?? 0;
+    const running = job.status === "running" || (job.status === "queued" && tile.live !== null);
+    const status = running ? "running" : job.status;
+    attr(li, "data-status", status);
+    attr(li, "data-winner", tile.winner ? "true" : "false");
+    attr(li, "data-job-id", job.id);
+    attr(li, "aria-current", tile.winner ? "true" : null);
+    li.classList.toggle("is-winner", tile.winner);
+    show(li.querySelector<HTMLElement>(".winner-badge")!, tile.winner);
+
+    const steps = tile.live?.steps ?? job.steps;
+    const step = job.status === "done" ? steps : Math.min(steps, Math.max(job.progress, tile.live?.step ?? 0));
+    let statusText: string;
+    switch (status) {
+      case "queued":
+        statusText = tile.position !== null ? `Queued · #${tile.position} in your line` : "Queued";
+        if (job.attempts > 0) statusText += ` · attempt ${job.attempts + 1} of ${job.max_attempts}`;
+        break;
+      case "running":
+        statusText = job.cancel_requested ? "Stopping…" : `Rendering · step ${step} of ${steps}`;
+        break;
+      case "done":
+        statusText = tile.winner ? "Done · winner" : "Done";
+        break;
+      case "failed":
+        statusText = "Failed";
+        break;
+      case "cancelled":
+        statusText = "Cancelled";
+        break;
+      default:
+        statusText = status;
+    }
+    text(li.querySelector(".status")!, `${statusText} · seed ${job.seed}`);
+    attr(li, "data-queue-position", status === "queued" ? tile.position : null);
+
+    const bar = li.querySelector<HTMLElement>(".progress")!;
+    show(bar, status === "running");
+    attr(bar, "aria-valuemax", steps);
+    attr(bar, "aria-valuenow", step);
+    attr(bar, "aria-valuetext", `step ${step} of ${steps}`);
+    bar.querySelector<HTMLElement>(".fill")!.style.width = `${steps > 0 ? (100 * step) / steps : 0}%`;
+
+    const media = li.querySelector<HTMLElement>(".media")!;
+    if (view) media.style.aspectRatio = `${view.series.width} / ${view.series.height}`;
+
+    const pick = li.querySelector<HTMLButtonElement>(".pick")!;
+    const picture = pick.querySelector("img")!;
+    const hasPicture = job.status === "done" && tile.url !== null;
+    show(pick, hasPicture);
+    attr(picture, "src", tile.url);
+    attr(picture, "alt", `Try ${idx}${tile.winner ? " (winner)" : ""}: ${view?.series.prompt ?? ""}`);
+    attr(pick, "aria-pressed", tile.winner ? "true" : "false");
+
+    const preview = li.querySelector<HTMLImageElement>(".preview")!;
+    const previewSrc = status === "running" && tile.live?.preview_jpeg ? `data:image/jpeg;base64,${tile.live.preview_jpeg}` : null;
+    attr(preview, "src", previewSrc);
+    attr(preview, "alt", `Preview of try ${idx} at step ${step} of ${steps}`);
+    show(preview, previewSrc !== null);
+    show(li.querySelector<HTMLElement>(".placeholder")!, !hasPicture && previewSrc === null);
+
+    const error = li.querySelector<HTMLElement>(".tile-error")!;
+    text(error, job.error ?? "");
+    show(error, job.status === "failed" && !!job.error);
+
+    show(li.querySelector<HTMLElement>(`[data-testid="retry-${idx}"]`)!, job.status === "failed" || job.status === "cancelled");
+    const cancel = li.querySelector<HTMLButtonElement>(`[data-testid="cancel-${idx}"]`)!;
+    show(cancel, UNFINISHED.includes(job.status));
+    cancel.disabled = job.cancel_requested;
+    const download = li.querySelector<HTMLAnchorElement>(`[data-testid="download-${idx}"]`)!;
+    attr(download, "href", tile.downloadUrl);
+    show(download, job.status === "done" && tile.downloadUrl !== null);
+  }
+
+  function jobAt(idx: number): Job | undefined {
+    return view?.jobs.find((job) => job.series_idx === idx);
+  }
+
+  // --- drawing ---------------------------------------------------------------------------------
+  function draw(): void {
+    if (stopped) return;
+    if (!view) return;
+    if (!page.isConnected) main.replaceChildren(page);
+    const { series, jobs, images } = view;
+    const imageById = new Map(images.map((image) => [image.id, image]));
+    text(title, series.prompt);
+    document.title = `${series.prompt} · Imagen`;
+    const parts = [`${series.width}×${series.height}`, `${series.steps} steps`];
+    parts.push(series.base_seed !== null ? `seed ${series.base_seed}` : "random seeds");
+    if (series.style) parts.push(`style: ${series.style}`);
+    text(settings, parts.join(" · "));
+    const done = jobs.filter((job) => job.status === "done").length;
+    const unfinished = jobs.filter((job) => UNFINISHED.includes(job.status)).length;
+    text(summary, `${done} of ${series.count} done${series.selected_image_id ? " · winner picked" : ""}`);
+    attr(summary, "data-done", done);
+    attr(summary, "data-count", series.count);
+    cancelSeries.disabled = unfinished === 0;
+    const room = LIMITS.nMax - series.count;
+    show(addForm, room > 0);
+    addN.max = String(Math.max(room, 1));
+    text(addHint, `up to ${room} more (a series has at most ${LIMITS.nMax} tries)`);
+
+    const tiles: Tile[] = jobs.map((job) => {
+      const image = job.image_id ? (imageById.get(job.image_id) ?? null) : null;
+      const progress = live.get(job.id) ?? null;
+      return {
+        job,
+        image,
+        url: image ? (urls.get(image.path) ?? null) : null,
+        downloadUrl: image ? (downloads.get(image.path) ?? null) : null,
+        live: job.status === "running" || job.status === "queued" ? progress : null,
+        position: view!.queuePosition.get(job.id) ?? null,
+        winner: image !== null && series.selected_image_id === image.id,
+      };
+    });
+    syncList(tileList, tiles, (tile) => String(tile.job.series_idx), createTile, updateTile);
+  }
+
+  function drawLiveStatus(): void {
+    const ok = channelState.rows === "SUBSCRIBED" && channelState.progress === "SUBSCRIBED";
+    attr(liveStatus, "data-state", ok ? "live" : "polling");
+    text(liveStatus, ok ? "● live" : "○ updating every 3 s");
+    attr(liveStatus, "title", `rows: ${channelState.rows}, progress: ${channelState.progress}`);
+  }
+
+  // --- reading ---------------------------------------------------------------------------------
+  let inFlight: Promise<void> | null = null;
+  let again = false;
+
+  function refresh(): Promise<void> {
+    if (inFlight) {
+      again = true;
+      return inFlight;
+    }
+    inFlight = (async () => {
+      do {
+        again = false;
+        await load();
+      } while (again && !stopped);
+    })().finally(() => (inFlight = null));
+    return inFlight;
+  }
+
+  async function load(): Promise<void> {
+    const started = performance.now();
+    try {
+      const next = await ctx.api.readSeries(seriesId);
+      if (stopped) return;
+      if (!next) {
+        view = null;
+        gone = true;
+        main.replaceChildren(missing);
+        show(missing, true);
+        return;
+      }
+      view = next;
+      // A try that is not running (any more) has no live progress.
+      // A finished try has no live progress; neither has a queued one, unless its progress came
+      // after this read began (the read may predate the claim).
+      for (const job of next.jobs) {
+        const progress = live.get(job.id);
+        if (progress && job.status !== "running" && (job.status !== "queued" || progress.at < started)) live.delete(job.id);
+      }
+      const done = next.images.filter((image) => next.jobs.some((job) => job.image_id === image.id));
+      try {
+        for (const [path, url] of await ctx.pictures.viewUrls(done)) urls.set(path, url);
+        await Promise.all(
+          done.map(async (image) => {
+            const idx = next.jobs.find((job) => job.id === image.job_id)?.series_idx ?? 0;
+            downloads.set(image.path, await ctx.pictures.downloadUrl(image.bucket, image.path, `imagen-${seriesId.slice(0, 8)}-${idx}.png`));
+          }),
+        );
+      } catch (e) {
+        console.warn("imagen: could not sign picture URLs", e);
+      }
+      draw();
+    } catch (e) {
+      if (stopped) return;
+      showActionError(`Could not read the series: ${errorMessage(e)}`);
+    }
+  }
+
+  // --- acting ----------------------------------------------------------------------------------
+  function showActionError(message: string | null): void {
+    text(actionError, message ?? "");
+    show(actionError, message !== null);
+    if (message !== null && !page.isConnected) main.replaceChildren(page);
+  }
+
+  async function act(action: () => Promise<void>, done: string): Promise<boolean> {
+    showActionError(null);
+    try {
+      await action();
+      announce(done);
+      await refresh();
+      return true;
+    } catch (e) {
+      showActionError(errorMessage(e));
+      return false;
+    }
+  }
+
+  async function choose(idx: number): Promise<void> {
+    const job = jobAt(idx);
+    if (!view || !job || job.status !== "done" || !job.image_id) {
+      announce(`Try ${idx} has no picture yet`);
+      return;
+    }
+    const imageId = job.image_id;
+    showActionError(null);
+    try {
+      view.series = await ctx.api.selectImage(seriesId, imageId, stopRest.checked);
+      draw();
+      announce(`Try ${idx} is the winner`);
+      if (stopRest.checked) await refresh();
+    } catch (e) {
+      showActionError(errorMessage(e));
+    }
+  }
+
+  cancelSeries.addEventListener("click", () => void act(() => ctx.api.cancelSeries(seriesId), "The series is being cancelled"));
+  deleteSeries.addEventListener("click", async () => {
+    if (!window.confirm("Delete this series with all its tries and pictures?")) return;
+    if (await act(() => ctx.api.deleteSeries(seriesId), "Series deleted")) location.hash = "#/";
+  });
+  addForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!view) return;
+    show(addError, false);
+    attr(addN, "aria-invalid", null);
+    attr(addN, "aria-describedby", "hint-add-n");
+    const problem = addTriesProblem(addN.value, view.series.count);
+    const fail = (message: string) => {
+      text(addError, message);
+      show(addError, true);
+      attr(addN, "aria-invalid", "true");
+      attr(addN, "aria-describedby", "error-add-n hint-add-n");
+      addN.focus();
+    };
+    if (problem && localStorage.getItem("imagen:client-checks") !== "off") return fail(problem);
+    addButton.disabled = true;
+    try {
+      await ctx.api.addTries(seriesId, Number(addN.value));
+      announce("Tries added");
+      await refresh();
+    } catch (e) {
+      const message = errorMessage(e);
+      if (e instanceof ApiError && e.code === "22023" && /^n\b/.test(message)) fail(message);
+      else showActionError(message);
+    } finally {
+      addButton.disabled = false;
+    }
+  });
+
+  function onKey(event: KeyboardEvent): void {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) return;
+    if (!/^[0-9]$/.test(event.key)) return;
+    event.preventDefault();
+    void choose(event.key === "0" ? 10 : Number(event.key));
+  }
+  document.addEventListener("keydown", onKey);
+
+  // --- live ------------------------------------------------------------------------------------
+  function onJobChange(payload: RealtimePostgresChangesPayload<Partial<Job>>): void {
+    const row = payload.new as Partial<Job>;
+    if (view && typeof row.id === "string") {
+      const index = view.jobs.findIndex((job) => job.id === row.id);
+      if (index >= 0) view.jobs[index] = { ...view.jobs[index]!, ...row };
+      if (row.status !== undefined && row.status !== "running" && row.status !== "queued") live.delete(row.id);
+      draw();
+    }
+    void refresh(); // the new try's row, its picture, queue positions
+  }
+
+  function onProgress(payload: unknown): void {
+    const progress = asProgress(payload);
+    if (!progress) return;
+    const previous = live.get(progress.job_id);
+    // Keep the last preview when a message comes without one; never go backwards.
+    if (previous && previous.step > progress.step && previous.steps === progress.steps) return;
+    live.set(progress.job_id, { ...progress, preview_jpeg: progress.preview_jpeg ?? previous?.preview_jpeg, at: performance.now() });
+    if (view && !view.jobs.some((job) => job.id === progress.job_id)) void refresh();
+    draw();
+  }
+
+  const channels: RealtimeChannel[] = [];
+  function watch(): void {
+    const filter = `series_id=eq.${seriesId}`;
+    const rows = ctx.db
+      .channel(`imagen-series-rows:${seriesId}`)
+      .on("postgres_changes", { event: "INSERT", schema: "imagen", table: "jobs", filter }, onJobChange)
+      .on("postgres_changes", { event: "UPDATE", schema: "imagen", table: "jobs", filter }, onJobChange)
+      .on("postgres_changes", { event: "UPDATE", schema: "imagen", table: "series", filter: `id=eq.${seriesId}` }, () => void refresh())
+      .subscribe((status) => {
+        channelState.rows = status;
+        drawLiveStatus();
+        if (status === "SUBSCRIBED") void refresh();
+      });
+    channels.push(rows);
+    // Private channels are authorized with the user's JWT: hand it to Realtime before joining.
+    void ctx.db.realtime.setAuth().then(() => {
+      if (stopped) return;
+      const progress = ctx.db
+        .channel(`series:${seriesId}`, { config: { private: true } })
+        .on("broadcast", { event: "progress" }, (message) => onProgress(message.payload))
+        .subscribe((status, err) => {
+          channelState.progress = status;
+          if (err) console.warn(`imagen: progress channel ${status}`, err);
+          drawLiveStatus();
+          if (status === "SUBSCRIBED") void refresh();
+        });
+      channels.push(progress);
+    });
+  }
+
+  const poll = window.setInterval(() => {
+    if (gone) return;
+    if (!view || view.jobs.some((job) => UNFINISHED.includes(job.status))) void refresh();
+  }, POLL_MS);
+
+  drawLiveStatus();
+  void refresh();
+  watch();
+
+  return () => {
+    stopped = true;
+    window.clearInterval(poll);
+    document.removeEventListener("keydown", onKey);
+    for (const channel of channels) void ctx.db.removeChannel(channel);
+    document.title = "Imagen";
+  };
+}
