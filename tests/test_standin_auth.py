@@ -1,6 +1,7 @@
 """The Auth (GoTrue) stand-in, driven by the official client (supabase-py's auth, supabase_auth):
 sign-up, sign-in, refresh-token rotation, the user, sign-out, with GoTrue's answers and error
-codes; its access tokens are what PostgREST's stand-in and the real RLS take for that user."""
+codes; its access tokens are what PostgREST's stand-in and the real RLS take for that user. And
+the gateway's CORS, so that a page of another origin can use the stand-in."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 from tests.database import with_dbname
 
 PASSWORD = "correct horse"
+SUPABASE_JS_HEADERS = ("authorization", "apikey", "content-type", "x-client-info", "x-supabase-api-version",
+                       "accept-profile", "content-profile", "prefer", "range", "x-upsert", "cache-control")  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -213,3 +216,21 @@ def test_the_signed_in_user_calls_postgrest_as_itself_and_rls_sees_it(standin, c
         sign_up(bob, "bob@example.com")
         assert bob.schema("imagen").table("series").select("id").execute().data == []
         assert bob.schema("imagen").table("jobs").select("id").execute().data == []
+
+
+def test_a_browser_preflight_is_answered_with_the_cors_headers(standin):
+    asked = "authorization, apikey, content-type, x-client-info, x-supabase-api-version"
+    for path in ("/auth/v1/token?grant_type=password", "/rest/v1/rpc/create_series", "/storage/v1/object/x/y"):
+        preflight = httpx.options(f"{standin.url}{path}", headers={
+            "Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": asked,
+        })  # fmt: skip
+        assert preflight.status_code == 200, path
+        assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+        assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+        allowed = {h.strip() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+        assert set(SUPABASE_JS_HEADERS) <= allowed, path
+    answer = httpx.post(f"{standin.url}/auth/v1/token?grant_type=password", json={"email": "a@example.com"},
+                        headers={"apikey": standin.keys.anon, "Origin": "http://localhost:5173"})  # fmt: skip
+    assert answer.status_code == 400 and answer.headers["Access-Control-Allow-Origin"] == "*"
+    assert "X-Supabase-Api-Version" in answer.headers["Access-Control-Expose-Headers"]

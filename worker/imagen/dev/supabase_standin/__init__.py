@@ -1,5 +1,5 @@
 """A STAND-IN for the Supabase servers that cannot run on these machines (no Docker engine, no
-internet): Auth (GoTrue), PostgREST, Storage and Realtime, and the gateway's apikey check.
+internet): Auth (GoTrue), PostgREST, Storage and Realtime, and the gateway's apikey check and CORS.
 One small aiohttp server on 127.0.0.1 speaking their wire protocols, backed by the real test
 Postgres. Used only by tests, benchmarks and local pages, reached only through SUPABASE_URL — the
 code under test does not know it is not Supabase.
@@ -17,7 +17,8 @@ phone, role, aud, session_id, aal, amr, app/user_metadata, is_anonymous, iat, ex
 auth.users, auth.identities, auth.sessions, auth.mfa_amr_claims and auth.refresh_tokens written
 as supabase_auth_admin, bcrypt password hashes; settings from supabase/config.toml [auth]. The
 gateway: /auth/v1 wants the project's apikey only (401 "No API key found in request" /
-"Invalid API key"). Elsewhere: HS256 JWTs checked with the project secret (Authorization, else
+"Invalid API key"); CORS preflights answered 200 on every path, Access-Control-Allow-Origin: *
+on every answer. Elsewhere: HS256 JWTs checked with the project secret (Authorization, else
 apikey; none → 401); PostgREST's login as `authenticator` and per-request `set local role` + `request.jwt.claims`;
 `POST /rest/v1/rpc/{fn}` with named arguments, Content-/Accept-Profile schema selection limited
 to the exposed schemas (else 406 PGRST106), scalar / single-row / set results, errors as

@@ -18,6 +18,36 @@ from imagen.dev.supabase_standin.faults import FAULTS, Faults, inject_faults
 from imagen.dev.supabase_standin.keys import InvalidToken, ProjectKeys
 from imagen.dev.supabase_standin.realtime import Realtime
 
+# What the gateway lets a browser send and read: the headers supabase-js sends (its cors.ts, and
+# postgrest-js's x-retry-count), and those GoTrue and PostgREST expose (GoTrue's cors.New in
+# internal/api/api.go: X-Total-Count, Link, X-Supabase-Api-Version; PostgREST: Content-Range).
+CORS_ALLOW_HEADERS = ("authorization", "apikey", "content-type", "x-client-info", "x-supabase-api-version",
+                      "accept-profile", "content-profile", "prefer", "range", "x-upsert", "cache-control",
+                      "x-retry-count")  # fmt: skip
+CORS_ALLOW_METHODS = "GET, HEAD, PUT, PATCH, POST, DELETE, OPTIONS"
+CORS_EXPOSE_HEADERS = "Content-Range, Range-Unit, Location, X-Total-Count, Link, X-Supabase-Api-Version"
+
+
+@web.middleware
+async def cors(request: web.Request, handler):
+    """The gateway's CORS (Kong's cors plugin): it answers every preflight itself, 200, allowing any
+    origin, the methods and the headers asked for (those supabase-js sends at least)."""
+    if request.method != "OPTIONS":
+        return await handler(request)
+    asked = [h.strip().lower() for h in request.headers.get("Access-Control-Request-Headers", "").split(",")]
+    allowed = list(dict.fromkeys([*CORS_ALLOW_HEADERS, *(h for h in asked if h)]))
+    return web.Response(status=200, headers={
+        "Access-Control-Allow-Methods": CORS_ALLOW_METHODS,
+        "Access-Control-Allow-Headers": ", ".join(allowed),
+        "Access-Control-Max-Age": "3600",
+    })  # fmt: skip
+
+
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer, errors and the WebSocket upgrade included, may be read by any origin."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+
 
 def gateway_error(message: str, hint: str) -> web.Response:
     return web.json_response({"message": message, "hint": hint}, status=401)
@@ -88,7 +118,9 @@ class SupabaseStandIn:
 
     async def _start(self) -> None:
         # Faults first: they stand for what answers in front of the servers, or instead of them.
-        app = web.Application(middlewares=[inject_faults, authenticate], client_max_size=64 * 1024 * 1024)
+        # Preflights are the gateway's own answer: no fault reaches them.
+        app = web.Application(middlewares=[cors, inject_faults, authenticate], client_max_size=64 * 1024 * 1024)
+        app.on_response_prepare.append(cors_headers)
         app[FAULTS] = self.faults
         app[EXPOSED] = self.exposed_schemas
         # PostgREST logs in as authenticator and switches to the caller's role per request.
