@@ -125,6 +125,111 @@ begin
 end
 $$;
 
+-- The rest of GoTrue's tables that sign-up, sign-in and refresh use, with the columns of
+-- supabase/auth's migrations (a subset: no MFA factors, SSO, flow state, one-time tokens):
+-- auth.users' login columns (00_init_auth_schema, 20210710035447_alter_users,
+-- 20210722035447_adds_confirmed_at, 20220114185340_add_banned_until,
+-- 20230116124412_add_deleted_at, 20240214120130_add_is_anonymous_column), auth.identities
+-- (20210909172000, 20221215195800, 20231117164230), auth.sessions (20220811173540 and later),
+-- auth.mfa_amr_claims (20221003041349, 20221011041400) and auth.refresh_tokens
+-- (00_init_auth_schema, 20210927181326, 20221114143410). Owned by supabase_auth_admin, which
+-- the Auth server logs in as; postgres may read them (20240612123726_enable_rls_update_grants).
+alter table auth.users
+  add column if not exists instance_id uuid,
+  add column if not exists aud varchar(255),
+  add column if not exists role varchar(255),
+  add column if not exists encrypted_password varchar(255),
+  add column if not exists email_confirmed_at timestamptz,
+  add column if not exists invited_at timestamptz,
+  add column if not exists confirmation_sent_at timestamptz,
+  add column if not exists recovery_sent_at timestamptz,
+  add column if not exists last_sign_in_at timestamptz,
+  add column if not exists raw_app_meta_data jsonb,
+  add column if not exists is_super_admin boolean,
+  add column if not exists phone text default null,
+  add column if not exists phone_confirmed_at timestamptz,
+  add column if not exists banned_until timestamptz,
+  add column if not exists deleted_at timestamptz,
+  add column if not exists is_anonymous boolean not null default false;
+alter table auth.users
+  add column if not exists confirmed_at timestamptz
+    generated always as (least(email_confirmed_at, phone_confirmed_at)) stored;
+
+do $$
+begin
+  if to_regtype('auth.aal_level') is null then
+    create type auth.aal_level as enum ('aal1', 'aal2', 'aal3');
+    alter type auth.aal_level owner to supabase_auth_admin;
+  end if;
+  if to_regclass('auth.identities') is null then
+    create table auth.identities (
+      provider_id text not null,
+      user_id uuid not null references auth.users (id) on delete cascade,
+      identity_data jsonb not null,
+      provider text not null,
+      last_sign_in_at timestamptz,
+      created_at timestamptz,
+      updated_at timestamptz,
+      email text generated always as (lower(identity_data ->> 'email')) stored,
+      id uuid primary key default gen_random_uuid(),
+      constraint identities_provider_id_provider_unique unique (provider_id, provider)
+    );
+    create index identities_user_id_idx on auth.identities (user_id);
+    create index identities_email_idx on auth.identities (email text_pattern_ops);
+    alter table auth.identities owner to supabase_auth_admin;
+  end if;
+  if to_regclass('auth.sessions') is null then
+    create table auth.sessions (
+      id uuid primary key,
+      user_id uuid not null references auth.users (id) on delete cascade,
+      created_at timestamptz,
+      updated_at timestamptz,
+      factor_id uuid,
+      aal auth.aal_level,
+      not_after timestamptz,
+      refreshed_at timestamp without time zone,
+      user_agent text,
+      ip inet,
+      tag text
+    );
+    create index sessions_user_id_idx on auth.sessions (user_id);
+    alter table auth.sessions owner to supabase_auth_admin;
+  end if;
+  if to_regclass('auth.mfa_amr_claims') is null then
+    create table auth.mfa_amr_claims (
+      session_id uuid not null references auth.sessions (id) on delete cascade,
+      created_at timestamptz not null,
+      updated_at timestamptz not null,
+      authentication_method text not null,
+      id uuid not null,
+      constraint amr_id_pk primary key (id),
+      constraint mfa_amr_claims_session_id_authentication_method_pkey unique (session_id, authentication_method)
+    );
+    alter table auth.mfa_amr_claims owner to supabase_auth_admin;
+  end if;
+  if to_regclass('auth.refresh_tokens') is null then
+    create table auth.refresh_tokens (
+      instance_id uuid,
+      id bigserial primary key,
+      token varchar(255) constraint refresh_tokens_token_unique unique,
+      user_id varchar(255),
+      revoked boolean,
+      created_at timestamptz,
+      updated_at timestamptz,
+      parent varchar(255),
+      session_id uuid references auth.sessions (id) on delete cascade
+    );
+    create index refresh_tokens_parent_idx on auth.refresh_tokens (parent);
+    create index refresh_tokens_session_id_revoked_idx on auth.refresh_tokens (session_id, revoked);
+    alter table auth.refresh_tokens owner to supabase_auth_admin;
+  end if;
+end
+$$;
+grant select on auth.identities, auth.sessions, auth.mfa_amr_claims, auth.refresh_tokens to postgres with grant option;
+-- The stand-in's Auth hashes passwords with pgcrypto (the real one, in Go, makes the same
+-- bcrypt $2a$10$ hashes), so its role may use the extensions schema.
+grant usage on schema extensions to supabase_auth_admin;
+
 -- The same definitions Supabase ships: claims come from the request.jwt.claims setting that
 -- PostgREST (and `set local request.jwt.claims`) provides.
 do $$

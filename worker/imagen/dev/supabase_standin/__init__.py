@@ -1,10 +1,25 @@
 """A STAND-IN for the Supabase servers that cannot run on these machines (no Docker engine, no
-internet): PostgREST, Storage and Realtime. One small aiohttp server on 127.0.0.1 speaking their
-wire protocols, backed by the real test Postgres. Used only by tests and benchmarks, reached
-only through SUPABASE_URL — the code under test does not know it is not Supabase.
+internet): Auth (GoTrue), PostgREST, Storage and Realtime, and the gateway's apikey check and CORS.
+One small aiohttp server on 127.0.0.1 speaking their wire protocols, backed by the real test
+Postgres. Used only by tests, benchmarks and local pages, reached only through SUPABASE_URL — the
+code under test does not know it is not Supabase.
 
-Reproduced: HS256 JWTs checked with the project secret (Authorization, else apikey; none → 401);
-PostgREST's login as `authenticator` and per-request `set local role` + `request.jwt.claims`;
+Reproduced: Auth at /auth/v1 as supabase/auth answers with email sign-ups autoconfirmed (a local
+project's enable_confirmations = false): POST /signup (a session; 422 user_already_exists,
+422 weak_password with weak_password.reasons, 400 validation_failed), POST /token with
+grant_type=password (400 invalid_credentials) and refresh_token (rotation with GoTrue's reuse
+rules: a lost answer gets the active token back, reuse within refresh_token_reuse_interval is
+let through, later reuse is 400 refresh_token_already_used and revokes the session's tokens;
+400 refresh_token_not_found), GET /user, POST /logout (204, sessions deleted, scope
+global/local/others); errors as `{code, error_code, msg}`, or `{code, message}` when the client
+sends X-Supabase-Api-Version 2024-01-01; HS256 access tokens with GoTrue's claims (sub, email,
+phone, role, aud, session_id, aal, amr, app/user_metadata, is_anonymous, iat, exp), rows in
+auth.users, auth.identities, auth.sessions, auth.mfa_amr_claims and auth.refresh_tokens written
+as supabase_auth_admin, bcrypt password hashes; settings from supabase/config.toml [auth]. The
+gateway: /auth/v1 wants the project's apikey only (401 "No API key found in request" /
+"Invalid API key"); CORS preflights answered 200 on every path, Access-Control-Allow-Origin: *
+on every answer. Elsewhere: HS256 JWTs checked with the project secret (Authorization, else
+apikey; none → 401); PostgREST's login as `authenticator` and per-request `set local role` + `request.jwt.claims`;
 `POST /rest/v1/rpc/{fn}` with named arguments, Content-/Accept-Profile schema selection limited
 to the exposed schemas (else 406 PGRST106), scalar / single-row / set results, errors as
 `{code, message, details, hint}` with PostgREST's status mapping (42501 → 401 anon / 403 user,
@@ -23,7 +38,10 @@ client broadcasts fanned out (config.broadcast self / ack; private sends need th
 POST /realtime/v1/api/broadcast and /api/broadcast/{topic}/events/{event} answering 202, with a
 count of broadcasts delivered per socket.
 
-Not reproduced: GoTrue (tokens are minted directly), PostgREST's full query grammar, embedding,
+Not reproduced: Auth's email confirmation and every email or SMS, OTP and magic links, phone and
+anonymous sign-ins, OAuth providers, SSO/SAML, MFA, PKCE, password recovery and user updates, the
+admin API, hooks, captcha, rate limits, session timebox and inactivity timeout, the v2 signed
+refresh tokens, asymmetric signing keys and JWKS; PostgREST's full query grammar, embedding,
 Prefer headers and OpenAPI; Storage's S3 backend, image transforms, resumable uploads and bucket
 admin API; Realtime presence, broadcast replay, rate limits, the binary v2 serializer and RLS-filtered
 DELETE payloads. Fault hooks (outage, dropped / silent sockets, delayed subscriptions) are

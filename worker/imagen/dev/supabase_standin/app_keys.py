@@ -8,6 +8,7 @@ from imagen.dev.supabase_standin.db import ConnectionPool
 from imagen.dev.supabase_standin.keys import ProjectKeys
 
 POOL = web.AppKey("pool", ConnectionPool)
+AUTH_POOL = web.AppKey("auth_pool", ConnectionPool)
 KEYS = web.AppKey("keys", ProjectKeys)
 BLOB_ROOT = web.AppKey("blob_root", Path)
 EXPOSED = web.AppKey("exposed_schemas", tuple)

@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 
 
 class ConnectionPool:
-    """A few connections as `authenticator`, the role PostgREST logs in with."""
+    """A few connections as one role: `authenticator` for PostgREST, `supabase_auth_admin` for Auth."""
 
     def __init__(self, url: str, size: int = 4) -> None:
         self.url = url
@@ -36,20 +36,26 @@ class ConnectionPool:
         return conn
 
     @asynccontextmanager
-    async def as_role(self, claims: dict) -> AsyncIterator[psycopg.AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A transaction as the role the pool logs in with."""
         conn = await self._take()
         try:
             async with conn.transaction():
-                await conn.execute(
-                    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-                    (claims["role"], json.dumps(claims)),
-                )
                 yield conn
         finally:
             if conn.closed or conn.broken:
                 self._opened -= 1
             else:
                 self._idle.put_nowait(conn)
+
+    @asynccontextmanager
+    async def as_role(self, claims: dict) -> AsyncIterator[psycopg.AsyncConnection]:
+        async with self.transaction() as conn:
+            await conn.execute(
+                "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                (claims["role"], json.dumps(claims)),
+            )
+            yield conn
 
     async def close(self) -> None:
         while not self._idle.empty():

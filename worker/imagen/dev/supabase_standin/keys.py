@@ -20,7 +20,11 @@ class ProjectKeys:
 
     def mint(self, claims: dict, ttl: int = 3600) -> str:
         now = int(time.time())
-        return jwt.encode({"iss": "supabase-standin", "iat": now, "exp": now + ttl, **claims}, self.secret, "HS256")
+        return self.sign({"iss": "supabase-standin", "iat": now, "exp": now + ttl, **claims})
+
+    def sign(self, claims: dict) -> str:
+        """Exactly these claims, HS256 with the project secret (as Auth signs its access tokens)."""
+        return jwt.encode(claims, self.secret, "HS256")
 
     @property
     def anon(self) -> str:

@@ -1,5 +1,5 @@
-"""The stand-in server: PostgREST + Storage + Realtime on one random 127.0.0.1 port, run on its
-own event loop thread so synchronous tests and workers can use it like a remote project."""
+"""The stand-in server: Auth + PostgREST + Storage + Realtime on one random 127.0.0.1 port, run on
+its own event loop thread so synchronous tests and workers can use it like a remote project."""
 
 from __future__ import annotations
 
@@ -11,17 +11,64 @@ from pathlib import Path
 from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from imagen.dev.supabase_standin import postgrest, storage_api
-from imagen.dev.supabase_standin.app_keys import BLOB_ROOT, CLAIMS, EXPOSED, KEYS, POOL
+from imagen.dev.supabase_standin import auth, postgrest, storage_api
+from imagen.dev.supabase_standin.app_keys import AUTH_POOL, BLOB_ROOT, CLAIMS, EXPOSED, KEYS, POOL
 from imagen.dev.supabase_standin.db import ConnectionPool
 from imagen.dev.supabase_standin.faults import FAULTS, Faults, inject_faults
 from imagen.dev.supabase_standin.keys import InvalidToken, ProjectKeys
 from imagen.dev.supabase_standin.realtime import Realtime
 
+# What the gateway lets a browser send and read: the headers supabase-js sends (its cors.ts, and
+# postgrest-js's x-retry-count), and those GoTrue and PostgREST expose (GoTrue's cors.New in
+# internal/api/api.go: X-Total-Count, Link, X-Supabase-Api-Version; PostgREST: Content-Range).
+CORS_ALLOW_HEADERS = ("authorization", "apikey", "content-type", "x-client-info", "x-supabase-api-version",
+                      "accept-profile", "content-profile", "prefer", "range", "x-upsert", "cache-control",
+                      "x-retry-count")  # fmt: skip
+CORS_ALLOW_METHODS = "GET, HEAD, PUT, PATCH, POST, DELETE, OPTIONS"
+CORS_EXPOSE_HEADERS = "Content-Range, Range-Unit, Location, X-Total-Count, Link, X-Supabase-Api-Version"
+
+
+@web.middleware
+async def cors(request: web.Request, handler):
+    """The gateway's CORS (Kong's cors plugin): it answers every preflight itself, 200, allowing any
+    origin, the methods and the headers asked for (those supabase-js sends at least)."""
+    if request.method != "OPTIONS":
+        return await handler(request)
+    asked = [h.strip().lower() for h in request.headers.get("Access-Control-Request-Headers", "").split(",")]
+    allowed = list(dict.fromkeys([*CORS_ALLOW_HEADERS, *(h for h in asked if h)]))
+    return web.Response(status=200, headers={
+        "Access-Control-Allow-Methods": CORS_ALLOW_METHODS,
+        "Access-Control-Allow-Headers": ", ".join(allowed),
+        "Access-Control-Max-Age": "3600",
+    })  # fmt: skip
+
+
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer, errors and the WebSocket upgrade included, may be read by any origin."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+
+
+def gateway_error(message: str, hint: str) -> web.Response:
+    return web.json_response({"message": message, "hint": hint}, status=401)
+
 
 @web.middleware
 async def authenticate(request: web.Request, handler):
     """Verifies the JWT (Authorization, else apikey) as the API gateway and PostgREST do."""
+    if request.path.startswith("/auth/v1/"):
+        # The gateway's key-auth wants only the project's apikey (header or query); Auth itself
+        # reads the Authorization header where an endpoint needs a user.
+        key = request.headers.get("apikey") or request.query.get("apikey")
+        if not key:
+            return gateway_error("No API key found in request", "No `apikey` request header or url param was found.")
+        try:
+            role = request.app[KEYS].verify(key)["role"]
+        except InvalidToken:
+            role = None
+        if role not in ("anon", "service_role"):
+            return gateway_error("Invalid API key", "Double check your Supabase `anon` or `service_role` API key.")
+        return await handler(request)
     if request.path.startswith("/realtime/") or (
         request.method == "GET" and request.path.startswith("/storage/v1/object/sign/")
     ):
@@ -46,8 +93,10 @@ class SupabaseStandIn:
         keys: ProjectKeys | None = None,
         admin_url: str | None = None,
         exposed_schemas: tuple[str, ...] | None = None,
+        auth_config: auth.AuthConfig | None = None,
     ) -> None:
         self.database_url = database_url
+        self.auth_config = auth_config or auth.AuthConfig.from_config_toml()
         self.keys = keys or ProjectKeys()
         self.exposed_schemas = exposed_schemas or postgrest.configured_schemas()
         self.faults = Faults()
@@ -69,12 +118,17 @@ class SupabaseStandIn:
 
     async def _start(self) -> None:
         # Faults first: they stand for what answers in front of the servers, or instead of them.
-        app = web.Application(middlewares=[inject_faults, authenticate], client_max_size=64 * 1024 * 1024)
+        # Preflights are the gateway's own answer: no fault reaches them.
+        app = web.Application(middlewares=[cors, inject_faults, authenticate], client_max_size=64 * 1024 * 1024)
+        app.on_response_prepare.append(cors_headers)
         app[FAULTS] = self.faults
         app[EXPOSED] = self.exposed_schemas
         # PostgREST logs in as authenticator and switches to the caller's role per request.
         authenticator = make_conninfo(self.database_url, user="authenticator", password="")
         app[POOL] = ConnectionPool(authenticator)
+        # Auth logs in as supabase_auth_admin, the owner of its tables.
+        app[AUTH_POOL] = ConnectionPool(make_conninfo(self.database_url, user="supabase_auth_admin", password=""))
+        app[auth.AUTH_CONFIG] = self.auth_config
         app[KEYS] = self.keys
         app[BLOB_ROOT] = self.blob_root
         app.add_routes([
@@ -82,6 +136,7 @@ class SupabaseStandIn:
             web.post("/realtime/v1/api/broadcast", self.realtime.handle_broadcast_api),
             web.post("/realtime/v1/api/broadcast/{topic}/events/{event}", self.realtime.handle_single_broadcast_api),
         ])  # fmt: skip
+        app.add_routes(auth.routes())
         app.add_routes(storage_api.routes())
         app.add_routes(postgrest.routes())
         await self.realtime.start()
@@ -95,6 +150,7 @@ class SupabaseStandIn:
         await self.realtime.stop()
         if self._runner:
             await self._runner.app[POOL].close()
+            await self._runner.app[AUTH_POOL].close()
             await self._runner.cleanup()
         # Handlers of sockets that were silenced, announcements still scheduled: end them here,
         # not in the garbage collector of a closed loop.
