@@ -70,6 +70,7 @@ class StaticSite:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.close()
 
 
 def web_config(supabase_url: str, anon_key: str) -> dict:

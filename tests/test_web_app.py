@@ -1,0 +1,182 @@
+"""The web app in a real browser (Debian's chromium, driven by Playwright for Python) against the
+stand-ins (Auth, PostgREST, Realtime, Storage) over the real test database, with a real
+`imagen worker` process on the tiny model. Screenshots of each screen go to
+$IMAGEN_ARTIFACTS (default: out/test-artifacts/web)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from imagen.dev.web_stack import StaticSite, build_web, web_config, worker_process
+from tests.database import REPO_ROOT
+from tests.workers import supabase_worker_env
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("IMAGEN_ARTIFACTS", REPO_ROOT / "out/test-artifacts/web"))
+PASSWORD = "correct horse battery"
+RENDER_WAIT_MS = 120_000
+
+
+@pytest.fixture(scope="session")
+def web_dist(tmp_path_factory) -> Path:
+    return build_web(tmp_path_factory.mktemp("web") / "dist")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(standin, web_dist, tiny_model, tmp_path):
+    """The app, served as a static host would, with a real worker rendering for it."""
+    env = supabase_worker_env(standin, tiny_model, heartbeat_interval=0.5)
+    config = web_config(standin.url, standin.keys.anon)
+    with worker_process(env, tmp_path / "worker.log"), StaticSite(web_dist, config) as served:
+        yield served
+
+
+def new_page(browser, site: StaticSite, width: int = 1280) -> Page:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(site.url)
+    return page
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_up(page: Page, email: str) -> None:
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_test_id("sign-up").click()
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text(email)
+
+
+def start_series(page: Page, prompt: str, n: int, steps: int = 12) -> str:
+    """Fills the new-series form and starts it; returns the series id from the page's URL."""
+    page.get_by_test_id("nav-new").click()
+    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_label("Tries").fill(str(n))
+    page.get_by_label("Steps").fill(str(steps))
+    page.get_by_test_id("create-series").click()
+    page.wait_for_url("**/#/series/*")
+    return page.url.rsplit("/", 1)[1]
+
+
+def wait_all_done(page: Page, n: int) -> None:
+    for i in range(1, n + 1):
+        expect(page.get_by_test_id(f"tile-{i}")).to_have_attribute("data-status", "done", timeout=RENDER_WAIT_MS)
+        expect(page.get_by_test_id(f"picture-{i}")).to_be_visible()
+
+
+def test_sign_up_then_sign_in(browser, site):
+    page = new_page(browser, site)
+    screenshot(page, "1-sign-in")
+    sign_up(page, "ada@example.com")
+    page.get_by_test_id("sign-out").click()
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_test_id("sign-in").click()
+    expect(page.get_by_test_id("auth-error")).to_contain_text("Invalid login credentials")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").press("Enter")  # the keyboard path: Enter submits
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text("ada@example.com")
+
+
+def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked_by_click_and_by_key(browser, site):
+    page = new_page(browser, site)
+    sign_up(page, "bo@example.com")
+    screenshot(page, "2-gallery-empty")
+    page.get_by_test_id("nav-new").click()
+    screenshot(page, "3-new-series")
+    series_id = start_series(page, "a lighthouse on a cliff at dusk", 3)
+    # Progress visible before the try completes: a bar strictly between 0 and its last step.
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[role=progressbar]')].some(bar => {
+             const now = Number(bar.getAttribute('aria-valuenow')), max = Number(bar.getAttribute('aria-valuemax'));
+             return now > 0 && now < max; })""",
+        timeout=RENDER_WAIT_MS,
+    )
+    screenshot(page, "4-series-rendering")
+    wait_all_done(page, 3)
+    screenshot(page, "5-series-done")
+
+    page.get_by_test_id("pick-2").click()
+    expect(page.get_by_test_id("tile-2")).to_have_attribute("data-winner", "true")
+    page.keyboard.press("3")
+    expect(page.get_by_test_id("tile-3")).to_have_attribute("data-winner", "true")
+    expect(page.get_by_test_id("tile-2")).not_to_have_attribute("data-winner", "true")
+    expect(page.get_by_test_id("pick-3")).to_have_attribute("aria-pressed", "true")
+
+    page.get_by_test_id("nav-gallery").click()
+    cards = page.get_by_test_id("series-card")
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_have_attribute("data-series-id", series_id)
+    expect(cards.first).to_contain_text("3 of 3 done")
+    expect(page.get_by_test_id("solo-card")).to_have_count(0)  # the series' pictures are not loose in the gallery
+    screenshot(page, "6-gallery")
+
+    phone = new_page(browser, site, width=375)
+    phone.get_by_label("Email").fill("bo@example.com")
+    phone.get_by_label("Password").fill(PASSWORD)
+    phone.get_by_test_id("sign-in").click()
+    phone.goto(f"{site.url}/#/series/{series_id}")
+    expect(phone.get_by_test_id("tile-3")).to_have_attribute("data-winner", "true")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scrolling at phone width
+    screenshot(phone, "7-series-phone")
+
+
+def test_a_second_user_sees_none_of_it(browser, site):
+    owner = new_page(browser, site)
+    sign_up(owner, "cy@example.com")
+    series_id = start_series(owner, "a private matter", 1, steps=2)
+    wait_all_done(owner, 1)
+
+    other = new_page(browser, site)
+    sign_up(other, "di@example.com")
+    expect(other.get_by_test_id("gallery-empty")).to_be_visible()
+    other.goto(f"{site.url}/#/series/{series_id}")
+    expect(other.get_by_test_id("series-missing")).to_be_visible()
+    expect(other.get_by_test_id("tile-1")).to_have_count(0)
+
+
+def test_bad_input_shows_the_database_s_message_next_to_its_field(browser, site):
+    page = new_page(browser, site)
+    sign_up(page, "ed@example.com")
+    page.get_by_test_id("nav-new").click()
+    # The form's own check first, then the database's (the form's checks switched off).
+    page.get_by_label("Prompt").fill("a fox")
+    page.get_by_label("Tries").fill("11")
+    page.get_by_test_id("create-series").click()
+    expect(page.get_by_test_id("error-n")).to_contain_text("n must be between 1 and 10")
+    page.evaluate("localStorage.setItem('imagen:client-checks', 'off')")
+    page.get_by_test_id("create-series").click()
+    expect(page.get_by_test_id("error-n")).to_contain_text("n must be between 1 and 10")
+    expect(page.get_by_label("Tries")).to_have_attribute("aria-invalid", "true")
+    screenshot(page, "8-bad-input")
+    assert "#/new" in page.url  # nothing was created
+
+
+def test_during_a_realtime_outage_every_tile_still_ends_filled(browser, site, standin):
+    page = new_page(browser, site)
+    sign_up(page, "fa@example.com")
+    start_series(page, "through the storm", 2, steps=4)
+    expect(page.get_by_test_id("tile-1")).to_be_visible()
+    standin.realtime_outage(600)  # no Realtime at all from here on: only re-reading fills the tiles
+    started = time.monotonic()
+    wait_all_done(page, 2)
+    assert time.monotonic() - started < 600
+    expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "polling")
