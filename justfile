@@ -51,6 +51,7 @@ bench *args:
     {{venv}}/python -m bench.gpu_flux {{args}}
     {{venv}}/python -m bench.preview_cost {{args}}
     {{venv}}/python -m bench.progress_cost {{args}}
+    {{venv}}/python -m bench.web_app {{args}}
 
 # Lint, format and type checks: ruff for Python, deno fmt/lint/check for the edge function, tsc for the web app.
 lint:

@@ -460,7 +460,8 @@ def main() -> None:
         f"eager step {parts['step_ms']:.1f} ms; VAE decode {parts['vae_decode_ms']:.1f} ms; postprocess to PIL "
         f"(copy back) {parts['postprocess_to_pil_ms']:.1f} ms = {parts['postprocess_over_step']:.2f} steps "
         f"(raw .cpu() {parts['raw_device_to_host_copy_ms']:.2f} ms); renderer's copy back (postprocess pt + "
-        f"to_picture) {_ms(parts['to_picture_ms'])} ms, pixel-identical {parts['to_picture_identical_to_pil']}; preview_jpeg {parts['preview_jpeg_ms']:.2f} ms "
+        f"to_picture) {_ms(parts['to_picture_ms'])} ms, pixel-identical {parts['to_picture_identical_to_pil']}; "
+        f"preview_jpeg {parts['preview_jpeg_ms']:.2f} ms "
         f"(split: start_preview {parts['start_preview_ms']:.2f} ms on the render thread, the JPEG call "
         f"{parts['preview_jpeg_call_ms']:.2f} ms on the publisher's); PNG encode {parts['png_encode_ms']:.1f} ms",
     )
