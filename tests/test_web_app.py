@@ -152,6 +152,11 @@ def test_a_second_user_sees_none_of_it(browser, site):
     expect(other.get_by_test_id("series-missing")).to_be_visible()
     expect(other.get_by_test_id("tile-1")).to_have_count(0)
 
+    # The owner deletes it (after the browser's confirm): gone from the gallery.
+    owner.once("dialog", lambda dialog: dialog.accept())
+    owner.get_by_test_id("delete-series").click()
+    expect(owner.get_by_test_id("gallery-empty")).to_be_visible()
+
 
 def test_bad_input_shows_the_database_s_message_next_to_its_field(browser, site):
     page = new_page(browser, site)

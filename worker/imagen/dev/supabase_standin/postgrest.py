@@ -134,6 +134,37 @@ def parse_filter(column: str, expr: str) -> sql.Composable:
     raise ValueError(f"unsupported filter {column}={expr}")
 
 
+def filters(request: web.Request) -> list[sql.Composable]:
+    return [parse_filter(k, v) for k, v in request.query.items() if k not in ("select", "order", "limit")]
+
+
+@refusals
+async def delete_rows(request: web.Request) -> web.Response:
+    """DELETE /rest/v1/{table}?filters, as the caller (RLS decides which rows go): 204, or the
+    deleted rows with Prefer: return=representation."""
+    claims = request[CLAIMS]
+    schema = profile(request, "Content-Profile")
+    table = request.match_info["table"]
+    try:
+        wheres = filters(request)
+    except ValueError as exc:
+        return error(400, "PGRST100", str(exc))
+    query = sql.SQL("delete from {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    if wheres:
+        query += sql.SQL(" where ") + sql.SQL(" and ").join(wheres)
+    wrapped = sql.SQL("with d as ({} returning *) select coalesce(jsonb_agg(to_jsonb(d)), '[]') as body from d").format(
+        query
+    )
+    async with request.app[POOL].as_role(claims) as conn:
+        try:
+            rows = (await (await conn.execute(wrapped)).fetchone())["body"]
+        except psycopg.Error as exc:
+            return pg_error(exc, claims["role"])
+    if "return=representation" in request.headers.get("Prefer", ""):
+        return web.json_response(rows)
+    return web.Response(status=204)
+
+
 @refusals
 async def read_table(request: web.Request) -> web.Response:
     claims = request[CLAIMS]
@@ -142,7 +173,7 @@ async def read_table(request: web.Request) -> web.Response:
     select = request.query.get("select", "*")
     columns = sql.SQL("*") if select == "*" else sql.SQL(", ").join(map(sql.Identifier, select.split(",")))
     try:
-        wheres = [parse_filter(k, v) for k, v in request.query.items() if k not in ("select", "order", "limit")]
+        wheres = filters(request)
     except ValueError as exc:
         return error(400, "PGRST100", str(exc))
     query = sql.SQL("select {} from {}.{}").format(columns, sql.Identifier(schema), sql.Identifier(table))
@@ -169,4 +200,8 @@ async def read_table(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.post("/rest/v1/rpc/{fn}", call_rpc), web.get("/rest/v1/{table}", read_table)]
+    return [
+        web.post("/rest/v1/rpc/{fn}", call_rpc),
+        web.get("/rest/v1/{table}", read_table),
+        web.delete("/rest/v1/{table}", delete_rows),
+    ]
