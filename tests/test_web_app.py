@@ -185,3 +185,35 @@ def test_during_a_realtime_outage_every_tile_still_ends_filled(browser, site, st
     wait_all_done(page, 2)
     assert time.monotonic() - started < 600
     expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "polling")
+
+
+def test_demo_web_serves_the_app_on_a_local_stack_with_only_the_anon_key_until_ctrl_c(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    import jwt
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEN_", "SUPABASE_", "DATABASE_URL"))}
+    command = [sys.executable, "-m", "imagen.cli", "demo", "--web", "--port", "0", "--out", str(tmp_path)]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        try:
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if "open http://" in line:
+                    break
+            url = line.split("open ", 1)[1].split()[0]
+            with urllib.request.urlopen(f"{url}/config.json", timeout=10) as answer:
+                config = json.load(answer)
+            assert set(config) == {"supabaseUrl", "supabaseAnonKey"}
+            claims = jwt.decode(config["supabaseAnonKey"], options={"verify_signature": False})
+            assert claims["role"] == "anon"  # never the service role near the browser
+            with urllib.request.urlopen(url, timeout=10) as page:
+                assert page.status == 200 and "text/html" in page.headers["Content-Type"]
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=60) == 0, "".join(lines)
+        finally:
+            proc.kill()
