@@ -214,6 +214,7 @@ def test_demo_web_serves_the_app_on_a_local_stack_with_only_the_anon_key_until_c
             with urllib.request.urlopen(url, timeout=10) as page:
                 assert page.status == 200 and "text/html" in page.headers["Content-Type"]
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=60) == 0, "".join(lines)
+            rest, _ = proc.communicate(timeout=120)  # reading on: a full pipe must not block the demo
+            assert proc.returncode == 0, "".join(lines) + rest
         finally:
             proc.kill()

@@ -120,9 +120,9 @@ def run_web_demo(port: int, out: Path) -> int:
             with worker_process(env, out / "worker.log"), StaticSite(dist, web_config(gateway.url, gateway.keys.anon),
                                                                      port) as site:  # fmt: skip
                 print(f"demo --web: Supabase stand-ins at {gateway.url}; worker log {out / 'worker.log'}")
-                print(f"\n  open {site.url} — sign up with any email and a 6+ character password\n")
                 print("Ctrl-C stops it all.")
                 with contextlib.suppress(KeyboardInterrupt):
+                    print(f"\n  open {site.url} — sign up with any email and a 6+ character password\n", flush=True)
                     threading.Event().wait()
     shutil.rmtree(out / "web", ignore_errors=True)
     return 0
