@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -63,8 +64,15 @@ class PostgresConnector:
         """The answer as PostgREST gives it: a list of rows (set-returning functions are read with
         first(), so one shape serves every function)."""
         statement = rpc_statement(fn, tuple(params))
-        try:
+        with self._as_rpc_errors():
             return [row[0] for row in self._thread_conn().execute(statement, params).fetchall()]
+
+    @contextmanager
+    def _as_rpc_errors(self) -> Iterator[None]:
+        """psycopg errors as RpcError (WorkerRpcs decides what is transient); a broken thread
+        connection is closed so the next call opens a fresh one."""
+        try:
+            yield
         except psycopg.Error as exc:
             conn = getattr(self._local, "conn", None)
             if conn is not None and conn.broken:
@@ -75,15 +83,11 @@ class PostgresConnector:
     def broadcast(self, messages: list[dict]) -> None:
         """The progress messages as NOTIFYs on PROGRESS_CHANNEL, one transaction, previews left out."""
         notes = [{**m, "payload": {k: v for k, v in m["payload"].items() if k != "preview_jpeg"}} for m in messages]
-        conn = self._thread_conn()
-        try:
+        with self._as_rpc_errors():
+            conn = self._thread_conn()
             with conn.transaction():
                 for note in notes:
                     conn.execute("select pg_notify(%s, %s)", (PROGRESS_CHANNEL, json.dumps(note)))
-        except psycopg.Error as exc:
-            if conn.broken:
-                conn.close()
-            raise RpcError(exc.sqlstate or "08000", exc.diag.message_primary or str(exc).strip()) from exc
 
     def start(self, wake: Callable[[], None]) -> None:
         self._listener = threading.Thread(target=self._listen, args=(wake,), name="imagen-listen", daemon=True)
