@@ -115,6 +115,8 @@ class Storage(Protocol):
 class ProgressPublisher(Protocol):
     """Per-step progress of a try for the people watching it (Broadcast); best effort, never blocks."""
 
+    previews: bool  # whether its messages can carry a step's preview (else none is made)
+
     def publish(self, job: Job, step: int, preview: Callable[[], bytes] | None = None) -> None:
         """preview, when given, makes the step's JPEG when called: off the render thread, and only
         for the steps that are actually sent."""

@@ -249,7 +249,7 @@ class Worker:
 
     def _preview(self, job: Job, latents) -> Callable[[], bytes] | None:
         """The step's preview, started here and encoded by the publisher (see start_preview)."""
-        if not self.previews or latents is None:
+        if not (self.previews and self.progress.previews) or latents is None:
             return None
         from imagen.preview import start_preview  # torch: only renderers that pass latents have it
 

@@ -73,8 +73,10 @@ def open_storage(settings: Settings) -> Iterator[Storage]:
 
 def open_progress(queue: WorkerRpcs) -> ProgressPublisher | None:
     """Per-step progress where the transport can send it without writing rows: Realtime Broadcast
-    (supabase) or NOTIFY (postgres)."""
+    (supabase) or NOTIFY (postgres, whose 8000 bytes hold no preview)."""
     from imagen.transports.progress import BroadcastProgress
 
     send = getattr(queue.connector, "broadcast", None)
-    return BroadcastProgress(send) if send is not None else None
+    if send is None:
+        return None
+    return BroadcastProgress(send, previews=queue.connector.broadcast_holds_previews)

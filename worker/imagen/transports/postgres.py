@@ -24,7 +24,7 @@ from imagen.transports.rpcs import Backoff, RpcError
 log = logging.getLogger(__name__)
 
 CHANNEL = "imagen_jobs"
-# Per-step progress for terminals watching a series (imagen create --wait, imagen status): the
+# Per-step progress for terminals watching a series (imagen submit --wait, imagen status): the
 # postgres transport's Broadcast. A NOTIFY writes no row; its payload is capped at 8000 bytes, so
 # previews stay out.
 PROGRESS_CHANNEL = "imagen_progress"
@@ -80,14 +80,15 @@ class PostgresConnector:
             # No SQLSTATE: the connection itself failed (refused, reset, closed).
             raise RpcError(exc.sqlstate or "08000", exc.diag.message_primary or str(exc).strip()) from exc
 
+    broadcast_holds_previews = False  # a NOTIFY payload is at most 8000 bytes
+
     def broadcast(self, messages: list[dict]) -> None:
-        """The progress messages as NOTIFYs on PROGRESS_CHANNEL, one transaction, previews left out."""
-        notes = [{**m, "payload": {k: v for k, v in m["payload"].items() if k != "preview_jpeg"}} for m in messages]
+        """The progress messages as NOTIFYs on PROGRESS_CHANNEL, in one transaction."""
         with self._as_rpc_errors():
             conn = self._thread_conn()
             with conn.transaction():
-                for note in notes:
-                    conn.execute("select pg_notify(%s, %s)", (PROGRESS_CHANNEL, json.dumps(note)))
+                for message in messages:
+                    conn.execute("select pg_notify(%s, %s)", (PROGRESS_CHANNEL, json.dumps(message)))
 
     def start(self, wake: Callable[[], None]) -> None:
         self._listener = threading.Thread(target=self._listen, args=(wake,), name="imagen-listen", daemon=True)

@@ -26,8 +26,9 @@ def series_topic(series_id: object) -> str:
 
 
 class BroadcastProgress:
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, previews: bool = True) -> None:
         self._send = send
+        self.previews = previews
         self._latest: dict[object, dict] = {}
         self._ready = threading.Condition()
         self._closed = False

@@ -29,6 +29,8 @@ class SupabaseConnector:
             ping_timeout=min(5.0, self.watchdog_interval),
         )
 
+    broadcast_holds_previews = True
+
     def broadcast(self, messages: list[dict]) -> None:
         self.project.call(lambda: self.project.broadcast(messages))
 
