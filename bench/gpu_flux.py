@@ -129,6 +129,13 @@ class Results:
         if say:
             print(f"[{time.perf_counter() - self.started:6.1f}s] {say}", flush=True)
 
+    def add_row(self, mode: str, timing: dict) -> dict:
+        """The summary table's row for one mode (filled in further as figures come)."""
+        row = {"mode": mode, "s_per_picture": timing["s_per_picture"],
+               "ratio_to_floor": timing["s_per_picture"] / FLOOR_SECONDS}  # fmt: skip
+        self.results["rows"].append(row)
+        return row
+
     def save(self) -> None:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.out.write_text(json.dumps(self.payload, indent=2, default=str))
@@ -445,12 +452,7 @@ def main() -> None:
         f"eager: {eager['s_per_picture']:.3f} s/picture (min {eager['min_s']:.3f}; "
         f"first render {eager['first_render_s']:.2f} s); ratio to floor {eager['s_per_picture'] / FLOOR_SECONDS:.2f}",
     )
-    row = {
-        "mode": "eager",
-        "s_per_picture": eager["s_per_picture"],
-        "ratio_to_floor": eager["s_per_picture"] / FLOOR_SECONDS,
-    }
-    res.results["rows"].append(row)
+    row = res.add_row("eager", eager)
 
     # 2. where the time goes
     parts = breakdown(renderer, size, steps, 2 if args.smoke else 3)
@@ -520,12 +522,7 @@ def main() -> None:
                 f"floor {compiled['s_per_picture'] / FLOOR_SECONDS:.2f}; goal <= {GOAL_COMPILED_SECONDS} "
                 f"{'met' if compiled['s_per_picture'] <= GOAL_COMPILED_SECONDS else 'NOT met'}",
             )
-            crow = {
-                "mode": "torch.compile",
-                "s_per_picture": compiled["s_per_picture"],
-                "ratio_to_floor": compiled["s_per_picture"] / FLOOR_SECONDS,
-            }
-            res.results["rows"].append(crow)
+            crow = res.add_row("torch.compile", compiled)
             res.put(
                 "dynamo_steady",
                 {"before": before, "after_steady": after_steady},
