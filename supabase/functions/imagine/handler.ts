@@ -1,34 +1,46 @@
 // POST /imagine starts a series; GET /imagine?series_id= reads it back with signed URLs.
-// The store comes in as a parameter (built from the caller's Authorization header), so the
-// handler is tested without a network.
+// The store comes in as a parameter (built from the caller's token), so the handler is tested
+// without a network. Cheap refusals come first: a request that is refused is never read.
 import { json, preflight } from "../_shared/cors.ts";
+import { readText, refuseBeforeReading } from "./body.ts";
+import { callerOf, isUuid } from "./caller.ts";
 import type { DbError, ImagenStore } from "./store.ts";
-import { checkCreateSeries, isUuid } from "./validate.ts";
+import { checkCreateSeriesText } from "./validate.ts";
 
-export type StoreFor = (authorization: string) => ImagenStore;
+export type StoreFor = (token: string) => ImagenStore;
 
 const SIGNED_URL_SECONDS = 3600;
 
-// SQLSTATEs of bad input: invalid parameter value, a raise, a number or text that does not fit.
-const BAD_INPUT = new Set(["22023", "P0001", "22003", "22P02", "22001"]);
+// SQLSTATEs of bad input: invalid parameter value, a raise, a number or text that does not fit,
+// text Postgres cannot hold (NUL: 22P05; not in the encoding: 22021).
+const BAD_INPUT = new Set(["22023", "P0001", "22003", "22P02", "22001", "22P05", "22021"]);
+
+// imagen's cap on a user's unfinished tries (imagen_private.enforce_unfinished_cap). PostgREST
+// answers it 429 itself (PTnnn is HTTP status nnn); how long to wait is ours to say: a try takes
+// seconds, so a slot is usually free again well within this.
+export const TOO_MANY_UNFINISHED = "PT429";
+export const RETRY_AFTER_SECONDS = 10;
 
 function dbFailure(error: DbError): Response {
   // Same statuses PostgREST gives: bad input 400, no or bad identity 401.
   if (error.code && BAD_INPUT.has(error.code)) return json(400, { error: error.message });
+  if (error.code === TOO_MANY_UNFINISHED) {
+    return json(429, { error: error.message, hint: error.hint ?? null }, {
+      "Retry-After": String(RETRY_AFTER_SECONDS),
+    });
+  }
   if (error.code === "42501" || error.code?.startsWith("PGRST30")) return json(401, { error: error.message });
+  // The owner's foreign key: the token's user was deleted after Auth was asked.
+  if (error.code === "23503") return json(401, { error: "the token's user does not exist" });
   // Anything else is ours, not the caller's: its text (table names, constraints) stays in the log.
   console.error("imagine: unexpected database error", error.code, error.message);
   return json(502, { error: "database error" });
 }
 
 async function create(req: Request, store: ImagenStore): Promise<Response> {
-  let body: unknown;
-  try {
-    body = await req.json();
-  } catch {
-    return json(400, { error: "body must be valid JSON" });
-  }
-  const checked = checkCreateSeries(body);
+  const body = await readText(req);
+  if (!body.ok) return json(body.status, { error: body.error });
+  const checked = checkCreateSeriesText(body.text);
   if (!checked.ok) return json(400, { error: checked.error });
   const { data, error } = await store.createSeries(checked.args);
   if (error) return dbFailure(error);
@@ -63,11 +75,20 @@ export function createHandler(storeFor: StoreFor): (req: Request) => Promise<Res
     if (req.method !== "GET" && req.method !== "POST") {
       return json(405, { error: `method ${req.method} not allowed` }, { Allow: "GET, POST, OPTIONS" });
     }
-    const authorization = req.headers.get("Authorization") ?? "";
-    if (!/^Bearer \S+$/.test(authorization)) {
-      return json(401, { error: "Authorization: Bearer <user JWT> required" });
+    const caller = callerOf(req.headers.get("Authorization"));
+    if (!caller.ok) return json(401, { error: caller.error }, { "WWW-Authenticate": "Bearer" });
+    if (req.method === "POST") {
+      const refused = refuseBeforeReading(req);
+      if (refused) return json(refused.status, { error: refused.error });
     }
-    const store = storeFor(authorization);
+    const store = storeFor(caller.token);
+    const known = await store.authenticate();
+    if (known.error) return json(502, { error: "auth error" });
+    if (!known.data) {
+      return json(401, { error: "the token's user does not exist or the token is not valid" }, {
+        "WWW-Authenticate": "Bearer",
+      });
+    }
     return req.method === "POST" ? await create(req, store) : await read(new URL(req.url), store);
   };
 }

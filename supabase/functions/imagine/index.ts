@@ -6,12 +6,13 @@ import { supabaseStore } from "./store.ts";
 
 const config = readConfig((name) => Deno.env.get(name));
 
-const handler = createHandler((authorization) =>
+const handler = createHandler((token) =>
   supabaseStore(
     createClient(config.supabaseUrl, config.anonKey, {
-      global: { headers: { Authorization: authorization } },
+      global: { headers: { Authorization: `Bearer ${token}` } },
       auth: { persistSession: false, autoRefreshToken: false },
     }),
+    token,
   )
 );
 

@@ -1,6 +1,7 @@
 // Checks a POST /imagine body before it reaches SQL, naming the first bad field.
-// SQL (imagen.create_series) stays the authority on ranges; this catches shape, type, and numbers
-// its parameters cannot even hold (n = 1e12 is a JSON integer, but no Postgres integer).
+// SQL (imagen.create_series) stays the authority on ranges; this catches shape, type, numbers
+// its parameters cannot even hold (n = 1e12 is a JSON integer, but no Postgres integer), and text
+// Postgres cannot store (NUL) or that is not Unicode (a lone surrogate such as "\ud800").
 
 export interface CreateSeriesArgs {
   prompt: string;
@@ -30,8 +31,34 @@ const LIMITS: Record<Exclude<Kind, "string">, [number, number]> = {
   bigint: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
+// A number not written as an integer (3.0, 1e1, 2.5): JSON.parse makes 3 of "3.0", so the text
+// is kept to tell them apart. An integer field wants what a person would write for one.
+class NotIntegerText {
+  constructor(readonly source: string) {}
+}
+const INTEGER_TEXT = /^-?(0|[1-9][0-9]*)$/;
+
+function parse(text: string): unknown {
+  // The reviver's third argument (the value's source text) is in Deno 2; without it, numbers
+  // fall back to Number.isInteger below.
+  return JSON.parse(text, (_key, value, context?: { source?: string }) => {
+    const source = context?.source;
+    return typeof value === "number" && source !== undefined && !INTEGER_TEXT.test(source)
+      ? new NotIntegerText(source)
+      : value;
+  });
+}
+
 function problem(kind: Kind, value: unknown): string | null {
-  if (kind === "string") return typeof value === "string" ? null : "must be a string";
+  if (kind === "string") {
+    if (typeof value !== "string") return "must be a string";
+    if (value.includes("\u0000")) return "must not contain NUL (\\u0000)";
+    if (!value.isWellFormed()) return "must be valid Unicode (it has a lone surrogate)";
+    return null;
+  }
+  if (value instanceof NotIntegerText) {
+    return `must be an integer, written without a fraction or exponent, got ${value.source}`;
+  }
   if (!Number.isInteger(value)) return "must be an integer";
   const [low, high] = LIMITS[kind];
   const n = value as number;
@@ -40,13 +67,25 @@ function problem(kind: Kind, value: unknown): string | null {
 
 export type Checked = { ok: true; args: CreateSeriesArgs } | { ok: false; error: string };
 
+/** A POST body as received (text): JSON, then checked. */
+export function checkCreateSeriesText(text: string): Checked {
+  let body: unknown;
+  try {
+    body = parse(text);
+  } catch {
+    return { ok: false, error: "body must be valid JSON" };
+  }
+  return checkCreateSeries(body);
+}
+
 export function checkCreateSeries(body: unknown): Checked {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     return { ok: false, error: "body must be a JSON object" };
   }
   const input = body as Record<string, unknown>;
   for (const key of Object.keys(input)) {
-    if (!(key in FIELDS)) return { ok: false, error: `${key}: unknown field` };
+    // Own properties only: `key in FIELDS` also finds constructor, toString, __proto__...
+    if (!Object.hasOwn(FIELDS, key)) return { ok: false, error: `${key}: unknown field` };
   }
   const args: Record<string, unknown> = {};
   for (const [name, rule] of Object.entries(FIELDS)) {
@@ -60,10 +99,4 @@ export function checkCreateSeries(body: unknown): Checked {
     args[name] = value;
   }
   return { ok: true, args: args as unknown as CreateSeriesArgs };
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: string | null): value is string {
-  return value !== null && UUID.test(value);
 }

@@ -1,64 +1,7 @@
 // Unit tests for the imagine handler: every status code, with a fake store (no network).
 import assert from "node:assert/strict";
 import { createHandler } from "../imagine/handler.ts";
-import type { ImagenStore, SeriesView } from "../imagine/store.ts";
-import type { CreateSeriesArgs } from "../imagine/validate.ts";
-
-const SERIES_ID = "0b3c9b0e-6a4b-4e52-9a53-5d2b1b8f0a11";
-const JOB_IDS = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"];
-
-class FakeStore implements ImagenStore {
-  created: CreateSeriesArgs[] = [];
-  constructor(private failWith: { code?: string; message: string } | null = null) {}
-
-  createSeries(args: CreateSeriesArgs) {
-    this.created.push(args);
-    if (this.failWith) return Promise.resolve({ data: null, error: this.failWith });
-    return Promise.resolve({ data: { id: SERIES_ID, job_ids: JOB_IDS }, error: null });
-  }
-
-  readSeries(id: string) {
-    if (this.failWith) return Promise.resolve({ data: null, error: this.failWith });
-    if (id !== SERIES_ID) return Promise.resolve({ data: null, error: null });
-    const view: SeriesView = {
-      series: { id: SERIES_ID, prompt: "a heron", count: 2 },
-      tries: [
-        { id: JOB_IDS[0], series_idx: 1, seed: 7, status: "done", progress: 4, steps: 4, error: null, image_id: "i1" },
-        {
-          id: JOB_IDS[1],
-          series_idx: 2,
-          seed: 8,
-          status: "running",
-          progress: 2,
-          steps: 4,
-          error: null,
-          image_id: null,
-        },
-      ],
-      images: [{ id: "i1", job_id: JOB_IDS[0], path: `owner/${SERIES_ID}/${JOB_IDS[0]}.png` }],
-    };
-    return Promise.resolve({ data: view, error: null });
-  }
-
-  signUrls(paths: string[], seconds: number) {
-    return Promise.resolve({
-      data: Object.fromEntries(paths.map((p) => [p, `https://signed.example/${p}?ttl=${seconds}`])),
-      error: null,
-    });
-  }
-}
-
-function call(store: FakeStore, init: RequestInit & { url?: string } = {}) {
-  const headers = new Headers(init.headers);
-  if (!headers.has("Authorization")) headers.set("Authorization", "Bearer user-token");
-  const handler = createHandler(() => store);
-  return handler(new Request(init.url ?? "http://localhost/imagine", { ...init, headers }));
-}
-
-function post(store: FakeStore, body: unknown, headers: Record<string, string> = {}) {
-  const payload = typeof body === "string" ? body : JSON.stringify(body);
-  return call(store, { method: "POST", body: payload, headers });
-}
+import { call, FakeStore, JOB_IDS, post, SERIES_ID } from "./fake_store.ts";
 
 Deno.test("POST creates a series and answers 201 with its id and job ids", async () => {
   const store = new FakeStore();
@@ -118,6 +61,7 @@ Deno.test("no token is a 401", async () => {
   for (const method of ["GET", "POST"]) {
     const res = await call(new FakeStore(), { method, headers: { Authorization: "" } });
     assert.equal(res.status, 401);
+    assert.equal(res.headers.get("WWW-Authenticate"), "Bearer");
     await res.body?.cancel();
   }
 });
