@@ -92,3 +92,36 @@ def test_a_void_function_answers_204_with_no_body(conn, standin, user_a):
     headers = {"apikey": standin.keys.anon, "Authorization": f"Bearer {standin.keys.user(user_a)}"}
     response = httpx.post(f"{standin.url}/rest/v1/rpc/nothing", json={}, headers=headers)
     assert (response.status_code, response.content) == (204, b"")
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "role", "message", "status"),
+    [
+        ("PT429", "authenticated", "too many", 429),  # RAISE ... ERRCODE 'PTnnn': status nnn
+        ("PT402", "anon", "Payment Required", 402),
+        ("PTxyz", "anon", "", 500),
+        ("P0001", "authenticated", "", 400),
+        ("P0002", "authenticated", "", 500),  # PL/pgSQL errors other than a plain raise
+        ("25006", "authenticated", "", 405),
+        ("25P02", "authenticated", "", 500),
+        ("42501", "anon", "", 401),
+        ("42501", "authenticated", "", 403),
+        ("22023", "authenticated", 'role "x" does not exist', 401),
+        ("22023", "authenticated", "n must be between 1 and 10", 400),
+        ("21000", "authenticated", "DELETE requires a WHERE clause", 400),
+        ("21000", "authenticated", "more than one row returned", 500),
+        ("28000", "authenticated", "", 403),
+        ("53400", "authenticated", "", 500),
+        ("53300", "authenticated", "", 503),
+        ("57P01", "authenticated", "", 503),
+        ("57014", "authenticated", "", 500),
+        ("23503", "authenticated", "", 409),
+        ("42883", "authenticated", "", 404),
+        ("22P05", "authenticated", "", 400),
+    ],
+)
+def test_sql_errors_get_postgrests_statuses(sqlstate, role, message, status):
+    """mapSQLtoHTTP in PostgREST's src/PostgREST/Error.hs, case by case."""
+    from imagen.dev.supabase_standin.postgrest import status_for
+
+    assert status_for(sqlstate, role, message) == status

@@ -128,12 +128,6 @@ isOneToOne: false
             "add_tries":
 { Args: { "n": number,"series_id": string }; Returns: Json
                            },
-"assert_valid_settings":
-{ Args: { "height": number,"model": string,"prompt": string,"seed": number,"steps": number,"style": string,"width": number }; Returns: undefined
-                           },
-"caller_is_service":
-{ Args: Record<PropertyKey, never>; Returns: boolean
-                           },
 "cancel_job":
 { Args: { "job_id": string }; Returns: {
               "attempts": number,
@@ -406,69 +400,7 @@ isOneToOne: false
       } },
 "max_unfinished_tries":
 { Args: Record<PropertyKey, never>; Returns: number
-                           } |
-{ Args: { "owner_id": string }; Returns: number
                            },
-"notify_jobs":
-{ Args: Record<PropertyKey, never>; Returns: undefined
-                           },
-"own_job":
-{ Args: { "job_id": string }; Returns: {
-              "attempts": number,
-"cancel_requested": boolean,
-"claim_id": string | null,
-"created_at": string,
-"error": string | null,
-"finished_at": string | null,
-"height": number,
-"id": string,
-"image_id": string | null,
-"lease_expires_at": string | null,
-"leased_by": string | null,
-"max_attempts": number,
-"model": string,
-"owner_id": string,
-"progress": number,
-"prompt": string,
-"queued_at": string,
-"run_after": string,
-"seed": number,
-"series_id": string | null,
-"series_idx": number | null,
-"started_at": string | null,
-"status": string,
-"steps": number,
-"style": string | null,
-"updated_at": string,
-"width": number
-            }
-                          SetofOptions: {
-        from: "*"
-        to: "jobs"
-        isOneToOne: true
-        isSetofReturn: false
-      } },
-"own_series":
-{ Args: { "series_id": string }; Returns: {
-              "base_seed": number | null,
-"count": number,
-"created_at": string,
-"height": number,
-"id": string,
-"model": string,
-"owner_id": string,
-"prompt": string,
-"selected_image_id": string | null,
-"steps": number,
-"style": string | null,
-"width": number
-            }
-                          SetofOptions: {
-        from: "*"
-        to: "series"
-        isOneToOne: true
-        isSetofReturn: false
-      } },
 "pending_object_deletions":
 { Args: { "max_rows"?: number }; Returns: {
               "bucket": string,
@@ -483,9 +415,6 @@ isOneToOne: false
         isOneToOne: false
         isSetofReturn: true
       } },
-"queue_series_tries":
-{ Args: { "first_idx": number,"last_idx": number,"series": Omit<Database["imagen"]['Tables']["series"]['Row'], Database["imagen"]['Tables']["series"]['ComputedFields']> }; Returns: (string)[]
-                           },
 "release_job":
 { Args: { "job_id": string,"worker_id": string }; Returns: {
               "attempts": number,
@@ -579,9 +508,6 @@ isOneToOne: false
         isOneToOne: true
         isSetofReturn: false
       } },
-"settings_problem":
-{ Args: { "height": number,"model": string,"prompt": string,"seed": number,"steps": number,"style": string,"width": number }; Returns: string
-                           },
 "submit_job":
 { Args: { "height"?: number,"model"?: string,"prompt": string,"seed"?: number,"steps"?: number,"style"?: string,"width"?: number }; Returns: {
               "attempts": number,
@@ -617,10 +543,7 @@ isOneToOne: false
         to: "jobs"
         isOneToOne: true
         isSetofReturn: false
-      } },
-"try_seed":
-{ Args: { "base_seed": number,"idx": number }; Returns: number
-                           }
+      } }
           }
           Enums: {
             [_ in never]: never

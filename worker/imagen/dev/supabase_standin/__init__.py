@@ -22,8 +22,9 @@ on every answer. Elsewhere: HS256 JWTs checked with the project secret (Authoriz
 apikey; none → 401); PostgREST's login as `authenticator` and per-request `set local role` + `request.jwt.claims`;
 `POST /rest/v1/rpc/{fn}` with named arguments, Content-/Accept-Profile schema selection limited
 to the exposed schemas (else 406 PGRST106), scalar / single-row / set results, errors as
-`{code, message, details, hint}` with PostgREST's status mapping (42501 → 401 anon / 403 user,
-22023 and P0001 → 400, 23503/23505 → 409, unknown function → 404 PGRST202); `GET /rest/v1/{table}`
+`{code, message, details, hint}` with PostgREST's status mapping, mapSQLtoHTTP (42501 → 401 anon
+/ 403 user, 22023 and P0001 → 400, 23503/23505 → 409, PTnnn → nnn, unknown function → 404
+PGRST202); `GET /rest/v1/{table}`
 with select, eq/neq/gt/gte/lt/lte/is filters, order, limit and the single-object Accept header;
 `DELETE /rest/v1/{table}` with the same filters (204, or the rows with return=representation).
 Storage: multipart upload with x-upsert, bucket mime/size limits, rights from `storage.objects`

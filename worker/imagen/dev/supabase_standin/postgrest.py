@@ -31,25 +31,44 @@ def error(status: int, code: str, message: str, details: str | None = None, hint
     return web.json_response(body, status=status)
 
 
-def status_for(sqlstate: str, role: str) -> int:
-    """PostgREST's SQLSTATE → HTTP mapping (the parts a client can meet here)."""
+def status_for(sqlstate: str, role: str, message: str = "") -> int:
+    """PostgREST's SQLSTATE → HTTP status: mapSQLtoHTTP in src/PostgREST/Error.hs, in its order
+    (the first match wins). `authed` there is "the request's role is not the anon role". Not
+    modelled: RAISE SQLSTATE 'PGRST' with a JSON message and detail (full control of the answer)."""
+    authed = role != "anon"
+    exact = {"23503": 409, "23505": 409, "25006": 405, "53400": 500, "57P01": 503, "P0001": 400, "42P01": 404,
+             "42P17": 500}  # fmt: skip
+    prefixes = [("08", 503), ("09", 500), ("0L", 403), ("0P", 403), ("25", 500), ("28", 403), ("2D", 500), ("38", 500),
+                ("39", 500), ("3B", 500), ("40", 500), ("53", 503), ("54", 500), ("55", 500), ("57", 500), ("58", 500),
+                ("F0", 500), ("HV", 500), ("P0", 500), ("XX", 500)]  # fmt: skip
+    if sqlstate == "21000":  # cardinality_violation: pg-safeupdate's refusal is the client's fault
+        return 400 if message.endswith("requires a WHERE clause") else 500
+    if sqlstate == "22023":  # a role named in the JWT that does not exist
+        return 401 if message.startswith("role") and message.endswith("does not exist") else 400
+    if sqlstate == "42883":
+        return 406 if message.startswith("function xmlagg(") else 404
     if sqlstate == "42501":
-        return 401 if role == "anon" else 403
-    if sqlstate in ("23503", "23505"):
-        return 409
-    if sqlstate in ("42883", "42P01"):
-        return 404
-    if sqlstate.startswith(("08", "53")):
-        return 503
-    if sqlstate.startswith(("09", "25", "2D", "38", "39", "3B", "40", "55", "57", "58", "F0", "HV", "XX")):
-        return 500
+        return 403 if authed else 401
+    if sqlstate.startswith("PT"):  # RAISE ... USING ERRCODE = 'PT429': the status is the caller's
+        return int(sqlstate[2:]) if sqlstate[2:].isdigit() else 500
+    # Each exact code comes before the prefix that would also match it there (25006, 53400, 57P01, P0001).
+    if sqlstate in exact:
+        return exact[sqlstate]
+    for prefix, status in prefixes:
+        if sqlstate.startswith(prefix):
+            return status
     return 400
 
 
 def pg_error(exc: psycopg.Error, role: str) -> web.Response:
     diag = exc.diag
-    return error(status_for(exc.sqlstate or "XX000", role), exc.sqlstate or "XX000",
-                 diag.message_primary or str(exc), diag.message_detail, diag.message_hint)  # fmt: skip
+    sqlstate = exc.sqlstate or "XX000"
+    message = diag.message_primary or str(exc)
+    status = status_for(sqlstate, role, message)
+    response = error(status, sqlstate, message, diag.message_detail, diag.message_hint)
+    if status == 401:  # PostgREST's headers for a 401 PgError
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 class Refused(Exception):
