@@ -6,12 +6,29 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "black-forest-labs/FLUX.1-schnell"
+# The sizes the web app offers (web/src/rules.ts SIZE_PRESETS), width x height.
+WEB_APP_SIZES = ((1024, 1024), (1248, 832), (832, 1248), (1152, 864), (864, 1152), (1280, 720), (720, 1280))
+
+
+def parse_sizes(value: object) -> object:
+    """'1024x1024,1248x832' (IMAGEN_SIZES) → ((1024, 1024), (1248, 832)); anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    sizes = []
+    for item in value.replace(" ", "").split(","):
+        if not item:
+            continue
+        width, sep, height = item.lower().partition("x")
+        if not (sep and width.isdigit() and height.isdigit()):
+            raise ValueError(f"{item!r} is not WIDTHxHEIGHT (sizes are listed as 1024x1024,1248x832)")
+        sizes.append((int(width), int(height)))
+    return tuple(sizes)
 
 
 class ConfigError(Exception):
@@ -40,7 +57,31 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     device: str | None = None
     dtype: Literal["bfloat16", "float16", "float32"] | None = None
+    # torch.compile the denoiser. A compiling worker renders every size in IMAGEN_SIZES once
+    # before it claims a try (DiffusersRenderer.warm_up), so no user's try waits on a compile.
     compile: bool = False
+    # "blocks": regional compilation, the transformer's repeated blocks only (one compile serves
+    # every block of a kind); "model": the whole denoiser as one graph. bench/compile_start.py.
+    compile_scope: Literal["blocks", "model"] = "blocks"
+    # False: one graph a picture size, each specialised; True: one dynamic-shape graph for all.
+    compile_dynamic: bool = False
+    # torch.compile's mode ("max-autotune" adds kernel autotuning and CUDA graphs on a GPU).
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = None
+    # Compile the VAE's decoder too (channels-last).
+    compile_vae: bool = False
+    # A diffusers attention backend for the denoiser ("_native_cudnn", "_native_flash", ...);
+    # None: diffusers' default (torch's scaled_dot_product_attention).
+    attention_backend: str | None = None
+    # Inductor's cache folder (compiled graphs, kernels, autotuning): a worker restarted on the same
+    # folder reuses them instead of compiling again. None: torch's own (TORCHINDUCTOR_CACHE_DIR if
+    # set, else /tmp/torchinductor_<user>, which a container restart loses).
+    compile_cache_dir: Path | None = None
+    # The picture sizes this worker serves, WIDTHxHEIGHT comma-separated; the warm-up compiles each.
+    sizes: Annotated[tuple[tuple[int, int], ...], NoDecode] = WEB_APP_SIZES
+    # A lossy speed-up, never on by default: "float8" quantizes the transformer's linear layers
+    # with torchao (dynamic float8 activations and weights on GPUs that have float8 matmuls, weights
+    # only elsewhere). bench/quality_gate.py measures what it changes in the pictures.
+    quantize: Literal["none", "float8"] = "none"
 
     storage_dir: Path = Path("imagen-images")
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
@@ -55,6 +96,18 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0)
     # supabase transport: how often the Realtime connection is checked (and rebuilt if dead).
     realtime_watchdog_interval: float = Field(default=5.0, gt=0)
+
+    @field_validator("sizes", mode="before")
+    @classmethod
+    def _parse_sizes(cls, value: object) -> object:
+        return parse_sizes(value)
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_are_positive(cls, value: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+        if any(w <= 0 or h <= 0 for w, h in value):
+            raise ValueError("every width and height must be positive")
+        return value
 
     @model_validator(mode="after")
     def _heartbeat_fits_the_lease(self) -> Settings:

@@ -4,14 +4,16 @@ and kept resident."""
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from imagen.config import ModelLoadError
+from imagen.config import ConfigError, ModelLoadError
 from imagen.jobs import BadSettings, Job, RenderAborted
 
 log = logging.getLogger(__name__)
@@ -19,6 +21,9 @@ log = logging.getLogger(__name__)
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 # FLUX.1-schnell is distilled for few steps without guidance; 256 tokens is its prompt limit.
 FLUX_CALL_DEFAULTS = {"guidance_scale": 0.0, "max_sequence_length": 256}
+# The warm-up's renders: every compiled graph is reached by two steps (the step count is no guard).
+WARM_UP_PROMPT = "warm-up"
+WARM_UP_STEPS = 2
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -60,6 +65,36 @@ def to_picture(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(pixels.cpu().numpy(), "RGB")
 
 
+def use_compile_cache(folder: Path | str | None) -> str:
+    """Points Inductor's cache (FX graphs, AOTAutograd entries, kernels, autotuning results) at
+    `folder`, before anything is compiled; None keeps torch's own. Returns the folder in use."""
+    if folder is not None:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(folder).expanduser().resolve())
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    return cache_dir()
+
+
+def quantize_float8(module: torch.nn.Module, device: str) -> str:
+    """Lossy: the module's linear layers in float8 with torchao. Dynamic float8 activations and
+    weights (row-wise scales) where the GPU has float8 matmuls (compute capability 8.9 and up);
+    float8 weights only elsewhere (the CPU). Returns which."""
+    try:
+        from torchao.quantization import (
+            Float8DynamicActivationFloat8WeightConfig,
+            Float8WeightOnlyConfig,
+            PerRow,
+            quantize_,
+        )
+    except ImportError as exc:
+        raise ConfigError("IMAGEN_QUANTIZE=float8 needs torchao: pip install 'imagen[fp8]'") from exc
+    if device.startswith("cuda") and torch.cuda.get_device_capability(torch.device(device)) >= (8, 9):
+        quantize_(module, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
+        return "float8 dynamic activations and weights"
+    quantize_(module, Float8WeightOnlyConfig())
+    return "float8 weights"
+
+
 class DiffusersRenderer:
     def __init__(
         self,
@@ -69,8 +104,23 @@ class DiffusersRenderer:
         compile: bool = False,
         share_prompt_embeddings: bool = True,
         pipeline=None,
+        *,
+        compile_scope: str = "blocks",
+        compile_dynamic: bool = False,
+        compile_mode: str | None = None,
+        compile_vae: bool = False,
+        compile_cache_dir: Path | str | None = None,
+        attention_backend: str | None = None,
+        quantize: str = "none",
     ) -> None:
-        """Loads `model` once with from_pretrained (or adopts an already built `pipeline`)."""
+        """Loads `model` once with from_pretrained (or adopts an already built `pipeline`).
+
+        compile: torch.compile the denoiser: its repeated blocks (compile_scope "blocks") or all of
+        it ("model"), one graph a size (compile_dynamic False) or one dynamic-shape graph, with
+        torch.compile's `mode`; compile_vae: the VAE too, channels-last. Compiling happens on the
+        first render of each size: call warm_up(sizes) before serving. attention_backend: a
+        diffusers attention backend name for the denoiser. quantize "float8": lossy, see
+        quantize_float8."""
         from diffusers import AutoPipelineForText2Image
 
         self.model = model
@@ -91,14 +141,73 @@ class DiffusersRenderer:
         self.is_flux = "Flux" in type(self.pipe).__name__
         # FLUX packs 2x2 latent patches, so sizes must divide by twice the VAE factor.
         self.size_multiple = self.pipe.vae_scale_factor * (2 if self.is_flux else 1)
+        denoiser = self.pipe.transformer if self.is_flux else self.pipe.unet
+        if attention_backend:
+            denoiser.set_attention_backend(attention_backend)
+        self.quantized = quantize_float8(denoiser, self.device) if quantize == "float8" else None
+        if quantize not in ("none", "float8"):
+            raise ConfigError(f"IMAGEN_QUANTIZE must be none or float8, got {quantize!r}")
+        self.compiled = compile
+        self.compile_cache = None
         if compile:
-            denoiser = "transformer" if self.is_flux else "unet"
-            setattr(self.pipe, denoiser, torch.compile(getattr(self.pipe, denoiser)))
+            self.compile_cache = use_compile_cache(compile_cache_dir)
+            options = {"dynamic": compile_dynamic, "mode": compile_mode}
+            # Compiled in place (the module keeps its class, which the pipeline looks at).
+            if compile_scope == "blocks" and getattr(denoiser, "_repeated_blocks", None):
+                denoiser.compile_repeated_blocks(fullgraph=True, **options)
+            else:
+                denoiser.compile(**options)
+            if compile_vae:
+                self.pipe.vae.to(memory_format=torch.channels_last)
+                self.pipe.vae.decoder.compile(**options)
         log.info(
-            "model loaded model=%s pipeline=%s device=%s dtype=%s seconds=%.2f",
+            "model loaded model=%s pipeline=%s device=%s dtype=%s compile=%s quantize=%s seconds=%.2f",
             model, type(self.pipe).__name__, self.device, str(self.dtype).removeprefix("torch."),
-            time.perf_counter() - started,
+            f"{compile_scope},{'dynamic' if compile_dynamic else 'per-size'},{compile_mode or 'default'}"
+            if compile else "off", self.quantized or "none", time.perf_counter() - started,
         )  # fmt: skip
+
+    @classmethod
+    def from_settings(cls, settings) -> DiffusersRenderer:
+        """The renderer imagen.config.Settings describe."""
+        return cls(
+            settings.model, settings.device, settings.dtype, settings.compile,
+            compile_scope=settings.compile_scope, compile_dynamic=settings.compile_dynamic,
+            compile_mode=settings.compile_mode, compile_vae=settings.compile_vae,
+            compile_cache_dir=settings.compile_cache_dir, attention_backend=settings.attention_backend,
+            quantize=settings.quantize,
+        )  # fmt: skip
+
+    def warm_up(self, sizes: Iterable[tuple[int, int]]) -> float | None:
+        """With compile on, renders each (width, height) once, so that every graph a served size
+        needs is compiled (or read from the compile cache) before the first try; logs how long it
+        took and returns the seconds. Without compile there is nothing to warm: None."""
+        sizes = list(dict.fromkeys((int(w), int(h)) for w, h in sizes))
+        for width, height in sizes:
+            try:
+                self.check_size(width, height)
+            except BadSettings as exc:
+                raise ConfigError(f"IMAGEN_SIZES: {width}x{height}: {exc}") from None
+        if not self.compiled or not sizes:
+            return None
+        import torch._dynamo
+
+        # One graph a size (and a block kind): keep them all, not only the last `recompile_limit`.
+        limit = torch._dynamo.config.recompile_limit
+        torch._dynamo.config.recompile_limit = max(limit, 4 * len(sizes) + 4)
+        started = time.perf_counter()
+        log.info("warm-up: compiling %d sizes (cache %s)", len(sizes), self.compile_cache)
+        seconds = []
+        for width, height in sizes:
+            begun = time.perf_counter()
+            nothing = uuid.UUID(int=0)
+            self.render(Job(id=nothing, owner_id=nothing, series_id=None, series_idx=None, prompt=WARM_UP_PROMPT,
+                            model=self.model, width=width, height=height, steps=WARM_UP_STEPS, style=None, seed=0,
+                            attempts=0, max_attempts=1))  # fmt: skip
+            seconds.append(f"{width}x{height} {time.perf_counter() - begun:.1f} s")
+        total = time.perf_counter() - started
+        log.info("warm-up done: %d sizes in %.1f s (%s)", len(sizes), total, ", ".join(seconds))
+        return total
 
     def check_size(self, width: int, height: int) -> None:
         for name, value in (("width", width), ("height", height)):

@@ -18,7 +18,8 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
     progress = open_progress(queue)
     try:
         queue.check()  # a project that cannot work stops us here, not after a model load
-        renderer = DiffusersRenderer(settings.model, settings.device, settings.dtype, settings.compile)
+        renderer = DiffusersRenderer.from_settings(settings)
+        renderer.warm_up(settings.sizes)  # compiling: every served size compiled before the first claim
         worker = Worker(
             queue,
             storage,
