@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,8 +28,14 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def imagine(standin, tmp_path):
-    """`deno run` of supabase/functions/imagine/index.ts with the project's URL and anon key."""
+def imagine(deno_imagine) -> str:
+    return deno_imagine[0]
+
+
+@pytest.fixture
+def deno_imagine(standin, tmp_path):
+    """`deno run` of supabase/functions/imagine/index.ts with the project's URL and anon key: its
+    URL and its process."""
     port = free_port()
     env = {**os.environ, "SUPABASE_URL": standin.url, "SUPABASE_ANON_KEY": standin.keys.anon,
            "PORT": str(port), "HOSTNAME": "127.0.0.1"}  # fmt: skip
@@ -40,7 +50,7 @@ def imagine(standin, tmp_path):
     try:
         wait_until(lambda: proc.poll() is not None or port_open(port), 120, 0.1, "deno to listen")
         assert proc.poll() is None, log.read_text()
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -108,3 +118,132 @@ def test_a_number_no_database_integer_holds_is_a_400_not_a_502(imagine, standin,
     response = httpx.post(imagine, json={"prompt": "x", "n": 1e12}, headers=bearer(standin.keys.user(user_a)))
     assert response.status_code == 400
     assert response.json()["error"].startswith("n: must be an integer")
+
+
+# -- issue 19: the function under hostile HTTP ----------------------------------------------------
+
+BIG = 20 * 1024 * 1024
+
+
+def post_raw(url: str, token: str, total: int, chunked: bool) -> tuple[int, dict]:
+    """POST a `total`-byte JSON body (a huge prompt) over a raw socket, with Content-Length or
+    chunked, and read the answer while the body is still being sent: a server that answers early
+    is seen to, and the sender stops when the connection closes."""
+    parsed = httpx.URL(url)
+    sock = socket.create_connection((parsed.host, parsed.port), timeout=60)
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}"
+    sock.sendall(
+        f"POST {parsed.path} HTTP/1.1\r\nHost: {parsed.host}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\n{framing}\r\n\r\n".encode()
+    )
+    head, tail = b'{"prompt": "', b'", "n": 1}'
+
+    def send() -> None:
+        try:
+            pieces = [head] + [b"x" * 65536] * ((total - len(head) - len(tail)) // 65536)
+            pieces.append(b"x" * (total - len(head) - len(tail) - 65536 * (len(pieces) - 1)) + tail)
+            for piece in pieces:
+                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece)
+            if chunked:
+                sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server answered and closed: what a client sees when refused early
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    answer = b""
+    try:
+        while b"\r\n\r\n" not in answer:
+            got = sock.recv(65536)
+            if not got:
+                break
+            answer += got
+    finally:
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        sender.join(30)
+    lines = answer.split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split(" ")[1]), {k.lower(): v for k, v in headers.items()}
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in status) if k in ("VmRSS", "VmHWM")}
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_an_oversized_body_is_a_413_and_memory_stays_flat(deno_imagine, standin, user_a, chunked):
+    url, proc = deno_imagine
+    token = standin.keys.user(user_a)
+    assert post_raw(url, token, 200, chunked)[0] == 201  # warm, and a small body of this shape is served
+    before = memory_kb(proc.pid)
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: post_raw(url, token, BIG, chunked)[0], range(8)))
+    after = memory_kb(proc.pid)
+    framing = "chunked" if chunked else "Content-Length"
+    print(f"deno memory, 8 parallel 20 MB bodies ({framing}): "
+          f"RSS {before['VmRSS'] >> 10} -> {after['VmRSS'] >> 10} MB, peak {after['VmHWM'] >> 10} MB")  # fmt: skip
+    assert statuses == [413] * 8
+    # The bodies were 160 MB in all; what was read of them is 8 x 64 KiB.
+    assert after["VmHWM"] - before["VmRSS"] < 48 * 1024, (before, after)
+
+
+def test_non_json_content_type_is_a_415(imagine, standin, user_a):
+    headers = {"Authorization": f"Bearer {standin.keys.user(user_a)}", "Content-Type": "text/plain"}
+    response = httpx.post(imagine, content=b'{"prompt": "x", "n": 1}', headers=headers)
+    assert response.status_code == 415
+
+
+def test_the_service_role_key_is_not_a_users_token(imagine, standin, user_a):
+    created = httpx.post(imagine, json={"prompt": "mine", "n": 1}, headers=bearer(standin.keys.user(user_a)))
+    series_id = created.json()["series_id"]
+    service = bearer(standin.keys.service_role)
+    assert httpx.get(imagine, params={"series_id": series_id}, headers=service).status_code == 401
+    assert httpx.post(imagine, json={"prompt": "x", "n": 1}, headers=service).status_code == 401
+
+
+def test_a_deleted_or_unknown_user_is_a_401(imagine, standin, conn):
+    gone = conn.execute("insert into auth.users (id, email) values (gen_random_uuid(), 'gone@x.org') returning id")
+    gone = gone.fetchone()[0]
+    token = standin.keys.user(gone)
+    conn.execute("delete from auth.users where id = %s", (gone,))
+    assert httpx.post(imagine, json={"prompt": "x", "n": 1}, headers=bearer(token)).status_code == 401
+    unknown = bearer(standin.keys.user(uuid.uuid4()))
+    assert httpx.post(imagine, json={"prompt": "x", "n": 1}, headers=unknown).status_code == 401
+    # A read finds nothing of theirs (RLS): 404, as for any series the caller cannot see.
+    missing = httpx.get(imagine, params={"series_id": str(uuid.uuid4())}, headers=bearer(token))
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"prompt": "a\\u0000b", "n": 1}', "prompt"),
+        ('{"prompt": "\\ud800", "n": 1}', "prompt"),
+        ('{"prompt": "x", "n": 1, "style": "\\u0000"}', "style"),
+        ('{"prompt": "x", "n": 1, "style": "\\udfff"}', "style"),
+        ('{"prompt": "x", "n": 1, "constructor": 1}', "constructor"),
+        ('{"prompt": "x", "n": 1, "__proto__": {"a": 1}}', "__proto__"),
+        ('{"prompt": "x", "n": 1, "toString": "y"}', "toString"),
+        ('{"prompt": "x", "n": 1, "hasOwnProperty": 0}', "hasOwnProperty"),
+        ('{"prompt": "x", "n": 1, "valueOf": 0}', "valueOf"),
+        ('{"prompt": "x", "n": 3.0}', "n"),
+        ('{"prompt": "x", "n": 1e1}', "n"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(imagine, standin, user_a, conn, raw, field):
+    response = httpx.post(imagine, content=raw.encode(), headers=bearer(standin.keys.user(user_a)))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith(f"{field}: ")
+    assert conn.execute("select count(*) from imagen.series").fetchone()[0] == 0
+
+
+def test_the_cap_is_a_429_with_retry_after(imagine, standin, user_a, conn):
+    conn.execute("insert into imagen.limits (owner_id, max_unfinished_tries) values (%s, 3)", (user_a,))
+    alice = bearer(standin.keys.user(user_a))
+    assert httpx.post(imagine, json={"prompt": "x", "n": 2}, headers=alice).status_code == 201
+    response = httpx.post(imagine, json={"prompt": "x", "n": 2}, headers=alice)
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.json()["error"].startswith("too many unfinished tries: you have 2 queued or running")

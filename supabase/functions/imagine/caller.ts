@@ -1,8 +1,9 @@
 // Who is calling, from the Bearer token's claims, before anything is done on the token's behalf.
 // The function serves signed-in users only: the anon key, the service-role key (which would act
 // past RLS) and any other role are refused here. The signature is not checked here: the token
-// is only ever used through Supabase (Auth and PostgREST verify it), and Auth is asked whether
-// the user exists (store.authenticate) before the first database call.
+// is only ever used through PostgREST, which verifies it (and the platform's gateway does too,
+// with verify_jwt on). A deleted user's token is still well signed: the database refuses its
+// writes (the owner's foreign key), which the handler answers 401.
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -30,7 +30,8 @@ function dbFailure(error: DbError): Response {
     });
   }
   if (error.code === "42501" || error.code?.startsWith("PGRST30")) return json(401, { error: error.message });
-  // The owner's foreign key: the token's user was deleted after Auth was asked.
+  // The owner's foreign key: a well-signed token of a user who was deleted (or never existed).
+  // (A read by such a token finds nothing: RLS shows no rows, 404.)
   if (error.code === "23503") return json(401, { error: "the token's user does not exist" });
   // Anything else is ours, not the caller's: its text (table names, constraints) stays in the log.
   console.error("imagine: unexpected database error", error.code, error.message);
@@ -82,13 +83,6 @@ export function createHandler(storeFor: StoreFor): (req: Request) => Promise<Res
       if (refused) return json(refused.status, { error: refused.error });
     }
     const store = storeFor(caller.token);
-    const known = await store.authenticate();
-    if (known.error) return json(502, { error: "auth error" });
-    if (!known.data) {
-      return json(401, { error: "the token's user does not exist or the token is not valid" }, {
-        "WWW-Authenticate": "Bearer",
-      });
-    }
     return req.method === "POST" ? await create(req, store) : await read(new URL(req.url), store);
   };
 }

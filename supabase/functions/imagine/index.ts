@@ -12,7 +12,6 @@ const handler = createHandler((token) =>
       global: { headers: { Authorization: `Bearer ${token}` } },
       auth: { persistSession: false, autoRefreshToken: false },
     }),
-    token,
   )
 );
 

@@ -29,25 +29,15 @@ export interface SeriesView {
 }
 
 export interface ImagenStore {
-  /** Whether Auth knows the token's user (a deleted user's token is still well signed): data
-   * false for a token Auth refuses, an error when Auth could not be asked. */
-  authenticate(): Promise<Result<boolean>>;
   createSeries(args: CreateSeriesArgs): Promise<Result<{ id: string; job_ids: string[] }>>;
   /** null data: no such series visible to the caller. */
   readSeries(id: string): Promise<Result<SeriesView | null>>;
   signUrls(paths: string[], seconds: number): Promise<Result<Record<string, string>>>;
 }
 
-export function supabaseStore(client: SupabaseClient, token: string): ImagenStore {
+export function supabaseStore(client: SupabaseClient): ImagenStore {
   const db = client.schema("imagen");
   return {
-    async authenticate() {
-      const { data, error } = await client.auth.getUser(token);
-      if (!error) return { data: data.user !== null, error: null };
-      // Auth answers 4xx for a token or user it does not accept; anything else is its failure.
-      if (error.status !== undefined && error.status >= 400 && error.status < 500) return { data: false, error: null };
-      return { data: null, error: { message: error.message } };
-    },
     async createSeries(args) {
       const { data, error } = await db.rpc("create_series", args);
       return error ? { data: null, error } : { data, error: null };

@@ -7,8 +7,8 @@ import type { CreateSeriesArgs } from "../imagine/validate.ts";
 export const SERIES_ID = "0b3c9b0e-6a4b-4e52-9a53-5d2b1b8f0a11";
 export const JOB_IDS = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"];
 
-// A token as Supabase signs them (the handler reads the claims; Auth and PostgREST check the
-// signature, here FakeStore.known stands for Auth's answer).
+// A token shaped as Supabase signs them (the handler reads the claims; PostgREST checks the
+// signature).
 export function token(claims: Record<string, unknown>): string {
   const part = (value: unknown) =>
     btoa(JSON.stringify(value)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
@@ -19,17 +19,7 @@ export const USER_TOKEN = token({ sub: USER_ID, role: "authenticated", aud: "aut
 
 export class FakeStore implements ImagenStore {
   created: CreateSeriesArgs[] = [];
-  asked = 0;
-  constructor(
-    private failWith: { code?: string; message: string; hint?: string } | null = null,
-    private known: boolean | "auth down" = true,
-  ) {}
-
-  authenticate() {
-    this.asked += 1;
-    if (this.known === "auth down") return Promise.resolve({ data: null, error: { message: "503" } });
-    return Promise.resolve({ data: this.known, error: null });
-  }
+  constructor(private failWith: { code?: string; message: string; hint?: string } | null = null) {}
 
   createSeries(args: CreateSeriesArgs) {
     this.created.push(args);
