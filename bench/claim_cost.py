@@ -9,8 +9,7 @@ import time
 import psycopg
 
 from bench.common import bench_database, parser, print_table, summary_ms, write_results
-from imagen.console.users import as_user
-from imagen.dev.users import ensure_user
+from imagen.console.users import as_user, ensure_user
 
 # The claim as it was before fair turns (20261128080200_imagen_queue_order.sql), with the index
 # it used: the same expired-lease sweep, then the first queued try in queue order.

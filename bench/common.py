@@ -108,9 +108,9 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.001):
 @contextlib.contextmanager
 def bench_database(durable: bool = True) -> Iterator[tuple[str, uuid.UUID]]:
     """A fresh migrated Postgres and the user the benchmark queues for: (url, user id)."""
+    from imagen.console.users import ensure_user
     from imagen.db.migrate import migrate
     from imagen.dev.embedded_postgres import EmbeddedPostgres
-    from imagen.dev.users import ensure_user
 
     with EmbeddedPostgres(durable=durable) as pg:
         url = pg.url()

@@ -29,10 +29,9 @@ from realtime import AsyncRealtimeClient
 
 from bench.common import bench_database, parser, print_table, write_results
 from imagen.config import load_settings
-from imagen.console.users import as_user
+from imagen.console.users import as_user, ensure_user
 from imagen.dev.supabase_standin import SupabaseStandIn
 from imagen.dev.tiny_models import tiny_path
-from imagen.dev.users import ensure_user
 from imagen.render import DiffusersRenderer
 from imagen.transports import open_progress, open_transport
 from imagen.worker import Worker

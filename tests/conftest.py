@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from imagen.dev.users import ensure_user
+from imagen.console.users import ensure_user
 from tests.database import DatabaseFactory, PostgresServer, postgres_server, with_dbname
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -49,6 +49,29 @@ def test_submit_status_pick_and_sheet(cli_env, conn, user_a, renderer, db_url, c
     assert series_id in capsys.readouterr().out
 
 
+def test_the_readme_path_runs_on_a_fresh_database_after_users_add(cli_env, conn, capsys):
+    assert main(["submit", "x", "--user", "me@example.com"]) == 2  # nobody to submit as yet
+    assert main(["users", "add", "me@example.com"]) == 0
+    assert main(["users", "add", "me@example.com"]) == 0  # again: the same user, not a second one
+    assert conn.execute("select count(*) from auth.users where email = 'me@example.com'").fetchone()[0] == 1
+    assert main(["submit", "a red fox in snow", "-n", "4", "--user", "me@example.com"]) == 0
+    assert "4 tries queued" in capsys.readouterr().out
+    assert main(["users", "add", "not-an-address"]) == 2
+    assert "'not-an-address' is not an email address" in capsys.readouterr().err
+
+
+def test_users_add_refuses_a_database_on_another_host():
+    from imagen.config import ConfigError
+    from imagen.console.users import add_local_user
+
+    class RemoteConnection:  # what psycopg reports for a hosted project's database
+        class info:
+            host = "db.abcdefghijklmnop.supabase.co"
+
+    with pytest.raises(ConfigError, match=r"local database only .* sign up in the web app"):
+        add_local_user(RemoteConnection(), "me@example.com")
+
+
 def test_unknown_user_and_series_are_clear_errors(cli_env, capsys):
     assert main(["submit", "x", "--user", "nobody@example.com"]) == 2
     assert "nobody@example.com" in capsys.readouterr().err

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psycopg
 
-from imagen.dev.users import ensure_user
+from imagen.console.users import ensure_user
 from tests.world import as_worker, claim, create_series, race_two_claimers
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from imagen.dev.web_stack import StaticSite, build_web, web_config, worker_process
 from tests.database import REPO_ROOT
-from tests.workers import supabase_worker_env
+from tests.workers import alive, ignore_sigint, process_tree, supabase_worker_env, wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("IMAGEN_ARTIFACTS", REPO_ROOT / "out/test-artifacts/web"))
@@ -181,40 +182,59 @@ def test_during_a_realtime_outage_every_tile_still_ends_filled(browser, site, st
     start_series(page, "through the storm", 2, steps=4)
     expect(page.get_by_test_id("tile-1")).to_be_visible()
     standin.realtime_outage(600)  # no Realtime at all from here on: only re-reading fills the tiles
-    started = time.monotonic()
     wait_all_done(page, 2)
-    assert time.monotonic() - started < 600
+    # Filled while Realtime was still down, with no socket open: by re-reading alone.
+    assert time.monotonic() < standin.realtime.outage_until
+    assert standin.realtime_socket_count() == 0
     expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "polling")
 
 
-def test_demo_web_serves_the_app_on_a_local_stack_with_only_the_anon_key_until_ctrl_c(tmp_path):
-    import json
-    import signal
+def start_web_demo(out: Path, sigint_ignored: bool):
+    """`imagen demo --web` as a person starts it (or a script, with SIGINT ignored); returns the
+    process, the app's URL and what it printed up to there."""
     import subprocess
     import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEN_", "SUPABASE_", "DATABASE_URL"))}
+    command = [sys.executable, "-m", "imagen.cli", "demo", "--web", "--port", "0", "--out", str(out)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=ignore_sigint if sigint_ignored else None)  # fmt: skip
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "open http://" in line:
+            return proc, line.split("open ", 1)[1].split()[0], "".join(lines)
+    raise AssertionError("the demo ended before printing its URL:\n" + "".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("signum", "sigint_ignored"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGKILL, False)],
+    ids=["sigint-inherited-ignored", "sigterm", "sigkill"],
+)
+def test_demo_web_serves_the_app_with_only_the_anon_key_and_leaves_no_process_behind(tmp_path, signum,
+                                                                                    sigint_ignored):  # fmt: skip
+    import json
     import urllib.request
 
     import jwt
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEN_", "SUPABASE_", "DATABASE_URL"))}
-    command = [sys.executable, "-m", "imagen.cli", "demo", "--web", "--port", "0", "--out", str(tmp_path)]
-    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-        try:
-            lines = []
-            for line in proc.stdout:
-                lines.append(line)
-                if "open http://" in line:
-                    break
-            url = line.split("open ", 1)[1].split()[0]
-            with urllib.request.urlopen(f"{url}/config.json", timeout=10) as answer:
-                config = json.load(answer)
-            assert set(config) == {"supabaseUrl", "supabaseAnonKey"}
-            claims = jwt.decode(config["supabaseAnonKey"], options={"verify_signature": False})
-            assert claims["role"] == "anon"  # never the service role near the browser
-            with urllib.request.urlopen(url, timeout=10) as page:
-                assert page.status == 200 and "text/html" in page.headers["Content-Type"]
-            proc.send_signal(signal.SIGINT)
-            rest, _ = proc.communicate(timeout=120)  # reading on: a full pipe must not block the demo
-            assert proc.returncode == 0, "".join(lines) + rest
-        finally:
-            proc.kill()
+    proc, url, printed = start_web_demo(tmp_path, sigint_ignored)
+    with proc:
+        with urllib.request.urlopen(f"{url}/config.json", timeout=10) as answer:
+            config = json.load(answer)
+        assert set(config) == {"supabaseUrl", "supabaseAnonKey"}
+        claims = jwt.decode(config["supabaseAnonKey"], options={"verify_signature": False})
+        assert claims["role"] == "anon"  # never the service role near the browser
+        assert claims["exp"] - claims["iat"] > 365 * 24 * 3600  # a stack left running for days keeps working
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert page.status == 200 and "text/html" in page.headers["Content-Type"]
+        children = process_tree(proc.pid)
+        assert len(children) >= 2, "the worker and PostgreSQL run as children of the demo"
+        proc.send_signal(signum)
+        rest, _ = proc.communicate(timeout=120)  # reading on: a full pipe must not block the demo
+        if signum != signal.SIGKILL:
+            assert proc.returncode == 0, printed + rest
+            # What a person needs (the URL, how to stop), not a line per request.
+            assert "Ctrl-C" in printed + rest and "GET /" not in printed + rest
+        wait_until(lambda: not alive(children), 60, 0.05, "the demo's children to end")

@@ -50,16 +50,39 @@ def test_sigkill_mid_render_loses_and_duplicates_nothing(conn, db_url, user_a, t
     print(f"recovered {len(killed)} kills in {recovery:.1f}s (lease 1s)")
 
 
-def test_sigterm_releases_the_try_and_exits(conn, db_url, user_a, tiny_model, tmp_path):
+# SIGINT as a terminal's Ctrl-C sends it, and to a worker that inherited it ignored (started in the
+# background by a script): both must stop it as SIGTERM does.
+STOP_SIGNALS = [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)]
+STOP_IDS = ["sigterm", "sigint", "sigint-inherited-ignored"]
+
+
+@pytest.mark.parametrize(("signum", "sigint_ignored"), STOP_SIGNALS, ids=STOP_IDS)
+def test_a_stop_signal_mid_render_releases_the_try_and_exits(
+    conn, db_url, user_a, tiny_model, tmp_path, signum, sigint_ignored
+):
     create_tiny_series(conn, user_a, n=2, steps=50)
-    proc = start_worker(worker_env(db_url, tiny_model, tmp_path), log_path=tmp_path / "worker.log")
+    proc = start_worker(worker_env(db_url, tiny_model, tmp_path), log_path=tmp_path / "worker.log",
+                        sigint_ignored=sigint_ignored)  # fmt: skip
     job_id = wait_until(lambda: running_try(db_url), 60, what="a try being rendered")
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
+    proc.send_signal(signum)
+    assert proc.wait(timeout=60) == 0, (tmp_path / "worker.log").read_text()[-3000:]
     assert scalar(db_url, "select count(*) from imagen.jobs where status = 'running'") == 0
     status, attempts = conn.execute("select status, attempts from imagen.jobs where id = %s", (job_id,)).fetchone()
     assert (status, attempts) == ("queued", 0)
     assert list(tmp_path.rglob("*.png")) == []
+
+
+@pytest.mark.parametrize(("signum", "sigint_ignored"), STOP_SIGNALS, ids=STOP_IDS)
+def test_a_stop_signal_ends_an_idle_worker_without_waiting_for_its_poll_timer(
+    db_url, tiny_model, tmp_path, signum, sigint_ignored
+):
+    log = tmp_path / "worker.log"
+    env = worker_env(db_url, tiny_model, tmp_path, poll_interval=3600)
+    proc = start_worker(env, log_path=log, sigint_ignored=sigint_ignored)
+    wait_until(lambda: "ready transport=postgres" in log.read_text(), 60, 0.05, "the worker to be ready")
+    proc.send_signal(signum)
+    assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+    assert "worker stopped" in log.read_text()
 
 
 def test_two_workers_share_a_queue_of_thirty(conn, db_url, user_a, tiny_model, tmp_path):

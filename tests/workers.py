@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,11 +42,18 @@ def worker_env(db_url: str, model: str, storage_dir: Path, **settings: object) -
     return env
 
 
-def start_worker(env: dict, *args: str, log_path: Path) -> subprocess.Popen:
+def ignore_sigint() -> None:
+    """A Popen preexec_fn: the child starts as a non-interactive shell's `cmd &` starts it, with
+    SIGINT ignored (as CI, nohup and some supervisors start services)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start_worker(env: dict, *args: str, log_path: Path, sigint_ignored: bool = False) -> subprocess.Popen:
     with open(log_path, "ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "imagen.cli", "worker", *args], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+            [sys.executable, "-m", "imagen.cli", "worker", *args], env=env, stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=ignore_sigint if sigint_ignored else None,
+        )  # fmt: skip
 
 
 def wait_until(predicate, timeout: float = 60, interval: float = 0.02, what: str = "condition"):
@@ -76,3 +84,31 @@ def supabase_worker_env(standin, model: str, **settings: object) -> dict:
 def run_worker_burst(env: dict, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "imagen.cli", "worker", "--burst"], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+def process_tree(pid: int) -> set[int]:
+    """The live descendants of pid (from /proc; zombies count as gone)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := read_stat(int(entry.name))) is not None and stat[0] != "Z":
+            children.setdefault(stat[1], []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if (stat := read_stat(pid)) is not None and stat[0] != "Z"}
+
+
+def read_stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process, or None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+    return state, int(ppid)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 
+from imagen import signals
 from imagen.config import ConfigError, Settings, load_settings
 
 
@@ -105,11 +106,20 @@ def cmd_sheet(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from imagen.console.users import add_local_user
+
+    with connect_database() as conn:
+        user = add_local_user(conn, args.email)
+    print(f"user {args.email}: {user}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.web:
         from imagen.dev.web_stack import run_web_demo
 
-        return run_web_demo(args.port, args.out)
+        return run_web_demo(args.port, args.out, verbose=args.verbose)
     from imagen.dev.demo import run_demo
 
     return run_demo(args.n, args.out, model=args.model)
@@ -145,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="show progress until every try has finished")
     p.set_defaults(func=cmd_submit)
 
+    users = sub.add_parser("users", help="users (local databases)").add_subparsers(dest="users_command", required=True)
+    p = users.add_parser("add", help="add a user to submit as (a local database only; hosted projects use Auth)")
+    p.add_argument("email")
+    p.set_defaults(func=cmd_users_add)
+
     p = sub.add_parser("status", help="recent series, or the tries of one")
     p.add_argument("series", nargs="?")
     p.set_defaults(func=cmd_status)
@@ -177,8 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Every command stops on SIGINT and SIGTERM, even if SIGINT was inherited ignored; the worker
+    # and the demo install handlers of their own that release what they hold first.
     try:
-        return args.func(args)
+        with signals.on_stop(signals.raise_stopped):
+            return args.func(args)
+    except signals.Stopped as stop:
+        logging.getLogger("imagen").info("stopped by %s", stop)
+        return 0
     except (ConfigError, LookupError) as exc:
         print(f"imagen: {exc}", file=sys.stderr)
         return 2

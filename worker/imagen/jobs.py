@@ -99,6 +99,9 @@ class JobQueue(Protocol):
     def wait_for_work(self, timeout: float) -> None:
         """Returns on a wake-up hint or after timeout."""
 
+    def interrupt(self) -> None:
+        """The worker is stopping: end waits and retry backoffs now (safe in a signal handler)."""
+
     def close(self) -> None: ...
 
 

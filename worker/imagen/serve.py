@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from imagen.config import Settings
+from imagen.signals import on_stop, raise_stopped
 from imagen.transports import open_progress, open_transport
 from imagen.worker import Worker, WorkerStats
 
@@ -16,22 +17,29 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
 
     queue, storage = open_transport(settings)
     progress = open_progress(queue)
+    worker: Worker | None = None
+
+    def on_signal(signum: int) -> None:
+        if worker is None:  # still starting, nothing held: stop loading at once
+            raise_stopped(signum)
+        worker.stop()
+
     try:
-        queue.check()  # a project that cannot work stops us here, not after a model load
-        renderer = DiffusersRenderer.from_settings(settings)
-        renderer.warm_up(settings.sizes)  # compiling: every served size compiled before the first claim
-        worker = Worker(
-            queue,
-            storage,
-            renderer,
-            poll_interval=settings.poll_interval,
-            heartbeat_interval=settings.heartbeat_interval,
-            progress=progress,
-            previews=settings.previews,
-        )
-        worker.install_signal_handlers()
-        log.info("worker %s ready transport=%s burst=%s", settings.worker_id, settings.transport, burst)
-        stats = worker.run(burst=burst)
+        with on_stop(on_signal):
+            queue.check()  # a project that cannot work stops us here, not after a model load
+            renderer = DiffusersRenderer.from_settings(settings)
+            renderer.warm_up(settings.sizes)  # compiling: every served size compiled before the first claim
+            worker = Worker(
+                queue,
+                storage,
+                renderer,
+                poll_interval=settings.poll_interval,
+                heartbeat_interval=settings.heartbeat_interval,
+                progress=progress,
+                previews=settings.previews,
+            )
+            log.info("worker %s ready transport=%s burst=%s", settings.worker_id, settings.transport, burst)
+            stats = worker.run(burst=burst)
         log.info("worker stopped %s", stats)
         return stats
     finally:

@@ -8,7 +8,6 @@ encoded, stored and completed, on threads of their own while the current one ren
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 import traceback
@@ -129,16 +128,15 @@ class Worker:
         self._stats_lock = threading.Lock()
 
     def stop(self, *_: object) -> None:
-        """SIGTERM/SIGINT: stop the current render at its next step, release it, and exit."""
+        """SIGTERM/SIGINT: stop the current render at its next step, release it, and exit. Safe
+        in a signal handler: it only sets flags and wakes waits, whatever state the loop is in."""
         if not self.stopping.is_set():
             log.info("stopping: the current try is released back to the queue")
         self.stopping.set()
-        if self.current is not None:
-            self.current.abort_reason = "shutdown"
-
-    def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
+        # process() sets `current` before it looks at `stopping`: one of the two sees the other.
+        if (lease := self.current) is not None:
+            lease.abort_reason = "shutdown"
+        self.queue.interrupt()  # an idle wait or a retry's backoff ends now
 
     def run(self, burst: bool = False) -> WorkerStats:
         """Processes tries until stopped; with burst, until nothing is left to claim."""
@@ -146,7 +144,7 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 claimed = self.drain()
-                if not claimed:
+                if not claimed and not self.stopping.is_set():
                     self.remove_deleted_objects()  # idle: nothing waits on this
                 if burst and not claimed and not self._retry_pending():
                     break
@@ -196,7 +194,12 @@ class Worker:
         return count
 
     def _claim(self) -> Lease | None:
-        job = self.queue.claim()
+        try:
+            job = self.queue.claim()
+        except Exception:
+            if self.stopping.is_set():  # a claim that was retrying when the signal came
+                return None
+            raise
         if job is None:
             return None
         lease = Lease(job)
@@ -211,12 +214,18 @@ class Worker:
             log.info("try released %s", lease.job.label)
         except LeaseLost:
             self._count("lost")
+        except Exception as exc:
+            self._unsettled("release", lease, exc)
         finally:
             self.heartbeat.drop(lease)
 
     def process(self, lease: Lease) -> None:
         job = lease.job
-        if lease.abort_reason is not None:  # cancelled while it waited its turn
+        self.current = lease
+        if self.stopping.is_set():  # the signal came between the claim and the render
+            lease.abort_reason = "shutdown"
+        if lease.abort_reason is not None:  # cancelled while it waited its turn, or shutting down
+            self.current = None
             self._settle_aborted(lease)
             return
         started = time.perf_counter()
@@ -230,7 +239,6 @@ class Worker:
                 self.progress.publish(job, step, self._preview(job, latents))
             return lease.abort_reason is None
 
-        self.current = lease
         try:
             image = self.renderer.render(job, on_step)
         except RenderAborted:
@@ -275,7 +283,11 @@ class Worker:
             self._count("cancelled" if cancelled else "lost")
             log.info("try dropped %s: %s", job.label, exc)
         except Exception as exc:
-            self._fail(lease, exc)
+            if self.stopping.is_set():  # the stop cut the store's retries short: not the try's fault
+                lease.abort_reason = "shutdown"
+                self._settle_aborted(lease)
+            else:
+                self._fail(lease, exc)
             return
         else:
             self._count("done")
@@ -307,8 +319,19 @@ class Worker:
                 self._retry_at = max(self._retry_at or retry_at, retry_at)
         except LeaseLost:
             self._count("lost")
+        except Exception as exc:
+            self._unsettled("fail", lease, exc)
         finally:
             self._release_slot(lease)
+
+    def _unsettled(self, what: str, lease: Lease, exc: Exception) -> None:
+        """Stopping, a try could not be handed back (the queue is unreachable): its lease expires
+        and it runs again. Anywhere else the error is the caller's."""
+        if not self.stopping.is_set():
+            raise exc
+        self._count("lost")
+        log.warning("could not %s %s while stopping; it runs again once its lease expires: %s",
+                    what, lease.job.label, exc)  # fmt: skip
 
     def _release_slot(self, lease: Lease) -> None:
         self.heartbeat.drop(lease)

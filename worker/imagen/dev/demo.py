@@ -20,10 +20,9 @@ from imagen.config import load_settings
 from imagen.console.progress import TryBars
 from imagen.console.report import series_tries, tries_table
 from imagen.console.series import create_series, pick_winner, write_sheet
-from imagen.console.users import as_user
+from imagen.console.users import as_user, ensure_user
 from imagen.db.migrate import migrate
 from imagen.dev.embedded_postgres import EmbeddedPostgres
-from imagen.dev.users import ensure_user
 from imagen.render import DiffusersRenderer
 from imagen.transports import open_transport
 from imagen.worker import Worker

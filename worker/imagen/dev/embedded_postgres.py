@@ -15,15 +15,18 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
 from imagen.db.migrate import platform_bootstrap
+from imagen.signals import die_with_parent
 
 SERVER_SETTINGS = {
     "listen_addresses": "127.0.0.1",
@@ -72,12 +75,18 @@ class EmbeddedPostgres:
     port: int = field(default_factory=free_port)
     data_dir: Path | None = None
 
+    server: subprocess.Popen | None = field(default=None, repr=False)
+
+    @staticmethod
+    def _owner() -> dict:
+        """Popen arguments that run a server binary as `postgres` when we are root."""
+        if os.geteuid() != 0:
+            return {}
+        user = pwd.getpwnam("postgres")
+        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
     def _run_as_owner(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        kwargs: dict = {}
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-        result = subprocess.run(args, capture_output=True, text=True, **kwargs)
+        result = subprocess.run(args, capture_output=True, text=True, **self._owner())
         if check and result.returncode != 0:
             raise EmbeddedPostgresError(f"{Path(args[0]).name} failed: {result.stderr.strip()}")
         return result
@@ -103,25 +112,55 @@ class EmbeddedPostgres:
         with open(self.data_dir / "data" / "postgresql.auto.conf", "a") as conf:
             for key, value in settings.items():
                 conf.write(f"{key} = '{value}'\n")
-        self.pg_ctl("start", "-w", "-t", "30", "-l", str(self.data_dir / "server.log"))
+        self._start_server()
         with psycopg.connect(self.admin_url(), autocommit=True) as conn:
             platform_bootstrap(conn)
         return self
 
-    def pg_ctl(self, *args: str) -> None:
+    def _start_server(self, timeout: float = 30) -> None:
+        """The postmaster as our own child (not daemonized by pg_ctl), told to shut down at once
+        if we die, SIGKILL included: a throwaway server never outlives the demo or the tests. In a
+        process group of its own, so a terminal's Ctrl-C reaches us, and we stop it last."""
         assert self.data_dir is not None
-        self._run_as_owner(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir / "data"), *args)
+        with open(self.data_dir / "server.log", "ab") as log:
+            self.server = subprocess.Popen(
+                [str(self.bin_dir / "postgres"), "-D", str(self.data_dir / "data")], stdout=log, stderr=log,
+                stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(signal.SIGQUIT), **self._owner(),
+                process_group=0,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                psycopg.connect(self.admin_url(), connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                if self.server.poll() is not None or time.monotonic() > deadline:
+                    log_tail = (self.data_dir / "server.log").read_text(errors="replace")[-2000:]
+                    self._stop_server(signal.SIGQUIT)
+                    raise EmbeddedPostgresError(f"postgres did not start: {log_tail.strip()}") from None
+                time.sleep(0.05)  # polling a starting server: there is nothing to wait on
+
+    def _stop_server(self, how: int) -> None:
+        """SIGINT: PostgreSQL's fast shutdown; SIGQUIT: immediate (throwaway data)."""
+        if self.server is None:
+            return
+        if self.server.poll() is None:
+            self.server.send_signal(how)
+        try:
+            self.server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+            self.server.wait()
+        self.server = None
 
     def restart(self) -> None:
-        self.pg_ctl("restart", "-w", "-m", "fast", "-t", "30", "-l", str(self.data_dir / "server.log"))
+        self._stop_server(signal.SIGINT)
+        self._start_server()
 
     def stop(self) -> None:
         if self.data_dir is None:
             return
-        self._run_as_owner(
-            str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir / "data"),
-            "stop", "-m", "immediate", "-w", check=False,
-        )  # fmt: skip
+        self._stop_server(signal.SIGQUIT)
         shutil.rmtree(self.data_dir, ignore_errors=True)
         self.data_dir = None
 

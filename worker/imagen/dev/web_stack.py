@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import subprocess
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aiohttp import web
+
+from imagen.signals import Stopped, die_with_parent
 
 WEB_DIR = Path(__file__).resolve().parents[3] / "web"
 
@@ -80,17 +83,20 @@ def web_config(supabase_url: str, anon_key: str) -> dict:
 
 @contextlib.contextmanager
 def worker_process(env: dict, log_path: Path) -> Iterator[subprocess.Popen]:
-    """`imagen worker` as its own process, stopped with SIGTERM (it releases what it holds)."""
+    """`imagen worker` as its own process, stopped with SIGTERM (it releases what it holds). It
+    gets SIGTERM too if this process dies without a word (SIGKILL): it never outlives us."""
     with log_path.open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "imagen.cli", "worker"], env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen([sys.executable, "-m", "imagen.cli", "worker"], env=env, stdout=log, stderr=log,
+                                preexec_fn=die_with_parent())  # fmt: skip
     try:
         yield proc
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 def supabase_worker_env(supabase_url: str, service_role_key: str, model: str, **settings: object) -> dict:
@@ -102,12 +108,15 @@ def supabase_worker_env(supabase_url: str, service_role_key: str, model: str, **
     return env
 
 
-def run_web_demo(port: int, out: Path) -> int:
+def run_web_demo(port: int, out: Path, verbose: bool = False) -> int:
     from imagen.db.migrate import migrate
     from imagen.dev.embedded_postgres import EmbeddedPostgres
     from imagen.dev.supabase_standin import SupabaseStandIn
     from imagen.dev.tiny_models import tiny_path
 
+    if not verbose:  # the terminal is for the URL; every request's and migration's line only with -v
+        for chatty in ("aiohttp.access", "imagen.db.migrate"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     out.mkdir(parents=True, exist_ok=True)
     print("demo --web: building the web app")
     dist = build_web(out / "web")
@@ -120,9 +129,11 @@ def run_web_demo(port: int, out: Path) -> int:
             with worker_process(env, out / "worker.log"), StaticSite(dist, web_config(gateway.url, gateway.keys.anon),
                                                                      port) as site:  # fmt: skip
                 print(f"demo --web: Supabase stand-ins at {gateway.url}; worker log {out / 'worker.log'}")
-                print("Ctrl-C stops it all.")
-                with contextlib.suppress(KeyboardInterrupt):
-                    print(f"\n  open {site.url} — sign up with any email and a 6+ character password\n", flush=True)
-                    threading.Event().wait()
+                print("Ctrl-C (or SIGTERM) stops it all.")
+                print(f"\n  open {site.url} — sign up with any email and a 6+ character password\n", flush=True)
+                try:
+                    threading.Event().wait()  # until a signal unwinds every `with` above
+                except Stopped as stop:
+                    print(f"demo --web: {stop} received, stopping", flush=True)
     shutil.rmtree(out / "web", ignore_errors=True)
     return 0

@@ -152,7 +152,16 @@ class WorkerRpcs:
 
     def wait_for_work(self, timeout: float) -> None:
         self._wake.wait(timeout)
-        self._wake.clear()
+        if not self._stop.is_set():
+            self._wake.clear()
+
+    def interrupt(self) -> None:
+        """The worker is stopping: waits end now, and a failing call is tried once more at most
+        (releasing a try still gets its one attempt)."""
+        self._stop.set()
+        self._wake.set()
+        if (interrupt := getattr(self.connector, "interrupt", None)) is not None:
+            interrupt()
 
     def claim(self) -> Job | None:
         # One claim_id for this claim and all its retries: if an answer is lost after the commit,
@@ -190,6 +199,5 @@ class WorkerRpcs:
         self._call("forget_object_deletions", {"ids": ids})
 
     def close(self) -> None:
-        self._stop.set()
-        self._wake.set()
+        self.interrupt()
         self.connector.close()

@@ -8,6 +8,9 @@ import uuid
 import jwt
 
 DEFAULT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+# The project's API keys last years, as the keys `supabase start` hands out do: a local stack left
+# running over lunch keeps answering. Users' access tokens keep their hour.
+API_KEY_TTL = 10 * 365 * 24 * 3600
 
 
 class InvalidToken(Exception):
@@ -28,11 +31,11 @@ class ProjectKeys:
 
     @property
     def anon(self) -> str:
-        return self.mint({"role": "anon"})
+        return self.mint({"role": "anon"}, ttl=API_KEY_TTL)
 
     @property
     def service_role(self) -> str:
-        return self.mint({"role": "service_role"})
+        return self.mint({"role": "service_role"}, ttl=API_KEY_TTL)
 
     def user(self, user_id: uuid.UUID | str, email: str | None = None) -> str:
         return self.mint({"sub": str(user_id), "role": "authenticated", "aud": "authenticated", "email": email})

@@ -155,11 +155,14 @@ class Realtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         await self.drop_sockets()
-        async with await psycopg.AsyncConnection.connect(self.db_url, autocommit=True) as conn:
-            await conn.execute(
-                "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = %s",
-                (self.slot,),
-            )
+        try:
+            async with await psycopg.AsyncConnection.connect(self.db_url, autocommit=True) as conn:
+                await conn.execute(
+                    "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = %s",
+                    (self.slot,),
+                )
+        except psycopg.OperationalError as exc:  # the database went first: its slot went with it
+            log.warning("realtime stand-in: replication slot not dropped: %s", str(exc).strip().splitlines()[0])
 
     # -- WAL → postgres_changes --------------------------------------------------------
 

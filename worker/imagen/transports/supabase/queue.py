@@ -39,6 +39,10 @@ class SupabaseConnector:
         channel = self.wakeups.channel if self.wakeups is not None else None
         return channel is not None and channel.is_joined
 
+    def interrupt(self) -> None:
+        """Storage's retries end too: they share the project's stop."""
+        self.project.stopping.set()
+
     def close(self) -> None:
         if self.wakeups is not None:
             self.wakeups.close()

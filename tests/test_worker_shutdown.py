@@ -1,0 +1,130 @@
+"""Stopping the worker loop in each state it can be in when SIGTERM or SIGINT lands: idle, backing
+off after a failed request, between a claim and its render, mid-render, while storing.
+
+Waits and backoffs here are set far longer than the tests may take (an hour's poll timer), so a
+stop that only took effect when they ran out would hang the test: each one proves the signal
+cuts the wait short, and the join's cap is only a guard. Real signals to real processes, with
+SIGINT inherited ignored, are in tests/test_worker_processes.py."""
+
+from __future__ import annotations
+
+import threading
+
+from imagen.jobs import Job
+from imagen.transports.local_storage import LocalStorage
+from imagen.transports.memory import MemoryConnector
+from imagen.transports.rpcs import RpcError, WorkerRpcs
+from imagen.worker import Worker
+from tests.test_worker_loop import StepRenderer, stored
+from tests.workers import wait_until
+from tests.world import make_job
+
+AN_HOUR = 3600.0
+
+
+class ScriptedConnector(MemoryConnector):
+    """The in-memory queue, with a hook after each call and calls that fail on demand."""
+
+    def __init__(self, jobs: list[Job] = (), failing: set[str] = frozenset(), after=None) -> None:
+        super().__init__(jobs)
+        self.failing = set(failing)
+        self.after = after or (lambda fn: None)
+
+    def call(self, fn: str, params: dict):
+        if fn in self.failing:
+            self.calls.append(fn)
+            raise RpcError("57P03", "the database system is starting up")  # transient: retried
+        answer = super().call(fn, params)
+        self.after(fn)
+        return answer
+
+
+class HookedStorage(LocalStorage):
+    def __init__(self, root, on_put) -> None:
+        super().__init__(root)
+        self.on_put = on_put
+
+    def put(self, path: str, data: bytes) -> None:
+        self.on_put()
+        super().put(path, data)
+
+
+def running(worker: Worker) -> threading.Thread:
+    thread = threading.Thread(target=worker.run, name="worker-under-test", daemon=True)
+    thread.start()
+    return thread
+
+
+def stopped(worker: Worker, thread: threading.Thread) -> bool:
+    worker.stop()
+    return ended(thread)
+
+
+def ended(thread: threading.Thread) -> bool:
+    thread.join(timeout=60)
+    return not thread.is_alive()
+
+
+def new_worker(connector: MemoryConnector, tmp_path, renderer=None, storage=None) -> Worker:
+    queue = WorkerRpcs(connector, "w1", retry_backoff_seconds=0)
+    return Worker(queue, storage or LocalStorage(tmp_path), renderer or StepRenderer(), poll_interval=AN_HOUR)
+
+
+def test_an_idle_worker_stops_without_waiting_for_its_poll_timer(tmp_path):
+    connector = ScriptedConnector()
+    worker = new_worker(connector, tmp_path)
+    thread = running(worker)
+    wait_until(lambda: "pending_object_deletions" in connector.calls, what="the worker to go idle")
+    claims = connector.calls.count("claim_job")
+    assert stopped(worker, thread)
+    assert connector.calls.count("claim_job") == claims  # no claim after the stop
+
+
+def test_a_worker_backing_off_from_a_failing_database_stops_and_tries_no_more(tmp_path):
+    connector = ScriptedConnector([make_job(1)], failing={"claim_job"})
+    worker = new_worker(connector, tmp_path)
+    thread = running(worker)
+    wait_until(lambda: connector.calls.count("claim_job") >= 6, what="claims retried with growing backoff")
+    tries_before = connector.calls.count("claim_job")
+    assert stopped(worker, thread)
+    assert connector.calls.count("claim_job") <= tries_before + 1  # the retry in hand, at most
+    assert worker.stats.done == 0
+
+
+def test_a_stop_between_the_claim_and_the_render_gives_the_try_back_unrendered(tmp_path):
+    job = make_job(1, attempts=0)
+    worker: Worker | None = None
+
+    def stop_after_the_claim(fn: str) -> None:  # as a signal landing as the claim commits
+        if fn == "claim_job":
+            worker.stop()
+
+    connector = ScriptedConnector([job], after=stop_after_the_claim)
+    renderer = StepRenderer(at_step=lambda *_: (_ for _ in ()).throw(AssertionError("rendered after the stop")))
+    worker = new_worker(connector, tmp_path, renderer)
+    assert ended(running(worker))
+    assert (worker.stats.released, worker.stats.done) == (1, 0)
+    assert (connector.status(job.id), connector.jobs[job.id].attempts) == ("queued", 0)
+    assert stored(tmp_path) == []
+
+
+def test_a_stop_mid_render_ends_the_render_at_its_next_step_and_gives_the_try_back(tmp_path):
+    job = make_job(1, steps=10_000, attempts=0)
+    connector = ScriptedConnector([job])
+    worker = new_worker(connector, tmp_path)
+    thread = running(worker)
+    wait_until(lambda: connector.status(job.id) == "running", what="the render to start")
+    assert stopped(worker, thread)
+    assert (connector.status(job.id), connector.jobs[job.id].attempts) == ("queued", 0)
+    assert stored(tmp_path) == []
+
+
+def test_a_stop_while_storing_completes_the_stored_try_and_claims_no_other(tmp_path):
+    jobs = [make_job(1), make_job(2)]
+    worker: Worker | None = None
+    storage = HookedStorage(tmp_path, on_put=lambda: worker.stop())
+    connector = ScriptedConnector(jobs)
+    worker = new_worker(connector, tmp_path, storage=storage)
+    assert ended(running(worker))
+    assert [connector.status(j.id) for j in jobs] == ["done", "queued"]
+    assert stored(tmp_path) == [f"{jobs[0].id}.png"]
