@@ -41,13 +41,14 @@ export class ApiError extends Error {
   constructor(
     message: string,
     readonly code: string | null,
+    readonly details: string | null = null,
   ) {
     super(message);
   }
 }
 
-function fail(error: PostgrestError | { message: string; code?: string }): never {
-  throw new ApiError(error.message, error.code ?? null);
+function fail(error: PostgrestError | { message: string; code?: string; details?: string | null }): never {
+  throw new ApiError(error.message, error.code ?? null, error.details ?? null);
 }
 
 export interface SeriesView {
