@@ -84,6 +84,15 @@ def test_bad_input_through_the_cli_names_the_field(cli_env, user_a, capsys):
     assert "n must be between 1 and 10" in capsys.readouterr().err
 
 
+def test_the_cap_through_the_cli_says_how_many_and_what_to_do(cli_env, conn, user_a, capsys):
+    conn.execute("insert into imagen.limits (owner_id, max_unfinished_tries) values (%s, 3)", (user_a,))
+    assert main(["submit", "x", "-n", "2", "--user", "a@example.com"]) == 0
+    assert main(["submit", "x", "-n", "2", "--user", "a@example.com"]) == 75  # EX_TEMPFAIL: try again later
+    err = capsys.readouterr().err
+    assert "you have 2 queued or running and asked for 2 more, the limit is 3" in err
+    assert "wait for some to finish, or cancel some" in err
+
+
 def test_demo_renders_a_series_end_to_end_on_its_embedded_default_whatever_the_environment_says(tmp_path):
     # A worker box's environment: the supabase transport and a production database. The demo
     # must touch neither (the Supabase URL and the database URL here lead nowhere).

@@ -40,13 +40,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from imagen.console.progress_feed import open_feed
-    from imagen.console.series import create_series, find_user, watch_series
+    from imagen.console.series import TooManyUnfinished, create_series, find_user, watch_series
 
     settings = load_settings()
     with connect_database(settings) as conn:
         user = find_user(conn, args.user)
         options = {k: getattr(args, k) for k in ("model", "width", "height", "steps", "style", "seed")}
-        series = create_series(conn, user, args.prompt, args.n, **options)
+        try:
+            series = create_series(conn, user, args.prompt, args.n, **options)
+        except TooManyUnfinished as exc:
+            print(f"imagen: {exc}", file=sys.stderr)
+            return exc.exit_code
         print(f"series {series['id']}: {args.n} tries queued")
         if args.wait:
             feed = open_feed(settings, series["id"])

@@ -19,6 +19,15 @@ from imagen.jobs import Storage
 
 SETTINGS = ("model", "width", "height", "steps", "style", "seed")
 FINISHED = ("done", "failed", "cancelled")
+# The database's SQLSTATE for the cap on a user's unfinished tries (HTTP 429 through PostgREST).
+TOO_MANY_UNFINISHED = "PT429"
+EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, try again later
+
+
+class TooManyUnfinished(Exception):
+    """The user has too many tries queued or running: the database's message and what to do."""
+
+    exit_code = EX_TEMPFAIL
 
 
 def find_user(conn: psycopg.Connection, who: str) -> uuid.UUID:
@@ -33,8 +42,14 @@ def create_series(conn: psycopg.Connection, user: uuid.UUID, prompt: str, n: int
     given = {k: v for k, v in settings.items() if k in SETTINGS and v is not None}
     names = sql.SQL("").join(sql.SQL(", {} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in given)
     statement = sql.SQL("select imagen.create_series(%(prompt)s, %(n)s{})").format(names)
-    with as_user(conn, user):
-        return conn.execute(statement, {"prompt": prompt, "n": n, **given}).fetchone()[0]
+    try:
+        with as_user(conn, user):
+            return conn.execute(statement, {"prompt": prompt, "n": n, **given}).fetchone()[0]
+    except psycopg.Error as exc:
+        if exc.sqlstate != TOO_MANY_UNFINISHED:
+            raise
+        what_to_do = "wait for some to finish, or cancel some (imagen status shows them), then try again"
+        raise TooManyUnfinished(f"{exc.diag.message_primary}; {what_to_do}") from exc
 
 
 def watch_series(conn: psycopg.Connection, series_id: str, feed: ProgressFeed) -> list[dict]:
