@@ -49,6 +49,8 @@ bench *args:
     {{venv}}/python -m bench.wakeup_latency {{args}}
     {{venv}}/python -m bench.render_overhead {{args}}
     {{venv}}/python -m bench.gpu_flux {{args}}
+    {{venv}}/python -m bench.compile_start {{args}}
+    {{venv}}/python -m bench.quality_gate {{args}}
     {{venv}}/python -m bench.preview_cost {{args}}
     {{venv}}/python -m bench.progress_cost {{args}}
     {{venv}}/python -m bench.web_app {{args}}

@@ -20,6 +20,8 @@ BENCHES = [
     "gpu_flux",
     "preview_cost",
     "progress_cost",
+    "compile_start",
+    "quality_gate",
 ]
 
 
