@@ -15,7 +15,7 @@ const SIGNED_URL_SECONDS = 3600;
 // text Postgres cannot hold (NUL: 22P05; not in the encoding: 22021).
 const BAD_INPUT = new Set(["22023", "P0001", "22003", "22P02", "22001", "22P05", "22021"]);
 
-// imagen's cap on a user's unfinished tries (imagen_private.enforce_unfinished_cap). PostgREST
+// The cap on a user's unfinished tries (the trigger imagen.jobs_enforce_unfinished_cap). PostgREST
 // answers it 429 itself (PTnnn is HTTP status nnn); how long to wait is ours to say: a try takes
 // seconds, so a slot is usually free again well within this.
 export const TOO_MANY_UNFINISHED = "PT429";
