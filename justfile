@@ -51,6 +51,7 @@ bench *args:
     {{venv}}/python -m bench.gpu_flux {{args}}
     {{venv}}/python -m bench.compile_start {{args}}
     {{venv}}/python -m bench.quality_gate {{args}}
+    {{venv}}/python -m bench.gpu_fast {{args}}
     {{venv}}/python -m bench.preview_cost {{args}}
     {{venv}}/python -m bench.progress_cost {{args}}
     {{venv}}/python -m bench.web_app {{args}}

@@ -22,6 +22,7 @@ BENCHES = [
     "progress_cost",
     "compile_start",
     "quality_gate",
+    "gpu_fast",
 ]
 
 
