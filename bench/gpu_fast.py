@@ -13,7 +13,8 @@ after the other, with a fresh model each (quantization and compilation change it
    autotuned kernels and CUDA graphs); + float8 (torchao dynamic float8, lossy, behind the gate);
 3. the GPU's idle share between tries through the real worker loop, for the fastest lossless mode
    and the float8 one;
-4. cold and warm start of the fastest lossless mode: each a fresh process that builds the model,
+4. cold and warm start of the fastest lossless compiled mode (measured before max-autotune, whose
+   autotuning may use up the budget): each a fresh process that builds the model,
    compiles and warms up (DiffusersRenderer.warm_up, as `imagen worker` does before its first
    claim) and renders one try; the warm one reuses the cold one's Inductor cache folder.
 
@@ -217,11 +218,12 @@ def main() -> None:
         wanted = set(args.modes.split(","))
         modes = [mode for mode in modes if mode[0] in wanted or mode[0].startswith("eager")]
     renderers_kept: dict[str, dict] = {}
-    for name, options, lossy in modes:
+
+    def run_mode(name: str, options: dict, lossy: bool) -> None:
         needs = 60 if size_kind == "full" else 5
         if left() < needs * (4 if "autotune" in name else 1):
             res.put(f"skipped_{name}", True, f"{name}: skipped (time budget)")
-            continue
+            return
         try:
             renderer = renderer_for(options, str(cache_root / name.replace(" ", "_")))
             warm_up = renderer.warm_up([(size, size)])
@@ -267,22 +269,35 @@ def main() -> None:
             traceback.print_exc()
             res.put(f"error_{name}", f"{type(exc).__name__}: {exc}", f"{name} failed: {exc}")
 
-    # 4. cold and warm start of the fastest lossless compiled mode (without compile in --smoke)
+    for name, options, lossy in modes:
+        if "autotune" not in name:
+            run_mode(name, options, lossy)
+
+    # 4. cold and warm start of the fastest lossless compiled mode so far (without compile in --smoke);
+    # before max-autotune, whose autotuning may take what is left of the budget
     lossless = {k: v for k, v in renderers_kept.items() if not v["lossy"] and v["options"].get("compile")}
     best = min(lossless, key=lambda k: lossless[k]["s"]) if lossless else None
     options = lossless[best]["options"] if best and not args.smoke else {}
-    needs = 300 if size_kind == "full" else 30
+    needs = 150 if size_kind == "full" else 30
     if left() > needs:
         spec = {"device": device, "dtype": dtype_name, "size_kind": size_kind, "size": size, "steps": steps,
                 "options": options, "cache": str(cache_root / "start")}  # fmt: skip
         starts = {}
         for kind in ("cold", "warm"):
-            starts[kind] = start(spec, timeout=max(60.0, left()))
+            try:
+                starts[kind] = start(spec, timeout=max(60.0, left()))
+            except Exception as exc:  # keep what the rest measured
+                res.put(f"error_{kind}_start", f"{type(exc).__name__}: {exc}"[-3000:], f"{kind} start failed: {exc}")
+                break
             res.put("starts", {"mode": best if options else "eager", **starts},
                     f"{kind} start ({best if options else 'no compile'}): first picture after "
                     f"{starts[kind]['first_picture_s']:.1f} s (warm-up {starts[kind]['warm_up_s']:.1f} s)")  # fmt: skip
     else:
         res.put("skipped_starts", True, "cold/warm starts: skipped (time budget)")
+
+    for name, options, lossy in modes:
+        if "autotune" in name:
+            run_mode(name, options, lossy)
 
     print_table(
         f"FLUX.1-schnell architecture ({size_kind}), {size}x{size}, {steps} steps, on {card}", res.results["rows"]
