@@ -238,3 +238,22 @@ def test_demo_web_serves_the_app_with_only_the_anon_key_and_leaves_no_process_be
             # What a person needs (the URL, how to stop), not a line per request.
             assert "Ctrl-C" in printed + rest and "GET /" not in printed + rest
         wait_until(lambda: not alive(children), 60, 0.05, "the demo's children to end")
+
+
+# The database's PT429 (issue 19), read by the app: how many tries are unfinished and what to do.
+def test_the_cap_says_how_many_tries_are_unfinished_and_what_to_do(browser, site, conn):
+    page = new_page(browser, site)
+    sign_up(page, "cap@example.com")
+    conn.execute(
+        "insert into imagen.limits (owner_id, max_unfinished_tries)"
+        " select id, 1 from auth.users where email = 'cap@example.com'"
+    )
+    page.get_by_test_id("nav-new").click()
+    page.get_by_label("Prompt").fill("a fox")
+    page.get_by_label("Tries").fill("2")
+    page.get_by_test_id("create-series").click()
+    error = page.get_by_test_id("form-error")
+    expect(error).to_contain_text("You have 0 tries queued or running, and 2 more would go over your limit")
+    expect(error).to_contain_text("of 1 unfinished try.")
+    expect(error).to_contain_text("Wait for some to finish, or cancel some you no longer need, then try again.")
+    assert "#/new" in page.url

@@ -140,14 +140,23 @@ class Realtime:
         async with await self._connect() as conn:
             # Some hardened Postgres builds (this machine's among them) only let listed output
             # plugins decode; the list is server-wide and read on reload. Elsewhere it does not exist.
-            cur = await conn.execute("select 1 from pg_settings where name = 'output_plugin_libraries'")
-            if await cur.fetchone():
+            # Set once per server: later stand-ins on the same server find it done.
+            if await self._plugins_missing(conn):
                 await conn.execute("alter system set output_plugin_libraries = pgoutput, test_decoding, wal2json")
                 await conn.execute("select pg_reload_conf()")
-                await asyncio.sleep(0.2)
+                for _ in range(200):  # until a new session sees the reloaded setting
+                    async with await self._connect() as fresh:
+                        if not await self._plugins_missing(fresh):
+                            break
         async with await self._connect() as conn:
             await conn.execute("select pg_create_logical_replication_slot(%s, 'wal2json')", (self.slot,))
         self._poller = asyncio.create_task(self._poll_wal())
+
+    @staticmethod
+    async def _plugins_missing(conn: psycopg.AsyncConnection) -> bool:
+        cur = await conn.execute("select setting from pg_settings where name = 'output_plugin_libraries'")
+        row = await cur.fetchone()
+        return row is not None and "wal2json" not in row[0]
 
     async def stop(self) -> None:
         if self._poller:
