@@ -104,7 +104,7 @@ def cpu_modes(model: str, compile_cache: str | None) -> tuple[Callable, dict]:
         return lambda: DiffusersRenderer(model, device="cpu", **kwargs)
 
     modes = {
-        "torch.compile (blocks)": (make(compile=True, compile_cache_dir=compile_cache), False),
+        "torch.compile": (make(compile=True, compile_cache_dir=compile_cache), False),
         "bfloat16": (make(dtype="bfloat16"), True),
     }
     if importlib.util.find_spec("torchao") is not None:

@@ -28,7 +28,7 @@ def rows(tiny_model):
 
 
 def test_the_compiled_path_agrees_with_eager_within_one_level(rows):
-    row = rows["torch.compile (blocks)"]
+    row = rows["torch.compile"]
     assert row["kind"] == "lossless"
     assert row["max_diff"] <= LOSSLESS_MAX_DIFF and row["passes"]
 

@@ -60,10 +60,13 @@ class Settings(BaseSettings):
     # torch.compile the denoiser. A compiling worker renders every size in IMAGEN_SIZES once
     # before it claims a try (DiffusersRenderer.warm_up), so no user's try waits on a compile.
     compile: bool = False
+    # "model": the whole denoiser as one graph (measured on an H200: bench/RESULTS.md §4);
     # "blocks": regional compilation, the transformer's repeated blocks only (one compile serves
-    # every block of a kind); "model": the whole denoiser as one graph. bench/compile_start.py.
-    compile_scope: Literal["blocks", "model"] = "blocks"
-    # False: one graph a picture size, each specialised; True: one dynamic-shape graph for all.
+    # every block of a kind), to be chosen once the GPU run (§9.3) shows it compiles faster
+    # without slower steps; on the CPU's tiny model it did not compile faster (§9.1).
+    compile_scope: Literal["blocks", "model"] = "model"
+    # False: one graph a picture size, each specialised (faster warm starts, §9.1; on the H200 the
+    # dynamic graph made 1024² 2-3 % slower, §4); True: one dynamic-shape graph for all.
     compile_dynamic: bool = False
     # torch.compile's mode ("max-autotune" adds kernel autotuning and CUDA graphs on a GPU).
     compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = None
