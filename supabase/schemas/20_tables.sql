@@ -1,0 +1,151 @@
+-- Series of tries, the queue, the finished images, and the queue's bookkeeping.
+-- Users reach these tables through RLS and column grants (30_security.sql); worker state (status,
+-- lease, attempts, image) is written only by the service role through the worker RPCs.
+
+create table imagen.series (
+  id uuid primary key default gen_random_uuid(),
+  owner_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+  prompt text not null,
+  model text not null,
+  width integer not null,
+  height integer not null,
+  steps integer not null,
+  style text,
+  base_seed bigint,
+  count integer not null constraint series_count_range check (count between 1 and 10),
+  selected_image_id uuid,
+  created_at timestamptz not null default now(),
+  -- Render settings are checked here too, so a direct insert cannot bypass the RPCs' rules.
+  constraint series_settings_valid
+    check (imagen_private.settings_problem(prompt, model, width, height, steps, style, base_seed) is null)
+);
+comment on table imagen.series is 'One prompt asked for count times; the user picks a winner.';
+
+create table imagen.jobs (
+  id uuid primary key default gen_random_uuid(),
+  owner_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+  -- Deleting a series deletes its tries (and, below, its pictures).
+  series_id uuid references imagen.series (id) on delete cascade,
+  series_idx integer constraint jobs_series_idx_range check (series_idx between 1 and 10),
+  prompt text not null,
+  model text not null,
+  width integer not null,
+  height integer not null,
+  steps integer not null,
+  style text,
+  seed bigint not null,
+  status text not null default 'queued'
+    constraint jobs_status_known check (status in ('queued', 'running', 'done', 'failed', 'cancelled')),
+  cancel_requested boolean not null default false,
+  attempts integer not null default 0,
+  max_attempts integer not null default 3 constraint jobs_max_attempts_range check (max_attempts between 1 and 10),
+  run_after timestamptz not null default now(),
+  leased_by text,
+  lease_expires_at timestamptz,
+  progress integer not null default 0,
+  error text,
+  image_id uuid,
+  created_at timestamptz not null default now(),
+  started_at timestamptz,
+  finished_at timestamptz,
+  updated_at timestamptz not null default now(),
+  -- When the user last put the try in the queue: set on insert and by a user's retry; a worker's
+  -- release, a failure's backoff or an expired lease keep it (the try was already being served).
+  queued_at timestamptz not null default now(),
+  claim_id uuid,
+  constraint jobs_series_member_has_index check (series_id is null or series_idx is not null),
+  constraint jobs_settings_valid
+    check (imagen_private.settings_problem(prompt, model, width, height, steps, style, seed) is null)
+);
+comment on table imagen.jobs is 'One try: queued -> running -> done | failed | cancelled.';
+comment on column imagen.jobs.claim_id is 'The claim that took this try (a retried claim finds it).';
+
+create table imagen.images (
+  id uuid primary key default gen_random_uuid(),
+  job_id uuid not null references imagen.jobs (id) on delete cascade,
+  owner_id uuid not null references auth.users (id) on delete cascade,
+  series_id uuid references imagen.series (id) on delete cascade,
+  prompt text not null,
+  model text not null,
+  width integer not null,
+  height integer not null,
+  steps integer not null,
+  style text,
+  seed bigint not null,
+  bucket text not null,
+  path text not null,
+  bytes integer not null constraint images_bytes_positive check (bytes > 0),
+  mime text not null default 'image/png',
+  created_at timestamptz not null default now(),
+  -- A job can never produce two images.
+  constraint images_job_id_key unique (job_id),
+  -- Target of the winner foreign key: (image, its series).
+  constraint images_id_series_id_key unique (id, series_id)
+);
+comment on table imagen.images is 'One per finished try; series_id copied from its job.';
+
+alter table imagen.jobs
+  add constraint jobs_image_id_fkey foreign key (image_id)
+  references imagen.images (id) on delete set null;
+
+-- The winner must be an image of this very series; deleting it clears only the winner.
+alter table imagen.series
+  add constraint series_selected_image_fkey foreign key (selected_image_id, id)
+  references imagen.images (id, series_id) on delete set null (selected_image_id);
+
+-- Storage objects of deleted image rows, written by a trigger in the deleting transaction; the
+-- worker removes the objects through the Storage API, then the rows.
+create table imagen.objects_to_delete (
+  id bigint generated always as identity primary key,
+  owner_id uuid not null,
+  bucket text not null,
+  path text not null,
+  created_at timestamptz not null default now()
+);
+comment on table imagen.objects_to_delete is
+  'Storage objects whose image rows are gone; the worker removes them, then the row.';
+
+-- The default (owner_id NULL) and per-user overrides of the cap on unfinished tries. No row for
+-- a user and no default row means no cap. A table, not a GUC: any session could raise a GUC.
+create table imagen.limits (
+  id bigint generated always as identity primary key,
+  owner_id uuid references auth.users (id) on delete cascade,
+  max_unfinished_tries integer not null constraint limits_max_unfinished_tries_range check (max_unfinished_tries >= 0),
+  constraint limits_owner_id_key unique nulls not distinct (owner_id)
+);
+comment on table imagen.limits is 'Per-user limits; the row with owner_id NULL is the default.';
+
+-- Fair turns: a claim serves the owner served least recently first, found through this table's
+-- index whatever the length of the queue.
+create table imagen.owner_turns (
+  owner_id uuid primary key references auth.users (id) on delete cascade,
+  last_claimed_at timestamptz,
+  first_queued_at timestamptz not null default now()
+);
+comment on table imagen.owner_turns is
+  'When each owner last had a try claimed: claims serve the owner served least recently first.';
+
+-- The original plan's partial indexes.
+create unique index jobs_series_id_series_idx_key on imagen.jobs (series_id, series_idx)
+  where series_id is not null;
+create index images_series_id_idx on imagen.images (series_id) where series_id is not null;
+-- The claim query: an owner's queued tries in queue order, a series in index order.
+create index jobs_claim_idx on imagen.jobs (owner_id, queued_at, series_idx) where status = 'queued';
+create index owner_turns_turn_idx on imagen.owner_turns (last_claimed_at nulls first, first_queued_at, owner_id);
+-- Expired leases are found among running jobs only.
+create index jobs_running_lease_idx on imagen.jobs (lease_expires_at) where status = 'running';
+-- A retried claim finds what its first attempt took.
+create index jobs_claim_id_idx on imagen.jobs (claim_id) where claim_id is not null;
+-- Every foreign key indexed.
+create index series_owner_id_created_at_idx on imagen.series (owner_id, created_at desc);
+create index series_selected_image_id_idx on imagen.series (selected_image_id, id);
+create index jobs_owner_id_status_idx on imagen.jobs (owner_id, status);
+create index jobs_image_id_idx on imagen.jobs (image_id);
+create index images_owner_id_created_at_idx on imagen.images (owner_id, created_at desc);
+create index objects_to_delete_owner_id_idx on imagen.objects_to_delete (owner_id);
+-- The flat gallery: an owner's solo images.
+create index images_solo_gallery_idx on imagen.images (owner_id, created_at desc)
+  where series_id is null;
+
+-- Data, not schema (db diff does not carry it; a migration inserts it): the default cap.
+insert into imagen.limits (owner_id, max_unfinished_tries) values (null, 50);

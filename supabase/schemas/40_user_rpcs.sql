@@ -1,0 +1,188 @@
+-- What users call, through PostgREST or the edge function. All SECURITY INVOKER: they write with
+-- exactly the user's rights (RLS, column grants), so the tables' rules hold on every path.
+
+-- Queues tries first..last of a series with the series' settings; one statement, so one
+-- NOTIFY and one cap check.
+create or replace function imagen_private.queue_series_tries(series imagen.series, first_idx integer, last_idx integer)
+ returns uuid[]
+ language sql
+ set search_path to ''
+as $$
+  with inserted as (
+    insert into imagen.jobs (series_id, series_idx, prompt, model, width, height, steps, style, seed)
+    select series.id, idx, series.prompt, series.model, series.width, series.height, series.steps,
+           series.style, imagen_private.try_seed(series.base_seed, idx)
+    from generate_series(first_idx, last_idx) as idx
+    returning id, series_idx
+  )
+  select array_agg(id order by series_idx) from inserted
+$$;
+grant execute on function imagen_private.queue_series_tries(imagen.series,integer,integer) to authenticated, service_role;
+
+-- Validates, then inserts the series and its n tries in one transaction; returns the series
+-- with its job_ids. Bad input raises 22023 naming the field and writes nothing.
+create or replace function imagen.create_series(prompt text, n integer, model text default 'black-forest-labs/FLUX.1-schnell'::text, width integer default 1024, height integer default 1024, steps integer default 4, style text default null::text, seed bigint default null::bigint)
+ returns jsonb
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _series imagen.series;
+  _job_ids uuid[];
+begin
+  if n is null or n not between 1 and 10 then
+    raise exception 'n must be between 1 and 10, got %', coalesce(n::text, 'null')
+      using errcode = '22023';
+  end if;
+  perform imagen_private.assert_valid_settings(prompt, width, height, steps, model, style, seed);
+
+  insert into imagen.series (prompt, model, width, height, steps, style, base_seed, count)
+  values (prompt, model, width, height, steps, style, seed, n)
+  returning * into _series;
+  _job_ids := imagen_private.queue_series_tries(_series, 1, n);
+  return to_jsonb(_series) || jsonb_build_object('job_ids', to_jsonb(_job_ids));
+end;
+$$;
+comment on function imagen.create_series(text,integer,text,integer,integer,integer,text,bigint) is
+  'Creates a series of n (1..10) tries of one prompt; returns the series with its job_ids.';
+grant execute on function imagen.create_series(text,integer,text,integer,integer,integer,text,bigint) to authenticated, service_role;
+
+-- One try outside any series; it shows in the flat gallery.
+create or replace function imagen.submit_job(prompt text, model text default 'black-forest-labs/FLUX.1-schnell'::text, width integer default 1024, height integer default 1024, steps integer default 4, style text default null::text, seed bigint default null::bigint)
+ returns imagen.jobs
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _id uuid;
+begin
+  perform imagen_private.assert_valid_settings(prompt, width, height, steps, model, style, seed);
+  insert into imagen.jobs (prompt, model, width, height, steps, style, seed)
+  values (prompt, model, width, height, steps, style, coalesce(seed, imagen_private.try_seed(null, 1)))
+  returning id into _id;
+  return imagen_private.own_job(_id);
+end;
+$$;
+grant execute on function imagen.submit_job(text,text,integer,integer,integer,text,bigint) to authenticated, service_role;
+
+-- Adds n more tries to one of the caller's series, up to 10 in all.
+create or replace function imagen.add_tries(series_id uuid, n integer)
+ returns jsonb
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _series imagen.series;
+  _first integer;
+  _job_ids uuid[];
+begin
+  if n is null or n < 1 then
+    raise exception 'n must be at least 1, got %', coalesce(n::text, 'null') using errcode = '22023';
+  end if;
+  select * into _series from imagen.series s where s.id = add_tries.series_id for update;
+  if not found then
+    raise exception 'series_id % is not one of your series', add_tries.series_id
+      using errcode = '22023';
+  end if;
+  if _series.count + n > 10 then
+    raise exception 'n too large: the series has % tries and may have at most 10', _series.count
+      using errcode = '22023';
+  end if;
+  _first := _series.count + 1;
+  update imagen.series s set count = s.count + n where s.id = _series.id returning * into _series;
+  _job_ids := imagen_private.queue_series_tries(_series, _first, _series.count);
+  return to_jsonb(_series) || jsonb_build_object('job_ids', to_jsonb(_job_ids));
+end;
+$$;
+grant execute on function imagen.add_tries(uuid,integer) to authenticated, service_role;
+
+-- Picks the winner; the foreign key refuses an image of another series.
+create or replace function imagen.select_image(series_id uuid, image_id uuid, stop_rest boolean default false)
+ returns imagen.series
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _series imagen.series;
+begin
+  update imagen.series s set selected_image_id = select_image.image_id
+  where s.id = select_image.series_id
+  returning * into _series;
+  if not found then
+    raise exception 'series_id % is not one of your series', select_image.series_id
+      using errcode = '22023';
+  end if;
+  if coalesce(select_image.stop_rest, false) then
+    update imagen.jobs j set status = 'cancelled'
+    where j.series_id = _series.id and j.status = 'queued';
+    update imagen.jobs j set cancel_requested = true
+    where j.series_id = _series.id and j.status = 'running' and not j.cancel_requested;
+  end if;
+  return _series;
+exception
+  when foreign_key_violation then
+    raise exception 'image_id % is not an image of series %', select_image.image_id, select_image.series_id
+      using errcode = '22023';
+end;
+$$;
+grant execute on function imagen.select_image(uuid,uuid,boolean) to authenticated, service_role;
+
+-- Cancels one try (solo or in a series) the same way.
+create or replace function imagen.cancel_job(job_id uuid)
+ returns imagen.jobs
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _job imagen.jobs := imagen_private.own_job(cancel_job.job_id);
+begin
+  if _job.status = 'queued' then
+    update imagen.jobs j set status = 'cancelled' where j.id = _job.id;
+  elsif _job.status = 'running' then
+    update imagen.jobs j set cancel_requested = true where j.id = _job.id;
+  end if;
+  return imagen_private.own_job(_job.id);
+end;
+$$;
+grant execute on function imagen.cancel_job(uuid) to authenticated, service_role;
+
+-- Queued tries become cancelled at once; running ones are flagged and stopped by the worker.
+create or replace function imagen.cancel_series(series_id uuid)
+ returns imagen.series
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _series imagen.series;
+begin
+  _series := imagen_private.own_series(cancel_series.series_id);
+  update imagen.jobs j set status = 'cancelled'
+  where j.series_id = _series.id and j.status = 'queued';
+  update imagen.jobs j set cancel_requested = true
+  where j.series_id = _series.id and j.status = 'running' and not j.cancel_requested;
+  return _series;
+end;
+$$;
+grant execute on function imagen.cancel_series(uuid) to authenticated, service_role;
+
+-- Sends a failed or cancelled try back to the queue with fresh attempts.
+create or replace function imagen.retry_job(job_id uuid)
+ returns imagen.jobs
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _job imagen.jobs := imagen_private.own_job(retry_job.job_id);
+begin
+  if _job.status not in ('failed', 'cancelled') then
+    raise exception 'job_id % is %, only a failed or cancelled try can be retried',
+      retry_job.job_id, _job.status
+      using errcode = '22023';
+  end if;
+  update imagen.jobs j set status = 'queued' where j.id = _job.id;
+  perform imagen_private.notify_jobs();
+  return imagen_private.own_job(_job.id);
+end;
+$$;
+grant execute on function imagen.retry_job(uuid) to authenticated, service_role;
+

@@ -1,0 +1,242 @@
+-- The tables' own rules and the events that leave them: the job state machine users may drive,
+-- the cap on unfinished tries, a series' tries match the series, fair-turn bookkeeping, the
+-- Storage clean-up queue, and the NOTIFY wake-up. Trigger functions are nobody's to call.
+
+-- The one place that names the wake-up channel the postgres transport listens on.
+create or replace function imagen_private.notify_jobs()
+ returns void
+ language sql
+ set search_path to ''
+as $$
+  select pg_notify('imagen_jobs', '')
+$$;
+grant execute on function imagen_private.notify_jobs() to authenticated, service_role;
+
+-- One notification per statement, however many tries it queued: a wake-up hint, not a payload.
+create or replace function imagen.notify_jobs_queued()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+begin
+  perform imagen_private.notify_jobs();
+  return null;
+end;
+$$;
+create trigger jobs_notify_queued
+  after insert on imagen.jobs
+  for each statement execute function imagen.notify_jobs_queued();
+
+-- Every change to a try stamps updated_at, whoever makes it.
+create or replace function imagen.touch_updated_at()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+begin
+  new.updated_at := now();
+  return new;
+end;
+$$;
+create trigger jobs_touch_updated_at
+  before update on imagen.jobs
+  for each row execute function imagen.touch_updated_at();
+
+-- Users may only cancel a try or send a failed/cancelled one back to the queue; the worker
+-- (service role) and the database owner drive every other transition.
+create or replace function imagen.jobs_guard_user_update()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+begin
+  if imagen_private.caller_is_service() then
+    return new;
+  end if;
+  if new.cancel_requested is distinct from old.cancel_requested then
+    if not new.cancel_requested or old.status <> 'running' then
+      raise exception 'jobs: cancel_requested can only be set on a running try'
+        using errcode = '42501';
+    end if;
+  end if;
+  if new.status is distinct from old.status then
+    if old.status = 'queued' and new.status = 'cancelled' then
+      new.finished_at := now();
+    elsif old.status in ('failed', 'cancelled') and new.status = 'queued' then
+      new.attempts := 0;
+      new.error := null;
+      new.run_after := now();
+      new.queued_at := now();
+      new.cancel_requested := false;
+      new.leased_by := null;
+      new.lease_expires_at := null;
+      new.progress := 0;
+      new.started_at := null;
+      new.finished_at := null;
+    else
+      raise exception 'jobs: a user cannot change status from % to %', old.status, new.status
+        using errcode = '42501';
+    end if;
+  end if;
+  return new;
+end;
+$$;
+create trigger jobs_guard_user_update
+  before update on imagen.jobs
+  for each row execute function imagen.jobs_guard_user_update();
+
+-- A series only grows (add tries); lowering count would orphan tries.
+create or replace function imagen.series_guard_count()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+begin
+  if new.count < old.count then
+    raise exception 'count cannot shrink (from % to %)', old.count, new.count
+      using errcode = '22023';
+  end if;
+  return new;
+end;
+$$;
+create trigger series_guard_count
+  before update of count on imagen.series
+  for each row execute function imagen.series_guard_count();
+
+-- The cap on a user's unfinished tries (imagen.limits), checked once per statement. Its SQLSTATE
+-- is PT429: PostgREST answers HTTP 429; DETAIL carries the numbers as JSON for clients.
+create or replace function imagen.jobs_enforce_unfinished_cap()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _owner uuid;
+  _unfinished integer;
+  _asked integer;
+  _limit integer;
+begin
+  -- The cap protects the queue from users; the worker requeueing a try is not a new request.
+  if imagen_private.caller_is_service() then
+    return null;
+  end if;
+  -- One owner at a time, under a per-owner lock held to the end of the transaction: a concurrent
+  -- request of the same owner waits, then (read committed) counts the tries this one committed.
+  for _owner in select distinct c.owner_id from changed c where c.status = 'queued' order by 1 loop
+    perform pg_advisory_xact_lock(hashtextextended('imagen.unfinished_tries:' || _owner::text, 0));
+    _limit := imagen_private.max_unfinished_tries(_owner);
+    select count(*) into _unfinished
+    from imagen.jobs j
+    where j.owner_id = _owner and j.status in ('queued', 'running');
+    if _unfinished > _limit then
+      select count(*) into _asked from changed c where c.owner_id = _owner and c.status = 'queued';
+      raise exception 'too many unfinished tries: you have % queued or running and asked for % more, the limit is %',
+        _unfinished - _asked, _asked, _limit
+        using errcode = 'PT429',
+              detail = json_build_object('unfinished', _unfinished - _asked, 'asked', _asked, 'limit', _limit)::text,
+              hint = 'wait for some tries to finish or cancel some, then try again';
+    end if;
+  end loop;
+  return null;
+end;
+$$;
+create trigger jobs_enforce_unfinished_cap_on_insert
+  after insert on imagen.jobs
+  referencing new table as changed
+  for each statement execute function imagen.jobs_enforce_unfinished_cap();
+create trigger jobs_enforce_unfinished_cap_on_update
+  after update on imagen.jobs
+  referencing new table as changed
+  for each statement execute function imagen.jobs_enforce_unfinished_cap();
+
+-- A try of a series carries the series' settings, and its seed follows the series' base seed.
+create or replace function imagen.jobs_match_their_series()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _series imagen.series;
+begin
+  -- A series the caller cannot see is refused by the insert policy and the foreign key.
+  select * into _series from imagen.series s where s.id = new.series_id;
+  if found and (
+    (new.prompt, new.model, new.width, new.height, new.steps, new.style)
+      is distinct from (_series.prompt, _series.model, _series.width, _series.height, _series.steps, _series.style)
+    or (_series.base_seed is not null and new.seed <> imagen_private.try_seed(_series.base_seed, new.series_idx))
+  ) then
+    raise exception 'settings of a try must be those of its series % (prompt, model, width, height, steps, style, seed)',
+      new.series_id
+      using errcode = '22023';
+  end if;
+  return new;
+end;
+$$;
+create trigger jobs_match_their_series
+  before insert on imagen.jobs
+  for each row when (new.series_id is not null)
+  execute function imagen.jobs_match_their_series();
+
+-- Checked at commit, when create_series and add_tries have written both the count and the tries.
+create or replace function imagen.series_count_matches_tries()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _count integer;
+  _tries integer;
+begin
+  select s.count, (select count(*) from imagen.jobs j where j.series_id = s.id)
+  into _count, _tries
+  from imagen.series s where s.id = new.id;
+  if found and _tries <> _count then
+    raise exception 'count must equal the number of tries of series % (count %, % tries)', new.id, _count, _tries
+      using errcode = '22023',
+            hint = 'add tries with imagen.add_tries';
+  end if;
+  return null;
+end;
+$$;
+create constraint trigger series_count_matches_tries
+  after insert or update of count on imagen.series
+  deferrable initially deferred
+  for each row execute function imagen.series_count_matches_tries();
+
+-- SECURITY DEFINER, owned by postgres: tries are inserted as the user, who must not get rights on
+-- owner_turns (or could move their own turn). It writes only the owners of the inserted rows.
+create or replace function imagen.jobs_note_owner_turn()
+ returns trigger
+ language plpgsql
+ security definer
+ set search_path to ''
+as $$
+begin
+  insert into imagen.owner_turns (owner_id)
+  select distinct n.owner_id from new_jobs n
+  on conflict (owner_id) do nothing;
+  return null;
+end;
+$$;
+create trigger jobs_note_owner_turn
+  after insert on imagen.jobs
+  referencing new table as new_jobs
+  for each statement execute function imagen.jobs_note_owner_turn();
+
+-- SECURITY DEFINER, owned by postgres: the row must be written whoever deletes the image (the
+-- owner directly, or a cascade), and users must not get INSERT on this table, or they could
+-- queue another user's objects for deletion. It copies only the deleted row's own bucket and path.
+create or replace function imagen.images_queue_object_delete()
+ returns trigger
+ language plpgsql
+ security definer
+ set search_path to ''
+as $$
+begin
+  insert into imagen.objects_to_delete (owner_id, bucket, path) values (old.owner_id, old.bucket, old.path);
+  return null;
+end;
+$$;
+create trigger images_queue_object_delete
+  after delete on imagen.images
+  for each row execute function imagen.images_queue_object_delete();
