@@ -28,6 +28,7 @@ INTENDED = {
         "imagen.cancel_series(uuid)",
         "imagen.create_series(text,integer,text,integer,integer,integer,text,bigint)",
         "imagen.max_unfinished_tries()",
+        "imagen.queue_places()",
         "imagen.retry_job(uuid)",
         "imagen.select_image(uuid,uuid,boolean)",
         "imagen.submit_job(text,text,integer,integer,integer,text,bigint)",

@@ -28,7 +28,9 @@ def test_submit_status_pick_and_sheet(cli_env, conn, user_a, renderer, db_url, c
 
     assert main(["status", series_id]) == 0
     queued = capsys.readouterr().out
-    assert "queued (#1 in queue)" in queued and "queued (#2 in queue)" in queued
+    # Places from imagen.queue; nothing has rendered yet, so no expected start is shown.
+    assert "queued (#1 in queue, #1 in its owner's line)" in queued
+    assert "queued (#2 in queue, #2 in its owner's line)" in queued
 
     run_burst(db_url, renderer, cli_env / "images")
     assert main(["status", series_id]) == 0

@@ -76,6 +76,8 @@ def test_user_creates_a_series_over_http_and_reads_it_back(imagine, standin, use
     queued = httpx.get(imagine, params={"series_id": series_id}, headers=alice)
     assert queued.status_code == 200
     assert [t["status"] for t in queued.json()["tries"]] == ["queued", "queued"]
+    # The places imagen.queue counts: the same the web app and `imagen status` show.
+    assert [(t["place"], t["place_in_line"]) for t in queued.json()["tries"]] == [(1, 1), (2, 2)]
 
     from pydantic import SecretStr
 

@@ -55,8 +55,16 @@ export interface SeriesView {
   series: Series;
   jobs: Job[];
   images: Image[];
-  /** job id → its place among the user's own queued tries (1 = the next of theirs to run). */
-  queuePosition: Map<string, number>;
+  /** job id → where a queued try stands, from imagen.queue_places (the claim's own order). */
+  queuePosition: Map<string, QueuePlace>;
+}
+
+/** A queued try's place in the whole queue, in its owner's line, and its estimated start. */
+export interface QueuePlace {
+  place: number;
+  placeInLine: number;
+  /** ISO time, or null while no render has finished to estimate from. */
+  expectedStart: string | null;
 }
 
 export function api(db: ImagenClient) {
@@ -77,19 +85,18 @@ export function api(db: ImagenClient) {
       const [jobs, images, queued] = await Promise.all([
         db.from("jobs").select(JOB_COLUMNS).eq("series_id", id).order("series_idx"),
         db.from("images").select(IMAGE_COLUMNS).eq("series_id", id),
-        // The user's own queue, in claim_job's order for one owner (queued_at, then index; solo
-        // tries have no index and come after). Other users' tries take turns with these.
-        db.from("jobs").select("id,queued_at,series_idx").eq("status", "queued").order("queued_at").limit(1000),
+        // Places counted by the database (imagen.queue): other users' tries take turns with these.
+        db.rpc("queue_places"),
       ]);
       if (jobs.error) fail(jobs.error);
       if (images.error) fail(images.error);
       if (queued.error) fail(queued.error);
-      const line = [...queued.data].sort(
-        (a, b) =>
-          a.queued_at.localeCompare(b.queued_at) ||
-          (a.series_idx ?? Number.MAX_SAFE_INTEGER) - (b.series_idx ?? Number.MAX_SAFE_INTEGER),
-      );
-      const queuePosition = new Map(line.map((job, i) => [job.id, i + 1] as const));
+      const queuePosition = new Map<string, QueuePlace>();
+      for (const q of queued.data ?? []) {
+        if (q.id && q.place !== null && q.place_in_line !== null) {
+          queuePosition.set(q.id, { place: q.place, placeInLine: q.place_in_line, expectedStart: q.expected_start });
+        }
+      }
       return { series: series.data, jobs: jobs.data, images: images.data, queuePosition };
     },
 

@@ -122,7 +122,15 @@ isOneToOne: false
                 }
           }
           Views: {
-            [_ in never]: never
+            "queue": {
+                  Row: {
+                    "expected_start": string | null,"id": string | null,"owner_id": string | null,"place": number | null,"place_in_line": number | null,"series_id": string | null,"series_idx": number | null,"status": string | null
+                  }
+                  ComputedFields: never
+                  Relationships: [
+                    
+                  ]
+                }
           }
           Functions: {
             "add_tries":
@@ -412,6 +420,23 @@ isOneToOne: false
                           SetofOptions: {
         from: "*"
         to: "objects_to_delete"
+        isOneToOne: false
+        isSetofReturn: true
+      } },
+"queue_places":
+{ Args: Record<PropertyKey, never>; Returns: {
+              "expected_start": string | null,
+"id": string | null,
+"owner_id": string | null,
+"place": number | null,
+"place_in_line": number | null,
+"series_id": string | null,
+"series_idx": number | null,
+"status": string | null
+            }[]
+                          SetofOptions: {
+        from: "*"
+        to: "queue"
         isOneToOne: false
         isSetofReturn: true
       } },

@@ -57,6 +57,7 @@ async function read(url: URL, store: ImagenStore): Promise<Response> {
   const pathOf = new Map(data.images.map((image) => [image.job_id, image.path]));
   const signed = await store.signUrls([...pathOf.values()], SIGNED_URL_SECONDS);
   if (signed.error) return dbFailure(signed.error);
+  const placeOf = new Map(data.places.map((p) => [p.id, p]));
   const tries = data.tries.map((t) => ({
     index: t.series_idx,
     job_id: t.id,
@@ -66,6 +67,10 @@ async function read(url: URL, store: ImagenStore): Promise<Response> {
     seed: t.seed,
     error: t.error,
     image_url: signed.data[pathOf.get(t.id) ?? ""] ?? null,
+    // Counted by the database (imagen.queue), as the web app and `imagen status` show them.
+    place: placeOf.get(t.id)?.place ?? null,
+    place_in_line: placeOf.get(t.id)?.place_in_line ?? null,
+    expected_start: placeOf.get(t.id)?.expected_start ?? null,
   }));
   return json(200, { series: data.series, tries });
 }

@@ -22,10 +22,20 @@ export interface Try {
   image_id: string | null;
 }
 
+/** A queued try's place, as imagen.queue_places counts it (the order claims serve). */
+export interface QueuePlace {
+  id: string;
+  place: number | null;
+  place_in_line: number | null;
+  expected_start: string | null;
+}
+
 export interface SeriesView {
   series: Record<string, unknown>;
   tries: Try[];
   images: { id: string; job_id: string; path: string }[];
+  /** The caller's unfinished tries (of every series) with their places. */
+  places: QueuePlace[];
 }
 
 export interface ImagenStore {
@@ -46,14 +56,23 @@ export function supabaseStore(client: SupabaseClient): ImagenStore {
       const series = await db.from("series").select("*").eq("id", id).maybeSingle();
       if (series.error) return { data: null, error: series.error };
       if (series.data === null) return { data: null, error: null };
-      const [tries, images] = await Promise.all([
+      const [tries, images, places] = await Promise.all([
         db.from("jobs").select("id,series_idx,seed,status,progress,steps,error,image_id").eq("series_id", id)
           .order("series_idx"),
         db.from("images").select("id,job_id,path").eq("series_id", id),
+        db.rpc("queue_places"),
       ]);
-      const error = tries.error ?? images.error;
+      const error = tries.error ?? images.error ?? places.error;
       if (error) return { data: null, error };
-      return { data: { series: series.data, tries: tries.data ?? [], images: images.data ?? [] }, error: null };
+      return {
+        data: {
+          series: series.data,
+          tries: tries.data ?? [],
+          images: images.data ?? [],
+          places: (places.data ?? []) as QueuePlace[],
+        },
+        error: null,
+      };
     },
     async signUrls(paths, seconds) {
       if (paths.length === 0) return { data: {}, error: null };

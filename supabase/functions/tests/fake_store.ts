@@ -46,6 +46,7 @@ export class FakeStore implements ImagenStore {
         },
       ],
       images: [{ id: "i1", job_id: JOB_IDS[0], path: `owner/${SERIES_ID}/${JOB_IDS[0]}.png` }],
+      places: [{ id: JOB_IDS[1], place: null, place_in_line: null, expected_start: "2026-01-01T00:00:00+00:00" }],
     };
     return Promise.resolve({ data: view, error: null });
   }

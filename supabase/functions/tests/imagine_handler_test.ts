@@ -96,6 +96,9 @@ Deno.test("GET returns the series, each try's state and signed URLs for finished
   assert.match(body.tries[0].image_url, /^https:\/\/signed\.example\/.*ttl=3600$/);
   assert.equal(body.tries[1].image_url, null);
   assert.equal(body.tries[1].progress, 2);
+  // Places come from the database's queue_places, matched by try id.
+  assert.equal(body.tries[0].expected_start, null);
+  assert.equal(body.tries[1].expected_start, "2026-01-01T00:00:00+00:00");
 });
 
 Deno.test("GET of a series the caller cannot see is a 404", async () => {

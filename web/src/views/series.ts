@@ -7,7 +7,7 @@
 // on every (re)subscribe, and every 3 s while a try is unfinished, the rows are read again, so a
 // missed event never leaves a tile stale.
 import type { RealtimeChannel, RealtimePostgresChangesPayload } from "@supabase/supabase-js";
-import { ApiError, type Image, type Job, type SeriesView, UNFINISHED } from "../api";
+import { ApiError, type Image, type Job, type QueuePlace, type SeriesView, UNFINISHED } from "../api";
 import { type Cleanup, type Ctx, errorMessage } from "../context";
 import { announce, attr, h, show, syncList, text } from "../dom";
 import { addTriesProblem, LIMITS } from "../rules";
@@ -49,13 +49,23 @@ function isTyping(target: EventTarget | null): boolean {
   return target.isContentEditable || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
 }
 
+/** "#5 in the queue (#2 of yours) · starts in about 40 s": the database's places, said in words. */
+function queuePlaceText(p: QueuePlace): string {
+  let words = `#${p.place} in the queue (#${p.placeInLine} of yours)`;
+  if (p.expectedStart !== null) {
+    const seconds = Math.max(0, Math.round((Date.parse(p.expectedStart) - Date.now()) / 1000));
+    words += seconds < 90 ? ` · starts in about ${seconds} s` : ` · starts in about ${Math.round(seconds / 60)} min`;
+  }
+  return words;
+}
+
 interface Tile {
   job: Job;
   image: Image | null;
   url: string | null;
   downloadUrl: string | null;
   live: Progress | null;
-  position: number | null;
+  position: QueuePlace | null;
   winner: boolean;
 }
 
@@ -204,7 +214,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     let statusText: string;
     switch (status) {
       case "queued":
-        statusText = tile.position !== null ? `Queued · #${tile.position} in your line` : "Queued";
+        statusText = tile.position !== null ? `Queued · ${queuePlaceText(tile.position)}` : "Queued";
         if (job.attempts > 0) statusText += ` · attempt ${job.attempts + 1} of ${job.max_attempts}`;
         break;
       case "running":
@@ -223,7 +233,8 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
         statusText = status;
     }
     text(li.querySelector(".status")!, `${statusText} · seed ${job.seed}`);
-    attr(li, "data-queue-position", status === "queued" ? tile.position : null);
+    attr(li, "data-queue-position", status === "queued" ? (tile.position?.place ?? null) : null);
+    attr(li, "data-line-position", status === "queued" ? (tile.position?.placeInLine ?? null) : null);
 
     const bar = li.querySelector<HTMLElement>(".progress")!;
     show(bar, status === "running");

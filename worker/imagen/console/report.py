@@ -1,4 +1,7 @@
-"""Reading series back for people: the tries' state and queue position, as terminal tables."""
+"""Reading series back for people: the tries' state and queue position, as terminal tables.
+
+Places and expected starts come from the view imagen.queue, the one statement of the queue order
+(claim_next's fair turns); this module counts nothing itself."""
 
 from __future__ import annotations
 
@@ -12,14 +15,12 @@ select j.id, j.series_idx, j.seed, j.status, j.progress, j.steps, j.attempts, j.
        extract(epoch from coalesce(j.finished_at, now()) - j.started_at)::float as seconds,
        i.id as image_id, i.bucket, i.path, i.series_id as image_series_id,
        s.selected_image_id is not distinct from i.id and i.id is not null as winner,
-       case when j.status = 'queued' then (
-         select count(*) + 1 from imagen.jobs q
-         where q.status = 'queued'
-           and (q.queued_at, coalesce(q.series_idx, 0)) < (j.queued_at, coalesce(j.series_idx, 0))
-       ) end as queue_position
+       q.place as queue_position, q.place_in_line,
+       extract(epoch from q.expected_start - now())::float as starts_in
 from imagen.jobs j
 join imagen.series s on s.id = j.series_id
 left join imagen.images i on i.id = j.image_id
+left join imagen.queue q on q.id = j.id
 where j.series_id = %s
 order by j.series_idx
 """
@@ -65,7 +66,10 @@ def tries_table(tries: list[dict]) -> str:
         if state == "running":
             state += f" {t['progress']}/{t['steps']}"
         elif state == "queued" and t["queue_position"]:
-            state += f" (#{t['queue_position']} in queue)"
+            state += f" (#{t['queue_position']} in queue, #{t['place_in_line']} in its owner's line"
+            if t["starts_in"] is not None:
+                state += f", starts in ~{max(t['starts_in'], 0):.0f} s"
+            state += ")"
         rows.append(
             {
                 "idx": t["series_idx"],
