@@ -8,8 +8,8 @@ after the other, with a fresh model each (quantization and compilation change it
 2. modes, each: compile (warm-up) time, seconds a picture, ratio to the floor, one step, peak GPU
    memory, and the quality gate (bench/quality_gate.py: PSNR and largest pixel difference against
    the bf16 eager pictures of the same seeds) —
-   eager bf16 (the reference); the whole transformer compiled (IMAGEN_COMPILE=1's default, as §4);
-   regional compile (its repeated blocks, IMAGEN_COMPILE_SCOPE=blocks); + the VAE decoder
+   eager bf16 (the reference); the whole transformer compiled (IMAGEN_COMPILE_SCOPE=model, as §4);
+   regional compile (its repeated blocks, IMAGEN_COMPILE=1's default); + the VAE decoder
    compiled channels-last; + max-autotune (Inductor's
    autotuned kernels and CUDA graphs); + float8 (torchao dynamic float8, lossy, behind the gate);
 3. the GPU's idle share between tries through the real worker loop, for the fastest lossless mode

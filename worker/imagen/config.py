@@ -60,11 +60,10 @@ class Settings(BaseSettings):
     # torch.compile the denoiser. A compiling worker renders every size in IMAGEN_SIZES once
     # before it claims a try (DiffusersRenderer.warm_up), so no user's try waits on a compile.
     compile: bool = False
-    # "model": the whole denoiser as one graph (measured on an H200: bench/RESULTS.md §4);
     # "blocks": regional compilation, the transformer's repeated blocks only (one compile serves
-    # every block of a kind), to be chosen once the GPU run (§9.3) shows it compiles faster
-    # without slower steps; on the CPU's tiny model it did not compile faster (§9.1).
-    compile_scope: Literal["blocks", "model"] = "model"
+    # every block of a kind): on the CPU half the cold compile of "model", the whole denoiser as
+    # one graph, with the same step times (bench/RESULTS.md §9.1); the GPU run (§9.3) times both.
+    compile_scope: Literal["blocks", "model"] = "blocks"
     # False: one graph a picture size, each specialised (faster warm starts, §9.1; on the H200 the
     # dynamic graph made 1024² 2-3 % slower, §4); True: one dynamic-shape graph for all.
     compile_dynamic: bool = False

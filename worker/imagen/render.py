@@ -105,7 +105,7 @@ class DiffusersRenderer:
         share_prompt_embeddings: bool = True,
         pipeline=None,
         *,
-        compile_scope: str = "model",
+        compile_scope: str = "blocks",
         compile_dynamic: bool = False,
         compile_mode: str | None = None,
         compile_vae: bool = False,
