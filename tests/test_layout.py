@@ -50,6 +50,44 @@ def test_no_module_imports_in_a_circle():
     assert cycles == []
 
 
+def product_imports_of_dev(files: dict[str, Path]) -> dict[str, set[str]]:
+    """Imports that point from the product (every module outside imagen.dev) into imagen.dev."""
+    pointing = {}
+    for name, path in files.items():
+        if name == "imagen.dev" or name.startswith("imagen.dev."):
+            continue
+        into_dev = {m for m in imports_of(path, set(files)) if m == "imagen.dev" or m.startswith("imagen.dev.")}
+        if into_dev:
+            pointing[name] = into_dev
+    return pointing
+
+
+def package_files() -> dict[str, Path]:
+    return {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def test_the_product_never_imports_dev():
+    # The tiny models and the demo reach the product through entry points (imagen.plugins).
+    assert product_imports_of_dev(package_files()) == {}
+
+
+def test_an_import_from_the_product_into_dev_is_caught(tmp_path):
+    stray = tmp_path / "stray.py"
+    stray.write_text("def f():\n    from imagen.dev.tiny_models import tiny_path\n")
+    files = {**package_files(), "imagen.stray": stray}
+    assert product_imports_of_dev(files) == {"imagen.stray": {"imagen.dev.tiny_models"}}
+
+
+def test_the_dev_tools_plug_in_through_entry_points():
+    from imagen.dev.demo import cmd_demo
+    from imagen.dev.tiny_models import TINY_KINDS, tiny_path
+    from imagen.plugins import COMMANDS, MODELS, plugin
+
+    assert plugin(COMMANDS, "demo") is cmd_demo
+    assert {name: plugin(MODELS, name) for name in TINY_KINDS} == {name: tiny_path for name in TINY_KINDS}
+    assert plugin(MODELS, "black-forest-labs/FLUX.1-schnell") is None
+
+
 def test_the_worker_loop_and_the_transports_import_without_torch():
     code = (
         "import sys, imagen.worker, imagen.cli, imagen.transports.rpcs, imagen.transports.memory,"

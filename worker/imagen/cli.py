@@ -120,13 +120,13 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    if args.web:
-        from imagen.dev.web_stack import run_web_demo
+    from imagen.plugins import COMMANDS, plugin
 
-        return run_web_demo(args.port, args.out, verbose=args.verbose)
-    from imagen.dev.demo import run_demo
-
-    return run_demo(args.n, args.out, model=args.model)
+    # The demo is development code (imagen.dev), reached through its entry point, not an import.
+    if (demo := plugin(COMMANDS, "demo")) is None:
+        print("imagen demo: the development tools are not installed (entry point 'demo')", file=sys.stderr)
+        return 2
+    return demo(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

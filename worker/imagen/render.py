@@ -15,6 +15,7 @@ from PIL import Image
 
 from imagen.config import ConfigError, ModelLoadError
 from imagen.jobs import BadSettings, Job, RenderAborted
+from imagen.plugins import MODELS, plugin
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,10 @@ def pick_dtype(device: str, requested: str | None = None) -> torch.dtype:
 
 
 def resolve_model(model: str) -> str:
-    """A tiny model name is built on first use; a local path must exist; anything else is a hub id."""
-    from imagen.dev.tiny_models import TINY_KINDS, tiny_path
-
-    if model in TINY_KINDS:  # development models, built in code on first use
-        return str(tiny_path(model))
+    """A plugin's model name (imagen.models: the tiny development models) is built on first use;
+    a local path must exist; anything else is a hub id."""
+    if (build := plugin(MODELS, model)) is not None:
+        return str(build(model))
     looks_like_path = model.startswith((".", "/", "~")) or Path(model).exists()
     if looks_like_path:
         path = Path(model).expanduser()

@@ -30,6 +30,15 @@ from imagen.worker import Worker
 PROMPT = "a lighthouse on a cliff at dusk, warm light, long exposure"
 
 
+def cmd_demo(args) -> int:
+    """`imagen demo`, registered as the imagen.commands entry point 'demo' (the CLI does not import dev)."""
+    if args.web:
+        from imagen.dev.web_stack import run_web_demo
+
+        return run_web_demo(args.port, args.out, verbose=args.verbose)
+    return run_demo(args.n, args.out, model=args.model)
+
+
 def run_demo(n: int, out: Path, model: str | None = None) -> int:
     started = time.perf_counter()
     with EmbeddedPostgres() as pg:
