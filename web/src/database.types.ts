@@ -533,6 +533,11 @@ isOneToOne: false
         isOneToOne: true
         isSetofReturn: false
       } },
+"settings_rules":
+{ Args: Record<PropertyKey, never>; Returns: {
+              "default_value": string,"field": string,"max_chars": number,"max_value": number,"min_value": number,"multiple_of": number,"rule": string
+            }[]
+                           },
 "submit_job":
 { Args: { "height"?: number,"model"?: string,"prompt": string,"seed"?: number,"steps"?: number,"style"?: string,"width"?: number }; Returns: {
               "attempts": number,

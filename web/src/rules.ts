@@ -1,20 +1,21 @@
-// The database's rules for a new series, mirrored so the form can say what is wrong before a
-// round trip: the same limits and the same wording as imagen.settings_problem and the checks in
-// imagen.create_series / imagen.add_tries (supabase/migrations). The database stays the judge:
-// its own 22023 message is shown next to the field it names (fieldOfMessage).
+// The database's rules for a new series, so the form can say what is wrong before a round trip:
+// limits, defaults and words are generated from imagen.settings_rules() (settings_rules.ts, by
+// scripts/gen-types, checked for staleness). The database stays the judge: its own 22023 message
+// is shown next to the field it names (fieldOfMessage).
+import { SETTINGS_RULES as RULES } from "./settings_rules";
 
 export const LIMITS = {
-  nMin: 1,
-  nMax: 10,
-  promptMaxChars: 2000,
-  styleMaxChars: 200,
-  sizeMin: 256,
-  sizeMax: 2048,
-  sizeMultiple: 16,
-  stepsMin: 1,
-  stepsMax: 50,
-  seedMax: 4294967295,
-  defaultSteps: 4,
+  nMin: RULES.n.min_value,
+  nMax: RULES.n.max_value,
+  promptMaxChars: RULES.prompt.max_chars,
+  styleMaxChars: RULES.style.max_chars,
+  sizeMin: RULES.width.min_value,
+  sizeMax: RULES.width.max_value,
+  sizeMultiple: RULES.width.multiple_of,
+  stepsMin: RULES.steps.min_value,
+  stepsMax: RULES.steps.max_value,
+  seedMax: RULES.seed.max_value,
+  defaultSteps: Number(RULES.steps.default_value),
 } as const;
 
 /** Aspect-ratio presets; every side is a multiple of 16 between 256 and 2048. */
@@ -73,7 +74,7 @@ function shown(raw: string): string {
 export function nProblem(raw: string): string | null {
   const n = integer(raw);
   if (n === null || n < LIMITS.nMin || n > LIMITS.nMax) {
-    return `n must be between ${LIMITS.nMin} and ${LIMITS.nMax}, got ${shown(raw)}`;
+    return `${RULES.n.rule}, got ${shown(raw)}`;
   }
   return null;
 }
@@ -93,7 +94,7 @@ function sideProblem(name: "width" | "height", value: number): string | null {
     !Number.isInteger(value) || value < LIMITS.sizeMin || value > LIMITS.sizeMax ||
     value % LIMITS.sizeMultiple !== 0
   ) {
-    return `${name} must be a multiple of ${LIMITS.sizeMultiple} between ${LIMITS.sizeMin} and ${LIMITS.sizeMax}, got ${value}`;
+    return `${RULES[name].rule}, got ${value}`;
   }
   return null;
 }
@@ -111,7 +112,7 @@ export function validateSeries(input: SeriesInput): { problems: Problems; args: 
 
   if (!/\S/u.test(input.prompt)) problems.prompt = "prompt must not be empty";
   else if (chars(input.prompt) > LIMITS.promptMaxChars) {
-    problems.prompt = `prompt must be at most ${LIMITS.promptMaxChars} characters, got ${chars(input.prompt)}`;
+    problems.prompt = `${RULES.prompt.rule}, got ${chars(input.prompt)}`;
   }
 
   const { width, height } = parseSize(input.size);
@@ -120,19 +121,19 @@ export function validateSeries(input: SeriesInput): { problems: Problems; args: 
 
   const steps = integer(input.steps);
   if (steps === null || steps < LIMITS.stepsMin || steps > LIMITS.stepsMax) {
-    problems.steps = `steps must be between ${LIMITS.stepsMin} and ${LIMITS.stepsMax}, got ${shown(input.steps)}`;
+    problems.steps = `${RULES.steps.rule}, got ${shown(input.steps)}`;
   }
 
   const style = input.style.trim();
   if (chars(style) > LIMITS.styleMaxChars) {
-    problems.style = `style must be at most ${LIMITS.styleMaxChars} characters`;
+    problems.style = RULES.style.rule;
   }
 
   let seed: number | undefined;
   if (input.seed.trim() !== "") {
     const value = integer(input.seed);
-    if (value === null || value < 0 || value > LIMITS.seedMax) {
-      problems.seed = `seed must be between 0 and ${LIMITS.seedMax}, got ${input.seed.trim()}`;
+    if (value === null || value < RULES.seed.min_value || value > LIMITS.seedMax) {
+      problems.seed = `${RULES.seed.rule}, got ${input.seed.trim()}`;
     } else {
       seed = value;
     }

@@ -1,0 +1,80 @@
+-- The settings rules stated once and published (issue 20): imagen.settings_rules() gives every
+-- field's limits, default and rule in words; settings_problem (the CHECKs and the RPCs' 22023
+-- messages, same words as before) reads its numbers from it, and scripts/gen-types writes the
+-- web app's rules from it. create or replace keeps settings_problem's OID, which the CHECK
+-- constraints name. The definitions: supabase/schemas/10_settings_rules.sql.
+
+-- Every setting's rule, published: its limits, its default and the rule in words. The one place
+-- these numbers are written: settings_problem (the tables' CHECKs, the RPCs' 22023 messages)
+-- reads them here, scripts/gen-types writes the web app's rules from here, and the imagine
+-- function and the CLI leave ranges and defaults to the RPCs. n is a request's, not a setting's.
+create or replace function imagen.settings_rules()
+ returns table(field text, min_value bigint, max_value bigint, multiple_of integer, max_chars integer, default_value text, rule text)
+ language sql
+ immutable
+ set search_path to ''
+as $$
+  select l.field, l.min_value, l.max_value, l.multiple_of, l.max_chars, l.default_value,
+         case
+           when l.max_chars is not null and l.field = 'model'
+             then format('%s must be a model id of 1 to %s characters', l.field, l.max_chars)
+           when l.max_chars is not null then format('%s must be at most %s characters', l.field, l.max_chars)
+           when l.multiple_of is not null
+             then format('%s must be a multiple of %s between %s and %s', l.field, l.multiple_of, l.min_value, l.max_value)
+           else format('%s must be between %s and %s', l.field, l.min_value, l.max_value)
+         end
+  from (values
+    ('n', 1::bigint, 10::bigint, null::integer, null::integer, null::text),
+    ('prompt', null, null, null, 2000, null),
+    ('model', null, null, null, 200, 'black-forest-labs/FLUX.1-schnell'),
+    ('width', 256, 2048, 16, null, '1024'),
+    ('height', 256, 2048, 16, null, '1024'),
+    ('steps', 1, 50, null, null, '4'),
+    ('style', null, null, null, 200, null),
+    ('seed', 0, 4294967295, null, null, null)
+  ) as l(field, min_value, max_value, multiple_of, max_chars, default_value)
+$$;
+grant execute on function imagen.settings_rules() to authenticated, service_role;
+
+-- The same rules as one jsonb value, field -> rule. Immutable and without arguments, so a query
+-- that names it (settings_problem, in every CHECK) folds it to a constant when it is planned.
+create or replace function imagen_private.settings_rules_by_field()
+ returns jsonb
+ language sql
+ immutable
+ set search_path to ''
+as $$
+  select jsonb_object_agg(r.field, to_jsonb(r) - 'field') from imagen.settings_rules() r
+$$;
+grant execute on function imagen_private.settings_rules_by_field() to authenticated, service_role;
+
+-- What is wrong with these settings, as a message that starts with the field's name; NULL if
+-- nothing is. A NULL style or seed is fine (no style; a random seed). Limits and words come from
+-- imagen.settings_rules().
+create or replace function imagen_private.settings_problem(prompt text, model text, width integer, height integer, steps integer, style text, seed bigint)
+ returns text
+ language sql
+ immutable
+ set search_path to ''
+as $$
+  select case
+    when prompt is null or prompt !~ '[^[:space:]]' then 'prompt must not be empty'
+    when length(prompt) > (r #>> '{prompt,max_chars}')::integer
+      then format('%s, got %s', r #>> '{prompt,rule}', length(prompt))
+    when model is null or model !~ '[^[:space:]]' or length(model) > (r #>> '{model,max_chars}')::integer
+      then r #>> '{model,rule}'
+    when width is null or width not between (r #>> '{width,min_value}')::integer and (r #>> '{width,max_value}')::integer
+      or width % (r #>> '{width,multiple_of}')::integer <> 0
+      then format('%s, got %s', r #>> '{width,rule}', width)
+    when height is null or height not between (r #>> '{height,min_value}')::integer and (r #>> '{height,max_value}')::integer
+      or height % (r #>> '{height,multiple_of}')::integer <> 0
+      then format('%s, got %s', r #>> '{height,rule}', height)
+    when steps is null or steps not between (r #>> '{steps,min_value}')::integer and (r #>> '{steps,max_value}')::integer
+      then format('%s, got %s', r #>> '{steps,rule}', steps)
+    when length(style) > (r #>> '{style,max_chars}')::integer then r #>> '{style,rule}'
+    when seed not between (r #>> '{seed,min_value}')::bigint and (r #>> '{seed,max_value}')::bigint
+      then format('%s, got %s', r #>> '{seed,rule}', seed)
+  end
+  from (select imagen_private.settings_rules_by_field() as r) rules
+$$;
+grant execute on function imagen_private.settings_problem(text,text,integer,integer,integer,text,bigint) to authenticated, service_role;
