@@ -12,7 +12,10 @@ create table imagen.series (
   steps integer not null,
   style text,
   base_seed bigint,
-  count integer not null constraint series_count_range check (count between 1 and 10),
+  count integer not null constraint series_count_range check (
+    count between (imagen_private.settings_rules_by_field() #>> '{n,min_value}')::integer
+      and (imagen_private.settings_rules_by_field() #>> '{n,max_value}')::integer
+  ),
   selected_image_id uuid,
   created_at timestamptz not null default now(),
   -- Render settings are checked here too, so a direct insert cannot bypass the RPCs' rules.
@@ -26,7 +29,10 @@ create table imagen.jobs (
   owner_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
   -- Deleting a series deletes its tries (and, below, its pictures).
   series_id uuid references imagen.series (id) on delete cascade,
-  series_idx integer constraint jobs_series_idx_range check (series_idx between 1 and 10),
+  series_idx integer constraint jobs_series_idx_range check (
+    series_idx between (imagen_private.settings_rules_by_field() #>> '{n,min_value}')::integer
+      and (imagen_private.settings_rules_by_field() #>> '{n,max_value}')::integer
+  ),
   prompt text not null,
   model text not null,
   width integer not null,

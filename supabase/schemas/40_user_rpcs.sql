@@ -21,17 +21,18 @@ grant execute on function imagen_private.queue_series_tries(imagen.series,intege
 
 -- Validates, then inserts the series and its n tries in one transaction; returns the series
 -- with its job_ids. Bad input raises 22023 naming the field and writes nothing.
-create or replace function imagen.create_series(prompt text, n integer, model text default 'black-forest-labs/FLUX.1-schnell'::text, width integer default 1024, height integer default 1024, steps integer default 4, style text default null::text, seed bigint default null::bigint)
+create or replace function imagen.create_series(prompt text, n integer, model text default (imagen_private.settings_rules_by_field() #>> '{model,default_value}'::text[]), width integer default ((imagen_private.settings_rules_by_field() #>> '{width,default_value}'::text[]))::integer, height integer default ((imagen_private.settings_rules_by_field() #>> '{height,default_value}'::text[]))::integer, steps integer default ((imagen_private.settings_rules_by_field() #>> '{steps,default_value}'::text[]))::integer, style text default null::text, seed bigint default null::bigint)
  returns jsonb
  language plpgsql
  set search_path to ''
 as $$
 declare
+  _n jsonb := imagen_private.settings_rules_by_field() -> 'n';
   _series imagen.series;
   _job_ids uuid[];
 begin
-  if n is null or n not between 1 and 10 then
-    raise exception 'n must be between 1 and 10, got %', coalesce(n::text, 'null')
+  if n is null or n not between (_n ->> 'min_value')::integer and (_n ->> 'max_value')::integer then
+    raise exception '%, got %', _n ->> 'rule', coalesce(n::text, 'null')
       using errcode = '22023';
   end if;
   perform imagen_private.assert_valid_settings(prompt, width, height, steps, model, style, seed);
@@ -44,11 +45,11 @@ begin
 end;
 $$;
 comment on function imagen.create_series(text,integer,text,integer,integer,integer,text,bigint) is
-  'Creates a series of n (1..10) tries of one prompt; returns the series with its job_ids.';
+  'Creates a series of n tries (imagen.settings_rules: 1..10) of one prompt; returns the series with its job_ids.';
 grant execute on function imagen.create_series(text,integer,text,integer,integer,integer,text,bigint) to authenticated, service_role;
 
 -- One try outside any series; it shows in the flat gallery.
-create or replace function imagen.submit_job(prompt text, model text default 'black-forest-labs/FLUX.1-schnell'::text, width integer default 1024, height integer default 1024, steps integer default 4, style text default null::text, seed bigint default null::bigint)
+create or replace function imagen.submit_job(prompt text, model text default (imagen_private.settings_rules_by_field() #>> '{model,default_value}'::text[]), width integer default ((imagen_private.settings_rules_by_field() #>> '{width,default_value}'::text[]))::integer, height integer default ((imagen_private.settings_rules_by_field() #>> '{height,default_value}'::text[]))::integer, steps integer default ((imagen_private.settings_rules_by_field() #>> '{steps,default_value}'::text[]))::integer, style text default null::text, seed bigint default null::bigint)
  returns imagen.jobs
  language plpgsql
  set search_path to ''
@@ -65,27 +66,29 @@ end;
 $$;
 grant execute on function imagen.submit_job(text,text,integer,integer,integer,text,bigint) to authenticated, service_role;
 
--- Adds n more tries to one of the caller's series, up to 10 in all.
+-- Adds n more tries to one of the caller's series, up to n's maximum in all.
 create or replace function imagen.add_tries(series_id uuid, n integer)
  returns jsonb
  language plpgsql
  set search_path to ''
 as $$
 declare
+  _n jsonb := imagen_private.settings_rules_by_field() -> 'n';
   _series imagen.series;
   _first integer;
   _job_ids uuid[];
 begin
-  if n is null or n < 1 then
-    raise exception 'n must be at least 1, got %', coalesce(n::text, 'null') using errcode = '22023';
+  if n is null or n < (_n ->> 'min_value')::integer then
+    raise exception 'n must be at least %, got %', _n ->> 'min_value', coalesce(n::text, 'null')
+      using errcode = '22023';
   end if;
   select * into _series from imagen.series s where s.id = add_tries.series_id for update;
   if not found then
     raise exception 'series_id % is not one of your series', add_tries.series_id
       using errcode = '22023';
   end if;
-  if _series.count + n > 10 then
-    raise exception 'n too large: the series has % tries and may have at most 10', _series.count
+  if _series.count + n > (_n ->> 'max_value')::integer then
+    raise exception 'n too large: the series has % tries and may have at most %', _series.count, _n ->> 'max_value'
       using errcode = '22023';
   end if;
   _first := _series.count + 1;

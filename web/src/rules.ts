@@ -79,10 +79,10 @@ export function nProblem(raw: string): string | null {
   return null;
 }
 
-/** add_tries: n at least 1, and the series may not grow past 10 tries. */
+/** add_tries: n at least n's minimum, and the series may not grow past n's maximum. */
 export function addTriesProblem(raw: string, count: number): string | null {
   const n = integer(raw);
-  if (n === null || n < 1) return `n must be at least 1, got ${shown(raw)}`;
+  if (n === null || n < LIMITS.nMin) return `n must be at least ${LIMITS.nMin}, got ${shown(raw)}`;
   if (count + n > LIMITS.nMax) {
     return `n too large: the series has ${count} tries and may have at most ${LIMITS.nMax}`;
   }

@@ -49,8 +49,8 @@ select is(
 select col_is_unique('imagen', 'images', 'job_id', 'one image per job');
 select ok(
   (select pg_get_constraintdef(oid) from pg_constraint where conname = 'series_count_range')
-    like '%count >= 1%count <= 10%',
-  'series.count is checked to 1..10');
+    like '%settings_rules_by_field()%{n,min_value}%settings_rules_by_field()%{n,max_value}%',
+  'series.count is checked to n''s published limits (imagen.settings_rules)');
 
 select is(
   (select pg_get_indexdef(indexrelid) from pg_index where indexrelid = 'imagen.jobs_series_id_series_idx_key'::regclass),
