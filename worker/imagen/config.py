@@ -11,6 +11,10 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# Kept importable from here, where callers have always found them.
+from imagen.errors import ConfigError as ConfigError
+from imagen.errors import ModelLoadError as ModelLoadError
+
 DEFAULT_MODEL = "black-forest-labs/FLUX.1-schnell"
 # The sizes the web app offers (web/src/rules.ts SIZE_PRESETS), width x height.
 WEB_APP_SIZES = ((1024, 1024), (1248, 832), (832, 1248), (1152, 864), (864, 1152), (1280, 720), (720, 1280))
@@ -29,14 +33,6 @@ def parse_sizes(value: object) -> object:
             raise ValueError(f"{item!r} is not WIDTHxHEIGHT (sizes are listed as 1024x1024,1248x832)")
         sizes.append((int(width), int(height)))
     return tuple(sizes)
-
-
-class ConfigError(Exception):
-    """A setting is missing or wrong; the message says what to set."""
-
-
-class ModelLoadError(ConfigError):
-    """IMAGEN_MODEL names no pipeline that loads."""
 
 
 class Settings(BaseSettings):

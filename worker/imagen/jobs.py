@@ -9,6 +9,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
+# Kept importable from here, where the loop's code has always found them.
+from imagen.errors import BadSettings as BadSettings
+from imagen.errors import JobCancelled as JobCancelled
+from imagen.errors import LeaseLost as LeaseLost
+from imagen.errors import RenderAborted as RenderAborted
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -50,18 +56,6 @@ class Job:
         return f"job_id={self.id} {where}"
 
 
-class LeaseLost(Exception):
-    """Another worker owns the try now (our lease expired): store nothing, move on."""
-
-
-class JobCancelled(Exception):
-    """The user cancelled the try: store nothing, move on."""
-
-
-class BadSettings(ValueError):
-    """The try's settings cannot be rendered by this pipeline; the message is for its owner."""
-
-
 def user_error(exc: Exception) -> str:
     """What a failed try's owner reads in jobs.error: the kind of failure, never the raw text (it
     can name hosts, paths or the pipeline's internals); the worker's log keeps the full text."""
@@ -70,10 +64,6 @@ def user_error(exc: Exception) -> str:
     if "out of memory" in str(exc).lower():
         return "the render ran out of GPU memory"
     return f"the render failed ({type(exc).__name__})"
-
-
-class RenderAborted(Exception):
-    """The step callback asked to stop (cancelled, lease lost, shutting down)."""
 
 
 class JobQueue(Protocol):

@@ -10,6 +10,8 @@ import uuid
 import psycopg
 from psycopg.rows import dict_row
 
+from imagen.errors import NotFound
+
 TRIES_SQL = """
 select j.id, j.series_idx, j.seed, j.status, j.progress, j.steps, j.attempts, j.error,
        extract(epoch from coalesce(j.finished_at, now()) - j.started_at)::float as seconds,
@@ -37,7 +39,7 @@ group by s.id order by s.created_at desc limit %s
 def series_tries(conn: psycopg.Connection, series_id: uuid.UUID | str) -> list[dict]:
     rows = conn.cursor(row_factory=dict_row).execute(TRIES_SQL, (series_id,)).fetchall()
     if not rows:
-        raise LookupError(f"series {series_id} not found")
+        raise NotFound(f"series {series_id} not found")
     return rows
 
 

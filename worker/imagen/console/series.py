@@ -15,6 +15,7 @@ from imagen.console.progress_feed import ProgressFeed, latest_steps
 from imagen.console.report import series_tries, tries_table
 from imagen.console.sheet import contact_sheet
 from imagen.console.users import as_user
+from imagen.errors import ImagenError, NotFound
 from imagen.jobs import Storage
 
 SETTINGS = ("model", "width", "height", "steps", "style", "seed")
@@ -24,7 +25,7 @@ TOO_MANY_UNFINISHED = "PT429"
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, try again later
 
 
-class TooManyUnfinished(Exception):
+class TooManyUnfinished(ImagenError):
     """The user has too many tries queued or running: the database's message and what to do."""
 
     exit_code = EX_TEMPFAIL
@@ -90,9 +91,9 @@ def pick_winner(conn: psycopg.Connection, series_id: str, index: int) -> dict:
         (index, series_id),
     ).fetchone()
     if row is None:
-        raise LookupError(f"series {series_id} not found")
+        raise NotFound(f"series {series_id} not found")
     if row[1] is None:
-        raise LookupError(f"series {series_id} has no finished try {index}")
+        raise NotFound(f"series {series_id} has no finished try {index}")
     with as_user(conn, row[0]):
         return conn.execute("select to_jsonb(imagen.select_image(%s, %s))", (series_id, row[1])).fetchone()[0]
 

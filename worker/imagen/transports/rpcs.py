@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from imagen.config import ConfigError
+from imagen.errors import ImagenError
 from imagen.jobs import HeartbeatAnswer, Job, JobCancelled, LeaseLost
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def is_transient(code: str) -> bool:
     return code in TRANSIENT_CODES or code.startswith(TRANSIENT_SQLSTATE_CLASSES)
 
 
-class RpcError(Exception):
+class RpcError(ImagenError):
     """An RPC (or a Storage call) failed. `code` is the SQLSTATE, PostgREST's PGRST code, an HTTP
     status, or NETWORK; `transient` says the same call may succeed if tried again shortly."""
 

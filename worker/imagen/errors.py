@@ -1,0 +1,39 @@
+"""The errors Imagen raises on purpose, under one root: `except ImagenError` catches every one.
+
+Defined here: the ones that carry only a message. Two live next to the code that gives them
+their meaning and derive from ImagenError too: transports.rpcs.RpcError (its code decides
+whether a call is retried) and console.series.TooManyUnfinished (its exit code)."""
+
+from __future__ import annotations
+
+
+class ImagenError(Exception):
+    """Root of every error Imagen raises on purpose."""
+
+
+class ConfigError(ImagenError):
+    """A setting is missing or wrong; the message says what to set."""
+
+
+class ModelLoadError(ConfigError):
+    """IMAGEN_MODEL names no pipeline that loads."""
+
+
+class NotFound(ImagenError, LookupError):
+    """A series or try that was named does not exist (or is not the caller's)."""
+
+
+class LeaseLost(ImagenError):
+    """Another worker owns the try now (our lease expired): store nothing, move on."""
+
+
+class JobCancelled(ImagenError):
+    """The user cancelled the try: store nothing, move on."""
+
+
+class BadSettings(ImagenError, ValueError):
+    """The try's settings cannot be rendered by this pipeline; the message is for its owner."""
+
+
+class RenderAborted(ImagenError):
+    """The step callback asked to stop (cancelled, lease lost, shutting down)."""
