@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("submit", help="create a series as a user")
     p.add_argument("prompt")
-    p.add_argument("-n", type=int, default=4, help="number of tries, 1..10")
+    p.add_argument("-n", type=int, default=4, help="number of tries (limits: imagen.settings_rules)")
     p.add_argument("--user", required=True, help="email or id of the user in auth.users")
     p.add_argument("--model")
     p.add_argument("--width", type=int)
