@@ -1,0 +1,39 @@
+"""The web app shows the places the database counts (imagen.queue): in the browser, a try behind
+another user's shows its place in the whole queue, not only in its owner's line."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from imagen.console.users import ensure_user
+from imagen.dev.web_stack import StaticSite, web_config
+from tests.test_web_app import browser, new_page, sign_up, start_series, web_dist  # noqa: F401 (fixtures)
+from tests.world import as_worker, create_series
+
+
+@pytest.fixture
+def site_without_worker(standin, web_dist, tmp_path):  # noqa: F811
+    """The app with nobody rendering: the queue stays as it was made."""
+    with StaticSite(web_dist, web_config(standin.url, standin.keys.anon)) as served:
+        yield served
+
+
+def test_a_try_shows_its_place_in_the_whole_queue(browser, site_without_worker, conn):  # noqa: F811
+    other = ensure_user(conn, "first@example.com")
+    create_series(conn, other, 3)  # queued first: this owner's turn comes first
+    page = new_page(browser, site_without_worker)
+    sign_up(page, "second@example.com")
+    series_id = start_series(page, "a heron", 2)
+    with as_worker(conn):
+        places = conn.execute(
+            "select series_idx, place, place_in_line from imagen.queue where series_id = %s order by series_idx",
+            (series_id,),
+        ).fetchall()
+    # Turns: the other user's 1st, this user's 1st, the other's 2nd, this user's 2nd, ...
+    assert places == [(1, 2, 1), (2, 4, 2)]
+    for idx, place, line in places:
+        tile = page.get_by_test_id(f"tile-{idx}")
+        expect(tile).to_have_attribute("data-queue-position", str(place))
+        expect(tile).to_have_attribute("data-line-position", str(line))
+        expect(tile).to_contain_text(f"#{place} in the queue (#{line} of yours)")
