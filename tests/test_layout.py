@@ -113,6 +113,8 @@ def test_an_installed_wheel_migrates_from_outside_the_checkout(databases, tmp_pa
     assert sorted(p.name for p in (target / "imagen" / "db" / "migrations").glob("*.sql")) == sorted(
         p.name for p in (REPO_ROOT / "supabase" / "migrations").glob("*.sql")
     )
+    # The runtime wheel carries the product, not the development tools (demo, stand-ins, tiny models).
+    assert not (target / "imagen" / "dev").exists()
     url = databases.create_empty()
     try:
         # From a folder with no checkout in sight, with the installed copy first on the path.
@@ -123,6 +125,13 @@ def test_an_installed_wheel_migrates_from_outside_the_checkout(databases, tmp_pa
         )  # fmt: skip
         assert run.returncode == 0, run.stderr
         assert run.stdout.splitlines()[0].startswith(str(target))
+        # The tiny model names are registered but not installed there: a name, not a crash.
+        plugins = subprocess.run(
+            [sys.executable, "-c", "from importlib.metadata import entry_points; from imagen.plugins import MODELS,"
+             " plugin; print(bool(entry_points(group=MODELS, name='tiny')), plugin(MODELS, 'tiny'))"],
+            cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+        )  # fmt: skip
+        assert plugins.stdout.strip() == "True None", plugins.stderr
         with psycopg.connect(url) as conn:
             tables = conn.execute("select count(*) from pg_tables where schemaname = 'imagen'").fetchone()[0]
         assert tables >= 3

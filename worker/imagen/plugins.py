@@ -18,5 +18,12 @@ COMMANDS = "imagen.commands"
 def plugin(group: str, name: str) -> Any | None:
     """What an installed distribution registers as `name` in `group`, loaded; None if nothing is."""
     for found in entry_points(group=group, name=name):
-        return found.load()
+        try:
+            return found.load()
+        except ModuleNotFoundError as exc:
+            # Registered but not installed (the runtime wheel carries no imagen.dev); any other
+            # missing module is a real error and is raised.
+            if exc.name and found.module.startswith(exc.name):
+                return None
+            raise
     return None
