@@ -55,6 +55,7 @@ bench *args:
     {{venv}}/python -m bench.preview_cost {{args}}
     {{venv}}/python -m bench.progress_cost {{args}}
     {{venv}}/python -m bench.web_app {{args}}
+    {{venv}}/python -m bench.stop_latency {{args}}
 
 # Lint, format and type checks: ruff for Python, deno fmt/lint/check for the edge function, tsc for the web app.
 lint:

@@ -23,6 +23,7 @@ Without a GPU it runs the same code on the tiny architecture on the CPU (CI keep
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
@@ -155,9 +156,9 @@ def machine() -> dict:
     info["torch"] = torch.__version__
     info["torch_cuda"] = torch.version.cuda
     for name in ("diffusers", "transformers", "huggingface_hub", "tokenizers", "triton"):
-        try:
-            info[name] = __import__(name).__version__
-        except Exception:
+        try:  # the installed version, without importing the package (triton's import alone takes seconds)
+            info[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
             info[name] = None
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)

@@ -190,7 +190,7 @@ def run_case(url: str, standin: SupabaseStandIn, renderer, mode: str, users: int
 
 def main() -> None:
     args = parser(__doc__).parse_args()
-    user_counts, tries, steps, step_s = ((1, 3), 1, 4, 0.05) if args.smoke else ((1, 10, 100), 3, 10, 0.2)
+    user_counts, tries, steps, step_s = ((2,), 1, 4, 0.05) if args.smoke else ((1, 10, 100), 3, 10, 0.2)
     renderer = PacedRenderer(DiffusersRenderer(str(tiny_path("tiny", Path(tempfile.mkdtemp()))), device="cpu"), step_s)
     rows = []
     with bench_database() as (url, _user):

@@ -79,3 +79,26 @@ def standin(db_url, pg_server: PostgresServer):
     admin_url = with_dbname(pg_server.admin_url, db_url.rsplit("/", 1)[1])
     with SupabaseStandIn(db_url, admin_url=admin_url) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def web_dist(tmp_path_factory):
+    """The web app built once per run (vite build), for every browser test."""
+    from imagen.dev.web_stack import build_web
+
+    return build_web(tmp_path_factory.mktemp("web") / "dist")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium through Playwright, one per run: two sync Playwright instances in one
+    process clash, so every browser test shares this one."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = shutil.which("chromium") or "/usr/bin/chromium"
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()

@@ -23,6 +23,7 @@ BENCHES = [
     "compile_start",
     "quality_gate",
     "gpu_fast",
+    "stop_latency",
 ]
 
 

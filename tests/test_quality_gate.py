@@ -5,7 +5,6 @@ held to the gate's PSNR floor. A lossy mode is never the default."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import pytest
@@ -15,7 +14,9 @@ from PIL import Image
 from imagen.config import load_settings
 from tests.test_compile_warm_up import COMPILE_CACHE
 
-LOSSY = ["bfloat16", "float8 weights (torchao)"]
+# float8 weights need torchao (the fp8 extra, not installed by setup: it loads with every diffusers
+# import); bench/quality_gate.py and bench/gpu_fast.py gate it where it is installed.
+LOSSY = ["bfloat16"]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,6 @@ def test_the_compiled_path_agrees_with_eager_within_one_level(rows):
 
 @pytest.mark.parametrize("mode", LOSSY)
 def test_a_lossy_mode_is_measured_and_held_to_the_psnr_floor(rows, mode):
-    if mode.startswith("float8") and importlib.util.find_spec("torchao") is None:
-        pytest.skip("torchao is not installed (the fp8 extra)")
     row = rows[mode]
     assert row["kind"] == "lossy" and len(row["per_seed"]) == 3
     assert row["max_diff"] > 0  # it does change the pictures: the gate compares what it claims to

@@ -1,40 +1,25 @@
 """The web app in a real browser (Debian's chromium, driven by Playwright for Python) against the
 stand-ins (Auth, PostgREST, Realtime, Storage) over the real test database, with a real
-`imagen worker` process on the tiny model. Screenshots of each screen go to
-$IMAGEN_ARTIFACTS (default: out/test-artifacts/web)."""
+`imagen worker` process on the tiny model (the browser and the built app: tests/conftest.py).
+Screenshots of each screen go to $IMAGEN_ARTIFACTS (default: out/test-artifacts/web)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from imagen.dev.web_stack import StaticSite, build_web, web_config, worker_process
+from imagen.dev.web_stack import StaticSite, web_config, worker_process
 from tests.database import REPO_ROOT
 from tests.workers import alive, ignore_sigint, process_tree, supabase_worker_env, wait_until
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("IMAGEN_ARTIFACTS", REPO_ROOT / "out/test-artifacts/web"))
 PASSWORD = "correct horse battery"
 RENDER_WAIT_MS = 120_000
-
-
-@pytest.fixture(scope="session")
-def web_dist(tmp_path_factory) -> Path:
-    return build_web(tmp_path_factory.mktemp("web") / "dist")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -8,18 +8,18 @@ from playwright.sync_api import expect
 
 from imagen.console.users import ensure_user
 from imagen.dev.web_stack import StaticSite, web_config
-from tests.test_web_app import browser, new_page, sign_up, start_series, web_dist  # noqa: F401 (fixtures)
+from tests.test_web_app import new_page, sign_up, start_series
 from tests.world import as_worker, create_series
 
 
 @pytest.fixture
-def site_without_worker(standin, web_dist, tmp_path):  # noqa: F811
+def site_without_worker(standin, web_dist, tmp_path):
     """The app with nobody rendering: the queue stays as it was made."""
     with StaticSite(web_dist, web_config(standin.url, standin.keys.anon)) as served:
         yield served
 
 
-def test_a_try_shows_its_place_in_the_whole_queue(browser, site_without_worker, conn):  # noqa: F811
+def test_a_try_shows_its_place_in_the_whole_queue(browser, site_without_worker, conn):
     other = ensure_user(conn, "first@example.com")
     create_series(conn, other, 3)  # queued first: this owner's turn comes first
     page = new_page(browser, site_without_worker)

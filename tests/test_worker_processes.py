@@ -26,12 +26,12 @@ def assert_each_job_done_once(conn, storage_dir, expected: int) -> None:
 
 
 def test_sigkill_mid_render_loses_and_duplicates_nothing(conn, db_url, user_a, tiny_model, tmp_path):
-    """Five workers are killed in the middle of a render; the tries still end up done exactly once."""
+    """Three workers are killed in the middle of a render; the tries still end up done exactly once."""
     create_tiny_series(conn, user_a, n=3, steps=50)
     conn.execute("update imagen.jobs set max_attempts = 10")  # the same try may be killed every time
     env = worker_env(db_url, tiny_model, tmp_path / "images", lease_seconds=1)
     killed = []
-    for _ in range(5):
+    for _ in range(3):
         proc = start_worker(env, log_path=tmp_path / "workers.log")
         try:
             killed.append(wait_until(lambda: running_try(db_url), 60, what="a try being rendered"))
@@ -92,7 +92,7 @@ def test_two_workers_share_a_queue_of_thirty(conn, db_url, user_a, tiny_model, t
         # Both idle and listening before the work arrives, so both get some.
         wait_until(lambda: log.exists() and log.read_text().count("ready transport=postgres") == 2, 60, 0.1, "ready")
         for _ in range(3):
-            create_tiny_series(conn, user_a, n=10, steps=8)
+            create_tiny_series(conn, user_a, n=10, steps=3)
         wait_until(
             lambda: scalar(db_url, "select count(*) from imagen.jobs where status = 'done'") == 30, 120, 0.1, "30 done"
         )

@@ -13,7 +13,7 @@ import threading
 from imagen.jobs import Job
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import MemoryConnector
-from imagen.transports.rpcs import RpcError, WorkerRpcs
+from imagen.transports.rpcs import WorkerRpcs
 from imagen.worker import Worker
 from tests.test_worker_loop import StepRenderer, stored
 from tests.workers import wait_until
@@ -22,21 +22,10 @@ from tests.world import make_job
 AN_HOUR = 3600.0
 
 
-class ScriptedConnector(MemoryConnector):
-    """The in-memory queue, with a hook after each call and calls that fail on demand."""
-
-    def __init__(self, jobs: list[Job] = (), failing: set[str] = frozenset(), after=None) -> None:
-        super().__init__(jobs)
-        self.failing = set(failing)
-        self.after = after or (lambda fn: None)
-
-    def call(self, fn: str, params: dict):
-        if fn in self.failing:
-            self.calls.append(fn)
-            raise RpcError("57P03", "the database system is starting up")  # transient: retried
-        answer = super().call(fn, params)
-        self.after(fn)
-        return answer
+def scripted(jobs: list[Job] = (), failing: set[str] = frozenset(), after=None) -> MemoryConnector:
+    connector = MemoryConnector(jobs)
+    connector.failing, connector.after_call = set(failing), after
+    return connector
 
 
 class HookedStorage(LocalStorage):
@@ -71,7 +60,7 @@ def new_worker(connector: MemoryConnector, tmp_path, renderer=None, storage=None
 
 
 def test_an_idle_worker_stops_without_waiting_for_its_poll_timer(tmp_path):
-    connector = ScriptedConnector()
+    connector = scripted()
     worker = new_worker(connector, tmp_path)
     thread = running(worker)
     wait_until(lambda: "pending_object_deletions" in connector.calls, what="the worker to go idle")
@@ -81,7 +70,7 @@ def test_an_idle_worker_stops_without_waiting_for_its_poll_timer(tmp_path):
 
 
 def test_a_worker_backing_off_from_a_failing_database_stops_and_tries_no_more(tmp_path):
-    connector = ScriptedConnector([make_job(1)], failing={"claim_job"})
+    connector = scripted([make_job(1)], failing={"claim_job"})
     worker = new_worker(connector, tmp_path)
     thread = running(worker)
     wait_until(lambda: connector.calls.count("claim_job") >= 6, what="claims retried with growing backoff")
@@ -99,7 +88,7 @@ def test_a_stop_between_the_claim_and_the_render_gives_the_try_back_unrendered(t
         if fn == "claim_job":
             worker.stop()
 
-    connector = ScriptedConnector([job], after=stop_after_the_claim)
+    connector = scripted([job], after=stop_after_the_claim)
     renderer = StepRenderer(at_step=lambda *_: (_ for _ in ()).throw(AssertionError("rendered after the stop")))
     worker = new_worker(connector, tmp_path, renderer)
     assert ended(running(worker))
@@ -110,7 +99,7 @@ def test_a_stop_between_the_claim_and_the_render_gives_the_try_back_unrendered(t
 
 def test_a_stop_mid_render_ends_the_render_at_its_next_step_and_gives_the_try_back(tmp_path):
     job = make_job(1, steps=10_000, attempts=0)
-    connector = ScriptedConnector([job])
+    connector = scripted([job])
     worker = new_worker(connector, tmp_path)
     thread = running(worker)
     wait_until(lambda: connector.status(job.id) == "running", what="the render to start")
@@ -123,7 +112,7 @@ def test_a_stop_while_storing_completes_the_stored_try_and_claims_no_other(tmp_p
     jobs = [make_job(1), make_job(2)]
     worker: Worker | None = None
     storage = HookedStorage(tmp_path, on_put=lambda: worker.stop())
-    connector = ScriptedConnector(jobs)
+    connector = scripted(jobs)
     worker = new_worker(connector, tmp_path, storage=storage)
     assert ended(running(worker))
     assert [connector.status(j.id) for j in jobs] == ["done", "queued"]

@@ -34,7 +34,7 @@ def worker_env(db_url: str, model: str, storage_dir: Path, **settings: object) -
         "IMAGEN_MODEL": model,
         "IMAGEN_STORAGE_DIR": str(storage_dir),
         "IMAGEN_POLL_INTERVAL": "0.2",
-        "IMAGEN_HEARTBEAT_INTERVAL": "0.05",
+        "IMAGEN_HEARTBEAT_INTERVAL": "0.1",
         "IMAGEN_RETRY_BACKOFF_SECONDS": "0.01",
         "HF_HUB_OFFLINE": "1",
     }

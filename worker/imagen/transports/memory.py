@@ -47,6 +47,10 @@ class MemoryConnector:
     def __init__(self, jobs: list[Job] = ()) -> None:
         self.jobs: dict[uuid.UUID, MemoryJob] = {}
         self.calls: list[str] = []
+        # Test hooks: RPCs that fail as against a database that is starting up (transient), and
+        # a callable run after each call that answered (a signal landing just after it, say).
+        self.failing: set[str] = set()
+        self.after_call: Callable[[str], None] | None = None
         self.deleted_objects: dict[int, dict] = {}  # as imagen.objects_to_delete
         self._lock = threading.Lock()
         self._wake: Callable[[], None] = lambda: None
@@ -88,7 +92,12 @@ class MemoryConnector:
     def call(self, fn: str, params: dict) -> Any:
         with self._lock:
             self.calls.append(fn)
-            return getattr(self, f"_{fn}")(**params)
+            if fn in self.failing:
+                raise RpcError("57P03", "the database system is starting up")
+            answer = getattr(self, f"_{fn}")(**params)
+        if self.after_call is not None:
+            self.after_call(fn)
+        return answer
 
     def _held(self, job_id: str, worker_id: str, *, running: bool = True) -> MemoryJob:
         entry = self.jobs.get(uuid.UUID(job_id))

@@ -31,6 +31,7 @@ from aiohttp import WSMsgType, web
 from imagen.dev.supabase_standin.keys import InvalidToken
 
 log = logging.getLogger(__name__)
+POLL_INTERVAL_S = 0.1  # lib/extensions/postgres_cdc_rls/replication_poller.ex, poll_interval_ms
 _binding_ids = itertools.count(7001)  # non-zero, as the client requires
 
 
@@ -194,15 +195,19 @@ class Realtime:
                     (self.slot,),
                 )
                 commit_ts = None
-                for (data,) in await cur.fetchall():
+                rows = await cur.fetchall()
+                for (data,) in rows:
                     change = json.loads(data)
                     if change["action"] == "B":
                         commit_ts = change.get("timestamp")
                     elif change["action"] in ("I", "U", "D"):
                         await self._publish(to_change(change, commit_ts))
             except psycopg.OperationalError:
-                conn = None
-            await asyncio.sleep(0.005)
+                conn, rows = None, []
+            # As Realtime's ReplicationPoller: straight on while changes come, else the tenant's
+            # poll_interval_ms (100 by default).
+            if not rows:
+                await asyncio.sleep(POLL_INTERVAL_S)
 
     async def _publish(self, change: dict) -> None:
         """As walrus (realtime.list_changes + apply_rls) does: only what supabase_realtime publishes;
