@@ -71,7 +71,7 @@ def measure(name: str, queue, url: str, user, samples: int, poll_interval: float
 def main() -> None:
     args = parser(__doc__).parse_args()
     samples = 10 if args.smoke else 500
-    poll_samples = 5 if args.smoke else 100
+    poll_samples = 2 if args.smoke else 100
     rows = []
     with bench_database() as (url, user):
         rows.append(
