@@ -18,6 +18,7 @@ import psycopg
 from PIL import Image
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -142,3 +143,22 @@ def drain_postgres_queue(url: str, worker_id: str, storage: Path, renderer, over
         return stats, time.perf_counter() - started
     finally:
         queue.close()
+
+
+def start_child(module: str, spec: dict, timeout: float) -> dict:
+    """`python -m <module> --child <spec>` in a fresh process (a cold start is a new process): the
+    figures it writes to spec["result"]. spec gets spawned_at, the moment before the spawn."""
+    import os
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".json") as result:
+        spec = {**spec, "spawned_at": time.time(), "result": result.name}
+        proc = subprocess.run(
+            [sys.executable, "-m", module, "--child", json.dumps(spec)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "worker"), str(REPO_ROOT)])},
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"start failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        return json.loads(Path(result.name).read_text())

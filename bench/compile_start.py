@@ -19,16 +19,13 @@ import json
 import logging
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from bench.common import parser, print_table, write_results
+from bench.common import parser, print_table, start_child, write_results
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 STEPS = 4
 
 
@@ -95,20 +92,6 @@ def child(spec: dict) -> dict:
     return out
 
 
-def start(spec: dict) -> dict:
-    """One start in a fresh process; its figures."""
-    with tempfile.NamedTemporaryFile("r", suffix=".json") as result:
-        spec = {**spec, "spawned_at": time.time(), "result": result.name}
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench.compile_start", "--child", json.dumps(spec)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "worker"), str(REPO_ROOT)])},
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"start failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-        return json.loads(Path(result.name).read_text())
-
-
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -144,14 +127,15 @@ def main() -> None:
         print(f"{label:>22} {kind:>5}: first picture {figures['first_picture_s']:.1f} s "
               f"(warm-up {figures['warm_up_s']:.1f} s), graphs {figures['graphs']}", flush=True)  # fmt: skip
 
-    eager = start({**base, "compile": False, "scope": "blocks", "dynamic": False, "cache": None})
+    eager_spec = {**base, "compile": False, "scope": "blocks", "dynamic": False, "cache": None}
+    eager = start_child("bench.compile_start", eager_spec, 1200)
     record("eager (no compile)", "blocks", False, "-", eager)
     for scope, dynamic in modes:
         label = f"{scope}, {'dynamic' if dynamic else 'per-size'}"
         cache = str(work / f"cache-{scope}-{dynamic}")
         spec = {**base, "compile": True, "scope": scope, "dynamic": dynamic, "cache": cache}
-        record(label, scope, dynamic, "cold", start(spec))
-        record(label, scope, dynamic, "warm", start(spec))
+        record(label, scope, dynamic, "cold", start_child("bench.compile_start", spec, 1200))
+        record(label, scope, dynamic, "warm", start_child("bench.compile_start", spec, 1200))
 
     print_table(
         f"Compiling worker start, tiny FLUX ({blocks[0]}+{blocks[1]} blocks) on the CPU ({threads} threads), "

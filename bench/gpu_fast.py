@@ -33,21 +33,18 @@ import importlib.util
 import json
 import logging
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from bench.common import RESULTS_DIR, parser, print_table
+from bench.common import RESULTS_DIR, parser, print_table, start_child
 from bench.gpu_flux import FLOOR_SECONDS, PROMPT, Results, build_full_flux, make_jobs, median, sync, worker_series
 from bench.quality_gate import compare, verdict
 from imagen.dev.tiny_models import build_tiny_flux
 from imagen.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 GOAL_LOSSLESS_S = 0.45
 GOAL_FP8_S = 0.38
 GOAL_IDLE_SHARE = 0.02
@@ -115,18 +112,6 @@ def child(spec: dict) -> dict:
 
     out["inductor"] = {k: v for k, v in counters["inductor"].items() if "cache" in k}
     return out
-
-
-def start(spec: dict, timeout: float) -> dict:
-    with tempfile.NamedTemporaryFile("r", suffix=".json") as result:
-        spec = {**spec, "spawned_at": time.time(), "result": result.name}
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench.gpu_fast", "--child", json.dumps(spec)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"start failed ({proc.returncode}): {proc.stderr[-3000:]}")
-        return json.loads(Path(result.name).read_text())
 
 
 def main() -> None:
@@ -293,7 +278,7 @@ def main() -> None:
         starts = {}
         for kind in ("cold", "warm"):
             try:
-                starts[kind] = start(spec, timeout=max(60.0, left()))
+                starts[kind] = start_child("bench.gpu_fast", spec, timeout=max(60.0, left()))
             except Exception as exc:  # keep what the rest measured
                 res.put(f"error_{kind}_start", f"{type(exc).__name__}: {exc}"[-3000:], f"{kind} start failed: {exc}")
                 break

@@ -33,7 +33,7 @@ def worker_env(db_url: str, model: str, storage_dir: Path, **settings: object) -
         "IMAGEN_DATABASE_URL": db_url,
         "IMAGEN_MODEL": model,
         "IMAGEN_STORAGE_DIR": str(storage_dir),
-        "IMAGEN_POLL_INTERVAL": "0.2",
+        "IMAGEN_POLL_INTERVAL": "0.5",  # a fallback: wake-ups come as NOTIFY or Realtime events
         "IMAGEN_HEARTBEAT_INTERVAL": "0.1",
         "IMAGEN_RETRY_BACKOFF_SECONDS": "0.01",
         "HF_HUB_OFFLINE": "1",
@@ -78,7 +78,7 @@ def running_try(db_url: str):
 
 def supabase_worker_env(standin, model: str, **settings: object) -> dict:
     """`imagen worker` on the supabase transport: SUPABASE_URL and the service-role key only."""
-    return worker_box_env(standin.url, standin.keys.service_role, model, **{"poll_interval": 0.2, **settings})
+    return worker_box_env(standin.url, standin.keys.service_role, model, **{"poll_interval": 0.5, **settings})
 
 
 def run_worker_burst(env: dict, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
