@@ -101,7 +101,7 @@ def process_stop(url: str, model: str, root: Path, state: str, signum: int, sigi
     """Seconds from the signal to the exit of an `imagen worker` process."""
     import psycopg
 
-    log = root / f"{state}-{signum}.log"
+    log = root / f"{state}-{signum}-{time.monotonic_ns()}.log"  # a fresh log: "ready" must be this run's
     env = {**os.environ, "IMAGEN_TRANSPORT": "postgres", "IMAGEN_DATABASE_URL": url, "IMAGEN_MODEL": model,
            "IMAGEN_STORAGE_DIR": str(root / "images"), "IMAGEN_POLL_INTERVAL": str(AN_HOUR),
            "HF_HUB_OFFLINE": "1"}  # fmt: skip

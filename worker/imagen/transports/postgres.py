@@ -8,6 +8,7 @@ the listener reconnects with backoff and wakes the worker so nothing queued mean
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -109,9 +110,15 @@ class PostgresConnector:
                 log.warning("LISTEN connection lost, reconnecting: %s", str(exc).strip())
                 backoff.wait(self._stop)
 
+    def _wake_listener(self) -> None:
+        """A NOTIFY of our own, so the listener sees the stop now, not at its next 1 s timeout."""
+        with contextlib.suppress(psycopg.Error):  # the database is gone: the listener's timeout ends it
+            self._thread_conn().execute("select pg_notify(%s, '')", (CHANNEL,))
+
     def close(self) -> None:
         self._stop.set()
         if self._listener is not None:
+            self._wake_listener()
             self._listener.join(timeout=3)
         with self._conns_lock:
             for conn in self._conns:
