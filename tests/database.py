@@ -219,17 +219,15 @@ class DatabaseFactory:
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'alter database "{self.template}" with allow_connections false')
 
-    def create(self, prefix: str = "t") -> str:
+    def create(self) -> str:
         """A fresh clone. The next one is made ahead on a thread of its own while the test runs,
         and dropped databases go on that thread too: a test waits for neither."""
-        if self._ahead is None:
-            self._ahead = self._background.submit(self._clone, prefix)
-        url = self._ahead.result()
-        self._ahead = self._background.submit(self._clone, prefix)
+        url = (self._ahead or self._background.submit(self._clone)).result()
+        self._ahead = self._background.submit(self._clone)
         return url
 
-    def _clone(self, prefix: str) -> str:
-        name = f"{prefix}_{os.getpid()}_{next(self._counter)}"
+    def _clone(self) -> str:
+        name = f"t_{os.getpid()}_{next(self._counter)}"
         with psycopg.connect(self.url, autocommit=True) as conn:
             # FILE_COPY: the template's files copied whole, not block by block through the WAL.
             conn.execute(f'create database "{name}" template "{self.template}" strategy file_copy')
