@@ -42,20 +42,9 @@ web port="5173":
     echo "web: serving web/dist for $SUPABASE_URL on http://127.0.0.1:{{port}}/"
     exec node_modules/.bin/vite preview --host 127.0.0.1 --port {{port}} --strictPort
 
-# Benchmarks: each prints a table and writes bench/results/<name>.json (add --smoke for seconds-long sizes).
+# Benchmarks, one after another (bench/all.py): each prints a table and writes bench/results/<name>.json (--smoke: seconds-long sizes; --only NAME).
 bench *args:
-    {{venv}}/python -m bench.queue_overhead {{args}}
-    {{venv}}/python -m bench.claim_cost {{args}}
-    {{venv}}/python -m bench.wakeup_latency {{args}}
-    {{venv}}/python -m bench.render_overhead {{args}}
-    {{venv}}/python -m bench.gpu_flux {{args}}
-    {{venv}}/python -m bench.compile_start {{args}}
-    {{venv}}/python -m bench.quality_gate {{args}}
-    {{venv}}/python -m bench.gpu_fast {{args}}
-    {{venv}}/python -m bench.preview_cost {{args}}
-    {{venv}}/python -m bench.progress_cost {{args}}
-    {{venv}}/python -m bench.web_app {{args}}
-    {{venv}}/python -m bench.stop_latency {{args}}
+    {{venv}}/python -m bench.all {{args}}
 
 # Lint, format and type checks: ruff for Python, deno fmt/lint/check for the edge function, tsc for the web app.
 lint:

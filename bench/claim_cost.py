@@ -85,8 +85,8 @@ def measure(url: str, claims: int, warmup: int) -> dict[str, list[float]]:
     return times
 
 
-def main() -> None:
-    args = parser(__doc__).parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parser(__doc__).parse_args(argv)
     users, per_user, claims, warmup = (10, 20, 40, 10) if args.smoke else (100, 100, 1000, 200)
     with bench_database() as (url, _):
         queue(url, users, per_user)

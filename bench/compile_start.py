@@ -92,10 +92,10 @@ def child(spec: dict) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__)
     p.add_argument("--child", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.child:
         spec = json.loads(args.child)
         Path(spec["result"]).write_text(json.dumps(child(spec)))

@@ -114,7 +114,7 @@ def child(spec: dict) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__)
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--size", choices=["full", "tiny"], help="default: full on a GPU, tiny otherwise")
@@ -122,7 +122,7 @@ def main() -> None:
         "--time-budget", type=float, default=480.0, help="seconds; later parts that would not fit are skipped"
     )
     p.add_argument("--modes", help="comma-separated mode names to run (default: all that apply)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.child:
         spec = json.loads(args.child)
         Path(spec["result"]).write_text(json.dumps(child(spec)))

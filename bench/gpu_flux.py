@@ -376,7 +376,7 @@ def timed_render(renderer: DiffusersRenderer, width: int, height: int, steps: in
     return time.perf_counter() - started
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__)
     p.add_argument("--size", choices=["full", "tiny"], help="default: full on a GPU, tiny otherwise")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
@@ -386,7 +386,7 @@ def main() -> None:
         default=440.0,
         help="seconds from the start; later measurements that would not fit are skipped (default 440)",
     )
-    args = p.parse_args()
+    args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("imagen").setLevel(logging.INFO if not args.smoke else logging.WARNING)
     cuda = torch.cuda.is_available()

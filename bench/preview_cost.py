@@ -35,8 +35,8 @@ def timed(fn, n: int) -> list[float]:
     return out
 
 
-def main() -> None:
-    args = parser(__doc__).parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parser(__doc__).parse_args(argv)
     n = 20 if args.smoke else 300
     torch.manual_seed(0)
     tokens = (SIDE // 16) ** 2

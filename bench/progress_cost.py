@@ -188,8 +188,8 @@ def run_case(url: str, standin: SupabaseStandIn, renderer, mode: str, users: int
     }
 
 
-def main() -> None:
-    args = parser(__doc__).parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parser(__doc__).parse_args(argv)
     user_counts, tries, steps, step_s = ((2,), 1, 4, 0.05) if args.smoke else ((1, 10, 100), 3, 10, 0.2)
     renderer = PacedRenderer(DiffusersRenderer(str(tiny_path("tiny", Path(tempfile.mkdtemp()))), device="cpu"), step_s)
     rows = []

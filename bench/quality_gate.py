@@ -112,9 +112,9 @@ def cpu_modes(model: str, compile_cache: str | None) -> tuple[Callable, dict]:
     return make(), modes
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from imagen.dev.tiny_models import tiny_path
 

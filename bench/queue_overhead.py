@@ -104,8 +104,8 @@ def run_procrastinate(url: str, user, tries: int, warmup: int) -> dict:
             **summary_ms(spans)}  # fmt: skip
 
 
-def main() -> None:
-    args = parser(__doc__).parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parser(__doc__).parse_args(argv)
     # The smoke size queues more than a user's default cap (50) at once, as the full size does: a
     # benchmark whose setup cannot lift the cap fails in the suite, not only at full size.
     tries = 60 if args.smoke else 2000

@@ -54,8 +54,8 @@ def by_seed(folder: Path) -> dict[int, np.ndarray]:
     return out
 
 
-def main() -> None:
-    args = parser(__doc__).parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parser(__doc__).parse_args(argv)
     n, repeats, steps = (3, 1, 2) if args.smoke else (10, 3, 4)
     model = str(tiny_path("tiny"))
     shared = DiffusersRenderer(model, device="cpu")

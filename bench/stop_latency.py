@@ -131,8 +131,8 @@ def process_stop(url: str, model: str, root: Path, state: str, signum: int, sigi
     return took
 
 
-def main() -> None:
-    args = parser(__doc__).parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parser(__doc__).parse_args(argv)
     repeats = 1 if args.smoke else 5
     root = Path(tempfile.mkdtemp(prefix="stop-latency-"))
     rows = []

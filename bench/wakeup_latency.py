@@ -68,8 +68,8 @@ def measure(name: str, queue, url: str, user, samples: int, poll_interval: float
     return {"wake-up": name, "poll_interval_s": poll_interval, **summary_ms(latencies)}
 
 
-def main() -> None:
-    args = parser(__doc__).parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parser(__doc__).parse_args(argv)
     samples = 10 if args.smoke else 500
     poll_samples = 2 if args.smoke else 100
     rows = []

@@ -58,8 +58,8 @@ def click_to_first_progress(site_url: str, samples: int) -> list[float]:
     return seconds
 
 
-def main() -> None:
-    args = parser(__doc__).parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parser(__doc__).parse_args(argv)
     samples = 2 if args.smoke else 10
     with tempfile.TemporaryDirectory() as tmp:
         dist = build_web(Path(tmp) / "dist")

@@ -13,6 +13,7 @@ import psycopg
 
 from imagen import signals
 from imagen.config import ConfigError, Settings, load_settings
+from imagen.jobs import TryStatus
 
 
 def connect_database(settings: Settings | None = None) -> psycopg.Connection:
@@ -77,7 +78,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(recent_series_table(conn))
             return 0
         tries = series_tries(conn, args.series)
-        if any(t["status"] == "running" for t in tries):
+        if any(t["status"] == TryStatus.RUNNING for t in tries):
             tries = running_steps(settings, conn, args.series)
         print(tries_table(tries))
     return 0

@@ -7,6 +7,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Literal, Protocol
 
 # Kept importable from here, where the loop's code has always found them.
@@ -19,6 +20,27 @@ if TYPE_CHECKING:
     from PIL import Image
 
 HeartbeatAnswer = Literal["ok", "cancelled", "lost"]
+
+
+class TryStatus(StrEnum):
+    """A try's state, imagen.jobs.status. The database's check jobs_status_known and the web app's
+    JobStatus list the same words (tests/test_try_status.py)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more happens to the try unless someone retries it."""
+        return self in (TryStatus.DONE, TryStatus.FAILED, TryStatus.CANCELLED)
+
+    @property
+    def unfinished(self) -> bool:
+        """Counts against its owner's cap on unfinished tries."""
+        return not self.finished
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from imagen.errors import NotFound
+from imagen.jobs import TryStatus
 
 TRIES_SQL = """
 select j.id, j.series_idx, j.seed, j.status, j.progress, j.steps, j.attempts, j.error,
@@ -65,9 +66,9 @@ def tries_table(tries: list[dict]) -> str:
     rows = []
     for t in tries:
         state = t["status"]
-        if state == "running":
+        if state == TryStatus.RUNNING:
             state += f" {t['progress']}/{t['steps']}"
-        elif state == "queued" and t["queue_position"]:
+        elif state == TryStatus.QUEUED and t["queue_position"]:
             state += f" (#{t['queue_position']} in queue, #{t['place_in_line']} in its owner's line"
             if t["starts_in"] is not None:
                 state += f", starts in ~{max(t['starts_in'], 0):.0f} s"

@@ -16,10 +16,9 @@ from imagen.console.report import series_tries, tries_table
 from imagen.console.sheet import contact_sheet
 from imagen.console.users import as_user
 from imagen.errors import ImagenError, NotFound
-from imagen.jobs import Storage
+from imagen.jobs import Storage, TryStatus
 
 SETTINGS = ("model", "width", "height", "steps", "style", "seed")
-FINISHED = ("done", "failed", "cancelled")
 # The database's SQLSTATE for the cap on a user's unfinished tries (HTTP 429 through PostgREST).
 TOO_MANY_UNFINISHED = "PT429"
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, try again later
@@ -65,7 +64,7 @@ def watch_series(conn: psycopg.Connection, series_id: str, feed: ProgressFeed) -
             tries = with_steps_heard(series_tries(conn, series_id), heard)
             for t in tries:
                 bars.update(t["series_idx"], t["progress"], t["status"])
-            if all(t["status"] in FINISHED for t in tries):
+            if all(TryStatus(t["status"]).finished for t in tries):
                 break
     finally:
         bars.close()
@@ -76,9 +75,9 @@ def watch_series(conn: psycopg.Connection, series_id: str, feed: ProgressFeed) -
 def with_steps_heard(tries: list[dict], heard: dict[int, int]) -> list[dict]:
     """The tries with the progress the events told of (a done try shows all its steps)."""
     for t in tries:
-        if t["status"] == "done":
+        if t["status"] == TryStatus.DONE:
             t["progress"] = t["steps"]
-        elif t["status"] == "running":
+        elif t["status"] == TryStatus.RUNNING:
             t["progress"] = max(t["progress"], heard.get(t["series_idx"], 0))
     return tries
 

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from imagen.jobs import Job
+from imagen.jobs import Job, TryStatus
 from imagen.transports.rpcs import LEASE_LOST, RpcError, WorkerRpcs
 
 
 @dataclasses.dataclass
 class MemoryJob:
     job: Job
-    status: str = "queued"
+    status: TryStatus = TryStatus.QUEUED
     attempts: int = 0
     leased_by: str | None = None
     claim_id: str | None = None
@@ -68,9 +68,9 @@ class MemoryConnector:
         """As cancel_job: a queued try is cancelled at once, a running one at its next heartbeat."""
         with self._lock:
             entry = self.jobs[job_id]
-            if entry.status == "queued":
-                entry.status = "cancelled"
-            elif entry.status == "running":
+            if entry.status == TryStatus.QUEUED:
+                entry.status = TryStatus.CANCELLED
+            elif entry.status == TryStatus.RUNNING:
                 entry.cancel_requested = True
 
     def take_lease(self, job_id: uuid.UUID, by: str = "another-worker") -> None:
@@ -101,7 +101,7 @@ class MemoryConnector:
 
     def _held(self, job_id: str, worker_id: str, *, running: bool = True) -> MemoryJob:
         entry = self.jobs.get(uuid.UUID(job_id))
-        if entry is None or entry.leased_by != worker_id or (running and entry.status != "running"):
+        if entry is None or entry.leased_by != worker_id or (running and entry.status != TryStatus.RUNNING):
             raise lease_lost(f"job {job_id} is not running under {worker_id}")
         return entry
 
@@ -114,11 +114,12 @@ class MemoryConnector:
     def _claim_job(self, worker_id: str, lease_seconds: float, claim_id: str) -> list[dict]:
         now = datetime.now(UTC)
         for entry in self.jobs.values():  # a retried claim gets back what it took
-            if entry.claim_id == claim_id and entry.status == "running" and entry.leased_by == worker_id:
+            if entry.claim_id == claim_id and entry.status == TryStatus.RUNNING and entry.leased_by == worker_id:
                 return [entry.row()]
         for entry in self.jobs.values():  # insertion order: series order, then index order
-            if entry.status == "queued" and entry.run_after <= now:
-                entry.status, entry.leased_by, entry.claim_id, entry.progress = "running", worker_id, claim_id, 0
+            if entry.status == TryStatus.QUEUED and entry.run_after <= now:
+                entry.status, entry.leased_by, entry.claim_id = TryStatus.RUNNING, worker_id, claim_id
+                entry.progress = 0
                 entry.attempts += 1
                 return [entry.row()]
         return []
@@ -131,38 +132,38 @@ class MemoryConnector:
 
     def _heartbeat_job(self, job_id: str, worker_id: str, progress: int, lease_seconds: float) -> str:
         entry = self.jobs.get(uuid.UUID(job_id))
-        if entry is None or entry.status != "running" or entry.leased_by != worker_id:
-            return "cancelled" if entry is not None and entry.status == "cancelled" else "lost"
+        if entry is None or entry.status != TryStatus.RUNNING or entry.leased_by != worker_id:
+            return "cancelled" if entry is not None and entry.status == TryStatus.CANCELLED else "lost"
         if entry.cancel_requested:
-            entry.status = "cancelled"
+            entry.status = TryStatus.CANCELLED
             return "cancelled"
         entry.progress = max(entry.progress, progress)
         return "ok"
 
     def _complete_job(self, job_id: str, worker_id: str, bucket: str, path: str, bytes: int) -> dict | None:
         entry = self._held(job_id, worker_id, running=False)
-        if entry.status == "done":
+        if entry.status == TryStatus.DONE:
             return entry.image
-        if entry.status != "running":
+        if entry.status != TryStatus.RUNNING:
             raise lease_lost(f"job {job_id} is {entry.status}")
         if entry.cancel_requested:
-            entry.status = "cancelled"
+            entry.status = TryStatus.CANCELLED
             return None
-        entry.status, entry.progress = "done", entry.job.steps
+        entry.status, entry.progress = TryStatus.DONE, entry.job.steps
         entry.image = {"id": str(uuid.uuid4()), "job_id": job_id, "bucket": bucket, "path": path, "bytes": bytes}
         return entry.image
 
     def _fail_job(self, job_id: str, worker_id: str, error: str, backoff_seconds: float) -> dict:
         entry = self._held(job_id, worker_id)
         entry.error = error
-        entry.status = "failed" if entry.attempts >= entry.job.max_attempts else "queued"
+        entry.status = TryStatus.FAILED if entry.attempts >= entry.job.max_attempts else TryStatus.QUEUED
         delay = min(600, max(0, backoff_seconds) * 2 ** max(entry.attempts - 1, 0))
         entry.run_after = datetime.now(UTC) + timedelta(seconds=delay)
         return entry.row()
 
     def _release_job(self, job_id: str, worker_id: str) -> dict:
         entry = self._held(job_id, worker_id)
-        entry.status = "cancelled" if entry.cancel_requested else "queued"
+        entry.status = TryStatus.CANCELLED if entry.cancel_requested else TryStatus.QUEUED
         entry.attempts = max(entry.attempts - 1, 0)
         entry.run_after = datetime.now(UTC)
         self._wake()

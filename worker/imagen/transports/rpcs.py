@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from imagen.config import ConfigError
 from imagen.errors import ImagenError
-from imagen.jobs import HeartbeatAnswer, Job, JobCancelled, LeaseLost
+from imagen.jobs import HeartbeatAnswer, Job, JobCancelled, LeaseLost, TryStatus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -183,7 +183,7 @@ class WorkerRpcs:
     def fail(self, job: Job, error: str) -> datetime | None:
         row = first(self._call("fail_job", {**self._held(job), "error": error,
                                             "backoff_seconds": self.retry_backoff_seconds}))  # fmt: skip
-        if row["status"] != "queued":
+        if row["status"] != TryStatus.QUEUED:
             return None
         run_after = row["run_after"]
         return datetime.fromisoformat(run_after) if isinstance(run_after, str) else run_after
