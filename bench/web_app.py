@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser(__doc__).parse_args(argv)
     samples = 2 if args.smoke else 10
     with tempfile.TemporaryDirectory() as tmp:
-        dist = build_web(Path(tmp) / "dist")
+        dist = build_web()
         sizes = bundle_sizes(dist)
         with bench_database() as (url, _user), SupabaseStandIn(url) as gateway:
             env = supabase_worker_env(gateway.url, gateway.keys.service_role, str(tiny_path("tiny", Path(tmp))),

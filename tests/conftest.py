@@ -82,11 +82,11 @@ def standin(db_url, pg_server: PostgresServer):
 
 
 @pytest.fixture(scope="session")
-def web_dist(tmp_path_factory):
-    """The web app built once per run (vite build), for every browser test."""
+def web_dist():
+    """The web app as built from the current sources (vite build, when they changed since the last)."""
     from imagen.dev.web_stack import build_web
 
-    return build_web(tmp_path_factory.mktemp("web") / "dist")
+    return build_web()
 
 
 @pytest.fixture(scope="session")

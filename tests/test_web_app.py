@@ -5,16 +5,21 @@ Screenshots of each screen go to $IMAGEN_ARTIFACTS (default: out/test-artifacts/
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from playwright.sync_api import Page, expect
 
-from imagen.dev.web_stack import StaticSite, web_config, worker_process
-from tests.database import REPO_ROOT
+from imagen.dev.supabase_standin import SupabaseStandIn
+from imagen.dev.web_stack import StaticSite, web_config, web_sources_digest, worker_process
+from tests.database import REPO_ROOT, with_dbname
 from tests.workers import alive, ignore_sigint, process_tree, supabase_worker_env, wait_until
 
 ARTIFACTS = Path(os.environ.get("IMAGEN_ARTIFACTS", REPO_ROOT / "out/test-artifacts/web"))
@@ -22,13 +27,47 @@ PASSWORD = "correct horse battery"
 RENDER_WAIT_MS = 120_000
 
 
-@pytest.fixture
-def site(standin, web_dist, tiny_model, tmp_path):
+@dataclasses.dataclass
+class Stack:
+    db_url: str
+    standin: SupabaseStandIn
+    site: StaticSite
+
+
+@contextlib.contextmanager
+def local_stack(db_url: str, standin: SupabaseStandIn, web_dist: Path, tiny_model: str, log: Path) -> Iterator[Stack]:
     """The app, served as a static host would, with a real worker rendering for it."""
     env = supabase_worker_env(standin, tiny_model, heartbeat_interval=0.5)
     config = web_config(standin.url, standin.keys.anon)
-    with worker_process(env, tmp_path / "worker.log"), StaticSite(web_dist, config) as served:
-        yield served
+    with worker_process(env, log), StaticSite(web_dist, config) as served:
+        yield Stack(db_url, standin, served)
+
+
+@pytest.fixture(scope="module")
+def shared_stack(databases, pg_server, web_dist, tiny_model, tmp_path_factory) -> Iterator[Stack]:
+    """One stack for the tests that leave it as they found it: each signs up users of its own, so
+    none sees another's series (the worker process and the stand-ins start once, not per test)."""
+    db_url = databases.create()
+    admin_url = with_dbname(pg_server.admin_url, db_url.rsplit("/", 1)[1])
+    try:
+        with SupabaseStandIn(db_url, admin_url=admin_url) as standin:
+            log = tmp_path_factory.mktemp("web-stack") / "worker.log"
+            with local_stack(db_url, standin, web_dist, tiny_model, log) as stack:
+                yield stack
+    finally:
+        databases.drop(db_url)
+
+
+@pytest.fixture
+def site(shared_stack) -> StaticSite:
+    return shared_stack.site
+
+
+@pytest.fixture
+def own_site(db_url, standin, web_dist, tiny_model, tmp_path) -> Iterator[StaticSite]:
+    """A stack of this test's own, for a test that changes the stand-ins' behaviour."""
+    with local_stack(db_url, standin, web_dist, tiny_model, tmp_path / "worker.log") as stack:
+        yield stack.site
 
 
 def new_page(browser, site: StaticSite, width: int = 1280) -> Page:
@@ -51,7 +90,7 @@ def sign_up(page: Page, email: str) -> None:
     expect(page.get_by_test_id("signed-in-as")).to_contain_text(email)
 
 
-def start_series(page: Page, prompt: str, n: int, steps: int = 12) -> str:
+def start_series(page: Page, prompt: str, n: int, steps: int = 6) -> str:
     """Fills the new-series form and starts it; returns the series id from the page's URL."""
     page.get_by_test_id("nav-new").click()
     page.get_by_label("Prompt").fill(prompt)
@@ -161,8 +200,8 @@ def test_bad_input_shows_the_database_s_message_next_to_its_field(browser, site)
     assert "#/new" in page.url  # nothing was created
 
 
-def test_during_a_realtime_outage_every_tile_still_ends_filled(browser, site, standin):
-    page = new_page(browser, site)
+def test_during_a_realtime_outage_every_tile_still_ends_filled(browser, own_site, standin):
+    page = new_page(browser, own_site)
     sign_up(page, "fa@example.com")
     start_series(page, "through the storm", 2, steps=4)
     expect(page.get_by_test_id("tile-1")).to_be_visible()
@@ -172,6 +211,19 @@ def test_during_a_realtime_outage_every_tile_still_ends_filled(browser, site, st
     assert time.monotonic() < standin.realtime.outage_until
     assert standin.realtime_socket_count() == 0
     expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "polling")
+
+
+def test_the_app_is_built_again_when_a_source_changes_and_only_then(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.ts").write_text("export {};")
+    (tmp_path / "node_modules").mkdir()
+    before = web_sources_digest(tmp_path)
+    (tmp_path / "node_modules" / "dep.js").write_text("1")
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "index.html").write_text("<html>")
+    assert web_sources_digest(tmp_path) == before  # what vite writes or npm installs is not a source
+    (tmp_path / "src" / "main.ts").write_text("export const x = 1;")
+    assert web_sources_digest(tmp_path) != before
 
 
 def start_web_demo(out: Path, sigint_ignored: bool):
@@ -226,13 +278,14 @@ def test_demo_web_serves_the_app_with_only_the_anon_key_and_leaves_no_process_be
 
 
 # The database's PT429 (issue 19), read by the app: how many tries are unfinished and what to do.
-def test_the_cap_says_how_many_tries_are_unfinished_and_what_to_do(browser, site, conn):
-    page = new_page(browser, site)
+def test_the_cap_says_how_many_tries_are_unfinished_and_what_to_do(browser, shared_stack):
+    page = new_page(browser, shared_stack.site)
     sign_up(page, "cap@example.com")
-    conn.execute(
-        "insert into imagen.limits (owner_id, max_unfinished_tries)"
-        " select id, 1 from auth.users where email = 'cap@example.com'"
-    )
+    with psycopg.connect(shared_stack.db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into imagen.limits (owner_id, max_unfinished_tries)"
+            " select id, 1 from auth.users where email = 'cap@example.com'"
+        )
     page.get_by_test_id("nav-new").click()
     page.get_by_label("Prompt").fill("a fox")
     page.get_by_label("Tries").fill("2")

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import hashlib
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,14 +27,52 @@ from imagen.signals import Stopped, die_with_parent
 WEB_DIR = Path(__file__).resolve().parents[3] / "web"
 
 
-def build_web(out_dir: Path | None = None, web_dir: Path = WEB_DIR) -> Path:
-    """`vite build` of the web app (its npm dependencies installed by scripts/setup)."""
-    out = out_dir or web_dir / "dist"
+# Built apps, one folder per state of web/'s sources: a demo or a test run after the first starts
+# without a build (vite build is the slowest part of `demo --web`'s start).
+WEB_BUILDS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imagen" / "web-builds"
+NOT_SOURCES = {"node_modules", "dist"}
+KEEP_BUILDS_DAYS = 7
+
+
+def web_sources_digest(web_dir: Path = WEB_DIR) -> str:
+    """A digest of everything `vite build` reads in web/ (sources, config, lock), not node_modules."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(web_dir):
+        dirs[:] = sorted(d for d in dirs if d not in NOT_SOURCES)
+        for name in sorted(files):
+            path = Path(root, name)
+            digest.update(path.relative_to(web_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def build_web(web_dir: Path = WEB_DIR) -> Path:
+    """The built app (`vite build`, its npm dependencies installed by scripts/setup), built once per
+    state of the sources and shared by every process (a lock: concurrent starts build it once)."""
     if not (web_dir / "node_modules").is_dir():
         raise RuntimeError(f"{web_dir}/node_modules is missing: run scripts/setup (it runs npm ci there)")
-    subprocess.run(["npx", "vite", "build", "--outDir", str(out), "--emptyOutDir"], cwd=web_dir, check=True,
-                   capture_output=True, text=True)  # fmt: skip
-    return out
+    WEB_BUILDS.mkdir(parents=True, exist_ok=True)
+    dist = WEB_BUILDS / web_sources_digest(web_dir)
+    with open(dist.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (dist / "index.html").is_file():
+            building = dist.with_suffix(".building")
+            shutil.rmtree(building, ignore_errors=True)
+            subprocess.run(["npx", "vite", "build", "--outDir", str(building), "--emptyOutDir"], cwd=web_dir,
+                           check=True, capture_output=True, text=True)  # fmt: skip
+            building.rename(dist)
+            forget_old_builds()
+    return dist
+
+
+def forget_old_builds() -> None:
+    cutoff = time.time() - KEEP_BUILDS_DAYS * 86400
+    for old in WEB_BUILDS.iterdir():
+        if old.stat().st_mtime >= cutoff:
+            continue
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
 
 
 class StaticSite:
@@ -118,8 +159,8 @@ def run_web_demo(port: int, out: Path, verbose: bool = False) -> int:
         for chatty in ("aiohttp.access", "imagen.db.migrate"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
     out.mkdir(parents=True, exist_ok=True)
-    print("demo --web: building the web app")
-    dist = build_web(out / "web")
+    print("demo --web: building the web app (once per change of web/)")
+    dist = build_web()
     with EmbeddedPostgres() as pg:
         migrate(pg.url())
         print(f"demo --web: PostgreSQL on 127.0.0.1:{pg.port}, migrated")
@@ -135,5 +176,4 @@ def run_web_demo(port: int, out: Path, verbose: bool = False) -> int:
                     threading.Event().wait()  # until a signal unwinds every `with` above
                 except Stopped as stop:
                     print(f"demo --web: {stop} received, stopping", flush=True)
-    shutil.rmtree(out / "web", ignore_errors=True)
     return 0
