@@ -27,7 +27,7 @@ def assert_each_job_done_once(conn, storage_dir, expected: int) -> None:
 
 def test_sigkill_mid_render_loses_and_duplicates_nothing(conn, db_url, user_a, tiny_model, tmp_path):
     """Three workers are killed in the middle of a render; the tries still end up done exactly once."""
-    create_tiny_series(conn, user_a, n=3, steps=50)
+    create_tiny_series(conn, user_a, n=3, steps=25)  # a render of a second or more: the kill lands in it
     conn.execute("update imagen.jobs set max_attempts = 10")  # the same try may be killed every time
     env = worker_env(db_url, tiny_model, tmp_path / "images", lease_seconds=1)
     killed = []
@@ -109,7 +109,7 @@ def test_two_workers_share_a_queue_of_thirty(conn, db_url, user_a, tiny_model, t
 def test_database_restart_mid_series_is_survived(conn, db_url, user_a, tiny_model, tmp_path, pg_server):
     if pg_server.restart is None:
         pytest.skip("needs a server the tests started, to restart it (TEST_DATABASE_URL points elsewhere)")
-    series = create_tiny_series(conn, user_a, n=8, steps=50)
+    series = create_tiny_series(conn, user_a, n=8, steps=25)  # seconds a try: the restart lands mid-series
     proc = start_worker(worker_env(db_url, tiny_model, tmp_path / "images"), "--burst", log_path=tmp_path / "w.log")
     wait_until(lambda: scalar(db_url, "select count(*) from imagen.jobs where status = 'done'") >= 1, 60, what="1 done")
     assert scalar(db_url, "select count(*) from imagen.jobs where status = 'done'") < 8, "restart must be mid-series"
