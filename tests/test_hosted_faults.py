@@ -1,4 +1,5 @@
-"""A real `imagen worker` process against a project that fails the way a hosted one does.
+"""`imagen worker` against a project that fails the way a hosted one does (the worker's serve() in
+this process; a real process where what is tested is the process's exit).
 
 The stand-in answers as PostgREST, Postgres under the hosted timeouts, and the proxy in front of
 them would (dev/supabase_standin/faults.py). None of these may stop the worker or cost a try an
@@ -10,7 +11,7 @@ import psycopg
 
 from imagen.dev.supabase_standin import SupabaseStandIn
 from imagen.dev.supabase_standin.faults import ANSWERS
-from tests.workers import run_worker_burst, supabase_worker_env
+from tests.workers import run_worker_burst, serve_burst, supabase_worker_env
 from tests.world import create_tiny_series
 
 
@@ -26,7 +27,7 @@ def assert_every_try_done_once(conn: psycopg.Connection, standin, series_id: str
 
 
 def test_every_transient_answer_of_postgrest_postgres_and_the_proxy_is_retried(conn, standin, user_a, tiny_model,
-                                                                             tmp_path):  # fmt: skip
+                                                                             monkeypatch, caplog):  # fmt: skip
     series = create_tiny_series(conn, user_a, n=3)
     # Spread over the RPCs that change state, so that each retry starts from a short backoff.
     rpcs = ("claim_job", "complete_job", "heartbeat_job")
@@ -34,29 +35,29 @@ def test_every_transient_answer_of_postgrest_postgres_and_the_proxy_is_retried(c
         standin.inject(kind, f"/rest/v1/rpc/{rpcs[n % len(rpcs)]}")
     standin.inject("520", "/storage/v1/object/")
     standin.inject("429", "/storage/v1/object/")
-    result = run_worker_burst(supabase_worker_env(standin, tiny_model), tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    stats = serve_burst(supabase_worker_env(standin, tiny_model), monkeypatch)
+    assert (stats.done, stats.failed) == (3, 0)
     assert sorted(kind for kind, _ in standin.faults.served) == sorted([*ANSWERS, "520", "429"])
-    assert "Traceback" not in result.stderr
+    assert not [r.getMessage() for r in caplog.records if r.exc_info], "no traceback for a fault that was retried"
     assert_every_try_done_once(conn, standin, series["id"], 3)
 
 
-def test_a_request_that_never_answers_is_given_up_and_retried(conn, standin, user_a, tiny_model, tmp_path):
+def test_a_request_that_never_answers_is_given_up_and_retried(conn, standin, user_a, tiny_model, monkeypatch):
     series = create_tiny_series(conn, user_a, n=2)
     standin.inject("hang", "/rest/v1/rpc/complete_job")
     standin.inject("hang", "/storage/v1/object/")
-    result = run_worker_burst(supabase_worker_env(standin, tiny_model, request_timeout=1), tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    stats = serve_burst(supabase_worker_env(standin, tiny_model, request_timeout=1), monkeypatch)
+    assert (stats.done, stats.failed) == (2, 0)
     assert [kind for kind, _ in standin.faults.served] == ["hang", "hang"]
     assert_every_try_done_once(conn, standin, series["id"], 2)
 
 
-def test_a_completion_whose_answer_was_lost_is_not_done_twice(conn, standin, user_a, tiny_model, tmp_path):
+def test_a_completion_whose_answer_was_lost_is_not_done_twice(conn, standin, user_a, tiny_model, monkeypatch):
     series = create_tiny_series(conn, user_a, n=2)
     # The image row is written, then the gateway times out: the retry must find it, not fail.
     standin.inject("PGRST003", "/rest/v1/rpc/complete_job", after=True)
-    result = run_worker_burst(supabase_worker_env(standin, tiny_model), tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    stats = serve_burst(supabase_worker_env(standin, tiny_model), monkeypatch)
+    assert (stats.done, stats.failed) == (2, 0)
     assert standin.faults.served == [("PGRST003", "/rest/v1/rpc/complete_job")]
     assert_every_try_done_once(conn, standin, series["id"], 2)
 
@@ -73,12 +74,12 @@ def test_a_schema_the_api_does_not_expose_stops_the_worker_at_start_with_one_lin
 
 
 def test_a_claim_whose_answer_was_lost_gets_its_try_back_instead_of_stranding_it(conn, standin, user_a, tiny_model,
-                                                                              tmp_path):  # fmt: skip
+                                                                              monkeypatch):  # fmt: skip
     series = create_tiny_series(conn, user_a, n=2)
     # The claim commits, then the gateway times out. A worker that claimed anew would leave the
     # first try running under its lease (60 s) and, in burst mode, exit without it.
     standin.inject("PGRST003", "/rest/v1/rpc/claim_job", after=True)
-    result = run_worker_burst(supabase_worker_env(standin, tiny_model, lease_seconds=60), tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    stats = serve_burst(supabase_worker_env(standin, tiny_model, lease_seconds=60), monkeypatch)
+    assert (stats.done, stats.failed) == (2, 0)
     assert standin.faults.served == [("PGRST003", "/rest/v1/rpc/claim_job")]
     assert_every_try_done_once(conn, standin, series["id"], 2)

@@ -81,6 +81,21 @@ def supabase_worker_env(standin, model: str, **settings: object) -> dict:
     return worker_box_env(standin.url, standin.keys.service_role, model, **{"poll_interval": 0.5, **settings})
 
 
+def serve_burst(env: dict, monkeypatch) -> WorkerStats:
+    """`imagen worker --burst` in this process (serve(), as the command runs it), with the settings
+    `env` gives and nothing else from this process's environment."""
+    from imagen.config import load_settings
+    from imagen.serve import serve
+
+    for name in list(os.environ):
+        if name.startswith(("IMAGEN_", "SUPABASE_", "DATABASE_URL")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith(("IMAGEN_", "SUPABASE_")):
+            monkeypatch.setenv(name, value)
+    return serve(load_settings(), burst=True)
+
+
 def run_worker_burst(env: dict, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "imagen.cli", "worker", "--burst"], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
