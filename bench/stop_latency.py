@@ -10,11 +10,8 @@ mid-render, for SIGTERM and for SIGINT inherited ignored (as a background `cmd &
 
 from __future__ import annotations
 
-import os
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,6 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from bench.common import bench_database, parser, print_table, wait_for, write_results
+from imagen.dev.harness import HookedStorage, postgres_worker_env, start_worker
 from imagen.jobs import Job, RenderAborted
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import MemoryConnector
@@ -44,16 +42,6 @@ class PacedRenderer:
             if on_step is not None and not on_step(step):
                 raise RenderAborted(job.label)
         return Image.new("RGB", (8, 8))
-
-
-class TimedStorage(LocalStorage):
-    def __init__(self, root: Path, on_put) -> None:
-        super().__init__(root)
-        self.on_put = on_put
-
-    def put(self, path: str, data: bytes) -> None:
-        self.on_put()
-        super().put(path, data)
 
 
 def a_job(steps: int) -> Job:
@@ -79,7 +67,7 @@ def stop_in_state(state: str, root: Path) -> float:
     elif state == "after the claim":
         connector.after_call = lambda fn: fn == "claim_job" and stop_now()
     elif state == "storing":
-        storage = TimedStorage(root, on_put=stop_now)
+        storage = HookedStorage(root, on_put=stop_now)
     worker = Worker(WorkerRpcs(connector, "bench"), storage, PacedRenderer(), poll_interval=AN_HOUR)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
@@ -102,16 +90,8 @@ def process_stop(url: str, model: str, root: Path, state: str, signum: int, sigi
     import psycopg
 
     log = root / f"{state}-{signum}-{time.monotonic_ns()}.log"  # a fresh log: "ready" must be this run's
-    env = {**os.environ, "IMAGEN_TRANSPORT": "postgres", "IMAGEN_DATABASE_URL": url, "IMAGEN_MODEL": model,
-           "IMAGEN_STORAGE_DIR": str(root / "images"), "IMAGEN_POLL_INTERVAL": str(AN_HOUR),
-           "HF_HUB_OFFLINE": "1"}  # fmt: skip
-
-    def as_a_background_job() -> None:  # what `cmd &` in a script does to SIGINT
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "imagen.cli", "worker"], env=env, stdout=out, stderr=out,
-                                preexec_fn=as_a_background_job if sigint_ignored else None)  # fmt: skip
+    env = postgres_worker_env(url, model, root / "images", poll_interval=AN_HOUR)
+    proc = start_worker(env, log_path=log, sigint_ignored=sigint_ignored)
     wait_for(lambda: "ready transport=postgres" in log.read_text(), timeout=120, interval=0.01)
     with psycopg.connect(url, autocommit=True) as conn:
         if state == "mid-render":

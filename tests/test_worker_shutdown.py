@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+from imagen.dev.harness import HookedStorage
 from imagen.jobs import Job
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import MemoryConnector
@@ -26,16 +27,6 @@ def scripted(jobs: list[Job] = (), failing: set[str] = frozenset(), after=None) 
     connector = MemoryConnector(jobs)
     connector.failing, connector.after_call = set(failing), after
     return connector
-
-
-class HookedStorage(LocalStorage):
-    def __init__(self, root, on_put) -> None:
-        super().__init__(root)
-        self.on_put = on_put
-
-    def put(self, path: str, data: bytes) -> None:
-        self.on_put()
-        super().put(path, data)
 
 
 def running(worker: Worker) -> threading.Thread:

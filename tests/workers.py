@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,6 +10,9 @@ from pathlib import Path
 
 import psycopg
 
+from imagen.dev.harness import ignore_sigint as ignore_sigint
+from imagen.dev.harness import postgres_worker_env
+from imagen.dev.harness import start_worker as start_worker
 from imagen.dev.web_stack import supabase_worker_env as worker_box_env
 from imagen.transports import postgres_queue
 from imagen.transports.local_storage import LocalStorage
@@ -28,32 +30,9 @@ def run_burst(db_url: str, renderer, storage_dir: Path, worker_id: str = "test-w
 
 
 def worker_env(db_url: str, model: str, storage_dir: Path, **settings: object) -> dict:
-    env = {
-        **os.environ,
-        "IMAGEN_DATABASE_URL": db_url,
-        "IMAGEN_MODEL": model,
-        "IMAGEN_STORAGE_DIR": str(storage_dir),
-        "IMAGEN_POLL_INTERVAL": "0.5",  # a fallback: wake-ups come as NOTIFY or Realtime events
-        "IMAGEN_HEARTBEAT_INTERVAL": "0.1",
-        "IMAGEN_RETRY_BACKOFF_SECONDS": "0.01",
-        "HF_HUB_OFFLINE": "1",
-    }
-    env.update({f"IMAGEN_{k.upper()}": str(v) for k, v in settings.items()})
-    return env
-
-
-def ignore_sigint() -> None:
-    """A Popen preexec_fn: the child starts as a non-interactive shell's `cmd &` starts it, with
-    SIGINT ignored (as CI, nohup and some supervisors start services)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def start_worker(env: dict, *args: str, log_path: Path, sigint_ignored: bool = False) -> subprocess.Popen:
-    with open(log_path, "ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "imagen.cli", "worker", *args], env=env, stdout=out, stderr=subprocess.STDOUT,
-            preexec_fn=ignore_sigint if sigint_ignored else None,
-        )  # fmt: skip
+    """A test's worker: wake-ups by NOTIFY (the poll a fallback), quick heartbeats and retries."""
+    quick = {"poll_interval": 0.5, "heartbeat_interval": 0.1, "retry_backoff_seconds": 0.01}
+    return postgres_worker_env(db_url, model, storage_dir, **{**quick, **settings})
 
 
 def wait_until(predicate, timeout: float = 60, interval: float = 0.02, what: str = "condition"):
