@@ -87,14 +87,14 @@ isOneToOne: false
                   ]
                 },"owner_turns": {
                   Row: {
-                    "first_queued_at": string,"last_claimed_at": string | null,"owner_id": string
+                    "first_queued_at": string,"last_claimed_at": string | null,"owner_id": string,"queued_tries": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "first_queued_at"?: string,"last_claimed_at"?: string | null,"owner_id": string
+                    "first_queued_at"?: string,"last_claimed_at"?: string | null,"owner_id": string,"queued_tries"?: number
                   }
                   Update: {
-                    "first_queued_at"?: string,"last_claimed_at"?: string | null,"owner_id"?: string
+                    "first_queued_at"?: string,"last_claimed_at"?: string | null,"owner_id"?: string,"queued_tries"?: number
                   }
                   Relationships: [
                     
