@@ -423,6 +423,9 @@ isOneToOne: false
         isOneToOne: false
         isSetofReturn: true
       } },
+"queue_depth":
+{ Args: { "model"?: string }; Returns: number
+                           },
 "queue_places":
 { Args: Record<PropertyKey, never>; Returns: {
               "expected_start": string | null,

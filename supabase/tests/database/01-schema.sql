@@ -107,8 +107,8 @@ select is(
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosecdef),
-  array['images_queue_object_delete', 'jobs_note_owner_turn', 'queue_places'],
-  'the only SECURITY DEFINER functions are the triggers that queue a deleted picture''s object and note an owner''s turn, and queue_places (a place counts other users'' tries; it returns the caller''s own)');
+  array['images_queue_object_delete', 'jobs_note_owner_turn', 'queue_depth', 'queue_places'],
+  'the only SECURITY DEFINER functions are the triggers that queue a deleted picture''s object and note an owner''s turn, queue_depth (the autoscaler''s role reads no table) and queue_places (a place counts other users'' tries; it returns the caller''s own)');
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosrc like '%is\_superuser%'),
