@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+import yaml
 
 from imagen.console.users import acting_as, as_user
 from imagen.db.autoscaler import enable_autoscaler_login
 from imagen.errors import ConfigError
-from tests.database import with_user
+from tests.database import REPO_ROOT, with_user
 from tests.world import as_worker, claim, complete, create_series
 
 PASSWORD = "a-long-enough-password-for-keda"
@@ -93,3 +94,10 @@ def test_the_password_is_stored_as_a_scram_verifier(pg_server, scaler):
     with psycopg.connect(pg_server.admin_url) as admin:
         stored = admin.execute("select rolpassword from pg_authid where rolname = 'imagen_autoscaler'").fetchone()[0]
     assert stored.startswith("SCRAM-SHA-256$") and PASSWORD not in stored
+
+
+def test_the_scaledobjects_query_answers_one_integer_as_the_autoscaler(scaler, conn, user_a):
+    manifest = (REPO_ROOT / "deploy" / "kubernetes" / "scaledobject.yaml").read_text()
+    (scaled,) = [d for d in yaml.safe_load_all(manifest) if d["kind"] == "ScaledObject"]
+    create_series(conn, user_a, 3)
+    assert scaler.execute(scaled["spec"]["triggers"][0]["metadata"]["query"]).fetchall() == [(3,)]
