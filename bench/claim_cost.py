@@ -80,49 +80,49 @@ select id, now() - interval '1 day' + random() * interval '1 hour', now() - inte
 """
 
 
-def databases(pg: EmbeddedPostgres) -> dict[str, str]:
-    """ "before" and "now" on one cluster: migrated to just before IDLE_FREE_CLAIM, then a copy
-    migrated to the end."""
-    url = pg.url()
+def databases(pg: EmbeddedPostgres, idle_sizes: tuple[int, ...]) -> dict[tuple[str, int], str]:
+    """(version, idle owners) -> a database of its own on one cluster: "before" migrated to just
+    before IDLE_FREE_CLAIM, "now" a copy of it migrated to the end."""
     with tempfile.TemporaryDirectory() as older:
         for path in sorted(DEFAULT_MIGRATIONS_DIR.glob("*.sql")):
             if path.name < IDLE_FREE_CLAIM:
                 shutil.copy(path, Path(older) / path.name)
-        migrate(url, Path(older))
+        migrate(pg.url(), Path(older))
+    urls = {}
     with psycopg.connect(pg.admin_url("template1"), autocommit=True) as conn:
-        conn.execute("create database claim_now template postgres owner postgres")
-    now = pg.url("claim_now")
-    migrate(now)
-    return {"before": url, "now": now}
+        for version in ("before", "now"):
+            for idle in idle_sizes:
+                name = f"claim_{version}_{idle}"
+                conn.execute(f"create database {name} template postgres owner postgres")
+                urls[version, idle] = pg.url(name)
+    for (version, _), url in urls.items():
+        if version == "now":
+            migrate(url)
+    return urls
 
 
-def prepare(url: str, active: int, fifo: bool) -> list:
+def prepare(url: str, fifo: bool, active: int, per_user: int, idle: int) -> None:
+    """active owners with per_user tries queued each (series of 10, the owners' series interleaved
+    in time), and idle owners who were served before them and have nothing queued."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("update imagen.limits set max_unfinished_tries = 1000000 where owner_id is null")
         if fifo:
             conn.execute(FIFO_CLAIM)
-        return [ensure_user(conn, f"bench{i}@imagen.local") for i in range(active)]
-
-
-def requeue(url: str, users: list, per_user: int, idle_from: int, idle_to: int) -> None:
-    """Ends whatever the last size left unfinished, adds idle owners up to idle_to, and queues
-    per_user tries for each active owner (series of 10, the owners' series interleaved in time)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("update imagen.jobs set status = 'cancelled' where status in ('queued', 'running')")
-        if idle_to > idle_from:
-            conn.execute(ADD_IDLE_OWNERS, {"first": idle_from + 1, "last": idle_to})
+        if idle:
+            conn.execute(ADD_IDLE_OWNERS, {"first": 1, "last": idle})
+        users = [ensure_user(conn, f"bench{i}@imagen.local") for i in range(active)]
         for _ in range(per_user // 10):
             for user in users:
                 with as_user(conn, user):
                     conn.execute("select imagen.create_series('bench', 10, width => 256, height => 256)")
-        conn.execute("vacuum analyze imagen.jobs")
-        conn.execute("vacuum analyze imagen.owner_turns")
+        conn.execute("vacuum analyze imagen.jobs, imagen.owner_turns")
 
 
-def measure(claims: dict[str, tuple[str, str]], count: int, warmup: int) -> dict[str, list[float]]:
-    """claims: name -> (database url, claim function); timed in turn, one claim of each per round."""
+def measure(claims: dict[tuple, tuple[str, str]], count: int, warmup: int) -> dict[tuple, list[float]]:
+    """claims: name -> (database url, claim function); one claim of each per round, so the load of
+    the machine at any moment falls on every kind and size alike."""
     conns = {name: psycopg.connect(url, autocommit=True) for name, (url, _) in claims.items()}
-    times: dict[str, list[float]] = {name: [] for name in claims}
+    times: dict[tuple, list[float]] = {name: [] for name in claims}
     try:
         for conn in conns.values():
             conn.execute("set role service_role")
@@ -145,36 +145,29 @@ def main() -> None:
     if args.smoke:
         active, per_user, idle_sizes, count, warmup = 5, 10, (0, 100), 10, 2
     else:
-        active, per_user, idle_sizes, count, warmup = 100, 10, (0, 1_000, 10_000, 100_000), 300, 50
-    rows = []
+        active, per_user, idle_sizes, count, warmup = 100, 10, (0, 1_000, 10_000, 100_000), 400, 50
     with EmbeddedPostgres(durable=False) as pg:
-        urls = databases(pg)
-        users = {name: prepare(url, active, fifo=name == "now") for name, url in urls.items()}
-        claims = {
-            "before": (urls["before"], "imagen.claim_job"),
-            "now": (urls["now"], "imagen.claim_job"),
-            "FIFO": (urls["now"], "bench_fifo.claim_job"),
-        }
-        idle_before = 0
+        urls = databases(pg, idle_sizes)
+        for (version, idle), url in urls.items():
+            prepare(url, version == "now", active, per_user, idle)
+        claims = {}
         for idle in idle_sizes:
-            for name, url in urls.items():
-                requeue(url, users[name], per_user, idle_before, idle)
-            idle_before = idle
-            times = measure(claims, count, warmup)
-            for name, t in times.items():
-                rows.append({"idle_owners": idle, "claim": name, **summary_ms(t)})
+            claims["before", idle] = (urls["before", idle], "imagen.claim_job")
+            claims["now", idle] = (urls["now", idle], "imagen.claim_job")
+            claims["FIFO", idle] = (urls["now", idle], "bench_fifo.claim_job")
+        times = measure(claims, count, warmup)
+    rows = [{"idle_owners": idle, "claim": name, **summary_ms(t)} for (name, idle), t in times.items()]
     print_table(
         f"Claim cost: {active} active owners with {per_user} tries queued each, idle owners beside them; "
-        f"{count} claims of each kind a size, interleaved",
+        f"{count} claims of each kind and size, all interleaved",
         rows,
     )
-    now = {r["idle_owners"]: r["p50_ms"] for r in rows if r["claim"] == "now"}
-    before = {r["idle_owners"]: r["p50_ms"] for r in rows if r["claim"] == "before"}
-    fifo = {r["idle_owners"]: r["p50_ms"] for r in rows if r["claim"] == "FIFO"}
-    ratios = {idle: now[idle] / now[0] for idle in idle_sizes}
+    p50 = {(r["claim"], r["idle_owners"]): r["p50_ms"] for r in rows}
+    ratios = {idle: p50["now", idle] / p50["now", 0] for idle in idle_sizes}
     for idle in idle_sizes:
         print(f"{idle:>7} idle owners: now {ratios[idle]:.2f}x its no-idle median (goal <= 1.2x), "
-              f"before {before[idle] / before[0]:.2f}x; now / FIFO {now[idle] / fifo[idle]:.2f}x")  # fmt: skip
+              f"before {p50['before', idle] / p50['before', 0]:.2f}x; "
+              f"now / FIFO {p50['now', idle] / p50['FIFO', idle]:.2f}x")  # fmt: skip
     write_results("claim_cost", args, {"rows": rows, "now_ratio_to_no_idle": ratios})
 
 
