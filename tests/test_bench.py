@@ -24,6 +24,7 @@ BENCHES = [
     "quality_gate",
     "gpu_fast",
     "stop_latency",
+    "webhook_delivery",
 ]
 
 

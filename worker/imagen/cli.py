@@ -58,6 +58,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
     os._exit(0)
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from imagen.webhooks import Deliverer
+
+    settings = load_settings()
+    deliverer = Deliverer(
+        settings.require_database_url(),
+        timeout=settings.webhook_timeout,
+        threads=settings.webhook_threads,
+        poll_interval=settings.poll_interval,
+        allow_private_addresses=settings.webhook_allow_private_addresses,
+    )
+    # Stop claiming on SIGINT/SIGTERM; deliveries in flight finish (or are handed back by their lease).
+    with signals.on_stop(lambda _signum: deliverer.stop()):
+        deliverer.run()
+    return 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from imagen.console.progress_feed import open_feed
     from imagen.console.series import TooManyUnfinished, create_series, find_user, watch_series
@@ -171,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", help="postgres or supabase (default: IMAGEN_TRANSPORT or postgres)")
     p.add_argument("--model", help="hub id, local pipeline folder, or tiny / tiny-sdxl (default: IMAGEN_MODEL)")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("webhooks", help="deliver the series webhooks (signed, retried for a day) until stopped")
+    p.set_defaults(func=cmd_webhooks)
 
     p = sub.add_parser("submit", help="create a series as a user")
     p.add_argument("prompt")
