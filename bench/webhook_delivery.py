@@ -102,9 +102,9 @@ def phase(name: str, conn, receiver, users, count: int, rate: float | None, batc
 
 def main() -> None:
     args = parser(__doc__).parse_args()
-    burst, paced, rate = (40, 20, 50.0) if args.smoke else (3000, 500, 50.0)
+    burst, paced, rate = (20, 5, 50.0) if args.smoke else (3000, 500, 50.0)
     receiver = Receiver()
-    with bench_database() as (url, _), psycopg.connect(url, autocommit=True) as conn:
+    with bench_database(durable=not args.smoke) as (url, _), psycopg.connect(url, autocommit=True) as conn:
         users = [ensure_user(conn, f"hooks{i}@imagen.local") for i in range(USERS)]
         for i, user in enumerate(users):
             with as_user(conn, user):

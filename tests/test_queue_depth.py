@@ -71,16 +71,16 @@ def test_counts_one_models_tries(conn, scaler, user_a):
     assert (depth(scaler), depth(scaler, "one"), depth(scaler, "two"), depth(scaler, "three")) == (3, 2, 1, 0)
 
 
-@pytest.mark.parametrize("role", ["anon", "authenticated", "service_role"])
-def test_no_other_role_may_call_it(conn, role):
-    with acting_as(conn, role), pytest.raises(psycopg.errors.InsufficientPrivilege):
-        conn.execute("select imagen.queue_depth()")
+def test_no_other_role_may_call_it(conn):
+    for role in ("anon", "authenticated", "service_role"):
+        with acting_as(conn, role), pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select imagen.queue_depth()")
 
 
-@pytest.mark.parametrize("table", ["imagen.jobs", "imagen.series", "imagen.owner_turns", "auth.users"])
-def test_the_autoscaler_reads_no_table(scaler, table):
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        scaler.execute(f"select count(*) from {table}")
+def test_the_autoscaler_reads_no_table(scaler):
+    for table in ("imagen.jobs", "imagen.series", "imagen.owner_turns", "auth.users"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            scaler.execute(f"select count(*) from {table}")
 
 
 def test_a_short_password_is_refused_and_nothing_changes(conn):
