@@ -284,3 +284,62 @@ def test_the_payload_is_the_body_that_was_signed(conn, user_a):
     webhook_id, body = conn.execute("select id::text, payload::text from imagen.webhook_deliveries limit 1").fetchone()
     headers = signed_headers(Delivery(webhook_id, "", body, 1, "", endpoint["secret"]), datetime.now(UTC))
     assert Webhook(endpoint["secret"]).verify(body, headers) == json.loads(body)
+
+
+def test_a_cancel_racing_a_worker_finishing_the_last_try_sends_one_series_done(db_url, conn, user_a):
+    """The worker holds its try's row and the series.done lock; the user's cancel waits for the row
+    first, then checks with the worker's commit in sight: one series.done, and no deadlock."""
+    register(conn, user_a, url="https://example.com/hooks", events=["series.done"])
+    series = create_series(conn, user_a, 3)
+    running = claim(conn)
+    with psycopg.connect(db_url) as worker, psycopg.connect(db_url, autocommit=True) as user:
+        worker.execute("select 1")  # a transaction that stays open: complete_job's locks are held
+        complete(worker, running)
+
+        def cancel() -> None:
+            with as_user(user, user_a):
+                user.execute("select imagen.cancel_series(%s)", (series["id"],))
+
+        cancelling = threading.Thread(target=cancel)
+        cancelling.start()
+        wait_until(
+            lambda: conn.execute(
+                "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s", (user.info.backend_pid,)
+            ).fetchone()[0],
+            timeout=30,
+            what="the cancel waiting for the worker's try",
+        )
+        worker.commit()
+        cancelling.join(30)
+        assert not cancelling.is_alive()
+    assert outbox(conn) == [("series.done", {"series_id": str(series["id"]), "done": 1, "failed": 0, "cancelled": 2})]
+
+
+def test_picking_a_winner_and_stopping_the_rest_while_a_try_finishes_does_not_deadlock(db_url, conn, user_a):
+    """select_image holds the series row while it stops the rest, and waits for the try a worker
+    holds; the worker's series.done check must not then wait for the series row."""
+    register(conn, user_a, url="https://example.com/hooks", events=["series.done", "winner.picked"])
+    series = create_series(conn, user_a, 3)
+    image = complete(conn, claim(conn))
+    running = claim(conn)
+    with psycopg.connect(db_url) as worker, psycopg.connect(db_url, autocommit=True) as user:
+        worker.execute("select 1 from imagen.jobs where id = %s for update", (running["id"],))
+
+        def pick() -> None:
+            with as_user(user, user_a):
+                user.execute("select imagen.select_image(%s, %s, true)", (series["id"], image["id"]))
+
+        picking = threading.Thread(target=pick)
+        picking.start()
+        wait_until(
+            lambda: conn.execute(
+                "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s", (user.info.backend_pid,)
+            ).fetchone()[0],
+            timeout=30,
+            what="the pick waiting for the worker's try",
+        )
+        complete(worker, running)
+        worker.commit()
+        picking.join(30)
+        assert not picking.is_alive()
+    assert [event for event, _ in outbox(conn)] == ["winner.picked", "series.done"]

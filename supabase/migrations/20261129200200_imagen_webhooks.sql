@@ -1,6 +1,71 @@
 -- Series webhooks (issue 23): endpoints with a secret each, an outbox written by the transaction
--- that causes the event, read by imagen webhooks. The definitions and their reasons:
--- supabase/schemas/95_webhooks.sql.
+-- that causes the event, read by imagen webhooks. select_image (stop_rest) and cancel_series now
+-- stop the rest of a series in one statement (imagen_private.stop_series_tries), so they take the
+-- tries' row locks before the series.done check's lock, in the order a worker finishing a try
+-- takes them. The definitions and their reasons: supabase/schemas/95_webhooks.sql and
+-- 40_user_rpcs.sql.
+
+-- Stops a series' unfinished tries, in one statement: queued ones cancelled at once, running ones
+-- flagged for their worker. One statement takes every try's row lock before any trigger runs, so
+-- it waits for a worker finishing a try of the series before the series.done check's lock
+-- (95_webhooks.sql), in the order the worker takes them; and a try claimed meanwhile is flagged.
+-- SECURITY INVOKER: it runs as the caller, under RLS.
+create or replace function imagen_private.stop_series_tries(series_id uuid)
+ returns void
+ language sql
+ set search_path to ''
+as $$
+  update imagen.jobs j
+  set status = case when j.status = 'queued' then 'cancelled' else j.status end,
+      cancel_requested = j.cancel_requested or j.status = 'running'
+  where j.series_id = stop_series_tries.series_id
+    and (j.status = 'queued' or (j.status = 'running' and not j.cancel_requested));
+$$;
+grant execute on function imagen_private.stop_series_tries(uuid) to authenticated, service_role;
+
+-- Picks the winner; the foreign key refuses an image of another series.
+create or replace function imagen.select_image(series_id uuid, image_id uuid, stop_rest boolean default false)
+ returns imagen.series
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _series imagen.series;
+begin
+  update imagen.series s set selected_image_id = select_image.image_id
+  where s.id = select_image.series_id
+  returning * into _series;
+  if not found then
+    raise exception 'series_id % is not one of your series', select_image.series_id
+      using errcode = '22023';
+  end if;
+  if coalesce(select_image.stop_rest, false) then
+    perform imagen_private.stop_series_tries(_series.id);
+  end if;
+  return _series;
+exception
+  when foreign_key_violation then
+    raise exception 'image_id % is not an image of series %', select_image.image_id, select_image.series_id
+      using errcode = '22023';
+end;
+$$;
+grant execute on function imagen.select_image(uuid,uuid,boolean) to authenticated, service_role;
+
+-- Queued tries become cancelled at once; running ones are flagged and stopped by the worker.
+create or replace function imagen.cancel_series(series_id uuid)
+ returns imagen.series
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _series imagen.series;
+begin
+  _series := imagen_private.own_series(cancel_series.series_id);
+  perform imagen_private.stop_series_tries(_series.id);
+  return _series;
+end;
+$$;
+grant execute on function imagen.cancel_series(uuid) to authenticated, service_role;
 
 create or replace function imagen_private.new_webhook_secret()
  returns text
@@ -94,9 +159,11 @@ $$;
 
 -- try.done / try.failed, and series.done once none of the series' tries is queued or running.
 -- SECURITY DEFINER (owned by postgres): users cause these (a cancel ends a series) but may not
--- write the outbox. series.done takes the series row's lock first, so of two tries finishing at
--- once the later sees the earlier's commit; one statement that ends several tries (a cancel)
--- sends one series.done, remembered for the transaction in a local setting.
+-- write the outbox. series.done takes a lock on the series first (a transaction-level advisory
+-- lock, not the series row, which select_image holds while it stops the rest), so of two tries
+-- finishing at once the later sees the earlier's commit; every path takes it after its tries'
+-- row locks (stop_series_tries). One statement that ends several tries (a cancel) sends one
+-- series.done, remembered for the transaction in a local setting.
 create or replace function imagen_private.jobs_webhook_events()
  returns trigger
  language plpgsql
@@ -117,7 +184,7 @@ begin
   end if;
   if new.series_id is not null
      and coalesce(current_setting('imagen.series_done_' || replace(new.series_id::text, '-', ''), true), '') = '' then
-    perform 1 from imagen.series s where s.id = new.series_id for no key update;
+    perform pg_advisory_xact_lock(hashtextextended('imagen.series_done:' || new.series_id::text, 0));
     if not exists (select from imagen.jobs j where j.series_id = new.series_id and j.status in ('queued', 'running')) then
       perform set_config('imagen.series_done_' || replace(new.series_id::text, '-', ''), '1', true);
       perform imagen_private.queue_webhook(new.owner_id, 'series.done', (

@@ -98,9 +98,11 @@ $$;
 
 -- try.done / try.failed, and series.done once none of the series' tries is queued or running.
 -- SECURITY DEFINER (owned by postgres): users cause these (a cancel ends a series) but may not
--- write the outbox. series.done takes the series row's lock first, so of two tries finishing at
--- once the later sees the earlier's commit; one statement that ends several tries (a cancel)
--- sends one series.done, remembered for the transaction in a local setting.
+-- write the outbox. series.done takes a lock on the series first (a transaction-level advisory
+-- lock, not the series row, which select_image holds while it stops the rest), so of two tries
+-- finishing at once the later sees the earlier's commit; every path takes it after its tries'
+-- row locks (stop_series_tries). One statement that ends several tries (a cancel) sends one
+-- series.done, remembered for the transaction in a local setting.
 create or replace function imagen_private.jobs_webhook_events()
  returns trigger
  language plpgsql
@@ -121,7 +123,7 @@ begin
   end if;
   if new.series_id is not null
      and coalesce(current_setting('imagen.series_done_' || replace(new.series_id::text, '-', ''), true), '') = '' then
-    perform 1 from imagen.series s where s.id = new.series_id for no key update;
+    perform pg_advisory_xact_lock(hashtextextended('imagen.series_done:' || new.series_id::text, 0));
     if not exists (select from imagen.jobs j where j.series_id = new.series_id and j.status in ('queued', 'running')) then
       perform set_config('imagen.series_done_' || replace(new.series_id::text, '-', ''), '1', true);
       perform imagen_private.queue_webhook(new.owner_id, 'series.done', (
