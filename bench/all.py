@@ -26,6 +26,7 @@ BENCHMARKS = [
     "progress_cost",
     "render_overhead",
     "stop_latency",
+    "webhook_delivery",
     "gpu_flux",
     "compile_start",
     "quality_gate",

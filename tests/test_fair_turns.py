@@ -107,3 +107,54 @@ def test_a_claim_in_flight_locks_only_the_try_it_takes(db_url, conn, user_a, use
         assert other is not None and other["owner_id"] != held["owner_id"]
         third = claim(conn, "w3")
         assert third is not None and third["owner_id"] not in (held["owner_id"], other["owner_id"])
+
+
+def test_each_owners_queued_count_follows_every_way_in_and_out_of_the_queue(conn, user_a, user_b):
+    """owner_turns.queued_tries is what keeps idle owners out of the claim's walk: it must equal the
+    owner's queued tries after inserts, claims, releases, failures, cancels, retries, expired
+    leases and deletes."""
+    from imagen.console.users import as_user
+
+    def counts_agree() -> None:
+        with as_worker(conn):
+            rows = conn.execute(
+                "select t.owner_id, t.queued_tries,"
+                " (select count(*) from imagen.jobs j where j.owner_id = t.owner_id and j.status = 'queued')"
+                " from imagen.owner_turns t"
+            ).fetchall()
+        assert rows and all(kept == real for _, kept, real in rows), rows
+
+    first = create_series(conn, user_a, 4)
+    create_series(conn, user_b, 2)
+    counts_agree()
+    released, failed, cancelled, expired = (claim(conn) for _ in range(4))
+    counts_agree()
+    with as_worker(conn):
+        conn.execute("select imagen.release_job(%s, 'w1')", (released["id"],))
+        conn.execute("select imagen.fail_job(%s, 'w1', 'boom', 0)", (failed["id"],))
+        conn.execute("update imagen.jobs set lease_expires_at = now() - interval '1 s' where id = %s", (expired["id"],))
+    claim(conn)  # sweeps the expired lease back to the queue, then claims
+    counts_agree()
+    with as_user(conn, cancelled["owner_id"]):
+        conn.execute("update imagen.jobs set cancel_requested = true where id = %s", (cancelled["id"],))
+    with as_user(conn, user_a):
+        conn.execute("select imagen.cancel_series(%s)", (first["id"],))
+    counts_agree()
+    with as_user(conn, user_a):
+        for (job_id,) in conn.execute(
+            "select id from imagen.jobs where series_id = %s and status = 'cancelled'", (first["id"],)
+        ).fetchall():
+            conn.execute("select imagen.retry_job(%s)", (job_id,))
+    counts_agree()
+    with as_user(conn, user_a):
+        conn.execute("delete from imagen.series where id = %s", (first["id"],))
+    counts_agree()
+
+
+def test_owners_with_nothing_queued_are_not_in_the_claims_walk(conn, user_a, user_b):
+    create_series(conn, user_a, 1)
+    create_series(conn, user_b, 1)
+    claim(conn)
+    with as_worker(conn):
+        walked = conn.execute("select owner_id from imagen.owner_turns where queued_tries > 0").fetchall()
+    assert walked == [(user_b,)]

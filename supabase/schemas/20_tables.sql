@@ -122,22 +122,28 @@ create table imagen.limits (
 comment on table imagen.limits is 'Per-user limits; the row with owner_id NULL is the default.';
 
 -- Fair turns: a claim serves the owner served least recently first, found through this table's
--- index whatever the length of the queue.
+-- index whatever the length of the queue. Triggers on jobs keep it (60_triggers_events.sql):
+-- queued_tries counts the owner's queued tries, so the claim's index holds only owners with
+-- something queued and owners who have been idle for ages cost a claim nothing.
 create table imagen.owner_turns (
   owner_id uuid primary key references auth.users (id) on delete cascade,
   last_claimed_at timestamptz,
-  first_queued_at timestamptz not null default now()
+  first_queued_at timestamptz not null default now(),
+  queued_tries integer not null default 0 constraint owner_turns_queued_tries_nonnegative check (queued_tries >= 0)
 );
 comment on table imagen.owner_turns is
-  'When each owner last had a try claimed: claims serve the owner served least recently first.';
+  'When each owner last had a try claimed and how many they have queued: claims serve the owner served least recently first.';
 
 -- The original plan's partial indexes.
 create unique index jobs_series_id_series_idx_key on imagen.jobs (series_id, series_idx)
   where series_id is not null;
 create index images_series_id_idx on imagen.images (series_id) where series_id is not null;
--- The claim query: an owner's queued tries in queue order, a series in index order.
-create index jobs_claim_idx on imagen.jobs (owner_id, queued_at, series_idx) where status = 'queued';
-create index owner_turns_turn_idx on imagen.owner_turns (last_claimed_at nulls first, first_queued_at, owner_id);
+-- The claim query: owners with queued tries in turn order, then an owner's queued tries in line
+-- order, both on the keys that state the order (15_queue_order.sql).
+create index jobs_claim_idx on imagen.jobs (owner_id, imagen_private.line_order(queued_at, series_idx, id))
+  where status = 'queued';
+create index owner_turns_turn_idx on imagen.owner_turns (imagen_private.turn_order(last_claimed_at, first_queued_at, owner_id))
+  where queued_tries > 0;
 -- Expired leases are found among running jobs only.
 create index jobs_running_lease_idx on imagen.jobs (lease_expires_at) where status = 'running';
 -- A retried claim finds what its first attempt took.

@@ -99,6 +99,24 @@ end;
 $$;
 grant execute on function imagen.add_tries(uuid,integer) to authenticated, service_role;
 
+-- Stops a series' unfinished tries, in one statement: queued ones cancelled at once, running ones
+-- flagged for their worker. One statement takes every try's row lock before any trigger runs, so
+-- it waits for a worker finishing a try of the series before the series.done check's lock
+-- (95_webhooks.sql), in the order the worker takes them; and a try claimed meanwhile is flagged.
+-- SECURITY INVOKER: it runs as the caller, under RLS.
+create or replace function imagen_private.stop_series_tries(series_id uuid)
+ returns void
+ language sql
+ set search_path to ''
+as $$
+  update imagen.jobs j
+  set status = case when j.status = 'queued' then 'cancelled' else j.status end,
+      cancel_requested = j.cancel_requested or j.status = 'running'
+  where j.series_id = stop_series_tries.series_id
+    and (j.status = 'queued' or (j.status = 'running' and not j.cancel_requested));
+$$;
+grant execute on function imagen_private.stop_series_tries(uuid) to authenticated, service_role;
+
 -- Picks the winner; the foreign key refuses an image of another series.
 create or replace function imagen.select_image(series_id uuid, image_id uuid, stop_rest boolean default false)
  returns imagen.series
@@ -116,10 +134,7 @@ begin
       using errcode = '22023';
   end if;
   if coalesce(select_image.stop_rest, false) then
-    update imagen.jobs j set status = 'cancelled'
-    where j.series_id = _series.id and j.status = 'queued';
-    update imagen.jobs j set cancel_requested = true
-    where j.series_id = _series.id and j.status = 'running' and not j.cancel_requested;
+    perform imagen_private.stop_series_tries(_series.id);
   end if;
   return _series;
 exception
@@ -159,10 +174,7 @@ declare
   _series imagen.series;
 begin
   _series := imagen_private.own_series(cancel_series.series_id);
-  update imagen.jobs j set status = 'cancelled'
-  where j.series_id = _series.id and j.status = 'queued';
-  update imagen.jobs j set cancel_requested = true
-  where j.series_id = _series.id and j.status = 'running' and not j.cancel_requested;
+  perform imagen_private.stop_series_tries(_series.id);
   return _series;
 end;
 $$;

@@ -2,9 +2,11 @@
 -- least recently first), then queue time, then index order within a series.
 
 -- The claim, in one write per try. Expired leases first (back to the queue, or failed/cancelled);
--- then the owner served least recently who has a due queued try, and that owner's oldest try
--- (queue time, then series index). claim_id is recorded in the same update, so a try costs one
--- row version and one Realtime event.
+-- then, in the queue order (imagen_private.turn_order and line_order), the first owner with a
+-- due queued try, and that owner's first such try. Only owners with queued tries are walked
+-- (owner_turns_turn_idx), so owners long idle cost nothing. The owner's turn moves by the
+-- jobs_note_owner_turn trigger; claim_id is recorded in the update, so a try costs one row
+-- version and one Realtime event.
 create or replace function imagen.claim_next(worker_id text, lease_seconds double precision, claim_id uuid)
  returns setof imagen.jobs
  language plpgsql
@@ -41,23 +43,6 @@ begin
   );
 
   return query
-  with picked as (
-    select c.id, t.owner_id
-    from imagen.owner_turns t
-    cross join lateral (
-      select q.id from imagen.jobs q
-      where q.owner_id = t.owner_id and q.status = 'queued' and q.run_after <= now()
-      order by q.queued_at, q.series_idx
-      limit 1
-      for update of q skip locked
-    ) c
-    order by t.last_claimed_at nulls first, t.first_queued_at, t.owner_id
-    limit 1
-  ), turn as (
-    update imagen.owner_turns t set last_claimed_at = clock_timestamp()
-    from picked p
-    where t.owner_id = p.owner_id
-  )
   update imagen.jobs j
   set status = 'running',
       attempts = j.attempts + 1,
@@ -66,8 +51,20 @@ begin
       progress = 0,
       started_at = now(),
       claim_id = claim_next.claim_id
-  from picked p
-  where j.id = p.id
+  where j.id = (
+    select c.id
+    from imagen.owner_turns t
+    cross join lateral (
+      select q.id from imagen.jobs q
+      where q.owner_id = t.owner_id and q.status = 'queued' and q.run_after <= now()
+      order by imagen_private.line_order(q.queued_at, q.series_idx, q.id)
+      limit 1
+      for update of q skip locked
+    ) c
+    where t.queued_tries > 0
+    order by imagen_private.turn_order(t.last_claimed_at, t.first_queued_at, t.owner_id)
+    limit 1
+  )
   returning j.*;
 end;
 $$;

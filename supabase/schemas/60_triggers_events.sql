@@ -203,8 +203,12 @@ create constraint trigger series_count_matches_tries
   deferrable initially deferred
   for each row execute function imagen.series_count_matches_tries();
 
--- SECURITY DEFINER, owned by postgres: tries are inserted as the user, who must not get rights on
--- owner_turns (or could move their own turn). It writes only the owners of the inserted rows.
+-- owner_turns follows jobs: queued_tries counts each owner's queued tries (the claim walks only
+-- owners with some), and a claim (queued -> running) sends the owner to the back of the turns.
+-- SECURITY DEFINER, owned by postgres: tries are inserted, cancelled, retried and deleted as the
+-- user, who must not get rights on owner_turns (or could move their own turn). It writes only the
+-- owners of the changed rows. Inserts and deletes per statement (a series is one write per owner);
+-- an update per row, only when a try enters or leaves the queue.
 create or replace function imagen.jobs_note_owner_turn()
  returns trigger
  language plpgsql
@@ -212,15 +216,36 @@ create or replace function imagen.jobs_note_owner_turn()
  set search_path to ''
 as $$
 begin
-  insert into imagen.owner_turns (owner_id)
-  select distinct n.owner_id from new_jobs n
-  on conflict (owner_id) do nothing;
+  if tg_op = 'INSERT' then
+    insert into imagen.owner_turns as t (owner_id, queued_tries)
+    select n.owner_id, count(*) filter (where n.status = 'queued') from new_jobs n group by n.owner_id
+    on conflict (owner_id) do update set queued_tries = t.queued_tries + excluded.queued_tries
+    where excluded.queued_tries > 0;
+  elsif tg_op = 'UPDATE' then
+    update imagen.owner_turns t
+    set queued_tries = t.queued_tries + case when new.status = 'queued' then 1 else -1 end,
+        last_claimed_at = case when old.status = 'queued' and new.status = 'running' then clock_timestamp()
+                               else t.last_claimed_at end
+    where t.owner_id = new.owner_id;
+  else
+    update imagen.owner_turns t set queued_tries = t.queued_tries - o.tries
+    from (select d.owner_id, count(*) as tries from old_jobs d where d.status = 'queued' group by d.owner_id) o
+    where t.owner_id = o.owner_id;
+  end if;
   return null;
 end;
 $$;
 create trigger jobs_note_owner_turn
   after insert on imagen.jobs
   referencing new table as new_jobs
+  for each statement execute function imagen.jobs_note_owner_turn();
+create trigger jobs_note_owner_turn_moved
+  after update of status on imagen.jobs
+  for each row when ((old.status = 'queued') is distinct from (new.status = 'queued'))
+  execute function imagen.jobs_note_owner_turn();
+create trigger jobs_note_owner_turn_deleted
+  after delete on imagen.jobs
+  referencing old table as old_jobs
   for each statement execute function imagen.jobs_note_owner_turn();
 
 -- SECURITY DEFINER, owned by postgres: the row must be written whoever deletes the image (the

@@ -1,8 +1,7 @@
--- The queue order as people see it, stated once: every screen (the web app, `imagen status`, the
--- imagine function's GET) reads a try's place from here, and it is the order claim_next serves.
--- claim_next serves owners in turns: the owner served least recently (owner_turns: last claim,
--- nulls first, then first queue time, then id) gets their next try (queue time, then series
--- index, solo tries after a series' tries of the same instant); that owner then goes to the back.
+-- The queue order as people see it: every screen (the web app, `imagen status`, the imagine
+-- function's GET) reads a try's place from here. The order itself is stated once, in
+-- imagen_private.turn_order and line_order (15_queue_order.sql), which claim_next serves by:
+-- the owner whose turn it is gets the first try of their line; that owner then goes to the back.
 -- So in round k every owner with a k-th try is served once, in turn order: a try's place overall
 -- is its rank by (place in its owner's line, its owner's turn). Not modelled: a retried try
 -- waiting out its backoff (run_after), which claim_next skips until it is due.
@@ -30,16 +29,17 @@ with recent as (
   where j.status = 'running'
 ), lines as (
   select j.id, j.owner_id, j.series_id, j.series_idx, j.status, j.queued_at,
-         row_number() over (partition by j.owner_id order by j.queued_at, j.series_idx nulls last, j.id)
-           as place_in_line
+         row_number() over (
+           partition by j.owner_id order by imagen_private.line_order(j.queued_at, j.series_idx, j.id)
+         ) as place_in_line
   from imagen.jobs j
   where j.status = 'queued'
 ), places as (
   select l.*,
          row_number() over (
-           order by l.place_in_line, t.last_claimed_at nulls first, t.first_queued_at, l.owner_id
+           order by l.place_in_line, imagen_private.turn_order(t.last_claimed_at, t.first_queued_at, t.owner_id)
          ) as place
-  from lines l left join imagen.owner_turns t on t.owner_id = l.owner_id
+  from lines l join imagen.owner_turns t on t.owner_id = l.owner_id
 )
 select p.id, p.owner_id, p.series_id, p.series_idx, p.status, p.place, p.place_in_line,
        now() + make_interval(secs => (g.seconds_left + (p.place - 1) * r.seconds) / greatest(g.workers, 1))

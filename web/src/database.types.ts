@@ -87,14 +87,14 @@ isOneToOne: false
                   ]
                 },"owner_turns": {
                   Row: {
-                    "first_queued_at": string,"last_claimed_at": string | null,"owner_id": string
+                    "first_queued_at": string,"last_claimed_at": string | null,"owner_id": string,"queued_tries": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "first_queued_at"?: string,"last_claimed_at"?: string | null,"owner_id": string
+                    "first_queued_at"?: string,"last_claimed_at"?: string | null,"owner_id": string,"queued_tries"?: number
                   }
                   Update: {
-                    "first_queued_at"?: string,"last_claimed_at"?: string | null,"owner_id"?: string
+                    "first_queued_at"?: string,"last_claimed_at"?: string | null,"owner_id"?: string,"queued_tries"?: number
                   }
                   Relationships: [
                     
@@ -118,6 +118,40 @@ isOneToOne: false
       referencedRelation: "images"
       referencedColumns: ["id","series_id"]
     }
+                  ]
+                },"webhook_deliveries": {
+                  Row: {
+                    "attempts": number,"created_at": string,"delivered_at": string | null,"endpoint_id": string,"event": string,"given_up_at": string | null,"id": string,"last_error": string | null,"last_status": number | null,"next_attempt_at": string,"owner_id": string,"payload": NonNullable<Json>
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "attempts"?: number,"created_at"?: string,"delivered_at"?: string | null,"endpoint_id": string,"event": string,"given_up_at"?: string | null,"id"?: string,"last_error"?: string | null,"last_status"?: number | null,"next_attempt_at"?: string,"owner_id": string,"payload": NonNullable<Json>
+                  }
+                  Update: {
+                    "attempts"?: number,"created_at"?: string,"delivered_at"?: string | null,"endpoint_id"?: string,"event"?: string,"given_up_at"?: string | null,"id"?: string,"last_error"?: string | null,"last_status"?: number | null,"next_attempt_at"?: string,"owner_id"?: string,"payload"?: NonNullable<Json>
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "webhook_deliveries_endpoint_id_fkey"
+      columns: ["endpoint_id"]
+isOneToOne: false
+      referencedRelation: "webhook_endpoints"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"webhook_endpoints": {
+                  Row: {
+                    "created_at": string,"events": (string)[],"id": string,"owner_id": string,"secret": string,"url": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "created_at"?: string,"events"?: (string)[],"id"?: string,"owner_id"?: string,"secret"?: string,"url": string
+                  }
+                  Update: {
+                    "created_at"?: string,"events"?: (string)[],"id"?: string,"owner_id"?: string,"secret"?: string,"url"?: string
+                  }
+                  Relationships: [
+                    
                   ]
                 }
           }
@@ -423,6 +457,9 @@ isOneToOne: false
         isOneToOne: false
         isSetofReturn: true
       } },
+"queue_depth":
+{ Args: { "model"?: string }; Returns: number
+                           },
 "queue_places":
 { Args: Record<PropertyKey, never>; Returns: {
               "expected_start": string | null,

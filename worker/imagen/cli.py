@@ -33,6 +33,19 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_autoscaler_login(args: argparse.Namespace) -> int:
+    from imagen.db.autoscaler import AUTOSCALER_ROLE, enable_autoscaler_login
+
+    password = os.environ.get("IMAGEN_AUTOSCALER_PASSWORD", "")
+    if not password:
+        raise ConfigError("set IMAGEN_AUTOSCALER_PASSWORD to the password the autoscaler will log in with")
+    url = args.database_url or load_settings().require_database_url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        enable_autoscaler_login(conn, password)
+    print(f"{AUTOSCALER_ROLE} may log in; its query: select imagen.queue_depth()")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from imagen.serve import serve
 
@@ -44,6 +57,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from imagen.webhooks import Deliverer
+
+    settings = load_settings()
+    deliverer = Deliverer(
+        settings.require_database_url(),
+        timeout=settings.webhook_timeout,
+        threads=settings.webhook_threads,
+        poll_interval=settings.poll_interval,
+        allow_private_addresses=settings.webhook_allow_private_addresses,
+    )
+    # Stop claiming on SIGINT/SIGTERM; deliveries in flight finish (or are handed back by their lease).
+    with signals.on_stop(lambda _signum: deliverer.stop()):
+        deliverer.run()
+    return 0
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -147,12 +177,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", help="postgres URL (default: IMAGEN_DATABASE_URL or DATABASE_URL)")
     p.add_argument("--migrations-dir", type=Path, help="default: the migrations shipped with this package")
     p.set_defaults(func=cmd_db_migrate)
+    p = db.add_parser(
+        "autoscaler-login",
+        help="let the role imagen_autoscaler (imagen.queue_depth() only) log in with IMAGEN_AUTOSCALER_PASSWORD",
+    )
+    p.add_argument("--database-url", help="postgres URL (default: IMAGEN_DATABASE_URL or DATABASE_URL)")
+    p.set_defaults(func=cmd_db_autoscaler_login)
 
     p = sub.add_parser("worker", help="render queued tries until stopped")
     p.add_argument("--burst", action="store_true", help="drain the queue, then exit")
     p.add_argument("--transport", help="postgres or supabase (default: IMAGEN_TRANSPORT or postgres)")
     p.add_argument("--model", help="hub id, local pipeline folder, or tiny / tiny-sdxl (default: IMAGEN_MODEL)")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("webhooks", help="deliver the series webhooks (signed, retried for a day) until stopped")
+    p.set_defaults(func=cmd_webhooks)
 
     p = sub.add_parser("submit", help="create a series as a user")
     p.add_argument("prompt")

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0)
     # supabase transport: how often the Realtime connection is checked (and rebuilt if dead).
     realtime_watchdog_interval: float = Field(default=5.0, gt=0)
+    # imagen webhooks: how long one delivery may wait for its endpoint, how many run at once, and
+    # whether endpoints may resolve to loopback or private addresses (off: users' URLs must not
+    # reach the deliverer's own network).
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_threads: int = Field(default=16, gt=0)
+    webhook_allow_private_addresses: bool = False
 
     @field_validator("sizes", mode="before")
     @classmethod

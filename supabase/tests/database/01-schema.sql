@@ -107,8 +107,8 @@ select is(
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosecdef),
-  array['images_queue_object_delete', 'jobs_note_owner_turn', 'queue_places'],
-  'the only SECURITY DEFINER functions are the triggers that queue a deleted picture''s object and note an owner''s turn, and queue_places (a place counts other users'' tries; it returns the caller''s own)');
+  array['images_queue_object_delete', 'jobs_note_owner_turn', 'queue_depth', 'queue_places'],
+  'the only SECURITY DEFINER functions are the triggers that queue a deleted picture''s object and note an owner''s turn, queue_depth (the autoscaler''s role reads no table) and queue_places (a place counts other users'' tries; it returns the caller''s own)');
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosrc like '%is\_superuser%'),
@@ -151,8 +151,8 @@ select ok(
   'the cap lives in a table users cannot write');
 select is(
   (select pg_get_indexdef(indexrelid) from pg_index where indexrelid = 'imagen.jobs_claim_idx'::regclass),
-  'CREATE INDEX jobs_claim_idx ON imagen.jobs USING btree (owner_id, queued_at, series_idx) WHERE (status = ''queued''::text)',
-  'the claim index follows each owner''s queue order');
+  'CREATE INDEX jobs_claim_idx ON imagen.jobs USING btree (owner_id, imagen_private.line_order(queued_at, series_idx, id)) WHERE (status = ''queued''::text)',
+  'the claim index follows each owner''s line order, as imagen_private.line_order states it');
 select ok(
   (select relrowsecurity from pg_class where oid = 'imagen.owner_turns'::regclass)
     and not has_table_privilege('authenticated', 'imagen.owner_turns', 'select, insert, update, delete'),
