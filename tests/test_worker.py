@@ -15,6 +15,7 @@ from PIL import Image
 from imagen.console.users import as_user
 from imagen.png import encode_png, job_metadata, read_metadata
 from imagen.render import DiffusersRenderer
+from imagen.thumbnail import THUMB_BYTES, THUMB_SIDE, thumbnail_path
 from tests.workers import run_burst, wait_until
 from tests.world import create_tiny_series, make_job
 
@@ -58,6 +59,12 @@ def test_series_of_three_end_to_end(conn, user_a, renderer, tmp_path, db_url):
     for _, _, path in images:
         assert path.startswith(f"{user_a}/{series['id']}/")
         assert (tmp_path / path).is_file()
+        # The thumbnail the screens load, beside the PNG: WebP, small, the picture's shape.
+        with Image.open(tmp_path / thumbnail_path(path)) as thumb, Image.open(tmp_path / path) as full:
+            assert thumb.format == "WEBP"
+            assert max(thumb.size) <= THUMB_SIDE
+            assert thumb.width / thumb.height == pytest.approx(full.width / full.height, rel=0.02)
+        assert (tmp_path / thumbnail_path(path)).stat().st_size <= THUMB_BYTES
     with as_user(conn, user_a):
         assert rows(conn, "select id from imagen.images where series_id is null") == []
         conn.execute("select imagen.select_image(%s, %s)", (series["id"], images[0][0]))
