@@ -6,6 +6,7 @@ Screenshots of each screen go to $IMAGEN_ARTIFACTS (default: out/test-artifacts/
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -100,12 +101,40 @@ def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked
     wait_all_done(page, 3)
     screenshot(page, "5-series-done")
 
+    # Tiles show the thumbnails (WebP, lazily loaded); the lightbox shows the full PNG.
+    expect(page.get_by_test_id("picture-1")).to_have_attribute("src", re.compile(r"\.webp\?token="))
+    expect(page.get_by_test_id("picture-1")).to_have_attribute("loading", "lazy")
+
+    # Looking is not picking: the picture opens the lightbox; arrows move, Esc closes.
+    page.get_by_test_id("open-1").click()
+    lightbox = page.get_by_test_id("lightbox")
+    expect(lightbox).to_be_visible()
+    expect(page.get_by_test_id("lightbox-image-1")).to_have_attribute("src", re.compile(r"\.png\?token="))
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_test_id("lightbox-title")).to_contain_text("Try 2 (2 of 3 finished)")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_test_id("lightbox-title")).to_contain_text("Try 3 (3 of 3 finished)")
+    page.get_by_label("Compare with").select_option("1")
+    expect(page.get_by_test_id("lightbox-figure-3")).to_be_visible()
+    expect(page.get_by_test_id("lightbox-figure-1")).to_be_visible()
+    screenshot(page, "5b-lightbox-compare")
+    expect(page.get_by_test_id("tile-1")).not_to_have_attribute("data-winner", "true")  # nothing picked by looking
+    page.get_by_test_id("lightbox-pick-1").click()  # the explicit, labelled action
+    expect(page.get_by_test_id("lightbox-pick-1")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("tile-1")).to_have_attribute("data-winner", "true")
+    page.keyboard.press("Escape")
+    expect(lightbox).to_be_hidden()
+
     page.get_by_test_id("pick-2").click()
     expect(page.get_by_test_id("tile-2")).to_have_attribute("data-winner", "true")
     page.keyboard.press("3")
     expect(page.get_by_test_id("tile-3")).to_have_attribute("data-winner", "true")
     expect(page.get_by_test_id("tile-2")).not_to_have_attribute("data-winner", "true")
     expect(page.get_by_test_id("pick-3")).to_have_attribute("aria-pressed", "true")
+    # The keyboard focus ring on a picture is drawn inside .media, which clips what is outside.
+    page.get_by_test_id("open-2").focus()
+    assert page.get_by_test_id("open-2").evaluate("el => getComputedStyle(el).outlineOffset") == "-4px"
 
     page.get_by_test_id("nav-gallery").click()
     cards = page.get_by_test_id("series-card")
@@ -152,10 +181,11 @@ def test_bad_input_shows_the_database_s_message_next_to_its_field(browser, site)
     page.get_by_label("Prompt").fill("a fox")
     page.get_by_label("Tries").fill("11")
     page.get_by_test_id("create-series").click()
-    expect(page.get_by_test_id("error-n")).to_contain_text("n must be between 1 and 10")
+    expect(page.get_by_test_id("error-n")).to_contain_text("Tries must be between 1 and 10")  # the field's label
     page.evaluate("localStorage.setItem('imagen:client-checks', 'off')")
-    page.get_by_test_id("create-series").click()
-    expect(page.get_by_test_id("error-n")).to_contain_text("n must be between 1 and 10")
+    page.get_by_label("Tries").fill("12")
+    page.get_by_label("Prompt").press("Control+Enter")  # submits from the textarea too
+    expect(page.get_by_test_id("error-n")).to_contain_text("Tries must be between 1 and 10, got 12")
     expect(page.get_by_label("Tries")).to_have_attribute("aria-invalid", "true")
     screenshot(page, "8-bad-input")
     assert "#/new" in page.url  # nothing was created

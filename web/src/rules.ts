@@ -161,3 +161,19 @@ export function fieldOfMessage(message: string): Field | null {
   const word = /^[a-z_]+/.exec(message)?.[0];
   return word !== undefined ? (FIELD_OF_WORD[word] ?? null) : null;
 }
+
+/** What the form calls each word a message starts with (the database says "n", the form "Tries"). */
+const LABEL_OF_WORD: Record<string, string> = {
+  prompt: "Prompt",
+  n: "Tries",
+  width: "Width",
+  height: "Height",
+  steps: "Steps",
+  seed: "Seed",
+  style: "Style",
+};
+
+/** A rule's message in the form's words: "n must be between 1 and 10" → "Tries must be ...". */
+export function inFieldWords(message: string): string {
+  return message.replace(/^[a-z_]+/, (word) => LABEL_OF_WORD[word] ?? word);
+}

@@ -3,6 +3,7 @@
 import type { Image, Series } from "../api";
 import { type Cleanup, type Ctx, errorMessage } from "../context";
 import { attr, h, show, syncList, text } from "../dom";
+import { thumbnailPath, withThumbnails } from "../pictures";
 
 const POLL_MS = 3000;
 
@@ -44,6 +45,8 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
   let stopped = false;
   let timer: number | undefined;
   const urls = new Map<string, string>();
+  // Cards show the thumbnail (the picture itself where it has none); the solo link opens the picture.
+  const shown = (image: Image) => urls.get(thumbnailPath(image.path)) ?? urls.get(image.path);
 
   function createCard(card: Card): HTMLLIElement {
     const img = h("img", { alt: "", loading: "lazy" });
@@ -63,7 +66,7 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
   function updateCard(li: HTMLLIElement, card: Card): void {
     const link = li.querySelector("a")!;
     const img = li.querySelector("img")!;
-    const url = card.cover ? urls.get(card.cover.path) : undefined;
+    const url = card.cover ? shown(card.cover) : undefined;
     attr(img, "src", url ?? null);
     show(img, url !== undefined);
     text(li.querySelector(".prompt")!, card.series.prompt);
@@ -88,9 +91,8 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
   }
 
   function updateSolo(li: HTMLLIElement, image: Image): void {
-    const url = urls.get(image.path) ?? null;
-    attr(li.querySelector("a")!, "href", url);
-    attr(li.querySelector("img")!, "src", url);
+    attr(li.querySelector("a")!, "href", urls.get(image.path) ?? null);
+    attr(li.querySelector("img")!, "src", shown(image) ?? null);
   }
 
   async function load(): Promise<void> {
@@ -111,7 +113,7 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
       const solo = images.filter((image) => image.series_id === null);
       const wanted = [...cards.flatMap((c) => (c.cover ? [c.cover] : [])), ...solo];
       try {
-        for (const [path, url] of await ctx.pictures.viewUrls(wanted)) urls.set(path, url);
+        for (const [path, url] of await ctx.pictures.viewUrls(withThumbnails(wanted))) urls.set(path, url);
       } catch (e) {
         console.warn("imagen: could not sign picture URLs", e);
       }

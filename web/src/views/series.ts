@@ -1,6 +1,7 @@
 // One series: a tile per try (queued with its place in line, running with a progress bar and the
-// latest preview, the picture when done, the error when failed), the winner picked by click or
-// by the keys 1–9 and 0 (= 10), and the series' actions.
+// latest preview, the thumbnail when done, the error when failed), the winner picked with a try's
+// Pick button or by the keys 1–9 and 0 (= 10), and the series' actions. Clicking a picture opens
+// it full size in the lightbox (./lightbox.ts), where tries are compared and picked too.
 //
 // Live updates: postgres_changes on imagen.jobs (this series) and imagen.series (this row), and
 // the private Broadcast topic series:<id> with the worker's per-step progress. Events are hints:
@@ -9,8 +10,10 @@
 import type { RealtimeChannel, RealtimePostgresChangesPayload } from "@supabase/supabase-js";
 import { ApiError, type Image, type Job, type QueuePlace, type SeriesView, UNFINISHED } from "../api";
 import { type Cleanup, type Ctx, errorMessage } from "../context";
-import { announce, attr, h, show, syncList, text } from "../dom";
-import { addTriesProblem, LIMITS } from "../rules";
+import { announce, attr, clip, h, show, syncList, text } from "../dom";
+import { thumbnailPath, withThumbnails } from "../pictures";
+import { addTriesProblem, inFieldWords, LIMITS } from "../rules";
+import { lightbox, type Shot } from "./lightbox";
 
 const POLL_MS = 3000;
 
@@ -63,6 +66,7 @@ interface Tile {
   job: Job;
   image: Image | null;
   url: string | null;
+  thumbnailUrl: string | null;
   downloadUrl: string | null;
   live: Progress | null;
   position: QueuePlace | null;
@@ -133,28 +137,31 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     ),
     addForm,
     actionError,
-    h("p", { class: "hint", id: "pick-hint" }, "Pick the winner by clicking its picture or pressing its number (1–9, 0 for 10)."),
+    h("p", { class: "hint", id: "pick-hint" }, "Click a picture to see it full size and compare; pick the winner with its Pick button or its number key (1–9, 0 for 10)."),
     tileList,
   );
   main.replaceChildren(h("p", { class: "muted", "data-testid": "series-loading" }, "Loading…"));
+  let shots: Shot[] = [];
+  const viewer = lightbox({ prompt: () => view?.series.prompt ?? "", shots: () => shots, pick: (idx) => choose(idx) });
 
   // --- tiles -----------------------------------------------------------------------------------
   function createTile(tile: Tile): HTMLLIElement {
     const idx = tile.job.series_idx ?? 0;
     const key = keyFor(idx);
-    const picture = h("img", { class: "picture", alt: "", "data-testid": `picture-${idx}` });
+    const picture = h("img", { class: "picture", alt: "", loading: "lazy", "data-testid": `picture-${idx}` });
+    const open = h("button", { type: "button", class: "open", "data-testid": `open-${idx}` }, picture);
+    open.addEventListener("click", () => viewer.open(idx));
     const pick = h(
       "button",
       {
         type: "button",
-        class: "pick",
         "data-testid": `pick-${idx}`,
         "aria-pressed": "false",
         "aria-label": `Pick try ${idx} as the winner`,
         "aria-describedby": "pick-hint",
         "aria-keyshortcuts": key,
       },
-      picture,
+      "Pick",
     );
     pick.addEventListener("click", () => void choose(idx));
     const preview = h("img", { class: "preview", alt: `Preview of try ${idx}`, "data-testid": `preview-${idx}` });
@@ -189,11 +196,11 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
         h("h2", { id: `tile-title-${idx}`, class: "tile-title" }, `Try ${idx}`),
         h("span", { class: "badge winner-badge", "data-testid": `winner-${idx}` }, "Winner"),
       ),
-      h("div", { class: "media" }, pick, preview, placeholder),
+      h("div", { class: "media" }, open, preview, placeholder),
       h("p", { class: "status", "data-testid": `tile-status-${idx}` }),
       bar,
       h("p", { class: "tile-error field-error", "data-testid": `error-${idx}` }),
-      h("div", { class: "actions" }, retry, cancel, download),
+      h("div", { class: "actions" }, pick, retry, cancel, download),
     );
   }
 
@@ -246,13 +253,17 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     const media = li.querySelector<HTMLElement>(".media")!;
     if (view) media.style.aspectRatio = `${view.series.width} / ${view.series.height}`;
 
-    const pick = li.querySelector<HTMLButtonElement>(".pick")!;
-    const picture = pick.querySelector("img")!;
-    const hasPicture = job.status === "done" && tile.url !== null;
-    show(pick, hasPicture);
-    attr(picture, "src", tile.url);
+    const open = li.querySelector<HTMLButtonElement>(".open")!;
+    const picture = open.querySelector("img")!;
+    const hasPicture = job.status === "done" && tile.thumbnailUrl !== null;
+    show(open, hasPicture);
+    attr(picture, "src", tile.thumbnailUrl);
     attr(picture, "alt", `Try ${idx}${tile.winner ? " (winner)" : ""}: ${view?.series.prompt ?? ""}`);
+    attr(open, "aria-label", `Open try ${idx} full size`);
+    const pick = li.querySelector<HTMLButtonElement>(`[data-testid="pick-${idx}"]`)!;
+    show(pick, job.status === "done");
     attr(pick, "aria-pressed", tile.winner ? "true" : "false");
+    text(pick, tile.winner ? "Winner ✓" : "Pick");
 
     const preview = li.querySelector<HTMLImageElement>(".preview")!;
     const previewSrc = status === "running" && tile.live?.preview_jpeg ? `data:image/jpeg;base64,${tile.live.preview_jpeg}` : null;
@@ -286,7 +297,8 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     const { series, jobs, images } = view;
     const imageById = new Map(images.map((image) => [image.id, image]));
     text(title, series.prompt);
-    document.title = `${series.prompt} · Imagen`;
+    attr(title, "title", series.prompt); // the heading shows three lines at most (style.css)
+    document.title = `${clip(series.prompt, 60)} · Imagen`;
     const parts = [`${series.width}×${series.height}`, `${series.steps} steps`];
     parts.push(series.base_seed !== null ? `seed ${series.base_seed}` : "random seeds");
     if (series.style) parts.push(`style: ${series.style}`);
@@ -309,6 +321,8 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
         job,
         image,
         url: image ? (urls.get(image.path) ?? null) : null,
+        // A picture stored before thumbnails existed has none: the picture itself then.
+        thumbnailUrl: image ? (urls.get(thumbnailPath(image.path)) ?? urls.get(image.path) ?? null) : null,
         downloadUrl: image ? (downloads.get(image.path) ?? null) : null,
         live: job.status === "running" || job.status === "queued" ? progress : null,
         position: view!.queuePosition.get(job.id) ?? null,
@@ -316,6 +330,12 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
       };
     });
     syncList(tileList, tiles, (tile) => String(tile.job.series_idx), createTile, updateTile);
+    shots = tiles.flatMap((tile) =>
+      tile.job.status === "done" && tile.image
+        ? [{ idx: tile.job.series_idx ?? 0, seed: tile.job.seed, url: tile.url, downloadUrl: tile.downloadUrl, winner: tile.winner }]
+        : [],
+    );
+    viewer.refresh();
   }
 
   function drawLiveStatus(): void {
@@ -365,7 +385,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
       }
       const done = next.images.filter((image) => next.jobs.some((job) => job.image_id === image.id));
       try {
-        for (const [path, url] of await ctx.pictures.viewUrls(done)) urls.set(path, url);
+        for (const [path, url] of await ctx.pictures.viewUrls(withThumbnails(done))) urls.set(path, url);
         await Promise.all(
           done.map(async (image) => {
             const idx = next.jobs.find((job) => job.id === image.job_id)?.series_idx ?? 0;
@@ -433,7 +453,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     attr(addN, "aria-describedby", "hint-add-n");
     const problem = addTriesProblem(addN.value, view.series.count);
     const fail = (message: string) => {
-      text(addError, message);
+      text(addError, inFieldWords(message));
       show(addError, true);
       attr(addN, "aria-invalid", "true");
       attr(addN, "aria-describedby", "error-add-n hint-add-n");
@@ -528,6 +548,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     stopped = true;
     window.clearInterval(poll);
     document.removeEventListener("keydown", onKey);
+    viewer.destroy();
     for (const channel of channels) void ctx.db.removeChannel(channel);
     document.title = "Imagen";
   };
