@@ -33,6 +33,7 @@ INTENDED = {
         "imagen.select_image(uuid,uuid,boolean)",
         "imagen.settings_rules()",
         "imagen.submit_job(text,text,integer,integer,integer,text,bigint)",
+        "imagen.vary_image(uuid,integer,integer,bigint)",
     },
 }
 

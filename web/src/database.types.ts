@@ -33,14 +33,14 @@ isOneToOne: false
                   ]
                 },"jobs": {
                   Row: {
-                    "attempts": number,"cancel_requested": boolean,"claim_id": string | null,"created_at": string,"error": string | null,"finished_at": string | null,"height": number,"id": string,"image_id": string | null,"lease_expires_at": string | null,"leased_by": string | null,"max_attempts": number,"model": string,"owner_id": string,"progress": number,"prompt": string,"queued_at": string,"run_after": string,"seed": number,"series_id": string | null,"series_idx": number | null,"started_at": string | null,"status": string,"steps": number,"style": string | null,"updated_at": string,"width": number
+                    "attempts": number,"cancel_requested": boolean,"claim_id": string | null,"created_at": string,"error": string | null,"finished_at": string | null,"height": number,"id": string,"image_id": string | null,"lease_expires_at": string | null,"leased_by": string | null,"max_attempts": number,"model": string,"owner_id": string,"progress": number,"prompt": string,"queued_at": string,"run_after": string,"seed": number,"series_id": string | null,"series_idx": number | null,"source_path": string | null,"started_at": string | null,"status": string,"steps": number,"strength": number | null,"style": string | null,"updated_at": string,"width": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height": number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model": string,"owner_id"?: string,"progress"?: number,"prompt": string,"queued_at"?: string,"run_after"?: string,"seed": number,"series_id"?: string | null,"series_idx"?: number | null,"started_at"?: string | null,"status"?: string,"steps": number,"style"?: string | null,"updated_at"?: string,"width": number
+                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height": number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model": string,"owner_id"?: string,"progress"?: number,"prompt": string,"queued_at"?: string,"run_after"?: string,"seed": number,"series_id"?: string | null,"series_idx"?: number | null,"source_path"?: string | null,"started_at"?: string | null,"status"?: string,"steps": number,"strength"?: number | null,"style"?: string | null,"updated_at"?: string,"width": number
                   }
                   Update: {
-                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height"?: number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model"?: string,"owner_id"?: string,"progress"?: number,"prompt"?: string,"queued_at"?: string,"run_after"?: string,"seed"?: number,"series_id"?: string | null,"series_idx"?: number | null,"started_at"?: string | null,"status"?: string,"steps"?: number,"style"?: string | null,"updated_at"?: string,"width"?: number
+                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height"?: number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model"?: string,"owner_id"?: string,"progress"?: number,"prompt"?: string,"queued_at"?: string,"run_after"?: string,"seed"?: number,"series_id"?: string | null,"series_idx"?: number | null,"source_path"?: string | null,"started_at"?: string | null,"status"?: string,"steps"?: number,"strength"?: number | null,"style"?: string | null,"updated_at"?: string,"width"?: number
                   }
                   Relationships: [
                     {
@@ -101,17 +101,23 @@ isOneToOne: false
                   ]
                 },"series": {
                   Row: {
-                    "base_seed": number | null,"count": number,"created_at": string,"height": number,"id": string,"model": string,"owner_id": string,"prompt": string,"selected_image_id": string | null,"steps": number,"style": string | null,"width": number
+                    "base_seed": number | null,"count": number,"created_at": string,"height": number,"id": string,"model": string,"owner_id": string,"parent_image_id": string | null,"prompt": string,"selected_image_id": string | null,"steps": number,"strength": number | null,"style": string | null,"width": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "base_seed"?: number | null,"count": number,"created_at"?: string,"height": number,"id"?: string,"model": string,"owner_id"?: string,"prompt": string,"selected_image_id"?: string | null,"steps": number,"style"?: string | null,"width": number
+                    "base_seed"?: number | null,"count": number,"created_at"?: string,"height": number,"id"?: string,"model": string,"owner_id"?: string,"parent_image_id"?: string | null,"prompt": string,"selected_image_id"?: string | null,"steps": number,"strength"?: number | null,"style"?: string | null,"width": number
                   }
                   Update: {
-                    "base_seed"?: number | null,"count"?: number,"created_at"?: string,"height"?: number,"id"?: string,"model"?: string,"owner_id"?: string,"prompt"?: string,"selected_image_id"?: string | null,"steps"?: number,"style"?: string | null,"width"?: number
+                    "base_seed"?: number | null,"count"?: number,"created_at"?: string,"height"?: number,"id"?: string,"model"?: string,"owner_id"?: string,"parent_image_id"?: string | null,"prompt"?: string,"selected_image_id"?: string | null,"steps"?: number,"strength"?: number | null,"style"?: string | null,"width"?: number
                   }
                   Relationships: [
                     {
+      foreignKeyName: "series_parent_image_id_fkey"
+      columns: ["parent_image_id"]
+isOneToOne: false
+      referencedRelation: "images"
+      referencedColumns: ["id"]
+    },{
       foreignKeyName: "series_selected_image_fkey"
       columns: ["selected_image_id","id"]
 isOneToOne: false
@@ -159,9 +165,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -181,9 +189,11 @@ isOneToOne: false
 "id": string,
 "model": string,
 "owner_id": string,
+"parent_image_id": string | null,
 "prompt": string,
 "selected_image_id": string | null,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "width": number
             }
@@ -216,9 +226,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -251,9 +263,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -287,9 +301,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -351,9 +367,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -393,9 +411,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -463,9 +483,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -499,9 +521,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -521,9 +545,11 @@ isOneToOne: false
 "id": string,
 "model": string,
 "owner_id": string,
+"parent_image_id": string | null,
 "prompt": string,
 "selected_image_id": string | null,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "width": number
             }
@@ -561,9 +587,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -573,7 +601,10 @@ isOneToOne: false
         to: "jobs"
         isOneToOne: true
         isSetofReturn: false
-      } }
+      } },
+"vary_image":
+{ Args: { "image_id": string,"n": number,"seed"?: number,"strength"?: number }; Returns: Json
+                           }
           }
           Enums: {
             [_ in never]: never

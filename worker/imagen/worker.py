@@ -7,6 +7,7 @@ encoded, stored and completed, on threads of their own while the current one ren
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from PIL import Image
 
 from imagen.jobs import (
+    BadSettings,
     Job,
     JobCancelled,
     JobQueue,
@@ -241,7 +243,10 @@ class Worker:
             return lease.abort_reason is None
 
         try:
-            image = self.renderer.render(job, on_step)
+            if job.strength is None:
+                image = self.renderer.render(job, on_step)
+            else:
+                image = self.renderer.render(job, on_step, source=self._source(job))
         except RenderAborted:
             self._settle_aborted(lease)
             return
@@ -255,6 +260,15 @@ class Worker:
             self._finish(lease, image, started, render_seconds)
             return
         self.finisher.submit(self._finish, lease, image, started, render_seconds).add_done_callback(self._log_crash)
+
+    def _source(self, job: Job) -> Image.Image:
+        """The picture a variation renders from (its series' parent picture, in our bucket)."""
+        try:
+            with Image.open(io.BytesIO(self.storage.get(job.source_path))) as picture:
+                return picture.convert("RGB")
+        except Exception as exc:
+            log.warning("source picture %s of %s unreadable: %s", job.source_path, job.label, exc)
+            raise BadSettings("the picture this try varies could not be read") from exc
 
     def _preview(self, job: Job, latents) -> Callable[[], bytes] | None:
         """The step's preview, started here and encoded by the publisher (see start_preview)."""
