@@ -272,3 +272,41 @@ def test_the_cap_says_how_many_tries_are_unfinished_and_what_to_do(browser, site
     expect(error).to_contain_text("of 1 unfinished try.")
     expect(error).to_contain_text("Wait for some to finish, or cancel some you no longer need, then try again.")
     assert "#/new" in page.url
+
+
+def test_more_like_this_rerun_use_these_settings_and_copy_seed(browser, site):
+    page = new_page(browser, site)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    sign_up(page, "vi@example.com")
+    parent_id = start_series(page, "a kite over dunes", 2, steps=2)
+    wait_all_done(page, 2)
+    page.get_by_test_id("copy-seed-2").click()
+    seed = page.get_by_test_id("tile-2").get_attribute("data-seed")
+    assert page.evaluate("navigator.clipboard.readText()") == seed
+
+    # More like try 1: from the tile's button, in the lightbox, strong; a child series of 2.
+    page.get_by_test_id("vary-1").click()
+    expect(page.get_by_test_id("vary-title")).to_contain_text("Variations of try 1")
+    page.get_by_label("Tries", exact=True).last.fill("2")
+    page.get_by_label("Strength").select_option(label="Strong (70 %)")
+    screenshot(page, "9-more-like-this")
+    page.get_by_test_id("vary-start").click()
+    page.wait_for_url(re.compile(r".*#/series/(?!" + parent_id + ").*"))
+    expect(page.get_by_test_id("series-settings")).to_contain_text("variations at 70 % strength")
+    wait_all_done(page, 2)  # rendered from the picture by the worker's resident model
+    expect(page.get_by_test_id("series-parent")).to_contain_text("More like try 1 of")
+    screenshot(page, "10-variations")
+    page.get_by_test_id("series-parent").get_by_role("link").click()
+    expect(page.get_by_test_id("series-children")).to_contain_text("of try 1 (2 tries)")  # linked both ways
+
+    # Rerun: the same request, new seeds, as a new series.
+    page.get_by_test_id("rerun").click()
+    page.wait_for_url(re.compile(r".*#/series/(?!" + parent_id + ").*"))
+    expect(page.get_by_test_id("series-prompt")).to_have_text("a kite over dunes")
+    expect(page.get_by_test_id("series-summary")).to_have_attribute("data-count", "2")
+    # Use these settings: the form, filled in.
+    page.get_by_test_id("use-settings").click()
+    expect(page.locator("form[data-filled-from]")).to_have_count(1)
+    expect(page.get_by_label("Prompt")).to_have_value("a kite over dunes")
+    expect(page.get_by_label("Tries")).to_have_value("2")
+    expect(page.get_by_label("Steps")).to_have_value("2")

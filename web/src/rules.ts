@@ -16,7 +16,15 @@ export const LIMITS = {
   stepsMax: RULES.steps.max_value,
   seedMax: RULES.seed.max_value,
   defaultSteps: Number(RULES.steps.default_value),
+  strengthDefault: Number(RULES.strength.default_value),
 } as const;
+
+/** "More like this": how much of the picture a variation renders anew (percent; the subtle one
+ * is the database's default, both within its strength rule). */
+export const STRENGTHS = [
+  { label: "Subtle", value: LIMITS.strengthDefault },
+  { label: "Strong", value: 70 },
+] as const;
 
 /** Aspect-ratio presets; every side is a multiple of 16 between 256 and 2048. */
 export const SIZE_PRESETS = [

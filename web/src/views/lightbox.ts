@@ -1,7 +1,9 @@
 // A series' finished tries full size, in a modal <dialog>: one at a time (arrow keys, swipe or
 // the Previous/Next buttons move between them, Esc closes), or two side by side to compare. Each
-// picture has its own labelled "Pick" button: looking never picks.
+// picture has its own labelled "Pick" button: looking never picks. "More like this" starts a
+// variation series of the picture shown (left, when comparing).
 import { attr, h, show, text } from "../dom";
+import { inFieldWords, LIMITS, STRENGTHS } from "../rules";
 
 /** One finished try as the lightbox shows it. */
 export interface Shot {
@@ -15,6 +17,8 @@ export interface Shot {
 
 export interface Lightbox {
   open(idx: number): void;
+  /** Opens try idx with the focus on "More like this". */
+  openToVary(idx: number): void;
   /** Redraws from shots() if open (a pick, a newly finished try). */
   refresh(): void;
   /** Leaving the page: closes it and takes it out of the document. */
@@ -23,7 +27,13 @@ export interface Lightbox {
 
 const SWIPE_PX = 50;
 
-export function lightbox(opts: { prompt: () => string; shots: () => Shot[]; pick: (idx: number) => Promise<void> }): Lightbox {
+export function lightbox(opts: {
+  prompt: () => string;
+  shots: () => Shot[];
+  pick: (idx: number) => Promise<void>;
+  /** Starts the variations (and leaves the page) or throws what went wrong. */
+  vary: (idx: number, n: number, strength: number) => Promise<void>;
+}): Lightbox {
   let current = 0; // the idx shown (left, when comparing)
   let other: number | null = null; // the idx compared with, if any
 
@@ -33,11 +43,25 @@ export function lightbox(opts: { prompt: () => string; shots: () => Shot[]; pick
   const next = h("button", { type: "button", "data-testid": "lightbox-next", "aria-keyshortcuts": "ArrowRight" }, "Next →");
   const compare = h("select", { id: "compare-with", "data-testid": "compare-with" });
   const stage = h("div", { class: "lightbox-stage", "data-testid": "lightbox-stage" });
+  const varyN = h("input", { type: "number", id: "vary-n", min: LIMITS.nMin, max: LIMITS.nMax, step: 1, value: "4", inputMode: "numeric", "data-testid": "vary-n" });
+  const varyStrength = h("select", { id: "vary-strength", "data-testid": "vary-strength" });
+  for (const { label, value } of STRENGTHS) varyStrength.append(h("option", { value: String(value) }, `${label} (${value} %)`));
+  const varyStart = h("button", { type: "submit", class: "primary", "data-testid": "vary-start" }, "More like this");
+  const varyError = h("p", { class: "field-error", role: "alert", "data-testid": "vary-error" });
+  show(varyError, false);
+  const varyForm = h(
+    "form",
+    { class: "vary", "aria-labelledby": "vary-title", noValidate: true },
+    h("h3", { id: "vary-title", class: "vary-title", "data-testid": "vary-title" }),
+    h("span", { class: "inline" }, h("label", { for: "vary-n" }, "Tries"), varyN, h("label", { for: "vary-strength" }, "Strength"), varyStrength, varyStart),
+    varyError,
+  );
   const dialog = h(
     "dialog",
     { class: "lightbox", "aria-labelledby": "lightbox-title", "data-testid": "lightbox" },
     h("div", { class: "lightbox-head" }, title, closeButton),
     stage,
+    varyForm,
     h("div", { class: "lightbox-nav" }, h("span", { class: "inline" }, prev, next), h("span", { class: "inline" }, h("label", { for: "compare-with" }, "Compare with"), compare)),
   );
   document.body.append(dialog);
@@ -80,6 +104,7 @@ export function lightbox(opts: { prompt: () => string; shots: () => Shot[]; pick
     stage.replaceChildren(figure(shot), ...(compared ? [figure(compared)] : []));
     if (focused) stage.querySelector<HTMLElement>(`[data-testid="${focused}"]`)?.focus();
     attr(stage, "data-compare", compared ? "true" : null);
+    text(varyForm.querySelector("h3")!, `Variations of try ${current}: new seeds, from this picture`);
     prev.disabled = shots.length < 2;
     next.disabled = shots.length < 2;
     compare.replaceChildren(
@@ -100,6 +125,20 @@ export function lightbox(opts: { prompt: () => string; shots: () => Shot[]; pick
     if (dialog.open) dialog.close();
   }
 
+  varyForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    show(varyError, false);
+    varyStart.disabled = true;
+    try {
+      await opts.vary(current, Number(varyN.value), Number(varyStrength.value));
+      close();
+    } catch (e) {
+      text(varyError, inFieldWords(e instanceof Error ? e.message : String(e)));
+      show(varyError, true);
+    } finally {
+      varyStart.disabled = false;
+    }
+  });
   closeButton.addEventListener("click", close);
   prev.addEventListener("click", () => step(-1));
   next.addEventListener("click", () => step(1));
@@ -108,7 +147,7 @@ export function lightbox(opts: { prompt: () => string; shots: () => Shot[]; pick
     draw();
   });
   dialog.addEventListener("keydown", (event) => {
-    if (event.target instanceof HTMLSelectElement) return; // arrows choose an option there
+    if (event.target instanceof HTMLSelectElement || event.target instanceof HTMLInputElement) return; // arrows are theirs
     if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
       event.preventDefault();
       step(event.key === "ArrowLeft" ? -1 : 1);
@@ -136,6 +175,10 @@ export function lightbox(opts: { prompt: () => string; shots: () => Shot[]; pick
       draw();
       if (!dialog.open) dialog.showModal();
       closeButton.focus();
+    },
+    openToVary(idx: number): void {
+      this.open(idx);
+      varyN.focus();
     },
     refresh(): void {
       if (dialog.open) draw();

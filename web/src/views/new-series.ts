@@ -152,4 +152,20 @@ export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
 
   main.replaceChildren(form);
   prompt.focus();
+  // "Use these settings" on a series: #/new?from=<series id> fills the form with its settings.
+  const from = new URLSearchParams(location.hash.split("?")[1] ?? "").get("from");
+  if (from) {
+    void ctx.api.readSeriesRow(from).then((series) => {
+      if (!series || !form.isConnected) return;
+      prompt.value = series.prompt;
+      n.value = String(series.count);
+      const sized = `${series.width}x${series.height}`;
+      if (![...size.options].some((option) => option.value === sized)) size.append(h("option", { value: sized }, `${series.width}×${series.height}`));
+      size.value = sized;
+      steps.value = String(series.steps);
+      seed.value = series.base_seed !== null ? String(series.base_seed) : "";
+      style.value = series.style ?? "";
+      form.setAttribute("data-filled-from", series.id);
+    });
+  }
 }

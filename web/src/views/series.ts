@@ -86,6 +86,11 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   // --- the page's fixed parts ------------------------------------------------------------------
   const title = h("h1", { class: "series-prompt", "data-testid": "series-prompt" });
   const settings = h("p", { class: "muted", "data-testid": "series-settings" });
+  // Lineage both ways: the try this series varies, and the variation series made from this one.
+  const parentLink = h("p", { class: "lineage", "data-testid": "series-parent" });
+  const childLinks = h("p", { class: "lineage", "data-testid": "series-children" });
+  const rerun = h("button", { type: "button", "data-testid": "rerun" }, "Rerun with new seeds");
+  const useSettings = h("a", { class: "button", href: `#/new?from=${seriesId}`, "data-testid": "use-settings" }, "Use these settings");
   const summary = h("p", { class: "summary", "data-testid": "series-summary", "aria-live": "polite" });
   const liveStatus = h("span", { class: "live-status", "data-testid": "live-status" });
   const actionError = h("p", { class: "field-error", role: "alert", "data-testid": "series-error" });
@@ -127,7 +132,10 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     h("p", { class: "crumbs" }, h("a", { href: "#/" }, "← Gallery"), " ", liveStatus),
     title,
     settings,
+    parentLink,
+    childLinks,
     summary,
+    h("div", { class: "toolbar" }, rerun, useSettings),
     h(
       "div",
       { class: "toolbar" },
@@ -142,7 +150,16 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   );
   main.replaceChildren(h("p", { class: "muted", "data-testid": "series-loading" }, "Loading…"));
   let shots: Shot[] = [];
-  const viewer = lightbox({ prompt: () => view?.series.prompt ?? "", shots: () => shots, pick: (idx) => choose(idx) });
+  const viewer = lightbox({
+    prompt: () => view?.series.prompt ?? "",
+    shots: () => shots,
+    pick: (idx) => choose(idx),
+    vary: async (idx, n, strength) => {
+      const imageId = jobAt(idx)?.image_id;
+      if (!imageId) throw new Error(`Try ${idx} has no picture`);
+      location.hash = `#/series/${await ctx.api.varyImage(imageId, n, strength)}`;
+    },
+  });
 
   // --- tiles -----------------------------------------------------------------------------------
   function createTile(tile: Tile): HTMLLIElement {
@@ -182,6 +199,18 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     retry.addEventListener("click", () => void act(() => ctx.api.retryJob(jobAt(idx)!.id), `Try ${idx} is queued again`));
     const cancel = h("button", { type: "button", "data-testid": `cancel-${idx}`, "aria-label": `Cancel try ${idx}` }, "Cancel");
     cancel.addEventListener("click", () => void act(() => ctx.api.cancelJob(jobAt(idx)!.id), `Try ${idx} is being cancelled`));
+    const copySeed = h("button", { type: "button", "data-testid": `copy-seed-${idx}`, "aria-label": `Copy the seed of try ${idx}` }, "Copy seed");
+    copySeed.addEventListener("click", async () => {
+      const seed = String(jobAt(idx)?.seed ?? "");
+      try {
+        await navigator.clipboard.writeText(seed);
+        announce(`Seed ${seed} copied`);
+      } catch {
+        window.prompt("The seed (copy it from here):", seed);
+      }
+    });
+    const vary = h("button", { type: "button", "data-testid": `vary-${idx}`, "aria-label": `More like try ${idx}` }, "More like this");
+    vary.addEventListener("click", () => viewer.openToVary(idx));
     const download = h(
       "a",
       { class: "button", "data-testid": `download-${idx}`, "aria-label": `Download try ${idx}`, download: `imagen-${seriesId.slice(0, 8)}-${idx}.png` },
@@ -200,7 +229,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
       h("p", { class: "status", "data-testid": `tile-status-${idx}` }),
       bar,
       h("p", { class: "tile-error field-error", "data-testid": `error-${idx}` }),
-      h("div", { class: "actions" }, pick, retry, cancel, download),
+      h("div", { class: "actions" }, pick, vary, retry, cancel, copySeed, download),
     );
   }
 
@@ -212,6 +241,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     attr(li, "data-status", status);
     attr(li, "data-winner", tile.winner ? "true" : "false");
     attr(li, "data-job-id", job.id);
+    attr(li, "data-seed", job.seed);
     attr(li, "aria-current", tile.winner ? "true" : null);
     li.classList.toggle("is-winner", tile.winner);
     show(li.querySelector<HTMLElement>(".winner-badge")!, tile.winner);
@@ -262,6 +292,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     attr(open, "aria-label", `Open try ${idx} full size`);
     const pick = li.querySelector<HTMLButtonElement>(`[data-testid="pick-${idx}"]`)!;
     show(pick, job.status === "done");
+    show(li.querySelector<HTMLElement>(`[data-testid="vary-${idx}"]`)!, job.status === "done" && job.image_id !== null);
     attr(pick, "aria-pressed", tile.winner ? "true" : "false");
     text(pick, tile.winner ? "Winner ✓" : "Pick");
 
@@ -302,7 +333,9 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     const parts = [`${series.width}×${series.height}`, `${series.steps} steps`];
     parts.push(series.base_seed !== null ? `seed ${series.base_seed}` : "random seeds");
     if (series.style) parts.push(`style: ${series.style}`);
+    if (series.strength !== null) parts.push(`variations at ${series.strength} % strength`);
     text(settings, parts.join(" · "));
+    drawLineage(view);
     const done = jobs.filter((job) => job.status === "done").length;
     const unfinished = jobs.filter((job) => UNFINISHED.includes(job.status)).length;
     text(summary, `${done} of ${series.count} done${series.selected_image_id ? " · winner picked" : ""}`);
@@ -336,6 +369,24 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
         : [],
     );
     viewer.refresh();
+  }
+
+  function drawLineage({ series, parent, children, jobs, images }: SeriesView): void {
+    if (parent?.seriesId) {
+      parentLink.replaceChildren("More like try ", String(parent.idx ?? "?"), " of ", h("a", { href: `#/series/${parent.seriesId}` }, "the series it came from"));
+    } else {
+      parentLink.replaceChildren(series.parent_image_id !== null ? "More like one of your pictures" : "More like a picture since deleted");
+    }
+    show(parentLink, series.strength !== null);
+    const idxOfImage = (imageId: string | null) => jobs.find((job) => job.image_id === imageId)?.series_idx;
+    childLinks.replaceChildren(
+      "Variations: ",
+      ...children.flatMap((child, i) => [
+        i > 0 ? ", " : "",
+        h("a", { href: `#/series/${child.id}` }, `of try ${idxOfImage(child.parent_image_id) ?? "?"} (${child.count} tries)`),
+      ]),
+    );
+    show(childLinks, children.length > 0 && images.length > 0);
   }
 
   function drawLiveStatus(): void {
@@ -440,6 +491,18 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     }
   }
 
+  rerun.addEventListener("click", async () => {
+    if (!view) return;
+    showActionError(null);
+    rerun.disabled = true;
+    try {
+      location.hash = `#/series/${await ctx.api.rerun(view.series)}`;
+    } catch (e) {
+      showActionError(errorMessage(e));
+    } finally {
+      rerun.disabled = false;
+    }
+  });
   cancelSeries.addEventListener("click", () => void act(() => ctx.api.cancelSeries(seriesId), "The series is being cancelled"));
   deleteSeries.addEventListener("click", async () => {
     if (!window.confirm("Delete this series with all its tries and pictures?")) return;
