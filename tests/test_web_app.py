@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from imagen.console.users import as_user
 from imagen.dev.web_stack import StaticSite, web_config, worker_process
 from tests.database import REPO_ROOT
 from tests.workers import alive, ignore_sigint, process_tree, supabase_worker_env, wait_until
@@ -310,3 +311,42 @@ def test_more_like_this_rerun_use_these_settings_and_copy_seed(browser, site):
     expect(page.get_by_label("Prompt")).to_have_value("a kite over dunes")
     expect(page.get_by_label("Tries")).to_have_value("2")
     expect(page.get_by_label("Steps")).to_have_value("2")
+
+
+def test_the_gallery_is_a_history_with_dates_states_favourites_search_and_pages(browser, site, conn):
+    page = new_page(browser, site)
+    sign_up(page, "gh@example.com")
+    user = conn.execute("select id from auth.users where email = 'gh@example.com'").fetchone()[0]
+    with as_user(conn, user):  # 26 series, cancelled before any worker sees them
+        for i in range(26):
+            prompt = f"{'harbour' if i % 2 else 'forest'} no. {i}"
+            made = conn.execute("select imagen.create_series(%s, 1, model => 'tiny', width => 256, height => 256,"
+                                " steps => 1)", (prompt,)).fetchone()[0]  # fmt: skip
+            conn.execute("select imagen.cancel_series(%s)", (made["id"],))
+    # One a minute apart, newest last: pages are keyed on created_at.
+    conn.execute("update imagen.series s set created_at = now() - interval '1 minute' * (100 - o.n)"
+                 " from (select id, row_number() over (order by prompt) as n from imagen.series) o"
+                 " where o.id = s.id")  # fmt: skip
+    newest = conn.execute("select prompt from imagen.series order by created_at desc limit 1").fetchone()[0]
+    page.reload()  # the gallery shown at sign-up was empty
+    cards = page.get_by_test_id("series-card")
+    expect(cards).to_have_count(24)
+    expect(cards.first.get_by_test_id("series-card-prompt")).to_have_text(newest)  # the prompt on every card
+    expect(cards.first.get_by_test_id("series-card-state")).to_have_text("Cancelled")
+    expect(cards.first.locator("time")).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
+    page.get_by_test_id("gallery-more").click()
+    expect(cards).to_have_count(26)
+    expect(page.get_by_test_id("gallery-more")).to_be_hidden()
+
+    cards.nth(3).get_by_test_id("favourite").click()
+    expect(cards.nth(3).get_by_test_id("favourite")).to_have_attribute("aria-pressed", "true")
+    starred = cards.nth(3).get_attribute("data-series-id")
+    page.get_by_label("Show").select_option("favourites")
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_have_attribute("data-series-id", starred)
+    page.get_by_label("Show").select_option("unfinished")
+    expect(page.get_by_test_id("gallery-nothing-found")).to_be_visible()
+    page.get_by_label("Show").select_option("all")
+    page.get_by_label("Search prompts").fill("harbour")
+    expect(cards).to_have_count(13)
+    screenshot(page, "11-gallery-search")

@@ -21,6 +21,8 @@ create table imagen.series (
   -- A variation series (vary_image) renders from this picture, `strength` percent of it anew.
   parent_image_id uuid,
   strength integer constraint series_strength_valid check (imagen_private.strength_problem(strength) is null),
+  -- The owner's mark in the gallery (a series is one user's, so the mark is per user).
+  favourite boolean not null default false,
   constraint series_variation_has_strength check (parent_image_id is null or strength is not null),
   -- Render settings are checked here too, so a direct insert cannot bypass the RPCs' rules.
   constraint series_settings_valid
@@ -159,6 +161,8 @@ create index jobs_claim_id_idx on imagen.jobs (claim_id) where claim_id is not n
 create index series_owner_id_created_at_idx on imagen.series (owner_id, created_at desc);
 create index series_selected_image_id_idx on imagen.series (selected_image_id, id);
 create index series_parent_image_id_idx on imagen.series (parent_image_id);
+-- The gallery's favourites filter, newest first, a page at a time.
+create index series_owner_id_favourite_idx on imagen.series (owner_id, created_at desc) where favourite;
 create index jobs_owner_id_status_idx on imagen.jobs (owner_id, status);
 create index jobs_image_id_idx on imagen.jobs (image_id);
 create index images_owner_id_created_at_idx on imagen.images (owner_id, created_at desc);

@@ -22,7 +22,7 @@ grant select, delete on imagen.objects_to_delete to service_role;
 grant select, delete on imagen.series to authenticated;
 grant insert (prompt, model, width, height, steps, style, base_seed, count, parent_image_id, strength)
   on imagen.series to authenticated;
-grant update (selected_image_id, count) on imagen.series to authenticated;
+grant update (selected_image_id, count, favourite) on imagen.series to authenticated;
 
 -- jobs.leased_by names the worker's host and pid, claim_id is the worker's: not the users'
 -- business. Realtime drops columns a subscriber may not select, so a user's `select *` on jobs

@@ -182,6 +182,29 @@ end;
 $$;
 grant execute on function imagen.select_image(uuid,uuid,boolean) to authenticated, service_role;
 
+-- Marks (or unmarks) one of the caller's series as a favourite.
+create or replace function imagen.set_favourite(series_id uuid, favourite boolean)
+ returns imagen.series
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _series imagen.series;
+begin
+  if favourite is null then
+    raise exception 'favourite must be true or false, got null' using errcode = '22023';
+  end if;
+  update imagen.series s set favourite = set_favourite.favourite
+  where s.id = set_favourite.series_id
+  returning * into _series;
+  if not found then
+    raise exception 'series_id % is not one of your series', set_favourite.series_id using errcode = '22023';
+  end if;
+  return _series;
+end;
+$$;
+grant execute on function imagen.set_favourite(uuid,boolean) to authenticated, service_role;
+
 -- Cancels one try (solo or in a series) the same way.
 create or replace function imagen.cancel_job(job_id uuid)
  returns imagen.jobs

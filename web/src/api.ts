@@ -1,6 +1,6 @@
 // Every call the app makes to the database, typed by database.types.ts. Users reach imagen only
 // through RLS: they read their own rows and act through the user RPCs. Reads use only the query
-// forms eq / in / is / order / limit (no embedding), which the project's PostgREST stand-in also speaks.
+// forms eq / in / is / lt / ilike / order / limit (no embedding), which the project's PostgREST stand-in also speaks.
 import type { PostgrestError } from "@supabase/supabase-js";
 import type { ImagenClient } from "./client";
 import type { Tables } from "./database.types";
@@ -33,6 +33,24 @@ export type Job = Pick<
   | "started_at"
   | "finished_at"
 >;
+
+export type GalleryFilter = "all" | "favourites" | "unfinished";
+
+export interface GalleryQuery {
+  search: string;
+  filter: GalleryFilter;
+  /** created_at of the last series shown: the page after it. */
+  before: string | null;
+  limit: number;
+}
+
+export interface Gallery {
+  series: Series[];
+  jobs: Pick<Job, "id" | "series_id" | "series_idx" | "status" | "image_id">[];
+  images: Image[];
+  solo: Image[];
+  more: boolean;
+}
 
 export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
 export const UNFINISHED: readonly string[] = ["queued", "running"];
@@ -157,18 +175,45 @@ export function api(db: ImagenClient) {
       };
     },
 
-    /** The gallery: series newest first, the user's tries and pictures (RLS: only their own). */
-    async readGallery(): Promise<{ series: Series[]; jobs: Pick<Job, "id" | "series_id" | "series_idx" | "status" | "image_id">[]; images: Image[] }> {
-      const [series, jobs, images] = await Promise.all([
-        db.from("series").select("*").order("created_at", { ascending: false }).limit(200),
-        db.from("jobs").select("id,series_id,series_idx,status,image_id").order("created_at", { ascending: false })
-          .limit(1000),
-        db.from("images").select(IMAGE_COLUMNS).order("created_at", { ascending: false }).limit(1000),
+    /** A page of the gallery (RLS: only the user's own): up to `limit` series newest first,
+     * older than `before` (keyset: created_at), whose prompt contains `search`, of every series,
+     * the favourites or the unfinished ones; with their tries and pictures, and the solo pictures
+     * (first page only). `more`: an older page exists. */
+    async readGallery(query: GalleryQuery): Promise<Gallery> {
+      let series = db.from("series").select("*").order("created_at", { ascending: false }).limit(query.limit + 1);
+      if (query.before) series = series.lt("created_at", query.before);
+      const pattern = query.search.trim() ? `%${query.search.trim().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+      if (pattern) series = series.ilike("prompt", pattern);
+      if (query.filter === "favourites") series = series.eq("favourite", true);
+      if (query.filter === "unfinished") {
+        // At most the cap's number of unfinished tries: a short list of series ids.
+        const open = await db.from("jobs").select("series_id").in("status", [...UNFINISHED]).limit(1000);
+        if (open.error) fail(open.error);
+        const ids = [...new Set(open.data.flatMap((job) => (job.series_id ? [job.series_id] : [])))];
+        if (ids.length === 0) return { series: [], jobs: [], images: [], solo: [], more: false };
+        series = series.in("id", ids);
+      }
+      const page = await series;
+      if (page.error) fail(page.error);
+      const shown = page.data.slice(0, query.limit);
+      const ids = shown.map((s) => s.id);
+      let solo = db.from("images").select(IMAGE_COLUMNS).is("series_id", null).order("created_at", { ascending: false }).limit(200);
+      if (pattern) solo = solo.ilike("prompt", pattern);
+      const [jobs, images, solos] = await Promise.all([
+        ids.length ? db.from("jobs").select("id,series_id,series_idx,status,image_id").in("series_id", ids) : null,
+        ids.length ? db.from("images").select(IMAGE_COLUMNS).in("series_id", ids) : null,
+        query.before === null && query.filter === "all" ? solo : null,
       ]);
-      if (series.error) fail(series.error);
-      if (jobs.error) fail(jobs.error);
-      if (images.error) fail(images.error);
-      return { series: series.data, jobs: jobs.data, images: images.data };
+      if (jobs?.error) fail(jobs.error);
+      if (images?.error) fail(images.error);
+      if (solos?.error) fail(solos.error);
+      return { series: shown, jobs: jobs?.data ?? [], images: images?.data ?? [], solo: solos?.data ?? [], more: page.data.length > query.limit };
+    },
+
+    /** Marks or unmarks one of the user's series as a favourite (RLS: owners update their own). */
+    async setFavourite(seriesId: string, favourite: boolean): Promise<void> {
+      const { error } = await db.rpc("set_favourite", { series_id: seriesId, favourite });
+      if (error) fail(error);
     },
 
     /** imagen.select_image; stopRest also stops the series' unfinished tries. */

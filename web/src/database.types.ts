@@ -101,14 +101,14 @@ isOneToOne: false
                   ]
                 },"series": {
                   Row: {
-                    "base_seed": number | null,"count": number,"created_at": string,"height": number,"id": string,"model": string,"owner_id": string,"parent_image_id": string | null,"prompt": string,"selected_image_id": string | null,"steps": number,"strength": number | null,"style": string | null,"width": number
+                    "base_seed": number | null,"count": number,"created_at": string,"favourite": boolean,"height": number,"id": string,"model": string,"owner_id": string,"parent_image_id": string | null,"prompt": string,"selected_image_id": string | null,"steps": number,"strength": number | null,"style": string | null,"width": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "base_seed"?: number | null,"count": number,"created_at"?: string,"height": number,"id"?: string,"model": string,"owner_id"?: string,"parent_image_id"?: string | null,"prompt": string,"selected_image_id"?: string | null,"steps": number,"strength"?: number | null,"style"?: string | null,"width": number
+                    "base_seed"?: number | null,"count": number,"created_at"?: string,"favourite"?: boolean,"height": number,"id"?: string,"model": string,"owner_id"?: string,"parent_image_id"?: string | null,"prompt": string,"selected_image_id"?: string | null,"steps": number,"strength"?: number | null,"style"?: string | null,"width": number
                   }
                   Update: {
-                    "base_seed"?: number | null,"count"?: number,"created_at"?: string,"height"?: number,"id"?: string,"model"?: string,"owner_id"?: string,"parent_image_id"?: string | null,"prompt"?: string,"selected_image_id"?: string | null,"steps"?: number,"strength"?: number | null,"style"?: string | null,"width"?: number
+                    "base_seed"?: number | null,"count"?: number,"created_at"?: string,"favourite"?: boolean,"height"?: number,"id"?: string,"model"?: string,"owner_id"?: string,"parent_image_id"?: string | null,"prompt"?: string,"selected_image_id"?: string | null,"steps"?: number,"strength"?: number | null,"style"?: string | null,"width"?: number
                   }
                   Relationships: [
                     {
@@ -185,6 +185,7 @@ isOneToOne: false
               "base_seed": number | null,
 "count": number,
 "created_at": string,
+"favourite": boolean,
 "height": number,
 "id": string,
 "model": string,
@@ -541,6 +542,31 @@ isOneToOne: false
               "base_seed": number | null,
 "count": number,
 "created_at": string,
+"favourite": boolean,
+"height": number,
+"id": string,
+"model": string,
+"owner_id": string,
+"parent_image_id": string | null,
+"prompt": string,
+"selected_image_id": string | null,
+"steps": number,
+"strength": number | null,
+"style": string | null,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "series"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"set_favourite":
+{ Args: { "favourite": boolean,"series_id": string }; Returns: {
+              "base_seed": number | null,
+"count": number,
+"created_at": string,
+"favourite": boolean,
 "height": number,
 "id": string,
 "model": string,

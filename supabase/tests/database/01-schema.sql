@@ -10,7 +10,7 @@ select has_table('imagen', 'images', 'images table exists');
 
 select columns_are('imagen', 'series', array[
   'id', 'owner_id', 'prompt', 'model', 'width', 'height', 'steps', 'style', 'base_seed', 'count',
-  'selected_image_id', 'created_at', 'parent_image_id', 'strength'
+  'selected_image_id', 'created_at', 'parent_image_id', 'strength', 'favourite'
 ], 'series has the planned columns');
 select columns_are('imagen', 'jobs', array[
   'id', 'owner_id', 'series_id', 'series_idx', 'prompt', 'model', 'width', 'height', 'steps', 'style',
