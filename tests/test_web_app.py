@@ -22,6 +22,7 @@ from tests.workers import alive, ignore_sigint, process_tree, supabase_worker_en
 ARTIFACTS = Path(os.environ.get("IMAGEN_ARTIFACTS", REPO_ROOT / "out/test-artifacts/web"))
 PASSWORD = "correct horse battery"
 RENDER_WAIT_MS = 120_000
+AXE = REPO_ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture
@@ -44,6 +45,15 @@ def new_page(browser, site: StaticSite, width: int = 1280) -> Page:
 def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def assert_accessible(page: Page, screen: str) -> None:
+    """axe-core (npm, the web app's dev dependency) finds no violation in what the page shows now."""
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    found = [f"{v['id']}: {v['help']} at {[n['target'] for n in v['nodes'][:3]]}" for v in result["violations"]]
+    assert found == [], f"{screen}: {found}"
 
 
 def sign_up(page: Page, email: str) -> None:
@@ -73,6 +83,7 @@ def wait_all_done(page: Page, n: int) -> None:
 def test_sign_up_then_sign_in(browser, site):
     page = new_page(browser, site)
     screenshot(page, "1-sign-in")
+    assert_accessible(page, "sign in")
     sign_up(page, "ada@example.com")
     page.get_by_test_id("sign-out").click()
     page.get_by_label("Email").fill("ada@example.com")
@@ -88,8 +99,10 @@ def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked
     page = new_page(browser, site)
     sign_up(page, "bo@example.com")
     screenshot(page, "2-gallery-empty")
+    assert_accessible(page, "empty gallery")
     page.get_by_test_id("nav-new").click()
     screenshot(page, "3-new-series")
+    assert_accessible(page, "new series")
     series_id = start_series(page, "a lighthouse on a cliff at dusk", 3)
     # Progress visible before the try completes: a bar strictly between 0 and its last step.
     page.wait_for_function(
@@ -99,8 +112,10 @@ def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked
         timeout=RENDER_WAIT_MS,
     )
     screenshot(page, "4-series-rendering")
+    assert_accessible(page, "series rendering")
     wait_all_done(page, 3)
     screenshot(page, "5-series-done")
+    assert_accessible(page, "series done")
 
     # Tiles show the thumbnails (WebP, lazily loaded); the lightbox shows the full PNG.
     expect(page.get_by_test_id("picture-1")).to_have_attribute("src", re.compile(r"\.webp\?token="))
@@ -120,6 +135,7 @@ def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked
     expect(page.get_by_test_id("lightbox-figure-3")).to_be_visible()
     expect(page.get_by_test_id("lightbox-figure-1")).to_be_visible()
     screenshot(page, "5b-lightbox-compare")
+    assert_accessible(page, "lightbox, comparing")
     expect(page.get_by_test_id("tile-1")).not_to_have_attribute("data-winner", "true")  # nothing picked by looking
     page.get_by_test_id("lightbox-pick-1").click()  # the explicit, labelled action
     expect(page.get_by_test_id("lightbox-pick-1")).to_have_attribute("aria-pressed", "true")
@@ -144,6 +160,7 @@ def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked
     expect(cards.first).to_contain_text("3 of 3 done")
     expect(page.get_by_test_id("solo-card")).to_have_count(0)  # the series' pictures are not loose in the gallery
     screenshot(page, "6-gallery")
+    assert_accessible(page, "gallery")
 
     phone = new_page(browser, site, width=375)
     phone.get_by_label("Email").fill("bo@example.com")
@@ -153,6 +170,9 @@ def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked
     expect(phone.get_by_test_id("tile-3")).to_have_attribute("data-winner", "true")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scrolling at phone width
     screenshot(phone, "7-series-phone")
+    assert_accessible(phone, "series on a phone")
+    for link in ("nav-gallery", "nav-new"):  # tap targets of 44 px
+        assert phone.get_by_test_id(link).bounding_box()["height"] >= 44
 
 
 def test_a_second_user_sees_none_of_it(browser, site):
@@ -189,6 +209,7 @@ def test_bad_input_shows_the_database_s_message_next_to_its_field(browser, site)
     expect(page.get_by_test_id("error-n")).to_contain_text("Tries must be between 1 and 10, got 12")
     expect(page.get_by_label("Tries")).to_have_attribute("aria-invalid", "true")
     screenshot(page, "8-bad-input")
+    assert_accessible(page, "form with errors")
     assert "#/new" in page.url  # nothing was created
 
 
@@ -291,12 +312,14 @@ def test_more_like_this_rerun_use_these_settings_and_copy_seed(browser, site):
     page.get_by_label("Tries", exact=True).last.fill("2")
     page.get_by_label("Strength").select_option(label="Strong (70 %)")
     screenshot(page, "9-more-like-this")
+    assert_accessible(page, "more like this")
     page.get_by_test_id("vary-start").click()
     page.wait_for_url(re.compile(r".*#/series/(?!" + parent_id + ").*"))
     expect(page.get_by_test_id("series-settings")).to_contain_text("variations at 70 % strength")
     wait_all_done(page, 2)  # rendered from the picture by the worker's resident model
     expect(page.get_by_test_id("series-parent")).to_contain_text("More like try 1 of")
     screenshot(page, "10-variations")
+    assert_accessible(page, "variation series")
     page.get_by_test_id("series-parent").get_by_role("link").click()
     expect(page.get_by_test_id("series-children")).to_contain_text("of try 1 (2 tries)")  # linked both ways
 
@@ -350,3 +373,11 @@ def test_the_gallery_is_a_history_with_dates_states_favourites_search_and_pages(
     page.get_by_label("Search prompts").fill("harbour")
     expect(cards).to_have_count(13)
     screenshot(page, "11-gallery-search")
+    assert_accessible(page, "gallery, searched")
+    page.evaluate("document.activeElement.blur()")  # "?" typed into the search field is the field's
+    page.keyboard.press("?")
+    expect(page.get_by_test_id("keys-help")).to_be_visible()
+    expect(page.get_by_test_id("keys-help")).to_contain_text("Ctrl+Enter")
+    assert_accessible(page, "keyboard shortcuts")
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("keys-help")).to_be_hidden()

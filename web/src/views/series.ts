@@ -13,6 +13,7 @@ import { type Cleanup, type Ctx, errorMessage } from "../context";
 import { announce, attr, clip, h, show, syncList, text } from "../dom";
 import { thumbnailPath, withThumbnails } from "../pictures";
 import { addTriesProblem, inFieldWords, LIMITS } from "../rules";
+import { isTyping } from "./keys";
 import { lightbox, type Shot } from "./lightbox";
 
 const POLL_MS = 3000;
@@ -43,13 +44,6 @@ function asProgress(payload: unknown): Progress | null {
 function keyFor(idx: number): string | null {
   if (idx >= 1 && idx <= 9) return String(idx);
   return idx === 10 ? "0" : null;
-}
-
-/** Number keys typed into a field are the field's, not picks. */
-function isTyping(target: EventTarget | null): boolean {
-  if (!(target instanceof HTMLElement)) return false;
-  if (target instanceof HTMLInputElement) return !["checkbox", "radio", "button", "submit", "reset"].includes(target.type);
-  return target.isContentEditable || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
 }
 
 /** "#5 in the queue (#2 of yours) · starts in about 40 s": the database's places, said in words. */
@@ -199,7 +193,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     retry.addEventListener("click", () => void act(() => ctx.api.retryJob(jobAt(idx)!.id), `Try ${idx} is queued again`));
     const cancel = h("button", { type: "button", "data-testid": `cancel-${idx}`, "aria-label": `Cancel try ${idx}` }, "Cancel");
     cancel.addEventListener("click", () => void act(() => ctx.api.cancelJob(jobAt(idx)!.id), `Try ${idx} is being cancelled`));
-    const copySeed = h("button", { type: "button", "data-testid": `copy-seed-${idx}`, "aria-label": `Copy the seed of try ${idx}` }, "Copy seed");
+    const copySeed = h("button", { type: "button", "data-testid": `copy-seed-${idx}`, "aria-label": `Copy seed of try ${idx}` }, "Copy seed");
     copySeed.addEventListener("click", async () => {
       const seed = String(jobAt(idx)?.seed ?? "");
       try {
@@ -209,7 +203,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
         window.prompt("The seed (copy it from here):", seed);
       }
     });
-    const vary = h("button", { type: "button", "data-testid": `vary-${idx}`, "aria-label": `More like try ${idx}` }, "More like this");
+    const vary = h("button", { type: "button", "data-testid": `vary-${idx}`, "aria-label": `More like this: try ${idx}` }, "More like this");
     vary.addEventListener("click", () => viewer.openToVary(idx));
     const download = h(
       "a",
@@ -295,6 +289,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     show(li.querySelector<HTMLElement>(`[data-testid="vary-${idx}"]`)!, job.status === "done" && job.image_id !== null);
     attr(pick, "aria-pressed", tile.winner ? "true" : "false");
     text(pick, tile.winner ? "Winner ✓" : "Pick");
+    attr(pick, "aria-label", tile.winner ? `Winner ✓: try ${idx}` : `Pick try ${idx} as the winner`);
 
     const preview = li.querySelector<HTMLImageElement>(".preview")!;
     const previewSrc = status === "running" && tile.live?.preview_jpeg ? `data:image/jpeg;base64,${tile.live.preview_jpeg}` : null;
