@@ -31,8 +31,10 @@ INTENDED = {
         "imagen.queue_places()",
         "imagen.retry_job(uuid)",
         "imagen.select_image(uuid,uuid,boolean)",
+        "imagen.set_favourite(uuid,boolean)",
         "imagen.settings_rules()",
         "imagen.submit_job(text,text,integer,integer,integer,text,bigint)",
+        "imagen.vary_image(uuid,integer,integer,bigint)",
     },
 }
 

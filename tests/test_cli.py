@@ -50,6 +50,16 @@ def test_submit_status_pick_and_sheet(cli_env, conn, user_a, renderer, db_url, c
     assert main(["status"]) == 0
     assert series_id in capsys.readouterr().out
 
+    # More like try 2: a child series that knows its parent picture (rendering it: test_worker).
+    assert main(["vary", series_id, "2", "-n", "3", "--strength", "60"]) == 0
+    out = capsys.readouterr().out
+    child_id = re.search(r"series (\S+): 3 variations of try 2 queued \(strength 60 %\)", out).group(1)
+    parent = conn.execute("select s.count, j.series_idx from imagen.series s join imagen.jobs j"
+                          " on j.image_id = s.parent_image_id where s.id = %s", (child_id,)).fetchone()  # fmt: skip
+    assert parent == (3, 2)
+    assert main(["vary", series_id, "2", "--strength", "99"]) == 1
+    assert "strength must be between 5 and 95, got 99" in capsys.readouterr().err
+
 
 def test_the_readme_path_runs_on_a_fresh_database_after_users_add(cli_env, conn, capsys):
     assert main(["submit", "x", "--user", "me@example.com"]) == 2  # nobody to submit as yet

@@ -91,6 +91,16 @@ def test_user_cannot_update_other_users_series(conn, world, user_a):
     assert updated == 0
 
 
+def test_favourites_are_marked_by_the_series_owner_only(conn, world, user_a):
+    with as_user(conn, user_a):
+        mine = conn.execute("select (imagen.set_favourite(%s, true)).favourite", (world["a"]["id"],)).fetchone()[0]
+        theirs = conn.execute("update imagen.series set favourite = true where id = %s", (world["b"]["id"],)).rowcount
+    assert (mine, theirs) == (True, 0)
+    with pytest.raises(psycopg.Error, match="is not one of your series"), as_user(conn, user_a):
+        conn.execute("select imagen.set_favourite(%s, true)", (world["b"]["id"],))
+    assert conn.execute("select favourite from imagen.series where id = %s", (world["b"]["id"],)).fetchone() == (False,)
+
+
 def test_user_cannot_select_other_users_image(conn, world, user_a):
     b_image = conn.execute("select id from imagen.images where series_id = %s limit 1", (world["b"]["id"],)).fetchone()[
         0

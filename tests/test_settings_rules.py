@@ -34,7 +34,8 @@ def problem(conn, **changed) -> str | None:
 
 
 def test_every_published_field_is_checked_here(conn):
-    assert set(rules(conn)) == {"n", *NUMBERS, *TEXTS}
+    # n (a request's) and strength (a variation's): their checks are pinned in test_validation and test_variations.
+    assert set(rules(conn)) == {"n", "strength", *NUMBERS, *TEXTS}
 
 
 @pytest.mark.parametrize("field", NUMBERS)
@@ -68,6 +69,8 @@ def test_n_is_refused_past_its_published_limits(conn, user_a):
 
 def test_the_rpcs_defaults_are_the_published_ones(conn, user_a):
     published = {field: rule["default_value"] for field, rule in rules(conn).items() if rule["default_value"]}
+    # vary_image's default strength is pinned in test_variations.
+    assert published.pop("strength") is not None
     assert set(published) == {"model", "width", "height", "steps"}
     with as_user(conn, user_a):
         series = conn.execute("select imagen.create_series('a heron', 1)").fetchone()[0]

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from imagen.config import load_settings
+from imagen.thumbnail import thumbnail_path
 from imagen.transports import open_transport
 from imagen.worker import Worker
 from tests.workers import run_worker_burst, supabase_worker_env, wait_until
@@ -94,8 +95,10 @@ def test_series_of_three_end_to_end_through_supabase(conn, standin, user_a, rend
     for _, _, path in images:
         assert path.startswith(f"{user_a}/{series['id']}/")
         assert standin.stored_object("imagen", path).startswith(b"\x89PNG")
-    objects = conn.execute("select count(*) from storage.objects where bucket_id = 'imagen'").fetchone()[0]
-    assert objects == 3
+        assert standin.stored_object("imagen", thumbnail_path(path))[8:12] == b"WEBP"  # the bucket accepts it
+    mimes = conn.execute("select metadata->>'mimetype', count(*) from storage.objects where bucket_id = 'imagen'"
+                         " group by 1 order by 1").fetchall()  # fmt: skip
+    assert mimes == [("image/png", 3), ("image/webp", 3)]
     assert conn.execute("select array_agg(distinct status) from imagen.jobs").fetchone()[0] == ["done"]
     worker_side = [r.getMessage() for r in caplog.records if not r.name.startswith("aiohttp")]  # not the stand-in's
     assert worker_side, "the worker logged nothing: the check below would be empty"

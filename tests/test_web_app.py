@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Page, expect
 
+from imagen.console.users import as_user
 from imagen.dev.supabase_standin import SupabaseStandIn
 from imagen.dev.web_stack import StaticSite, web_config, web_sources_digest, worker_process
 from tests.database import REPO_ROOT, with_dbname
@@ -25,6 +27,7 @@ from tests.workers import alive, ignore_sigint, process_tree, supabase_worker_en
 ARTIFACTS = Path(os.environ.get("IMAGEN_ARTIFACTS", REPO_ROOT / "out/test-artifacts/web"))
 PASSWORD = "correct horse battery"
 RENDER_WAIT_MS = 120_000
+AXE = REPO_ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @dataclasses.dataclass
@@ -64,6 +67,13 @@ def site(shared_stack) -> StaticSite:
 
 
 @pytest.fixture
+def stack_conn(shared_stack) -> Iterator[psycopg.Connection]:
+    """A connection to the shared stack's database, as `conn` is to a test's own."""
+    with psycopg.connect(shared_stack.db_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
 def own_site(db_url, standin, web_dist, tiny_model, tmp_path) -> Iterator[StaticSite]:
     """A stack of this test's own, for a test that changes the stand-ins' behaviour."""
     with local_stack(db_url, standin, web_dist, tiny_model, tmp_path / "worker.log") as stack:
@@ -81,6 +91,15 @@ def new_page(browser, site: StaticSite, width: int = 1280) -> Page:
 def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def assert_accessible(page: Page, screen: str) -> None:
+    """axe-core (npm, the web app's dev dependency) finds no violation in what the page shows now."""
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    found = [f"{v['id']}: {v['help']} at {[n['target'] for n in v['nodes'][:3]]}" for v in result["violations"]]
+    assert found == [], f"{screen}: {found}"
 
 
 def sign_up(page: Page, email: str) -> None:
@@ -110,6 +129,7 @@ def wait_all_done(page: Page, n: int) -> None:
 def test_sign_up_then_sign_in(browser, site):
     page = new_page(browser, site)
     screenshot(page, "1-sign-in")
+    assert_accessible(page, "sign in")
     sign_up(page, "ada@example.com")
     page.get_by_test_id("sign-out").click()
     page.get_by_label("Email").fill("ada@example.com")
@@ -125,8 +145,10 @@ def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked
     page = new_page(browser, site)
     sign_up(page, "bo@example.com")
     screenshot(page, "2-gallery-empty")
+    assert_accessible(page, "empty gallery")
     page.get_by_test_id("nav-new").click()
     screenshot(page, "3-new-series")
+    assert_accessible(page, "new series")
     series_id = start_series(page, "a lighthouse on a cliff at dusk", 3)
     # Progress visible before the try completes: a bar strictly between 0 and its last step.
     page.wait_for_function(
@@ -136,8 +158,36 @@ def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked
         timeout=RENDER_WAIT_MS,
     )
     screenshot(page, "4-series-rendering")
+    assert_accessible(page, "series rendering")
     wait_all_done(page, 3)
     screenshot(page, "5-series-done")
+    assert_accessible(page, "series done")
+
+    # Tiles show the thumbnails (WebP, lazily loaded); the lightbox shows the full PNG.
+    expect(page.get_by_test_id("picture-1")).to_have_attribute("src", re.compile(r"\.webp\?token="))
+    expect(page.get_by_test_id("picture-1")).to_have_attribute("loading", "lazy")
+
+    # Looking is not picking: the picture opens the lightbox; arrows move, Esc closes.
+    page.get_by_test_id("open-1").click()
+    lightbox = page.get_by_test_id("lightbox")
+    expect(lightbox).to_be_visible()
+    expect(page.get_by_test_id("lightbox-image-1")).to_have_attribute("src", re.compile(r"\.png\?token="))
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_test_id("lightbox-title")).to_contain_text("Try 2 (2 of 3 finished)")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_test_id("lightbox-title")).to_contain_text("Try 3 (3 of 3 finished)")
+    page.get_by_label("Compare with").select_option("1")
+    expect(page.get_by_test_id("lightbox-figure-3")).to_be_visible()
+    expect(page.get_by_test_id("lightbox-figure-1")).to_be_visible()
+    screenshot(page, "5b-lightbox-compare")
+    assert_accessible(page, "lightbox, comparing")
+    expect(page.get_by_test_id("tile-1")).not_to_have_attribute("data-winner", "true")  # nothing picked by looking
+    page.get_by_test_id("lightbox-pick-1").click()  # the explicit, labelled action
+    expect(page.get_by_test_id("lightbox-pick-1")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("tile-1")).to_have_attribute("data-winner", "true")
+    page.keyboard.press("Escape")
+    expect(lightbox).to_be_hidden()
 
     page.get_by_test_id("pick-2").click()
     expect(page.get_by_test_id("tile-2")).to_have_attribute("data-winner", "true")
@@ -145,6 +195,9 @@ def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked
     expect(page.get_by_test_id("tile-3")).to_have_attribute("data-winner", "true")
     expect(page.get_by_test_id("tile-2")).not_to_have_attribute("data-winner", "true")
     expect(page.get_by_test_id("pick-3")).to_have_attribute("aria-pressed", "true")
+    # The keyboard focus ring on a picture is drawn inside .media, which clips what is outside.
+    page.get_by_test_id("open-2").focus()
+    assert page.get_by_test_id("open-2").evaluate("el => getComputedStyle(el).outlineOffset") == "-4px"
 
     page.get_by_test_id("nav-gallery").click()
     cards = page.get_by_test_id("series-card")
@@ -153,6 +206,7 @@ def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked
     expect(cards.first).to_contain_text("3 of 3 done")
     expect(page.get_by_test_id("solo-card")).to_have_count(0)  # the series' pictures are not loose in the gallery
     screenshot(page, "6-gallery")
+    assert_accessible(page, "gallery")
 
     phone = new_page(browser, site, width=375)
     phone.get_by_label("Email").fill("bo@example.com")
@@ -162,6 +216,9 @@ def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked
     expect(phone.get_by_test_id("tile-3")).to_have_attribute("data-winner", "true")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scrolling at phone width
     screenshot(phone, "7-series-phone")
+    assert_accessible(phone, "series on a phone")
+    for link in ("nav-gallery", "nav-new"):  # tap targets of 44 px
+        assert phone.get_by_test_id(link).bounding_box()["height"] >= 44
 
 
 def test_a_second_user_sees_none_of_it(browser, site):
@@ -191,12 +248,14 @@ def test_bad_input_shows_the_database_s_message_next_to_its_field(browser, site)
     page.get_by_label("Prompt").fill("a fox")
     page.get_by_label("Tries").fill("11")
     page.get_by_test_id("create-series").click()
-    expect(page.get_by_test_id("error-n")).to_contain_text("n must be between 1 and 10")
+    expect(page.get_by_test_id("error-n")).to_contain_text("Tries must be between 1 and 10")  # the field's label
     page.evaluate("localStorage.setItem('imagen:client-checks', 'off')")
-    page.get_by_test_id("create-series").click()
-    expect(page.get_by_test_id("error-n")).to_contain_text("n must be between 1 and 10")
+    page.get_by_label("Tries").fill("12")
+    page.get_by_label("Prompt").press("Control+Enter")  # submits from the textarea too
+    expect(page.get_by_test_id("error-n")).to_contain_text("Tries must be between 1 and 10, got 12")
     expect(page.get_by_label("Tries")).to_have_attribute("aria-invalid", "true")
     screenshot(page, "8-bad-input")
+    assert_accessible(page, "form with errors")
     assert "#/new" in page.url  # nothing was created
 
 
@@ -278,14 +337,13 @@ def test_demo_web_serves_the_app_with_only_the_anon_key_and_leaves_no_process_be
 
 
 # The database's PT429 (issue 19), read by the app: how many tries are unfinished and what to do.
-def test_the_cap_says_how_many_tries_are_unfinished_and_what_to_do(browser, shared_stack):
-    page = new_page(browser, shared_stack.site)
+def test_the_cap_says_how_many_tries_are_unfinished_and_what_to_do(browser, site, stack_conn):
+    page = new_page(browser, site)
     sign_up(page, "cap@example.com")
-    with psycopg.connect(shared_stack.db_url, autocommit=True) as conn:
-        conn.execute(
-            "insert into imagen.limits (owner_id, max_unfinished_tries)"
-            " select id, 1 from auth.users where email = 'cap@example.com'"
-        )
+    stack_conn.execute(
+        "insert into imagen.limits (owner_id, max_unfinished_tries)"
+        " select id, 1 from auth.users where email = 'cap@example.com'"
+    )
     page.get_by_test_id("nav-new").click()
     page.get_by_label("Prompt").fill("a fox")
     page.get_by_label("Tries").fill("2")
@@ -295,3 +353,97 @@ def test_the_cap_says_how_many_tries_are_unfinished_and_what_to_do(browser, shar
     expect(error).to_contain_text("of 1 unfinished try.")
     expect(error).to_contain_text("Wait for some to finish, or cancel some you no longer need, then try again.")
     assert "#/new" in page.url
+
+
+def test_more_like_this_rerun_use_these_settings_and_copy_seed(browser, site, stack_conn):
+    conn = stack_conn
+    page = new_page(browser, site)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    sign_up(page, "vi@example.com")
+    user = conn.execute("select id from auth.users where email = 'vi@example.com'").fetchone()[0]
+    with as_user(conn, user):  # 256², which the form does not offer: 16 times faster to render
+        parent_id = conn.execute("select imagen.create_series('a kite over dunes', 2, model => 'tiny', width => 256,"
+                                 " height => 256, steps => 2)").fetchone()[0]["id"]  # fmt: skip
+    page.goto(f"{site.url}/#/series/{parent_id}")
+    wait_all_done(page, 2)
+    page.get_by_test_id("copy-seed-2").click()
+    seed = page.get_by_test_id("tile-2").get_attribute("data-seed")
+    assert page.evaluate("navigator.clipboard.readText()") == seed
+
+    # More like try 1: from the tile's button, in the lightbox, strong; a child series of 2.
+    page.get_by_test_id("vary-1").click()
+    expect(page.get_by_test_id("vary-title")).to_contain_text("Variations of try 1")
+    page.get_by_label("Tries", exact=True).last.fill("2")
+    page.get_by_label("Strength").select_option(label="Strong (70 %)")
+    screenshot(page, "9-more-like-this")
+    assert_accessible(page, "more like this")
+    page.get_by_test_id("vary-start").click()
+    page.wait_for_url(re.compile(r".*#/series/(?!" + parent_id + ").*"))
+    expect(page.get_by_test_id("series-settings")).to_contain_text("variations at 70 % strength")
+    wait_all_done(page, 2)  # rendered from the picture by the worker's resident model
+    expect(page.get_by_test_id("series-parent")).to_contain_text("More like try 1 of")
+    screenshot(page, "10-variations")
+    assert_accessible(page, "variation series")
+    page.get_by_test_id("series-parent").get_by_role("link").click()
+    expect(page.get_by_test_id("series-children")).to_contain_text("of try 1 (2 tries)")  # linked both ways
+
+    # Rerun: the same request, new seeds, as a new series.
+    page.get_by_test_id("rerun").click()
+    page.wait_for_url(re.compile(r".*#/series/(?!" + parent_id + ").*"))
+    expect(page.get_by_test_id("series-prompt")).to_have_text("a kite over dunes")
+    expect(page.get_by_test_id("series-summary")).to_have_attribute("data-count", "2")
+    # Use these settings: the form, filled in.
+    page.get_by_test_id("use-settings").click()
+    expect(page.locator("form[data-filled-from]")).to_have_count(1)
+    expect(page.get_by_label("Prompt")).to_have_value("a kite over dunes")
+    expect(page.get_by_label("Tries")).to_have_value("2")
+    expect(page.get_by_label("Steps")).to_have_value("2")
+
+
+def test_the_gallery_is_a_history_with_dates_states_favourites_search_and_pages(browser, site, stack_conn):
+    conn = stack_conn
+    page = new_page(browser, site)
+    sign_up(page, "gh@example.com")
+    user = conn.execute("select id from auth.users where email = 'gh@example.com'").fetchone()[0]
+    with as_user(conn, user):  # 26 series, cancelled before any worker sees them
+        for i in range(26):
+            prompt = f"{'harbour' if i % 2 else 'forest'} no. {i}"
+            made = conn.execute("select imagen.create_series(%s, 1, model => 'tiny', width => 256, height => 256,"
+                                " steps => 1)", (prompt,)).fetchone()[0]  # fmt: skip
+            conn.execute("select imagen.cancel_series(%s)", (made["id"],))
+    # One a minute apart, newest last: pages are keyed on created_at.
+    conn.execute("update imagen.series s set created_at = now() - interval '1 minute' * (100 - o.n)"
+                 " from (select id, row_number() over (order by prompt) as n from imagen.series"
+                 "       where owner_id = %s) o where o.id = s.id", (user,))  # fmt: skip
+    newest = conn.execute("select prompt from imagen.series where owner_id = %s order by created_at desc limit 1",
+                          (user,)).fetchone()[0]  # fmt: skip
+    page.reload()  # the gallery shown at sign-up was empty
+    cards = page.get_by_test_id("series-card")
+    expect(cards).to_have_count(24)
+    expect(cards.first.get_by_test_id("series-card-prompt")).to_have_text(newest)  # the prompt on every card
+    expect(cards.first.get_by_test_id("series-card-state")).to_have_text("Cancelled")
+    expect(cards.first.locator("time")).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
+    page.get_by_test_id("gallery-more").click()
+    expect(cards).to_have_count(26)
+    expect(page.get_by_test_id("gallery-more")).to_be_hidden()
+
+    cards.nth(3).get_by_test_id("favourite").click()
+    expect(cards.nth(3).get_by_test_id("favourite")).to_have_attribute("aria-pressed", "true")
+    starred = cards.nth(3).get_attribute("data-series-id")
+    page.get_by_label("Show").select_option("favourites")
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_have_attribute("data-series-id", starred)
+    page.get_by_label("Show").select_option("unfinished")
+    expect(page.get_by_test_id("gallery-nothing-found")).to_be_visible()
+    page.get_by_label("Show").select_option("all")
+    page.get_by_label("Search prompts").fill("harbour")
+    expect(cards).to_have_count(13)
+    screenshot(page, "11-gallery-search")
+    assert_accessible(page, "gallery, searched")
+    page.evaluate("document.activeElement.blur()")  # "?" typed into the search field is the field's
+    page.keyboard.press("?")
+    expect(page.get_by_test_id("keys-help")).to_be_visible()
+    expect(page.get_by_test_id("keys-help")).to_contain_text("Ctrl+Enter")
+    assert_accessible(page, "keyboard shortcuts")
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("keys-help")).to_be_hidden()

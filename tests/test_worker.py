@@ -15,6 +15,7 @@ from PIL import Image
 from imagen.console.users import as_user
 from imagen.png import encode_png, job_metadata, read_metadata
 from imagen.render import DiffusersRenderer
+from imagen.thumbnail import THUMB_BYTES, THUMB_SIDE, thumbnail_path
 from tests.workers import run_burst, wait_until
 from tests.world import create_tiny_series, make_job
 
@@ -58,6 +59,12 @@ def test_series_of_three_end_to_end(conn, user_a, renderer, tmp_path, db_url):
     for _, _, path in images:
         assert path.startswith(f"{user_a}/{series['id']}/")
         assert (tmp_path / path).is_file()
+        # The thumbnail the screens load, beside the PNG: WebP, small, the picture's shape.
+        with Image.open(tmp_path / thumbnail_path(path)) as thumb, Image.open(tmp_path / path) as full:
+            assert thumb.format == "WEBP"
+            assert max(thumb.size) <= THUMB_SIDE
+            assert thumb.width / thumb.height == pytest.approx(full.width / full.height, rel=0.02)
+        assert (tmp_path / thumbnail_path(path)).stat().st_size <= THUMB_BYTES
     with as_user(conn, user_a):
         assert rows(conn, "select id from imagen.images where series_id is null") == []
         conn.execute("select imagen.select_image(%s, %s)", (series["id"], images[0][0]))
@@ -349,3 +356,42 @@ def test_the_picture_is_rounded_to_8_bits_where_it_is_exactly_as_diffusers_does(
     ours = to_picture(image)
     assert ours.size == (40, 24) and ours.mode == "RGB"
     assert np.array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_a_variation_series_renders_from_its_parent_picture_with_the_resident_model(
+    conn, user_a, renderer, tmp_path, db_url, monkeypatch
+):
+    import diffusers
+
+    create_tiny_series(conn, user_a, n=1, seed=5)
+    run_burst(db_url, renderer, tmp_path)
+    parent_id, parent_path, parent_seed = conn.execute("select id, path, seed from imagen.images").fetchone()
+    with as_user(conn, user_a):
+        child = conn.execute("select imagen.vary_image(%s, 1, strength => 40)", (parent_id,)).fetchone()[0]
+    assert (child["parent_image_id"], child["strength"]) == (str(parent_id), 40)
+
+    def second_load(*args, **kwargs):
+        raise AssertionError("a variation loaded the model again")
+
+    # No second model load: nothing is read from disk; the image-to-image pipeline is the resident one's parts.
+    for cls in (diffusers.DiffusionPipeline, diffusers.AutoPipelineForImage2Image, diffusers.FluxImg2ImgPipeline):
+        monkeypatch.setattr(cls, "from_pretrained", second_load)
+    steps: list[int] = []
+    stats = run_burst(db_url, renderer, tmp_path, on_progress=lambda job, step: steps.append(step))
+    assert stats.done == 1
+    variation = renderer.image_to_image()
+    assert type(variation).__name__ == "FluxImg2ImgPipeline"
+    for part in ("transformer", "vae", "text_encoder", "text_encoder_2"):
+        assert getattr(variation, part) is getattr(renderer.pipe, part)
+    assert steps.count(4) == 1 and max(steps) == 4  # its 4 steps are the steps it rendered
+
+    images = rows(conn, "select path, seed from imagen.images where series_id = %s order by path", (child["id"],))
+    ((path, seed),) = images
+    assert seed != parent_seed  # a new seed
+    parent_path = tmp_path / parent_path
+    with Image.open(parent_path) as parent, Image.open(tmp_path / path) as varied:
+        assert varied.size == parent.size
+        assert read_metadata((tmp_path / path).read_bytes())["strength"] == "40"
+        # Rendered from the parent: not the picture its seed gives from the prompt alone.
+        from_prompt = renderer.render(make_job(seed, prompt="a lighthouse in a storm", width=256, height=256))
+        assert np.abs(pixels(varied) - pixels(from_prompt)).max() > 1

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from PIL import Image
 
 from imagen.jobs import Job, RenderAborted
+from imagen.thumbnail import thumbnail_path
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import MemoryConnector, memory_queue
 from imagen.transports.rpcs import WorkerRpcs
@@ -163,10 +164,12 @@ def test_an_idle_worker_removes_the_pictures_of_deleted_images_then_forgets_them
     worker, memory = make_worker([job], StepRenderer(), tmp_path)
     worker.run(burst=True)
     assert stored(tmp_path) == [f"{job.id}.png"]
+    assert (tmp_path / thumbnail_path(job.storage_path)).is_file()
     memory.delete_object("local", job.storage_path)  # the user deleted the series
     memory.delete_object("imagen", "someone/else/on-another-transport.png")
     make_worker([], StepRenderer(), tmp_path, memory=memory)[0].run(burst=True)
     assert stored(tmp_path) == []
+    assert list(tmp_path.rglob("*.webp")) == []  # the thumbnail went with its picture
     assert memory.deleted_objects == {}
 
 

@@ -5,7 +5,8 @@
 -- Every setting's rule, published: its limits, its default and the rule in words. The one place
 -- these numbers are written: settings_problem (the tables' CHECKs, the RPCs' 22023 messages)
 -- reads them here, scripts/gen-types writes the web app's rules from here, and the imagine
--- function and the CLI leave ranges and defaults to the RPCs. n is a request's, not a setting's.
+-- function and the CLI leave ranges and defaults to the RPCs. n is a request's, not a setting's;
+-- strength is a variation's (vary_image): the percent of the picture that is rendered anew.
 create or replace function imagen.settings_rules()
  returns table(field text, min_value bigint, max_value bigint, multiple_of integer, max_chars integer, default_value text, rule text)
  language sql
@@ -29,7 +30,8 @@ as $$
     ('height', 256, 2048, 16, null, '1024'),
     ('steps', 1, 50, null, null, '4'),
     ('style', null, null, null, 200, null),
-    ('seed', 0, 4294967295, null, null, null)
+    ('seed', 0, 4294967295, null, null, null),
+    ('strength', 5, 95, null, null, '35')
   ) as l(field, min_value, max_value, multiple_of, max_chars, default_value)
 $$;
 grant execute on function imagen.settings_rules() to authenticated, service_role;
@@ -76,6 +78,21 @@ as $$
   from (select imagen_private.settings_rules_by_field() as r) rules
 $$;
 grant execute on function imagen_private.settings_problem(text,text,integer,integer,integer,text,bigint) to authenticated, service_role;
+
+-- What is wrong with a variation's strength (NULL: not a variation), or NULL if nothing is.
+create or replace function imagen_private.strength_problem(strength integer)
+ returns text
+ language sql
+ immutable
+ set search_path to ''
+as $$
+  select case
+    when strength not between (r #>> '{strength,min_value}')::integer and (r #>> '{strength,max_value}')::integer
+      then format('%s, got %s', r #>> '{strength,rule}', strength)
+  end
+  from (select imagen_private.settings_rules_by_field() as r) rules
+$$;
+grant execute on function imagen_private.strength_problem(integer) to authenticated, service_role;
 
 -- Raises 22023 naming the first bad field; shared by every RPC that takes render settings.
 create or replace function imagen_private.assert_valid_settings(prompt text, width integer, height integer, steps integer, model text, style text, seed bigint)

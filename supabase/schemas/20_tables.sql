@@ -18,6 +18,12 @@ create table imagen.series (
   ),
   selected_image_id uuid,
   created_at timestamptz not null default now(),
+  -- A variation series (vary_image) renders from this picture, `strength` percent of it anew.
+  parent_image_id uuid,
+  strength integer constraint series_strength_valid check (imagen_private.strength_problem(strength) is null),
+  -- The owner's mark in the gallery (a series is one user's, so the mark is per user).
+  favourite boolean not null default false,
+  constraint series_variation_has_strength check (parent_image_id is null or strength is not null),
   -- Render settings are checked here too, so a direct insert cannot bypass the RPCs' rules.
   constraint series_settings_valid
     check (imagen_private.settings_problem(prompt, model, width, height, steps, style, base_seed) is null)
@@ -59,12 +65,16 @@ create table imagen.jobs (
   -- release, a failure's backoff or an expired lease keep it (the try was already being served).
   queued_at timestamptz not null default now(),
   claim_id uuid,
+  -- A variation's try: copied from its series and its parent picture by jobs_take_their_source.
+  strength integer constraint jobs_strength_valid check (imagen_private.strength_problem(strength) is null),
+  source_path text,
   constraint jobs_series_member_has_index check (series_id is null or series_idx is not null),
   constraint jobs_settings_valid
     check (imagen_private.settings_problem(prompt, model, width, height, steps, style, seed) is null)
 );
 comment on table imagen.jobs is 'One try: queued -> running -> done | failed | cancelled.';
 comment on column imagen.jobs.claim_id is 'The claim that took this try (a retried claim finds it).';
+comment on column imagen.jobs.source_path is 'A variation''s source picture in the bucket (never written by users).';
 
 create table imagen.images (
   id uuid primary key default gen_random_uuid(),
@@ -98,6 +108,11 @@ alter table imagen.jobs
 alter table imagen.series
   add constraint series_selected_image_fkey foreign key (selected_image_id, id)
   references imagen.images (id, series_id) on delete set null (selected_image_id);
+
+-- A variation series' parent picture; deleting it keeps the series (its tries are done or fail).
+alter table imagen.series
+  add constraint series_parent_image_id_fkey foreign key (parent_image_id)
+  references imagen.images (id) on delete set null;
 
 -- Storage objects of deleted image rows, written by a trigger in the deleting transaction; the
 -- worker removes the objects through the Storage API, then the rows.
@@ -151,6 +166,9 @@ create index jobs_claim_id_idx on imagen.jobs (claim_id) where claim_id is not n
 -- Every foreign key indexed.
 create index series_owner_id_created_at_idx on imagen.series (owner_id, created_at desc);
 create index series_selected_image_id_idx on imagen.series (selected_image_id, id);
+create index series_parent_image_id_idx on imagen.series (parent_image_id);
+-- The gallery's favourites filter, newest first, a page at a time.
+create index series_owner_id_favourite_idx on imagen.series (owner_id, created_at desc) where favourite;
 create index jobs_owner_id_status_idx on imagen.jobs (owner_id, status);
 create index jobs_image_id_idx on imagen.jobs (image_id);
 create index images_owner_id_created_at_idx on imagen.images (owner_id, created_at desc);

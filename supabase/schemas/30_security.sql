@@ -20,8 +20,9 @@ grant select, delete on imagen.objects_to_delete to service_role;
 -- Users create series and tries (normally through create_series), pick a winner, add tries,
 -- and delete series; they never write worker state.
 grant select, delete on imagen.series to authenticated;
-grant insert (prompt, model, width, height, steps, style, base_seed, count) on imagen.series to authenticated;
-grant update (selected_image_id, count) on imagen.series to authenticated;
+grant insert (prompt, model, width, height, steps, style, base_seed, count, parent_image_id, strength)
+  on imagen.series to authenticated;
+grant update (selected_image_id, count, favourite) on imagen.series to authenticated;
 
 -- jobs.leased_by names the worker's host and pid, claim_id is the worker's: not the users'
 -- business. Realtime drops columns a subscriber may not select, so a user's `select *` on jobs
@@ -29,7 +30,7 @@ grant update (selected_image_id, count) on imagen.series to authenticated;
 grant select (
   id, owner_id, series_id, series_idx, prompt, model, width, height, steps, style, seed, status,
   cancel_requested, attempts, max_attempts, run_after, lease_expires_at, progress, error, image_id,
-  created_at, started_at, finished_at, updated_at, queued_at
+  created_at, started_at, finished_at, updated_at, queued_at, strength
 ) on imagen.jobs to authenticated;
 grant insert (series_id, series_idx, prompt, model, width, height, steps, style, seed) on imagen.jobs to authenticated;
 -- status only for the transitions jobs_guard_user_update allows (cancel, retry).
@@ -43,8 +44,13 @@ grant select on imagen.limits to authenticated;
 -- series
 create policy "series: owners read their own" on imagen.series
   for select to authenticated using (owner_id = (select auth.uid()));
+-- A variation series varies one of its owner's own pictures (the foreign key alone ignores RLS).
 create policy "series: owners create their own" on imagen.series
-  for insert to authenticated with check (owner_id = (select auth.uid()));
+  for insert to authenticated with check (
+    owner_id = (select auth.uid())
+    and (parent_image_id is null
+         or exists (select from imagen.images i where i.id = parent_image_id and i.owner_id = (select auth.uid())))
+  );
 create policy "series: owners update their own" on imagen.series
   for update to authenticated
   using (owner_id = (select auth.uid())) with check (owner_id = (select auth.uid()));
@@ -131,7 +137,7 @@ begin
   select j.id, j.owner_id, j.series_id, j.series_idx, j.prompt, j.model, j.width, j.height, j.steps,
          j.style, j.seed, j.status, j.cancel_requested, j.attempts, j.max_attempts, j.run_after,
          null, j.lease_expires_at, j.progress, j.error, j.image_id, j.created_at, j.started_at,
-         j.finished_at, j.updated_at, j.queued_at, null::uuid
+         j.finished_at, j.updated_at, j.queued_at, null::uuid, j.strength, null::text
   into _job
   from imagen.jobs j where j.id = own_job.job_id;
   if not found then

@@ -19,6 +19,24 @@ as $$
 $$;
 grant execute on function imagen_private.queue_series_tries(imagen.series,integer,integer) to authenticated, service_role;
 
+-- n tries of one request: 22023 with n's rule otherwise.
+create or replace function imagen_private.assert_valid_n(n integer)
+ returns void
+ language plpgsql
+ immutable
+ set search_path to ''
+as $$
+declare
+  _n jsonb := imagen_private.settings_rules_by_field() -> 'n';
+begin
+  if n is null or n not between (_n ->> 'min_value')::integer and (_n ->> 'max_value')::integer then
+    raise exception '%, got %', _n ->> 'rule', coalesce(n::text, 'null')
+      using errcode = '22023';
+  end if;
+end;
+$$;
+grant execute on function imagen_private.assert_valid_n(integer) to authenticated, service_role;
+
 -- Validates, then inserts the series and its n tries in one transaction; returns the series
 -- with its job_ids. Bad input raises 22023 naming the field and writes nothing.
 create or replace function imagen.create_series(prompt text, n integer, model text default (imagen_private.settings_rules_by_field() #>> '{model,default_value}'::text[]), width integer default ((imagen_private.settings_rules_by_field() #>> '{width,default_value}'::text[]))::integer, height integer default ((imagen_private.settings_rules_by_field() #>> '{height,default_value}'::text[]))::integer, steps integer default ((imagen_private.settings_rules_by_field() #>> '{steps,default_value}'::text[]))::integer, style text default null::text, seed bigint default null::bigint)
@@ -27,14 +45,10 @@ create or replace function imagen.create_series(prompt text, n integer, model te
  set search_path to ''
 as $$
 declare
-  _n jsonb := imagen_private.settings_rules_by_field() -> 'n';
   _series imagen.series;
   _job_ids uuid[];
 begin
-  if n is null or n not between (_n ->> 'min_value')::integer and (_n ->> 'max_value')::integer then
-    raise exception '%, got %', _n ->> 'rule', coalesce(n::text, 'null')
-      using errcode = '22023';
-  end if;
+  perform imagen_private.assert_valid_n(n);
   perform imagen_private.assert_valid_settings(prompt, width, height, steps, model, style, seed);
 
   insert into imagen.series (prompt, model, width, height, steps, style, base_seed, count)
@@ -47,6 +61,44 @@ $$;
 comment on function imagen.create_series(text,integer,text,integer,integer,integer,text,bigint) is
   'Creates a series of n tries (imagen.settings_rules: 1..10) of one prompt; returns the series with its job_ids.';
 grant execute on function imagen.create_series(text,integer,text,integer,integer,integer,text,bigint) to authenticated, service_role;
+
+-- "More like this": a child series of n variations of one of the caller's pictures (its prompt and
+-- settings, new seeds unless one is given), each rendered from that picture with `strength`
+-- percent of it anew. The same rules, cap and RLS as create_series: bad input raises 22023 naming
+-- the field and writes nothing.
+create or replace function imagen.vary_image(image_id uuid, n integer, strength integer default ((imagen_private.settings_rules_by_field() #>> '{strength,default_value}'::text[]))::integer, seed bigint default null::bigint)
+ returns jsonb
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _image imagen.images;
+  _problem text := coalesce(imagen_private.strength_problem(strength),
+    case when strength is null then (imagen_private.settings_rules_by_field() #>> '{strength,rule}') || ', got null' end);
+  _series imagen.series;
+  _job_ids uuid[];
+begin
+  select * into _image from imagen.images i where i.id = vary_image.image_id;
+  if not found then
+    raise exception 'image_id % is not one of your pictures', vary_image.image_id using errcode = '22023';
+  end if;
+  perform imagen_private.assert_valid_n(n);
+  if _problem is not null then
+    raise exception '%', _problem using errcode = '22023';
+  end if;
+  perform imagen_private.assert_valid_settings(_image.prompt, _image.width, _image.height, _image.steps,
+                                               _image.model, _image.style, seed);
+  insert into imagen.series (prompt, model, width, height, steps, style, base_seed, count, parent_image_id, strength)
+  values (_image.prompt, _image.model, _image.width, _image.height, _image.steps, _image.style, seed, n,
+          _image.id, vary_image.strength)
+  returning * into _series;
+  _job_ids := imagen_private.queue_series_tries(_series, 1, n);
+  return to_jsonb(_series) || jsonb_build_object('job_ids', to_jsonb(_job_ids));
+end;
+$$;
+comment on function imagen.vary_image(uuid,integer,integer,bigint) is
+  'Creates a child series of n variations of one of your pictures (image-to-image, new seeds); returns it with its job_ids.';
+grant execute on function imagen.vary_image(uuid,integer,integer,bigint) to authenticated, service_role;
 
 -- One try outside any series; it shows in the flat gallery.
 create or replace function imagen.submit_job(prompt text, model text default (imagen_private.settings_rules_by_field() #>> '{model,default_value}'::text[]), width integer default ((imagen_private.settings_rules_by_field() #>> '{width,default_value}'::text[]))::integer, height integer default ((imagen_private.settings_rules_by_field() #>> '{height,default_value}'::text[]))::integer, steps integer default ((imagen_private.settings_rules_by_field() #>> '{steps,default_value}'::text[]))::integer, style text default null::text, seed bigint default null::bigint)
@@ -144,6 +196,29 @@ exception
 end;
 $$;
 grant execute on function imagen.select_image(uuid,uuid,boolean) to authenticated, service_role;
+
+-- Marks (or unmarks) one of the caller's series as a favourite.
+create or replace function imagen.set_favourite(series_id uuid, favourite boolean)
+ returns imagen.series
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _series imagen.series;
+begin
+  if favourite is null then
+    raise exception 'favourite must be true or false, got null' using errcode = '22023';
+  end if;
+  update imagen.series s set favourite = set_favourite.favourite
+  where s.id = set_favourite.series_id
+  returning * into _series;
+  if not found then
+    raise exception 'series_id % is not one of your series', set_favourite.series_id using errcode = '22023';
+  end if;
+  return _series;
+end;
+$$;
+grant execute on function imagen.set_favourite(uuid,boolean) to authenticated, service_role;
 
 -- Cancels one try (solo or in a series) the same way.
 create or replace function imagen.cancel_job(job_id uuid)

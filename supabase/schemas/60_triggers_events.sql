@@ -177,6 +177,28 @@ create trigger jobs_match_their_series
   for each row when (new.series_id is not null)
   execute function imagen.jobs_match_their_series();
 
+-- A variation's try renders from its series' parent picture at the series' strength. Users never
+-- name a path: it is read here, through RLS, from the picture the series varies.
+create or replace function imagen.jobs_take_their_source()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+begin
+  select s.strength, i.path into new.strength, new.source_path
+  from imagen.series s left join imagen.images i on i.id = s.parent_image_id
+  where s.id = new.series_id;
+  if new.strength is not null and new.source_path is null then
+    raise exception 'parent_image_id: the picture series % varies was deleted', new.series_id
+      using errcode = '22023';
+  end if;
+  return new;
+end;
+$$;
+create trigger jobs_take_their_source
+  before insert on imagen.jobs
+  for each row execute function imagen.jobs_take_their_source();
+
 -- Checked at commit, when create_series and add_tries have written both the count and the tries.
 create or replace function imagen.series_count_matches_tries()
  returns trigger

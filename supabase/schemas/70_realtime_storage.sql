@@ -28,9 +28,10 @@ create policy "series broadcast: owners receive their series" on realtime.messag
     )
   );
 
--- Pictures live at {owner}/{series_id or solo}/{job_id}.png; only the service role writes.
+-- Pictures live at {owner}/{series_id or solo}/{job_id}.png, each with its WebP thumbnail
+-- {job_id}.webp beside it (imagen.thumbnail); only the service role writes.
 insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
-values ('imagen', 'imagen', false, 52428800, array['image/png'])
+values ('imagen', 'imagen', false, 52428800, array['image/png', 'image/webp'])
 on conflict (id) do nothing;
 
 create policy "imagen bucket: owners read their own folder" on storage.objects

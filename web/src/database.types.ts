@@ -33,14 +33,14 @@ isOneToOne: false
                   ]
                 },"jobs": {
                   Row: {
-                    "attempts": number,"cancel_requested": boolean,"claim_id": string | null,"created_at": string,"error": string | null,"finished_at": string | null,"height": number,"id": string,"image_id": string | null,"lease_expires_at": string | null,"leased_by": string | null,"max_attempts": number,"model": string,"owner_id": string,"progress": number,"prompt": string,"queued_at": string,"run_after": string,"seed": number,"series_id": string | null,"series_idx": number | null,"started_at": string | null,"status": string,"steps": number,"style": string | null,"updated_at": string,"width": number
+                    "attempts": number,"cancel_requested": boolean,"claim_id": string | null,"created_at": string,"error": string | null,"finished_at": string | null,"height": number,"id": string,"image_id": string | null,"lease_expires_at": string | null,"leased_by": string | null,"max_attempts": number,"model": string,"owner_id": string,"progress": number,"prompt": string,"queued_at": string,"run_after": string,"seed": number,"series_id": string | null,"series_idx": number | null,"source_path": string | null,"started_at": string | null,"status": string,"steps": number,"strength": number | null,"style": string | null,"updated_at": string,"width": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height": number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model": string,"owner_id"?: string,"progress"?: number,"prompt": string,"queued_at"?: string,"run_after"?: string,"seed": number,"series_id"?: string | null,"series_idx"?: number | null,"started_at"?: string | null,"status"?: string,"steps": number,"style"?: string | null,"updated_at"?: string,"width": number
+                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height": number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model": string,"owner_id"?: string,"progress"?: number,"prompt": string,"queued_at"?: string,"run_after"?: string,"seed": number,"series_id"?: string | null,"series_idx"?: number | null,"source_path"?: string | null,"started_at"?: string | null,"status"?: string,"steps": number,"strength"?: number | null,"style"?: string | null,"updated_at"?: string,"width": number
                   }
                   Update: {
-                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height"?: number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model"?: string,"owner_id"?: string,"progress"?: number,"prompt"?: string,"queued_at"?: string,"run_after"?: string,"seed"?: number,"series_id"?: string | null,"series_idx"?: number | null,"started_at"?: string | null,"status"?: string,"steps"?: number,"style"?: string | null,"updated_at"?: string,"width"?: number
+                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height"?: number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model"?: string,"owner_id"?: string,"progress"?: number,"prompt"?: string,"queued_at"?: string,"run_after"?: string,"seed"?: number,"series_id"?: string | null,"series_idx"?: number | null,"source_path"?: string | null,"started_at"?: string | null,"status"?: string,"steps"?: number,"strength"?: number | null,"style"?: string | null,"updated_at"?: string,"width"?: number
                   }
                   Relationships: [
                     {
@@ -101,17 +101,23 @@ isOneToOne: false
                   ]
                 },"series": {
                   Row: {
-                    "base_seed": number | null,"count": number,"created_at": string,"height": number,"id": string,"model": string,"owner_id": string,"prompt": string,"selected_image_id": string | null,"steps": number,"style": string | null,"width": number
+                    "base_seed": number | null,"count": number,"created_at": string,"favourite": boolean,"height": number,"id": string,"model": string,"owner_id": string,"parent_image_id": string | null,"prompt": string,"selected_image_id": string | null,"steps": number,"strength": number | null,"style": string | null,"width": number
                   }
                   ComputedFields: never
                   Insert: {
-                    "base_seed"?: number | null,"count": number,"created_at"?: string,"height": number,"id"?: string,"model": string,"owner_id"?: string,"prompt": string,"selected_image_id"?: string | null,"steps": number,"style"?: string | null,"width": number
+                    "base_seed"?: number | null,"count": number,"created_at"?: string,"favourite"?: boolean,"height": number,"id"?: string,"model": string,"owner_id"?: string,"parent_image_id"?: string | null,"prompt": string,"selected_image_id"?: string | null,"steps": number,"strength"?: number | null,"style"?: string | null,"width": number
                   }
                   Update: {
-                    "base_seed"?: number | null,"count"?: number,"created_at"?: string,"height"?: number,"id"?: string,"model"?: string,"owner_id"?: string,"prompt"?: string,"selected_image_id"?: string | null,"steps"?: number,"style"?: string | null,"width"?: number
+                    "base_seed"?: number | null,"count"?: number,"created_at"?: string,"favourite"?: boolean,"height"?: number,"id"?: string,"model"?: string,"owner_id"?: string,"parent_image_id"?: string | null,"prompt"?: string,"selected_image_id"?: string | null,"steps"?: number,"strength"?: number | null,"style"?: string | null,"width"?: number
                   }
                   Relationships: [
                     {
+      foreignKeyName: "series_parent_image_id_fkey"
+      columns: ["parent_image_id"]
+isOneToOne: false
+      referencedRelation: "images"
+      referencedColumns: ["id"]
+    },{
       foreignKeyName: "series_selected_image_fkey"
       columns: ["selected_image_id","id"]
 isOneToOne: false
@@ -193,9 +199,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -211,13 +219,16 @@ isOneToOne: false
               "base_seed": number | null,
 "count": number,
 "created_at": string,
+"favourite": boolean,
 "height": number,
 "id": string,
 "model": string,
 "owner_id": string,
+"parent_image_id": string | null,
 "prompt": string,
 "selected_image_id": string | null,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "width": number
             }
@@ -250,9 +261,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -285,9 +298,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -321,9 +336,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -385,9 +402,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -427,9 +446,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -500,9 +521,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -536,9 +559,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -554,13 +579,40 @@ isOneToOne: false
               "base_seed": number | null,
 "count": number,
 "created_at": string,
+"favourite": boolean,
 "height": number,
 "id": string,
 "model": string,
 "owner_id": string,
+"parent_image_id": string | null,
 "prompt": string,
 "selected_image_id": string | null,
 "steps": number,
+"strength": number | null,
+"style": string | null,
+"width": number
+            }
+                          SetofOptions: {
+        from: "*"
+        to: "series"
+        isOneToOne: true
+        isSetofReturn: false
+      } },
+"set_favourite":
+{ Args: { "favourite": boolean,"series_id": string }; Returns: {
+              "base_seed": number | null,
+"count": number,
+"created_at": string,
+"favourite": boolean,
+"height": number,
+"id": string,
+"model": string,
+"owner_id": string,
+"parent_image_id": string | null,
+"prompt": string,
+"selected_image_id": string | null,
+"steps": number,
+"strength": number | null,
 "style": string | null,
 "width": number
             }
@@ -598,9 +650,11 @@ isOneToOne: false
 "seed": number,
 "series_id": string | null,
 "series_idx": number | null,
+"source_path": string | null,
 "started_at": string | null,
 "status": string,
 "steps": number,
+"strength": number | null,
 "style": string | null,
 "updated_at": string,
 "width": number
@@ -610,7 +664,10 @@ isOneToOne: false
         to: "jobs"
         isOneToOne: true
         isSetofReturn: false
-      } }
+      } },
+"vary_image":
+{ Args: { "image_id": string,"n": number,"seed"?: number,"strength"?: number }; Returns: Json
+                           }
           }
           Enums: {
             [_ in never]: never

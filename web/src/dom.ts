@@ -85,3 +85,8 @@ export function syncList<T, E extends HTMLElement>(
   }
   for (const stale of existing.values()) stale.remove();
 }
+
+/** `value` cut to at most `max` characters, with an ellipsis where it was cut (titles, labels). */
+export function clip(value: string, max: number): string {
+  return value.length <= max ? value : `${value.slice(0, max - 1).trimEnd()}…`;
+}

@@ -10,6 +10,7 @@ import { pictures } from "./pictures";
 import "./style.css";
 import { renderAuth } from "./views/auth";
 import { renderGallery } from "./views/gallery";
+import { installKeysHelp } from "./views/keys";
 import { renderNewSeries } from "./views/new-series";
 import { renderSeries } from "./views/series";
 
@@ -89,6 +90,7 @@ async function start(): Promise<void> {
     if (userChanged) window.setTimeout(route, 0);
   });
   window.addEventListener("hashchange", route);
+  installKeysHelp();
   route();
 }
 

@@ -9,6 +9,18 @@ interface Entry {
   expires: number;
 }
 
+/** The thumbnail the worker stores beside each picture: {job_id}.webp next to {job_id}.png
+ * (worker/imagen/thumbnail.py). Screens show it; the lightbox and Download use the picture. */
+export function thumbnailPath(path: string): string {
+  return path.replace(/\.png$/, "") + ".webp";
+}
+
+/** The picture and its thumbnail, to sign in one call; a picture stored before thumbnails
+ * existed has none, and its screens fall back to the picture itself. */
+export function withThumbnails(items: { bucket: string; path: string }[]): { bucket: string; path: string }[] {
+  return items.flatMap((item) => [item, { bucket: item.bucket, path: thumbnailPath(item.path) }]);
+}
+
 export function pictures(db: ImagenClient) {
   const views = new Map<string, Entry>();
   const downloads = new Map<string, Entry>();

@@ -16,7 +16,15 @@ export const LIMITS = {
   stepsMax: RULES.steps.max_value,
   seedMax: RULES.seed.max_value,
   defaultSteps: Number(RULES.steps.default_value),
+  strengthDefault: Number(RULES.strength.default_value),
 } as const;
+
+/** "More like this": how much of the picture a variation renders anew (percent; the subtle one
+ * is the database's default, both within its strength rule). */
+export const STRENGTHS = [
+  { label: "Subtle", value: LIMITS.strengthDefault },
+  { label: "Strong", value: 70 },
+] as const;
 
 /** Aspect-ratio presets; every side is a multiple of 16 between 256 and 2048. */
 export const SIZE_PRESETS = [
@@ -160,4 +168,20 @@ const FIELD_OF_WORD: Record<string, Field> = {
 export function fieldOfMessage(message: string): Field | null {
   const word = /^[a-z_]+/.exec(message)?.[0];
   return word !== undefined ? (FIELD_OF_WORD[word] ?? null) : null;
+}
+
+/** What the form calls each word a message starts with (the database says "n", the form "Tries"). */
+const LABEL_OF_WORD: Record<string, string> = {
+  prompt: "Prompt",
+  n: "Tries",
+  width: "Width",
+  height: "Height",
+  steps: "Steps",
+  seed: "Seed",
+  style: "Style",
+};
+
+/** A rule's message in the form's words: "n must be between 1 and 10" → "Tries must be ...". */
+export function inFieldWords(message: string): string {
+  return message.replace(/^[a-z_]+/, (word) => LABEL_OF_WORD[word] ?? word);
 }

@@ -17,6 +17,7 @@ export const SETTINGS_RULES = {
   "prompt": {"default_value": null, "max_chars": 2000, "max_value": null, "min_value": null, "multiple_of": null, "rule": "prompt must be at most 2000 characters"},
   "seed": {"default_value": null, "max_chars": null, "max_value": 4294967295, "min_value": 0, "multiple_of": null, "rule": "seed must be between 0 and 4294967295"},
   "steps": {"default_value": "4", "max_chars": null, "max_value": 50, "min_value": 1, "multiple_of": null, "rule": "steps must be between 1 and 50"},
+  "strength": {"default_value": "35", "max_chars": null, "max_value": 95, "min_value": 5, "multiple_of": null, "rule": "strength must be between 5 and 95"},
   "style": {"default_value": null, "max_chars": 200, "max_value": null, "min_value": null, "multiple_of": null, "rule": "style must be at most 200 characters"},
   "width": {"default_value": "1024", "max_chars": null, "max_value": 2048, "min_value": 256, "multiple_of": 16, "rule": "width must be a multiple of 16 between 256 and 2048"},
 } as const satisfies Record<string, SettingsRule>;

@@ -99,6 +99,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vary(args: argparse.Namespace) -> int:
+    from imagen.console.series import TooManyUnfinished, vary_try
+
+    with connect_database() as conn:
+        try:
+            series = vary_try(conn, args.series, args.index, args.n, args.strength, args.seed)
+        except TooManyUnfinished as exc:
+            print(f"imagen: {exc}", file=sys.stderr)
+            return exc.exit_code
+    print(f"series {series['id']}: {args.n} variations of try {args.index} queued (strength {series['strength']} %)")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from imagen.console.report import recent_series_table, series_tries, tries_table
 
@@ -205,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--wait", action="store_true", help="show progress until every try has finished")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("vary", help="more like try INDEX of SERIES: a child series of variations of its picture")
+    p.add_argument("series")
+    p.add_argument("index", type=int)
+    p.add_argument("-n", type=int, default=4, help="number of variations")
+    p.add_argument("--strength", type=int, help="percent of the picture rendered anew (limits: settings_rules)")
+    p.add_argument("--seed", type=int, help="first seed (default: random seeds)")
+    p.set_defaults(func=cmd_vary)
 
     users = sub.add_parser("users", help="users (local databases)").add_subparsers(dest="users_command", required=True)
     p = users.add_parser("add", help="add a user to submit as (a local database only; hosted projects use Auth)")

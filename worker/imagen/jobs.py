@@ -58,10 +58,13 @@ class Job:
     seed: int
     attempts: int
     max_attempts: int
+    # A variation (imagen.vary_image): rendered from the picture at source_path, strength % anew.
+    strength: int | None = None
+    source_path: str | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> Job:
-        fields = {f.name: row[f.name] for f in dataclasses.fields(cls)}
+        fields = {f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in row}
         for key in ("id", "owner_id", "series_id"):
             if isinstance(fields[key], str):
                 fields[key] = uuid.UUID(fields[key])
@@ -145,4 +148,5 @@ class Renderer(Protocol):
 
     def render(self, job: Job, on_step: Callable[..., bool] | None = None) -> Image.Image:
         """Renders `job`; on_step(step, latents=None) after each step returns False to abort
-        (RenderAborted). Renderers that can pass the step's latents (for a preview) do."""
+        (RenderAborted). Renderers that can pass the step's latents (for a preview) do. A
+        variation (job.strength set) is called with source=<its source picture> as well."""

@@ -21,6 +21,7 @@ def job_metadata(job: Job, model: str) -> dict[str, str]:
         "series_id": job.series_id,
         "series_idx": job.series_idx,
         "job_id": job.id,
+        "strength": job.strength,
     }
     return {f"imagen:{k}": str(v) for k, v in values.items() if v is not None}
 

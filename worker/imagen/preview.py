@@ -11,15 +11,15 @@ Only the diffusers renderer uses this, so torch is imported here and nowhere in 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 
 import torch
 from PIL import Image
 
+from imagen import thumbnail
+
 MAX_SIDE = 256
 MAX_BYTES = 10_000
-QUALITIES = (80, 65, 50, 35, 20, 10)
 
 # ComfyUI comfy/latent_formats.py, class Flux (16 channels; rows are channels, columns R, G, B).
 FLUX_RGB_FACTORS = (
@@ -115,19 +115,7 @@ def latents_to_rgb(latents: torch.Tensor, height: int = 0, width: int = 0) -> Im
 
 def encode_small(image: Image.Image, max_side: int = MAX_SIDE, max_bytes: int = MAX_BYTES) -> bytes:
     """JPEG of `image` at most max_side px on its long side, at the best quality under max_bytes."""
-    scale = max_side / max(image.size)
-    if scale < 1:
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        image = image.resize(size, Image.Resampling.BILINEAR)
-    while True:
-        for quality in QUALITIES:
-            out = io.BytesIO()
-            image.save(out, "JPEG", quality=quality)
-            if out.tell() <= max_bytes:
-                return out.getvalue()
-        if max(image.size) <= 16:
-            return out.getvalue()  # cannot happen for JPEG: a 16 px picture is well under 1 kB
-        image = image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.BILINEAR)
+    return thumbnail.encode_small(image, max_side, max_bytes, "JPEG")
 
 
 def start_preview(latents: torch.Tensor, height: int, width: int) -> Callable[[], bytes]:

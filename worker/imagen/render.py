@@ -57,6 +57,16 @@ def resolve_model(model: str) -> str:
     return model
 
 
+def image_to_image_steps(steps: int, strength: float, flux: bool) -> int:
+    """num_inference_steps that makes an image-to-image pipeline run `steps` steps: diffusers runs
+    only the last `strength` of them (get_timesteps: FLUX keeps n - int(n - n * strength), SDXL
+    int(n * strength)). So a variation's steps are the steps it renders, as a try's are."""
+    n = steps
+    while (n - int(max(n - n * strength, 0)) if flux else min(int(n * strength), n)) < steps:
+        n += 1
+    return n
+
+
 def to_picture(image: torch.Tensor) -> Image.Image:
     """A decoded (3, H, W) picture in 0..1 → PIL, rounded to 8 bits as diffusers' numpy_to_pil
     does but where the picture is: on a GPU the conversion would otherwise run on the CPU after a
@@ -127,6 +137,7 @@ class DiffusersRenderer:
         # The tries of a series share a prompt: encode it once, reuse it for every try.
         self.share_prompt_embeddings = share_prompt_embeddings
         self._prompt_cache: tuple[str, dict] | None = None
+        self._image_to_image = None
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
         started = time.perf_counter()
@@ -229,24 +240,47 @@ class DiffusersRenderer:
             self._prompt_cache = (prompt, {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled})
         return self._prompt_cache[1]
 
-    def render(self, job: Job, on_step: Callable[[int], bool] | None = None) -> Image.Image:
-        """Renders `job`; on_step(step) is called after each step and returns False to abort."""
+    def image_to_image(self):
+        """The image-to-image pipeline over the resident components (diffusers' from_pipe: the
+        same transformer, VAE and text encoders, compiled or quantized as they are; nothing is
+        loaded again), made on the first variation."""
+        if self._image_to_image is None:
+            from diffusers import AutoPipelineForImage2Image
+
+            self._image_to_image = AutoPipelineForImage2Image.from_pipe(self.pipe)
+            self._image_to_image.set_progress_bar_config(disable=True)
+        return self._image_to_image
+
+    def render(
+        self, job: Job, on_step: Callable[[int], bool] | None = None, source: Image.Image | None = None
+    ) -> Image.Image:
+        """Renders `job`; on_step(step) is called after each step and returns False to abort. A
+        variation (job.strength) renders from `source`, job.strength percent of it anew."""
         self.check_size(job.width, job.height)
+        pipe, call = self.pipe, {"width": job.width, "height": job.height, "num_inference_steps": job.steps}
+        if job.strength is not None:
+            if source is None:
+                raise BadSettings("a variation needs the picture it varies")
+            pipe = self.image_to_image()
+            strength = job.strength / 100
+            steps = image_to_image_steps(job.steps, strength, self.is_flux)
+            picture = source.convert("RGB").resize((job.width, job.height), Image.Resampling.LANCZOS)
+            call = {"image": picture, "strength": strength, "num_inference_steps": steps}
+            if self.is_flux:  # FLUX's image-to-image renders at its default size unless told
+                call |= {"width": job.width, "height": job.height}
         aborted = False
 
         def step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
             nonlocal aborted
-            if on_step is not None and not on_step(step + 1, callback_kwargs.get("latents")):
+            if on_step is not None and not on_step(min(step + 1, job.steps), callback_kwargs.get("latents")):
                 aborted = True
                 pipe._interrupt = True
             return callback_kwargs
 
         prompt = f"{job.prompt}, {job.style}" if job.style else job.prompt
-        result = self.pipe(
+        result = pipe(
             **self._prompt_inputs(prompt),
-            width=job.width,
-            height=job.height,
-            num_inference_steps=job.steps,
+            **call,
             # A CPU generator gives the same noise for a seed on any device.
             generator=torch.Generator("cpu").manual_seed(job.seed),
             callback_on_step_end=step_end,

@@ -7,6 +7,7 @@ encoded, stored and completed, on threads of their own while the current one ren
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from PIL import Image
 
 from imagen.jobs import (
+    BadSettings,
     Job,
     JobCancelled,
     JobQueue,
@@ -30,6 +32,7 @@ from imagen.jobs import (
     user_error,
 )
 from imagen.png import encode_png, job_metadata
+from imagen.thumbnail import encode_thumbnail, thumbnail_path
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +166,7 @@ class Worker:
             while rows := self.queue.objects_to_delete():
                 for row in rows:
                     if row["bucket"] == self.storage.bucket:  # another transport's pictures are not ours
-                        self.storage.delete(row["path"])
+                        self._delete_picture(row["path"])
                         removed += 1
                 self.queue.forget_objects([row["id"] for row in rows])
         except Exception as exc:  # housekeeping must never stop the worker; next idle moment retries
@@ -240,7 +243,10 @@ class Worker:
             return lease.abort_reason is None
 
         try:
-            image = self.renderer.render(job, on_step)
+            if job.strength is None:
+                image = self.renderer.render(job, on_step)
+            else:
+                image = self.renderer.render(job, on_step, source=self._source(job))
         except RenderAborted:
             self._settle_aborted(lease)
             return
@@ -254,6 +260,15 @@ class Worker:
             self._finish(lease, image, started, render_seconds)
             return
         self.finisher.submit(self._finish, lease, image, started, render_seconds).add_done_callback(self._log_crash)
+
+    def _source(self, job: Job) -> Image.Image:
+        """The picture a variation renders from (its series' parent picture, in our bucket)."""
+        try:
+            with Image.open(io.BytesIO(self.storage.get(job.source_path))) as picture:
+                return picture.convert("RGB")
+        except Exception as exc:
+            log.warning("source picture %s of %s unreadable: %s", job.source_path, job.label, exc)
+            raise BadSettings("the picture this try varies could not be read") from exc
 
     def _preview(self, job: Job, latents) -> Callable[[], bytes] | None:
         """The step's preview, started here and encoded by the publisher (see start_preview)."""
@@ -273,13 +288,14 @@ class Worker:
         try:
             data = encode_png(image, job_metadata(job, self.renderer.model))
             self.storage.put(job.storage_path, data)
+            self._store_thumbnail(job, image)
             self.queue.complete(job, self.storage.bucket, job.storage_path, len(data))
         except (LeaseLost, JobCancelled) as exc:
             # The user cancelled (at completion, or by heartbeat while we stored): the picture goes.
             # Otherwise another worker owns the try now and writes the same path: leave it.
             cancelled = isinstance(exc, JobCancelled) or lease.abort_reason == "cancelled"
             if cancelled:
-                self.storage.delete(job.storage_path)
+                self._delete_picture(job.storage_path)
             self._count("cancelled" if cancelled else "lost")
             log.info("try dropped %s: %s", job.label, exc)
         except Exception as exc:
@@ -297,6 +313,20 @@ class Worker:
             )  # fmt: skip
         finally:
             self._release_slot(lease)
+
+    def _store_thumbnail(self, job: Job, image: Image.Image) -> None:
+        """The small picture screens load (imagen.thumbnail); without it they fall back to the PNG,
+        so a thumbnail that cannot be made or stored never costs the try."""
+        try:
+            self.storage.put(thumbnail_path(job.storage_path), encode_thumbnail(image))
+        except Exception as exc:
+            if self.stopping.is_set():
+                raise
+            log.warning("no thumbnail for %s: %s", job.label, exc)
+
+    def _delete_picture(self, path: str) -> None:
+        self.storage.delete(path)
+        self.storage.delete(thumbnail_path(path))
 
     def _settle_aborted(self, lease: Lease) -> None:
         try:

@@ -49,7 +49,10 @@ export function supabaseStore(client: SupabaseClient): ImagenStore {
   const db = client.schema("imagen");
   return {
     async createSeries(args) {
-      const { data, error } = await db.rpc("create_series", args);
+      const { from_image_id, ...rest } = args;
+      const { data, error } = from_image_id === undefined
+        ? await db.rpc("create_series", rest)
+        : await db.rpc("vary_image", { image_id: from_image_id, ...rest });
       return error ? { data: null, error } : { data, error: null };
     },
     async readSeries(id) {

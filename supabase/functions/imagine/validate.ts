@@ -2,10 +2,14 @@
 // SQL (imagen.create_series) stays the authority on ranges; this catches shape, type, numbers
 // its parameters cannot even hold (n = 1e12 is a JSON integer, but no Postgres integer), and text
 // Postgres cannot store (NUL) or that is not Unicode (a lone surrogate such as "\ud800").
+// With from_image_id the series is "more like" that picture (imagen.vary_image): its prompt and
+// settings are the picture's, so only n, strength and seed go with it.
 
 export interface CreateSeriesArgs {
-  prompt: string;
+  prompt?: string;
   n: number;
+  from_image_id?: string;
+  strength?: number;
   model?: string;
   width?: number;
   height?: number;
@@ -16,8 +20,10 @@ export interface CreateSeriesArgs {
 
 type Kind = "string" | "integer" | "bigint";
 const FIELDS: Record<keyof CreateSeriesArgs, { kind: Kind; required: boolean }> = {
-  prompt: { kind: "string", required: true },
+  prompt: { kind: "string", required: false },
   n: { kind: "integer", required: true },
+  from_image_id: { kind: "string", required: false },
+  strength: { kind: "integer", required: false },
   model: { kind: "string", required: false },
   width: { kind: "integer", required: false },
   height: { kind: "integer", required: false },
@@ -97,6 +103,13 @@ export function checkCreateSeries(body: unknown): Checked {
     const bad = problem(rule.kind, value);
     if (bad) return { ok: false, error: `${name}: ${bad}` };
     args[name] = value;
+  }
+  if (args.from_image_id === undefined) {
+    if (args.prompt === undefined) return { ok: false, error: "prompt: required" };
+    if (args.strength !== undefined) return { ok: false, error: "strength: only with from_image_id (a variation's)" };
+  } else {
+    const own = Object.keys(args).find((name) => !["n", "from_image_id", "strength", "seed"].includes(name));
+    if (own) return { ok: false, error: `${own}: not with from_image_id (a variation keeps its picture's settings)` };
   }
   return { ok: true, args: args as unknown as CreateSeriesArgs };
 }

@@ -12,6 +12,13 @@ Deno.test("POST creates a series and answers 201 with its id and job ids", async
   assert.equal(res.headers.get("Access-Control-Allow-Origin"), "*");
 });
 
+Deno.test("POST with from_image_id starts a variation series of that picture", async () => {
+  const store = new FakeStore();
+  const res = await post(store, { from_image_id: "i1", n: 3, strength: 60 });
+  assert.equal(res.status, 201);
+  assert.deepEqual(store.created, [{ from_image_id: "i1", n: 3, strength: 60 }]);
+});
+
 Deno.test("malformed JSON is a 400", async () => {
   const res = await post(new FakeStore(), "{not json");
   assert.equal(res.status, 400);
@@ -31,6 +38,10 @@ for (
     [{ prompt: "x", n: 2, width: -1e10 }, "width"],
     [{ prompt: "x", n: 2, seed: 2 ** 60 }, "seed"],
     [{ prompt: "x", n: 2, colour: "red" }, "colour"],
+    [{ prompt: "x", n: 2, strength: 50 }, "strength"],
+    [{ from_image_id: "i1", n: 2, prompt: "x" }, "prompt"],
+    [{ from_image_id: "i1", n: 2, width: 512 }, "width"],
+    [{ from_image_id: 7, n: 2 }, "from_image_id"],
     [[1, 2], "body"],
   ] as const
 ) {

@@ -10,13 +10,13 @@ select has_table('imagen', 'images', 'images table exists');
 
 select columns_are('imagen', 'series', array[
   'id', 'owner_id', 'prompt', 'model', 'width', 'height', 'steps', 'style', 'base_seed', 'count',
-  'selected_image_id', 'created_at'
+  'selected_image_id', 'created_at', 'parent_image_id', 'strength', 'favourite'
 ], 'series has the planned columns');
 select columns_are('imagen', 'jobs', array[
   'id', 'owner_id', 'series_id', 'series_idx', 'prompt', 'model', 'width', 'height', 'steps', 'style',
   'seed', 'status', 'cancel_requested', 'attempts', 'max_attempts', 'run_after', 'leased_by',
   'lease_expires_at', 'progress', 'error', 'image_id', 'created_at', 'started_at', 'finished_at',
-  'updated_at', 'queued_at', 'claim_id'
+  'updated_at', 'queued_at', 'claim_id', 'strength', 'source_path'
 ], 'jobs has the planned columns');
 select columns_are('imagen', 'images', array[
   'id', 'job_id', 'owner_id', 'series_id', 'prompt', 'model', 'width', 'height', 'steps', 'style',

@@ -4,7 +4,7 @@
 import { ApiError } from "../api";
 import { type Ctx, errorMessage } from "../context";
 import { attr, h, show, text } from "../dom";
-import { type Field, fieldOfMessage, LIMITS, type Problems, SIZE_PRESETS, validateSeries } from "../rules";
+import { type Field, fieldOfMessage, inFieldWords, LIMITS, type Problems, SIZE_PRESETS, validateSeries } from "../rules";
 
 /** Tests and debugging: `localStorage.setItem("imagen:client-checks", "off")` sends the form as
  * typed, so the database's own messages can be seen. */
@@ -88,7 +88,7 @@ export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
   function showProblems(problems: Problems): void {
     for (const name of Object.keys(inputs) as Field[]) {
       const message = problems[name];
-      text(errors[name], message ?? "");
+      text(errors[name], message !== undefined ? inFieldWords(message) : "");
       show(errors[name], message !== undefined);
       describe(name, message !== undefined);
     }
@@ -100,6 +100,13 @@ export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
     if (first) inputs[first].focus();
   }
 
+  // Ctrl+Enter (Cmd+Enter on a Mac) starts the series from any field, the prompt's textarea included.
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     show(formError, false);
@@ -145,4 +152,20 @@ export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
 
   main.replaceChildren(form);
   prompt.focus();
+  // "Use these settings" on a series: #/new?from=<series id> fills the form with its settings.
+  const from = new URLSearchParams(location.hash.split("?")[1] ?? "").get("from");
+  if (from) {
+    void ctx.api.readSeriesRow(from).then((series) => {
+      if (!series || !form.isConnected) return;
+      prompt.value = series.prompt;
+      n.value = String(series.count);
+      const sized = `${series.width}x${series.height}`;
+      if (![...size.options].some((option) => option.value === sized)) size.append(h("option", { value: sized }, `${series.width}×${series.height}`));
+      size.value = sized;
+      steps.value = String(series.steps);
+      seed.value = series.base_seed !== null ? String(series.base_seed) : "";
+      style.value = series.style ?? "";
+      form.setAttribute("data-filled-from", series.id);
+    });
+  }
 }

@@ -1,6 +1,7 @@
 // One series: a tile per try (queued with its place in line, running with a progress bar and the
-// latest preview, the picture when done, the error when failed), the winner picked by click or
-// by the keys 1–9 and 0 (= 10), and the series' actions.
+// latest preview, the thumbnail when done, the error when failed), the winner picked with a try's
+// Pick button or by the keys 1–9 and 0 (= 10), and the series' actions. Clicking a picture opens
+// it full size in the lightbox (./lightbox.ts), where tries are compared and picked too.
 //
 // Live updates: postgres_changes on imagen.jobs (this series) and imagen.series (this row), and
 // the private Broadcast topic series:<id> with the worker's per-step progress. Events are hints:
@@ -9,8 +10,11 @@
 import type { RealtimeChannel, RealtimePostgresChangesPayload } from "@supabase/supabase-js";
 import { ApiError, type Image, type Job, type QueuePlace, type SeriesView, UNFINISHED } from "../api";
 import { type Cleanup, type Ctx, errorMessage } from "../context";
-import { announce, attr, h, show, syncList, text } from "../dom";
-import { addTriesProblem, LIMITS } from "../rules";
+import { announce, attr, clip, h, show, syncList, text } from "../dom";
+import { thumbnailPath, withThumbnails } from "../pictures";
+import { addTriesProblem, inFieldWords, LIMITS } from "../rules";
+import { isTyping } from "./keys";
+import { lightbox, type Shot } from "./lightbox";
 
 const POLL_MS = 3000;
 
@@ -42,13 +46,6 @@ function keyFor(idx: number): string | null {
   return idx === 10 ? "0" : null;
 }
 
-/** Number keys typed into a field are the field's, not picks. */
-function isTyping(target: EventTarget | null): boolean {
-  if (!(target instanceof HTMLElement)) return false;
-  if (target instanceof HTMLInputElement) return !["checkbox", "radio", "button", "submit", "reset"].includes(target.type);
-  return target.isContentEditable || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
-}
-
 /** "#5 in the queue (#2 of yours) · starts in about 40 s": the database's places, said in words. */
 function queuePlaceText(p: QueuePlace): string {
   let words = `#${p.place} in the queue (#${p.placeInLine} of yours)`;
@@ -63,6 +60,7 @@ interface Tile {
   job: Job;
   image: Image | null;
   url: string | null;
+  thumbnailUrl: string | null;
   downloadUrl: string | null;
   live: Progress | null;
   position: QueuePlace | null;
@@ -82,6 +80,11 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   // --- the page's fixed parts ------------------------------------------------------------------
   const title = h("h1", { class: "series-prompt", "data-testid": "series-prompt" });
   const settings = h("p", { class: "muted", "data-testid": "series-settings" });
+  // Lineage both ways: the try this series varies, and the variation series made from this one.
+  const parentLink = h("p", { class: "lineage", "data-testid": "series-parent" });
+  const childLinks = h("p", { class: "lineage", "data-testid": "series-children" });
+  const rerun = h("button", { type: "button", "data-testid": "rerun" }, "Rerun with new seeds");
+  const useSettings = h("a", { class: "button", href: `#/new?from=${seriesId}`, "data-testid": "use-settings" }, "Use these settings");
   const summary = h("p", { class: "summary", "data-testid": "series-summary", "aria-live": "polite" });
   const liveStatus = h("span", { class: "live-status", "data-testid": "live-status" });
   const actionError = h("p", { class: "field-error", role: "alert", "data-testid": "series-error" });
@@ -123,7 +126,10 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     h("p", { class: "crumbs" }, h("a", { href: "#/" }, "← Gallery"), " ", liveStatus),
     title,
     settings,
+    parentLink,
+    childLinks,
     summary,
+    h("div", { class: "toolbar" }, rerun, useSettings),
     h(
       "div",
       { class: "toolbar" },
@@ -133,28 +139,40 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     ),
     addForm,
     actionError,
-    h("p", { class: "hint", id: "pick-hint" }, "Pick the winner by clicking its picture or pressing its number (1–9, 0 for 10)."),
+    h("p", { class: "hint", id: "pick-hint" }, "Click a picture to see it full size and compare; pick the winner with its Pick button or its number key (1–9, 0 for 10)."),
     tileList,
   );
   main.replaceChildren(h("p", { class: "muted", "data-testid": "series-loading" }, "Loading…"));
+  let shots: Shot[] = [];
+  const viewer = lightbox({
+    prompt: () => view?.series.prompt ?? "",
+    shots: () => shots,
+    pick: (idx) => choose(idx),
+    vary: async (idx, n, strength) => {
+      const imageId = jobAt(idx)?.image_id;
+      if (!imageId) throw new Error(`Try ${idx} has no picture`);
+      location.hash = `#/series/${await ctx.api.varyImage(imageId, n, strength)}`;
+    },
+  });
 
   // --- tiles -----------------------------------------------------------------------------------
   function createTile(tile: Tile): HTMLLIElement {
     const idx = tile.job.series_idx ?? 0;
     const key = keyFor(idx);
-    const picture = h("img", { class: "picture", alt: "", "data-testid": `picture-${idx}` });
+    const picture = h("img", { class: "picture", alt: "", loading: "lazy", "data-testid": `picture-${idx}` });
+    const open = h("button", { type: "button", class: "open", "data-testid": `open-${idx}` }, picture);
+    open.addEventListener("click", () => viewer.open(idx));
     const pick = h(
       "button",
       {
         type: "button",
-        class: "pick",
         "data-testid": `pick-${idx}`,
         "aria-pressed": "false",
         "aria-label": `Pick try ${idx} as the winner`,
         "aria-describedby": "pick-hint",
         "aria-keyshortcuts": key,
       },
-      picture,
+      "Pick",
     );
     pick.addEventListener("click", () => void choose(idx));
     const preview = h("img", { class: "preview", alt: `Preview of try ${idx}`, "data-testid": `preview-${idx}` });
@@ -175,6 +193,18 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     retry.addEventListener("click", () => void act(() => ctx.api.retryJob(jobAt(idx)!.id), `Try ${idx} is queued again`));
     const cancel = h("button", { type: "button", "data-testid": `cancel-${idx}`, "aria-label": `Cancel try ${idx}` }, "Cancel");
     cancel.addEventListener("click", () => void act(() => ctx.api.cancelJob(jobAt(idx)!.id), `Try ${idx} is being cancelled`));
+    const copySeed = h("button", { type: "button", "data-testid": `copy-seed-${idx}`, "aria-label": `Copy seed of try ${idx}` }, "Copy seed");
+    copySeed.addEventListener("click", async () => {
+      const seed = String(jobAt(idx)?.seed ?? "");
+      try {
+        await navigator.clipboard.writeText(seed);
+        announce(`Seed ${seed} copied`);
+      } catch {
+        window.prompt("The seed (copy it from here):", seed);
+      }
+    });
+    const vary = h("button", { type: "button", "data-testid": `vary-${idx}`, "aria-label": `More like this: try ${idx}` }, "More like this");
+    vary.addEventListener("click", () => viewer.openToVary(idx));
     const download = h(
       "a",
       { class: "button", "data-testid": `download-${idx}`, "aria-label": `Download try ${idx}`, download: `imagen-${seriesId.slice(0, 8)}-${idx}.png` },
@@ -189,11 +219,11 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
         h("h2", { id: `tile-title-${idx}`, class: "tile-title" }, `Try ${idx}`),
         h("span", { class: "badge winner-badge", "data-testid": `winner-${idx}` }, "Winner"),
       ),
-      h("div", { class: "media" }, pick, preview, placeholder),
+      h("div", { class: "media" }, open, preview, placeholder),
       h("p", { class: "status", "data-testid": `tile-status-${idx}` }),
       bar,
       h("p", { class: "tile-error field-error", "data-testid": `error-${idx}` }),
-      h("div", { class: "actions" }, retry, cancel, download),
+      h("div", { class: "actions" }, pick, vary, retry, cancel, copySeed, download),
     );
   }
 
@@ -205,6 +235,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     attr(li, "data-status", status);
     attr(li, "data-winner", tile.winner ? "true" : "false");
     attr(li, "data-job-id", job.id);
+    attr(li, "data-seed", job.seed);
     attr(li, "aria-current", tile.winner ? "true" : null);
     li.classList.toggle("is-winner", tile.winner);
     show(li.querySelector<HTMLElement>(".winner-badge")!, tile.winner);
@@ -246,13 +277,19 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     const media = li.querySelector<HTMLElement>(".media")!;
     if (view) media.style.aspectRatio = `${view.series.width} / ${view.series.height}`;
 
-    const pick = li.querySelector<HTMLButtonElement>(".pick")!;
-    const picture = pick.querySelector("img")!;
-    const hasPicture = job.status === "done" && tile.url !== null;
-    show(pick, hasPicture);
-    attr(picture, "src", tile.url);
+    const open = li.querySelector<HTMLButtonElement>(".open")!;
+    const picture = open.querySelector("img")!;
+    const hasPicture = job.status === "done" && tile.thumbnailUrl !== null;
+    show(open, hasPicture);
+    attr(picture, "src", tile.thumbnailUrl);
     attr(picture, "alt", `Try ${idx}${tile.winner ? " (winner)" : ""}: ${view?.series.prompt ?? ""}`);
+    attr(open, "aria-label", `Open try ${idx} full size`);
+    const pick = li.querySelector<HTMLButtonElement>(`[data-testid="pick-${idx}"]`)!;
+    show(pick, job.status === "done");
+    show(li.querySelector<HTMLElement>(`[data-testid="vary-${idx}"]`)!, job.status === "done" && job.image_id !== null);
     attr(pick, "aria-pressed", tile.winner ? "true" : "false");
+    text(pick, tile.winner ? "Winner ✓" : "Pick");
+    attr(pick, "aria-label", tile.winner ? `Winner ✓: try ${idx}` : `Pick try ${idx} as the winner`);
 
     const preview = li.querySelector<HTMLImageElement>(".preview")!;
     const previewSrc = status === "running" && tile.live?.preview_jpeg ? `data:image/jpeg;base64,${tile.live.preview_jpeg}` : null;
@@ -286,11 +323,14 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     const { series, jobs, images } = view;
     const imageById = new Map(images.map((image) => [image.id, image]));
     text(title, series.prompt);
-    document.title = `${series.prompt} · Imagen`;
+    attr(title, "title", series.prompt); // the heading shows three lines at most (style.css)
+    document.title = `${clip(series.prompt, 60)} · Imagen`;
     const parts = [`${series.width}×${series.height}`, `${series.steps} steps`];
     parts.push(series.base_seed !== null ? `seed ${series.base_seed}` : "random seeds");
     if (series.style) parts.push(`style: ${series.style}`);
+    if (series.strength !== null) parts.push(`variations at ${series.strength} % strength`);
     text(settings, parts.join(" · "));
+    drawLineage(view);
     const done = jobs.filter((job) => job.status === "done").length;
     const unfinished = jobs.filter((job) => UNFINISHED.includes(job.status)).length;
     text(summary, `${done} of ${series.count} done${series.selected_image_id ? " · winner picked" : ""}`);
@@ -309,6 +349,8 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
         job,
         image,
         url: image ? (urls.get(image.path) ?? null) : null,
+        // A picture stored before thumbnails existed has none: the picture itself then.
+        thumbnailUrl: image ? (urls.get(thumbnailPath(image.path)) ?? urls.get(image.path) ?? null) : null,
         downloadUrl: image ? (downloads.get(image.path) ?? null) : null,
         live: job.status === "running" || job.status === "queued" ? progress : null,
         position: view!.queuePosition.get(job.id) ?? null,
@@ -316,6 +358,30 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
       };
     });
     syncList(tileList, tiles, (tile) => String(tile.job.series_idx), createTile, updateTile);
+    shots = tiles.flatMap((tile) =>
+      tile.job.status === "done" && tile.image
+        ? [{ idx: tile.job.series_idx ?? 0, seed: tile.job.seed, url: tile.url, downloadUrl: tile.downloadUrl, winner: tile.winner }]
+        : [],
+    );
+    viewer.refresh();
+  }
+
+  function drawLineage({ series, parent, children, jobs, images }: SeriesView): void {
+    if (parent?.seriesId) {
+      parentLink.replaceChildren("More like try ", String(parent.idx ?? "?"), " of ", h("a", { href: `#/series/${parent.seriesId}` }, "the series it came from"));
+    } else {
+      parentLink.replaceChildren(series.parent_image_id !== null ? "More like one of your pictures" : "More like a picture since deleted");
+    }
+    show(parentLink, series.strength !== null);
+    const idxOfImage = (imageId: string | null) => jobs.find((job) => job.image_id === imageId)?.series_idx;
+    childLinks.replaceChildren(
+      "Variations: ",
+      ...children.flatMap((child, i) => [
+        i > 0 ? ", " : "",
+        h("a", { href: `#/series/${child.id}` }, `of try ${idxOfImage(child.parent_image_id) ?? "?"} (${child.count} tries)`),
+      ]),
+    );
+    show(childLinks, children.length > 0 && images.length > 0);
   }
 
   function drawLiveStatus(): void {
@@ -365,7 +431,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
       }
       const done = next.images.filter((image) => next.jobs.some((job) => job.image_id === image.id));
       try {
-        for (const [path, url] of await ctx.pictures.viewUrls(done)) urls.set(path, url);
+        for (const [path, url] of await ctx.pictures.viewUrls(withThumbnails(done))) urls.set(path, url);
         await Promise.all(
           done.map(async (image) => {
             const idx = next.jobs.find((job) => job.id === image.job_id)?.series_idx ?? 0;
@@ -420,6 +486,18 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     }
   }
 
+  rerun.addEventListener("click", async () => {
+    if (!view) return;
+    showActionError(null);
+    rerun.disabled = true;
+    try {
+      location.hash = `#/series/${await ctx.api.rerun(view.series)}`;
+    } catch (e) {
+      showActionError(errorMessage(e));
+    } finally {
+      rerun.disabled = false;
+    }
+  });
   cancelSeries.addEventListener("click", () => void act(() => ctx.api.cancelSeries(seriesId), "The series is being cancelled"));
   deleteSeries.addEventListener("click", async () => {
     if (!window.confirm("Delete this series with all its tries and pictures?")) return;
@@ -433,7 +511,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     attr(addN, "aria-describedby", "hint-add-n");
     const problem = addTriesProblem(addN.value, view.series.count);
     const fail = (message: string) => {
-      text(addError, message);
+      text(addError, inFieldWords(message));
       show(addError, true);
       attr(addN, "aria-invalid", "true");
       attr(addN, "aria-describedby", "error-add-n hint-add-n");
@@ -528,6 +606,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     stopped = true;
     window.clearInterval(poll);
     document.removeEventListener("keydown", onKey);
+    viewer.destroy();
     for (const channel of channels) void ctx.db.removeChannel(channel);
     document.title = "Imagen";
   };

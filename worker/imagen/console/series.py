@@ -42,9 +42,24 @@ def create_series(conn: psycopg.Connection, user: uuid.UUID, prompt: str, n: int
     given = {k: v for k, v in settings.items() if k in SETTINGS and v is not None}
     names = sql.SQL("").join(sql.SQL(", {} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in given)
     statement = sql.SQL("select imagen.create_series(%(prompt)s, %(n)s{})").format(names)
+    return queue_as(conn, user, statement, {"prompt": prompt, "n": n, **given})
+
+
+def vary_try(conn: psycopg.Connection, series_id: str, index: int, n: int, strength: int | None,
+             seed: int | None) -> dict:  # fmt: skip
+    """imagen.vary_image on try `index` of the series, as its owner: a child series of n variations."""
+    owner, image_id = finished_try(conn, series_id, index)
+    given = {k: v for k, v in {"strength": strength, "seed": seed}.items() if v is not None}
+    names = sql.SQL("").join(sql.SQL(", {} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in given)
+    statement = sql.SQL("select imagen.vary_image(%(image_id)s, %(n)s{})").format(names)
+    return queue_as(conn, owner, statement, {"image_id": image_id, "n": n, **given})
+
+
+def queue_as(conn: psycopg.Connection, user: uuid.UUID, statement: sql.Composable, params: dict) -> dict:
+    """A user RPC that queues tries, as `user`; the cap's refusal becomes TooManyUnfinished."""
     try:
         with as_user(conn, user):
-            return conn.execute(statement, {"prompt": prompt, "n": n, **given}).fetchone()[0]
+            return conn.execute(statement, params).fetchone()[0]
     except psycopg.Error as exc:
         if exc.sqlstate != TOO_MANY_UNFINISHED:
             raise
@@ -84,6 +99,13 @@ def with_steps_heard(tries: list[dict], heard: dict[int, int]) -> list[dict]:
 
 def pick_winner(conn: psycopg.Connection, series_id: str, index: int) -> dict:
     """Sets try `index` as the winner, as the series' owner (RLS and the winner FK apply)."""
+    owner, image_id = finished_try(conn, series_id, index)
+    with as_user(conn, owner):
+        return conn.execute("select to_jsonb(imagen.select_image(%s, %s))", (series_id, image_id)).fetchone()[0]
+
+
+def finished_try(conn: psycopg.Connection, series_id: str, index: int) -> tuple[uuid.UUID, uuid.UUID]:
+    """(the series' owner, the picture of its try `index`), or NotFound."""
     row = conn.execute(
         "select s.owner_id, j.image_id from imagen.series s"
         " left join imagen.jobs j on j.series_id = s.id and j.series_idx = %s where s.id = %s",
@@ -93,8 +115,7 @@ def pick_winner(conn: psycopg.Connection, series_id: str, index: int) -> dict:
         raise NotFound(f"series {series_id} not found")
     if row[1] is None:
         raise NotFound(f"series {series_id} has no finished try {index}")
-    with as_user(conn, row[0]):
-        return conn.execute("select to_jsonb(imagen.select_image(%s, %s))", (series_id, row[1])).fetchone()[0]
+    return row[0], row[1]
 
 
 def write_sheet(conn: psycopg.Connection, series_id: str, storage: Storage, out: Path) -> Path:

@@ -4,6 +4,7 @@ profiles, status codes and error bodies."""
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -150,6 +151,13 @@ def parse_filter(column: str, expr: str) -> sql.Composable:
         return sql.SQL("{} is {}").format(sql.Identifier(column), sql.SQL(value))
     if op in FILTER_OPS:
         return sql.SQL("{} {} {}").format(sql.Identifier(column), sql.SQL(FILTER_OPS[op]), sql.Literal(value))
+    if op in ("like", "ilike"):  # PostgREST takes * for % (a URL-friendly wildcard)
+        return sql.SQL("{} {} {}").format(sql.Identifier(column), sql.SQL(op), sql.Literal(value.replace("*", "%")))
+    if op == "in" and value.startswith("(") and value.endswith(")"):
+        # in.(a,"b,c"): as PostgREST, `column = any('{...}')`, the array typed by the column.
+        items = [item.strip('"') for item in re.findall(r'"(?:[^"\\]|\\.)*"|[^,]+', value[1:-1])]
+        array = "{" + ",".join('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items) + "}"
+        return sql.SQL("{} = any({})").format(sql.Identifier(column), sql.Literal(array))
     raise ValueError(f"unsupported filter {column}={expr}")
 
 

@@ -92,11 +92,23 @@ async def visible(request: web.Request, claims: dict, bucket: str, name: str) ->
             return False
 
 
+async def stored_mimetype(request: web.Request, bucket: str, name: str) -> str:
+    """The Content-Type given at upload, which Storage serves the object with (metadata.mimetype)."""
+    async with request.app[POOL].as_role({"role": "service_role"}) as conn:
+        cur = await conn.execute(
+            "select metadata->>'mimetype' as mimetype from storage.objects where bucket_id = %s and name = %s",
+            (bucket, name),
+        )
+        row = await cur.fetchone()
+    return (row and row["mimetype"]) or "application/octet-stream"
+
+
 async def download(request: web.Request) -> web.Response:
     bucket, name = request.match_info["bucket"], request.match_info["name"]
     if not await visible(request, request[CLAIMS], bucket, name):
         return storage_error(404, "not_found", "Object not found")
-    return web.Response(body=blob_path(request, bucket, name).read_bytes(), content_type="image/png")
+    body = blob_path(request, bucket, name).read_bytes()
+    return web.Response(body=body, content_type=await stored_mimetype(request, bucket, name))
 
 
 def signed_url(request: web.Request, bucket: str, name: str, seconds: int) -> str:
@@ -139,7 +151,7 @@ async def signed_download(request: web.Request) -> web.Response:
     path = blob_path(request, bucket, name)
     if not path.exists():
         return storage_error(404, "not_found", "Object not found")
-    return web.Response(body=path.read_bytes(), content_type="image/png")
+    return web.Response(body=path.read_bytes(), content_type=await stored_mimetype(request, bucket, name))
 
 
 async def remove(request: web.Request) -> web.Response:

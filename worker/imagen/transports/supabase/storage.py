@@ -5,6 +5,9 @@ from __future__ import annotations
 from imagen.transports.rpcs import with_retries
 from imagen.transports.supabase.project import SupabaseProject
 
+# The pictures (.png) and their thumbnails (.webp): the bucket accepts these two types only.
+CONTENT_TYPES = {"png": "image/png", "webp": "image/webp"}
+
 
 class SupabaseStorage:
     def __init__(self, project: SupabaseProject, bucket: str = "imagen") -> None:
@@ -16,7 +19,7 @@ class SupabaseStorage:
 
     def put(self, path: str, data: bytes) -> None:
         """Upsert: a retried try overwrites its own earlier upload."""
-        options = {"content-type": "image/png", "upsert": "true"}
+        options = {"content-type": CONTENT_TYPES[path.rsplit(".", 1)[-1]], "upsert": "true"}
         with_retries(lambda: self.project.call(lambda: self._bucket().upload(path, data, options)),
                      "upload", self.project.stopping)  # fmt: skip
 

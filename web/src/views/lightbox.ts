@@ -1,0 +1,191 @@
+// A series' finished tries full size, in a modal <dialog>: one at a time (arrow keys, swipe or
+// the Previous/Next buttons move between them, Esc closes), or two side by side to compare. Each
+// picture has its own labelled "Pick" button: looking never picks. "More like this" starts a
+// variation series of the picture shown (left, when comparing).
+import { attr, h, show, text } from "../dom";
+import { inFieldWords, LIMITS, STRENGTHS } from "../rules";
+
+/** One finished try as the lightbox shows it. */
+export interface Shot {
+  idx: number;
+  seed: number;
+  /** Signed URLs of the full picture (to look at) and of its download. */
+  url: string | null;
+  downloadUrl: string | null;
+  winner: boolean;
+}
+
+export interface Lightbox {
+  open(idx: number): void;
+  /** Opens try idx with the focus on "More like this". */
+  openToVary(idx: number): void;
+  /** Redraws from shots() if open (a pick, a newly finished try). */
+  refresh(): void;
+  /** Leaving the page: closes it and takes it out of the document. */
+  destroy(): void;
+}
+
+const SWIPE_PX = 50;
+
+export function lightbox(opts: {
+  prompt: () => string;
+  shots: () => Shot[];
+  pick: (idx: number) => Promise<void>;
+  /** Starts the variations (and leaves the page) or throws what went wrong. */
+  vary: (idx: number, n: number, strength: number) => Promise<void>;
+}): Lightbox {
+  let current = 0; // the idx shown (left, when comparing)
+  let other: number | null = null; // the idx compared with, if any
+
+  const title = h("h2", { id: "lightbox-title", class: "lightbox-title", "data-testid": "lightbox-title" });
+  const closeButton = h("button", { type: "button", "data-testid": "lightbox-close", "aria-label": "Close", "aria-keyshortcuts": "Escape" }, "✕");
+  const prev = h("button", { type: "button", "data-testid": "lightbox-prev", "aria-keyshortcuts": "ArrowLeft" }, "← Previous");
+  const next = h("button", { type: "button", "data-testid": "lightbox-next", "aria-keyshortcuts": "ArrowRight" }, "Next →");
+  const compare = h("select", { id: "compare-with", "data-testid": "compare-with" });
+  const stage = h("div", { class: "lightbox-stage", "data-testid": "lightbox-stage" });
+  const varyN = h("input", { type: "number", id: "vary-n", min: LIMITS.nMin, max: LIMITS.nMax, step: 1, value: "4", inputMode: "numeric", "data-testid": "vary-n" });
+  const varyStrength = h("select", { id: "vary-strength", "data-testid": "vary-strength" });
+  for (const { label, value } of STRENGTHS) varyStrength.append(h("option", { value: String(value) }, `${label} (${value} %)`));
+  const varyStart = h("button", { type: "submit", class: "primary", "data-testid": "vary-start" }, "More like this");
+  const varyError = h("p", { class: "field-error", role: "alert", "data-testid": "vary-error" });
+  show(varyError, false);
+  const varyForm = h(
+    "form",
+    { class: "vary", "aria-labelledby": "vary-title", noValidate: true },
+    h("h3", { id: "vary-title", class: "vary-title", "data-testid": "vary-title" }),
+    h("span", { class: "inline" }, h("label", { for: "vary-n" }, "Tries"), varyN, h("label", { for: "vary-strength" }, "Strength"), varyStrength, varyStart),
+    varyError,
+  );
+  const dialog = h(
+    "dialog",
+    { class: "lightbox", "aria-labelledby": "lightbox-title", "data-testid": "lightbox" },
+    h("div", { class: "lightbox-head" }, title, closeButton),
+    stage,
+    varyForm,
+    h("div", { class: "lightbox-nav" }, h("span", { class: "inline" }, prev, next), h("span", { class: "inline" }, h("label", { for: "compare-with" }, "Compare with"), compare)),
+  );
+  document.body.append(dialog);
+
+  function figure(shot: Shot): HTMLElement {
+    const pick = h(
+      "button",
+      {
+        type: "button",
+        class: shot.winner ? "primary" : "",
+        "data-testid": `lightbox-pick-${shot.idx}`,
+        "aria-pressed": shot.winner ? "true" : "false",
+      },
+      shot.winner ? `Try ${shot.idx} is the winner` : `Pick try ${shot.idx}`,
+    );
+    pick.addEventListener("click", () => void opts.pick(shot.idx));
+    const download = h("a", { class: "button", href: shot.downloadUrl, "data-testid": `lightbox-download-${shot.idx}` }, `Download try ${shot.idx}`);
+    show(download, shot.downloadUrl !== null);
+    return h(
+      "figure",
+      { class: "lightbox-figure", "data-testid": `lightbox-figure-${shot.idx}`, "data-index": shot.idx },
+      h("img", { src: shot.url, alt: `Try ${shot.idx}${shot.winner ? " (winner)" : ""}: ${opts.prompt()}`, "data-testid": `lightbox-image-${shot.idx}` }),
+      h("figcaption", {}, `Try ${shot.idx} · seed ${shot.seed}`),
+      h("div", { class: "actions" }, pick, download),
+    );
+  }
+
+  function draw(): void {
+    const shots = opts.shots();
+    if (shots.length === 0) return close();
+    const at = (idx: number | null) => shots.find((shot) => shot.idx === idx);
+    const shot = at(current) ?? shots[0]!;
+    current = shot.idx;
+    const compared = at(other);
+    if (!compared || compared.idx === current) other = null;
+    const position = shots.indexOf(shot) + 1;
+    text(title, compared ? `Try ${shot.idx} and try ${compared.idx}` : `Try ${shot.idx} (${position} of ${shots.length} finished)`);
+    // Redrawn after a pick: the button that had the focus keeps it.
+    const focused = stage.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.testid : undefined;
+    stage.replaceChildren(figure(shot), ...(compared ? [figure(compared)] : []));
+    if (focused) stage.querySelector<HTMLElement>(`[data-testid="${focused}"]`)?.focus();
+    attr(stage, "data-compare", compared ? "true" : null);
+    text(varyForm.querySelector("h3")!, `Variations of try ${current}: new seeds, from this picture`);
+    prev.disabled = shots.length < 2;
+    next.disabled = shots.length < 2;
+    compare.replaceChildren(
+      h("option", { value: "" }, "nothing"),
+      ...shots.filter((s) => s.idx !== current).map((s) => h("option", { value: String(s.idx), selected: s.idx === other }, `Try ${s.idx}`)),
+    );
+  }
+
+  function step(by: number): void {
+    const shots = opts.shots();
+    if (shots.length < 2) return;
+    const i = shots.findIndex((shot) => shot.idx === current);
+    current = shots[(i + by + shots.length) % shots.length]!.idx;
+    draw();
+  }
+
+  function close(): void {
+    if (dialog.open) dialog.close();
+  }
+
+  varyForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    show(varyError, false);
+    varyStart.disabled = true;
+    try {
+      await opts.vary(current, Number(varyN.value), Number(varyStrength.value));
+      close();
+    } catch (e) {
+      text(varyError, inFieldWords(e instanceof Error ? e.message : String(e)));
+      show(varyError, true);
+    } finally {
+      varyStart.disabled = false;
+    }
+  });
+  closeButton.addEventListener("click", close);
+  prev.addEventListener("click", () => step(-1));
+  next.addEventListener("click", () => step(1));
+  compare.addEventListener("change", () => {
+    other = compare.value === "" ? null : Number(compare.value);
+    draw();
+  });
+  dialog.addEventListener("keydown", (event) => {
+    if (event.target instanceof HTMLSelectElement || event.target instanceof HTMLInputElement) return; // arrows are theirs
+    if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+      event.preventDefault();
+      step(event.key === "ArrowLeft" ? -1 : 1);
+    }
+  });
+  // Swipe on a phone: a mostly horizontal drag of SWIPE_PX or more moves to the next or previous try.
+  let from: { x: number; y: number } | null = null;
+  stage.addEventListener("pointerdown", (event) => (from = { x: event.clientX, y: event.clientY }));
+  stage.addEventListener("pointerup", (event) => {
+    if (!from) return;
+    const dx = event.clientX - from.x;
+    const dy = event.clientY - from.y;
+    from = null;
+    if (Math.abs(dx) >= SWIPE_PX && Math.abs(dx) > 2 * Math.abs(dy)) step(dx < 0 ? 1 : -1);
+  });
+  // A click on the backdrop (outside the dialog's box) closes it, as Esc does.
+  dialog.addEventListener("click", (event) => {
+    if (event.target === dialog) close();
+  });
+
+  return {
+    open(idx: number): void {
+      current = idx;
+      other = null;
+      draw();
+      if (!dialog.open) dialog.showModal();
+      closeButton.focus();
+    },
+    openToVary(idx: number): void {
+      this.open(idx);
+      varyN.focus();
+    },
+    refresh(): void {
+      if (dialog.open) draw();
+    },
+    destroy(): void {
+      close();
+      dialog.remove();
+    },
+  };
+}
