@@ -101,6 +101,21 @@ class Settings(BaseSettings):
     webhook_threads: int = Field(default=16, gt=0)
     webhook_allow_private_addresses: bool = False
 
+    # The operator's view (docs/deploy.md): /metrics, /healthz and /readyz on metrics_host:metrics_port.
+    # Off by default: workers sharing a host (one a GPU) each need a port of their own, and a probe
+    # port that cannot be bound must stop the worker, not be skipped; the deploy files turn it on.
+    metrics: bool = False
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 where a scraper or kubelet reaches the worker from outside
+    metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port (logged)
+    # Queue depth is read from the database this often, never per scrape.
+    metrics_queue_interval: float = Field(default=15.0, gt=0)
+    # /healthz fails once the loop has not ticked (an iteration, a claim, a render step) this long.
+    health_stall_seconds: float = Field(default=120.0, gt=0)
+    # "json": one JSON object a line (time, level, event, worker, ids, seconds) for log pipelines.
+    log_format: Literal["text", "json"] = "text"
+    # Prompts are the users' words: never in a log line unless the operator turns this on.
+    log_prompts: bool = False
+
     @field_validator("sizes", mode="before")
     @classmethod
     def _parse_sizes(cls, value: object) -> object:

@@ -6,6 +6,7 @@ import logging
 
 from imagen.config import Settings
 from imagen.signals import on_stop, raise_stopped
+from imagen.status_server import watched
 from imagen.transports import open_progress, open_transport
 from imagen.worker import Worker, WorkerStats
 
@@ -22,12 +23,15 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
     def on_signal(signum: int) -> None:
         if worker is None:  # still starting, nothing held: stop loading at once
             raise_stopped(signum)
+        worker.observer.lifecycle("stopping")
         worker.stop()
 
     try:
-        with on_stop(on_signal):
+        with on_stop(on_signal), watched(settings, queue, storage, progress) as observer:
             queue.check()  # a project that cannot work stops us here, not after a model load
             renderer = DiffusersRenderer.from_settings(settings)
+            observer.describe(device=renderer.device, compile=compile_mode(settings))
+            observer.lifecycle("warming")
             renderer.warm_up(settings.sizes)  # compiling: every served size compiled before the first claim
             worker = Worker(
                 queue,
@@ -37,12 +41,23 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
                 heartbeat_interval=settings.heartbeat_interval,
                 progress=progress,
                 previews=settings.previews,
+                observer=observer,
             )
             log.info("worker %s ready transport=%s burst=%s", settings.worker_id, settings.transport, burst)
+            observer.lifecycle("serving")
             stats = worker.run(burst=burst)
+            observer.lifecycle("stopping")
         log.info("worker stopped %s", stats)
         return stats
     finally:
         if progress is not None:
             progress.close()
         queue.close()
+
+
+def compile_mode(settings: Settings) -> str:
+    """The compile settings in one word for the info metric: off, or scope,shapes,mode."""
+    if not settings.compile:
+        return "off"
+    shapes = "dynamic" if settings.compile_dynamic else "per-size"
+    return f"{settings.compile_scope},{shapes},{settings.compile_mode or 'default'}"

@@ -31,6 +31,7 @@ from imagen.jobs import (
     Storage,
     user_error,
 )
+from imagen.observer import Observer
 from imagen.png import encode_png, job_metadata
 from imagen.thumbnail import encode_thumbnail, thumbnail_path
 
@@ -106,6 +107,7 @@ class Worker:
         overlap_io: bool | None = None,
         progress: ProgressPublisher | None = None,
         previews: bool = True,
+        observer: Observer | None = None,
     ) -> None:
         self.queue = queue
         self.storage = storage
@@ -115,6 +117,7 @@ class Worker:
         # Per-step progress (with a small preview of the step's latents) for the people watching.
         self.progress = progress
         self.previews = previews
+        self.observer = observer or Observer()  # metrics and health (imagen.metrics), or nobody
         # Overlapping claims and stores with the render pays off when the render runs on a GPU (or
         # the queue is remote); on a CPU the render already uses every core and overlapping only
         # adds contention (measured in bench/render_overhead.py). None: decide from the renderer.
@@ -146,6 +149,7 @@ class Worker:
         self.heartbeat.start()
         try:
             while not self.stopping.is_set():
+                self.observer.tick()
                 claimed = self.drain()
                 if not claimed and not self.stopping.is_set():
                     self.remove_deleted_objects()  # idle: nothing waits on this
@@ -232,10 +236,12 @@ class Worker:
             self._settle_aborted(lease)
             return
         started = time.perf_counter()
+        self.observer.started(job)
         log.info("try started %s seed=%s attempt=%s", job.label, job.seed, job.attempts)
 
         def on_step(step: int, latents=None) -> bool:
             lease.progress = step
+            self.observer.tick()
             if self.on_progress is not None:
                 self.on_progress(job, step)
             if self.progress is not None:
@@ -256,6 +262,7 @@ class Worker:
         finally:
             self.current = None
         render_seconds = time.perf_counter() - started
+        self.observer.rendered(render_seconds)
         if not self.overlap_io:  # store before rendering the next try
             self._finish(lease, image, started, render_seconds)
             return
@@ -285,11 +292,13 @@ class Worker:
     def _finish(self, lease: Lease, image: Image.Image, started: float, render_seconds: float) -> None:
         """On the finisher thread: encode, store, complete — overlapping the next render."""
         job = lease.job
+        storing = time.perf_counter()
         try:
             data = encode_png(image, job_metadata(job, self.renderer.model))
             self.storage.put(job.storage_path, data)
             self._store_thumbnail(job, image)
             self.queue.complete(job, self.storage.bucket, job.storage_path, len(data))
+            self.observer.stored(time.perf_counter() - storing)
         except (LeaseLost, JobCancelled) as exc:
             # The user cancelled (at completion, or by heartbeat while we stored): the picture goes.
             # Otherwise another worker owns the try now and writes the same path: leave it.
@@ -346,6 +355,7 @@ class Worker:
             if retry_at is None:
                 self._count("failed")
             else:
+                self.observer.ended("retried")
                 self._retry_at = max(self._retry_at or retry_at, retry_at)
         except LeaseLost:
             self._count("lost")
@@ -371,6 +381,7 @@ class Worker:
     def _count(self, what: str) -> None:
         with self._stats_lock:
             setattr(self.stats, what, getattr(self.stats, what) + 1)
+        self.observer.ended(what)
 
     def _retry_pending(self) -> bool:
         """A try this worker failed will be due again: burst mode waits for it."""

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 
 from imagen.jobs import Job
+from imagen.observer import Observer
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ def series_topic(series_id: object) -> str:
 
 
 class BroadcastProgress:
+    observer: Observer = Observer()  # told of messages sent and dropped (imagen.metrics)
+
     def __init__(self, send: Send, previews: bool = True) -> None:
         self._send = send
         self.previews = previews
@@ -41,6 +44,8 @@ class BroadcastProgress:
         if job.series_id is None:
             return
         with self._ready:
+            if job.id in self._latest:  # the step before never went out
+                self.observer.progress_dropped("coalesced")
             self._latest[job.id] = (job, step, preview)
             self._ready.notify()
 
@@ -66,8 +71,10 @@ class BroadcastProgress:
                 batch = [self.message(*entry) for entry in latest]
                 self._send(batch)
                 self.sent += len(batch)
+                self.observer.progress_sent(len(batch))
             except Exception as exc:  # progress is best effort; the next step tries again
                 log.warning("progress broadcast failed: %s", exc)
+                self.observer.progress_dropped("failed", len(latest))
 
     def close(self, timeout: float = 5.0) -> None:
         with self._ready:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 from imagen.config import ConfigError
 from imagen.errors import ImagenError
 from imagen.jobs import HeartbeatAnswer, Job, JobCancelled, LeaseLost, TryStatus
+from imagen.observer import Observer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,14 +87,19 @@ class Backoff:
         self.delay = 0.1
 
 
-def with_retries(call: Callable[[], T], what: str, stop: threading.Event, *, retry: bool = True) -> T:
+def with_retries(
+    call: Callable[[], T], what: str, stop: threading.Event, *, retry: bool = True, observer: Observer | None = None
+) -> T:
     """call(), again with backoff while it fails transiently (and we are not stopping)."""
     backoff = Backoff()
     while True:
         try:
             return call()
         except RpcError as exc:
-            if not (retry and exc.transient) or stop.is_set():
+            retrying = retry and exc.transient and not stop.is_set()
+            if observer is not None and exc.transient:
+                observer.unanswered(what, exc.code, retrying)
+            if not retrying:
                 raise
             log.warning("%s failed, retrying in about %.1fs: %s", what, backoff.delay, exc)
         backoff.wait(stop)
@@ -105,8 +112,19 @@ def first(answer: Any) -> Any:
     return answer
 
 
+def queue_wait(row: dict) -> float | None:
+    """Seconds a claimed try waited, from queued_at to started_at: both the database's clock."""
+    queued, started = row.get("queued_at"), row.get("started_at")
+    if queued is None or started is None:  # a queue that does not say (the in-memory one)
+        return None
+    queued, started = (datetime.fromisoformat(t) if isinstance(t, str) else t for t in (queued, started))
+    return (started - queued).total_seconds()
+
+
 class WorkerRpcs:
     """The JobQueue the worker loop uses, over any connector."""
+
+    observer: Observer = Observer()  # told of answers, retries and claims (imagen.metrics)
 
     def __init__(
         self,
@@ -126,8 +144,13 @@ class WorkerRpcs:
 
     def _call(self, fn: str, params: dict, *, retry: bool = True) -> Any:
         try:
-            return with_retries(lambda: self.connector.call(fn, params), fn, self._stop, retry=retry)
+            answer = with_retries(lambda: self.connector.call(fn, params), fn, self._stop, retry=retry,
+                                  observer=self.observer)  # fmt: skip
+            self.observer.answered()
+            return answer
         except RpcError as exc:
+            if not exc.transient:  # an answer of the call's own: the queue is there
+                self.observer.answered()
             if exc.code == LEASE_LOST:
                 raise LeaseLost(exc.message) from exc
             if exc.code == SCHEMA_NOT_EXPOSED:
@@ -168,7 +191,9 @@ class WorkerRpcs:
         # One claim_id for this claim and all its retries: if an answer is lost after the commit,
         # the retry gets the same try back instead of leaving it stranded until its lease expires.
         params = {"worker_id": self.worker_id, "lease_seconds": self.lease_seconds, "claim_id": str(uuid.uuid4())}
+        asked = time.perf_counter()
         row = first(self._call("claim_job", params))
+        self.observer.claimed(time.perf_counter() - asked, queue_wait(row) if row else None)
         return Job.from_row(row) if row else None
 
     def heartbeat(self, job: Job, progress: int) -> HeartbeatAnswer:
@@ -198,6 +223,10 @@ class WorkerRpcs:
 
     def forget_objects(self, ids: list[int]) -> None:
         self._call("forget_object_deletions", {"ids": ids})
+
+    def overview(self, top_users: int = 0) -> dict:
+        """imagen.queue_overview: runnable tries, the oldest wait, top users, lease holders."""
+        return first(self._call("queue_overview", {"top_users": top_users}, retry=False))
 
     def close(self) -> None:
         self.interrupt()

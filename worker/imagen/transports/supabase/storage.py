@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from imagen.observer import Observer
 from imagen.transports.rpcs import with_retries
 from imagen.transports.supabase.project import SupabaseProject
 
@@ -10,6 +11,8 @@ CONTENT_TYPES = {"png": "image/png", "webp": "image/webp"}
 
 
 class SupabaseStorage:
+    observer: Observer = Observer()  # told of retried calls (imagen.metrics)
+
     def __init__(self, project: SupabaseProject, bucket: str = "imagen") -> None:
         self.project = project
         self.bucket = bucket
@@ -21,11 +24,12 @@ class SupabaseStorage:
         """Upsert: a retried try overwrites its own earlier upload."""
         options = {"content-type": CONTENT_TYPES[path.rsplit(".", 1)[-1]], "upsert": "true"}
         with_retries(lambda: self.project.call(lambda: self._bucket().upload(path, data, options)),
-                     "upload", self.project.stopping)  # fmt: skip
+                     "upload", self.project.stopping, observer=self.observer)  # fmt: skip
 
     def get(self, path: str) -> bytes:
         return with_retries(lambda: self.project.call(lambda: self._bucket().download(path)), "download",
-                            self.project.stopping)  # fmt: skip
+                            self.project.stopping, observer=self.observer)  # fmt: skip
 
     def delete(self, path: str) -> None:
-        with_retries(lambda: self.project.call(lambda: self._bucket().remove([path])), "delete", self.project.stopping)
+        with_retries(lambda: self.project.call(lambda: self._bucket().remove([path])), "delete", self.project.stopping,
+                    observer=self.observer)  # fmt: skip
