@@ -47,9 +47,12 @@ def cmd_db_autoscaler_login(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from imagen.log_format import use_log_format
     from imagen.serve import serve
 
-    serve(load_settings(transport=args.transport, model=args.model), burst=args.burst)
+    settings = load_settings(transport=args.transport, model=args.model)
+    use_log_format(settings)  # IMAGEN_LOG_FORMAT=json: JSON lines from here on
+    serve(settings, burst=args.burst)
     # Stopped, with every try settled and every connection closed. Python's own teardown of torch
     # and diffusers would take another second or more (measured 1.3 s), which a supervisor
     # waiting for the exit counts against the stop: flush and leave now.

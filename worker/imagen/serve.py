@@ -42,6 +42,7 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
                 progress=progress,
                 previews=settings.previews,
                 observer=observer,
+                log_prompts=settings.log_prompts,
             )
             log.info("worker %s ready transport=%s burst=%s", settings.worker_id, settings.transport, burst)
             observer.lifecycle("serving")

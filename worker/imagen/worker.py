@@ -8,6 +8,7 @@ encoded, stored and completed, on threads of their own while the current one ren
 from __future__ import annotations
 
 import io
+import json
 import logging
 import threading
 import time
@@ -108,6 +109,7 @@ class Worker:
         progress: ProgressPublisher | None = None,
         previews: bool = True,
         observer: Observer | None = None,
+        log_prompts: bool = False,
     ) -> None:
         self.queue = queue
         self.storage = storage
@@ -118,6 +120,7 @@ class Worker:
         self.progress = progress
         self.previews = previews
         self.observer = observer or Observer()  # metrics and health (imagen.metrics), or nobody
+        self.log_prompts = log_prompts  # users' words in the log only when the operator says so
         # Overlapping claims and stores with the render pays off when the render runs on a GPU (or
         # the queue is remote); on a CPU the render already uses every core and overlapping only
         # adds contention (measured in bench/render_overhead.py). None: decide from the renderer.
@@ -237,7 +240,8 @@ class Worker:
             return
         started = time.perf_counter()
         self.observer.started(job)
-        log.info("try started %s seed=%s attempt=%s", job.label, job.seed, job.attempts)
+        prompt = f" prompt={json.dumps(job.prompt)}" if self.log_prompts else ""
+        log.info("try started %s seed=%s attempt=%s%s", job.label, job.seed, job.attempts, prompt)
 
         def on_step(step: int, latents=None) -> bool:
             lease.progress = step
