@@ -4,6 +4,7 @@ console commands for people, and the demo."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -144,6 +145,15 @@ def running_steps(settings: Settings, conn: psycopg.Connection, series_id: str) 
     return with_steps_heard(series_tries(conn, series_id), heard)
 
 
+def cmd_queue(args: argparse.Namespace) -> int:
+    from imagen.console.fleet import overview_text, queue_overview
+
+    with connect_database() as conn:
+        view = queue_overview(conn, args.top, args.emails)
+    print(json.dumps(view, indent=2) if args.json else overview_text(view))
+    return 0
+
+
 def cmd_pick(args: argparse.Namespace) -> int:
     from imagen.console.series import pick_winner
 
@@ -238,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="recent series, or the tries of one")
     p.add_argument("series", nargs="?")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("queue", help="the operator's view: runnable tries, oldest wait, top users, lease holders")
+    p.add_argument("--top", type=int, default=10, help="users with the most unfinished tries to list")
+    p.add_argument("--emails", action="store_true", help="name users by email instead of id")
+    p.add_argument("--json", action="store_true", help="the whole view as JSON")
+    p.set_defaults(func=cmd_queue)
 
     p = sub.add_parser("pick", help="make try INDEX the winner of SERIES")
     p.add_argument("series")
