@@ -25,6 +25,7 @@ BENCHMARKS = [
     "preview_cost",
     "progress_cost",
     "render_overhead",
+    "metrics_cost",
     "stop_latency",
     "webhook_delivery",
     "gpu_flux",

@@ -9,9 +9,10 @@ import threading
 import urllib.error
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from imagen.config import load_settings
+from imagen.config import ConfigError, load_settings
 from imagen.metrics import WorkerMetrics, imagen_version
 from imagen.status_server import StatusServer
 from imagen.transports import postgres_queue
@@ -138,3 +139,60 @@ def test_readiness_is_false_while_warming_up_and_true_once_serving(
         seen_ready.set()
         worker.join(60)
     assert result["stats"].done == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_health_fails_once_the_loop_stops_ticking_and_readiness_once_the_queue_stops_answering():
+    clock = Clock()
+    metrics = WorkerMetrics(worker_id="w", model="m", stall_seconds=60, clock=clock)
+    with StatusServer(metrics, port=0) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        assert probe(base, "/healthz") == (200, "loading") and probe(base, "/readyz") == (503, "loading")
+        metrics.lifecycle("serving")
+        clock.now += 59
+        assert probe(base, "/healthz") == (200, "serving") and probe(base, "/readyz") == (200, "serving")
+        clock.now += 2
+        assert probe(base, "/healthz") == (503, "the loop has not ticked for 61 s")
+        metrics.tick()
+        assert probe(base, "/healthz") == (200, "serving")
+        metrics.unanswered("claim_job", "57P03", retrying=True)
+        assert probe(base, "/readyz") == (503, "the queue does not answer")
+        assert value(samples(base), "imagen_call_retries_total", call="claim_job", code="57P03") == 1
+        metrics.answered()
+        assert probe(base, "/readyz") == (200, "serving")
+        metrics.lifecycle("stopping")
+        assert probe(base, "/readyz") == (503, "stopping")
+        assert get(f"{base}/nothing")[0] == 404
+
+
+def test_a_port_in_use_stops_the_worker_naming_the_setting():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"IMAGEN_METRICS_PORT: cannot listen on 127.0.0.1:{port}"):
+            StatusServer(WorkerMetrics(worker_id="w", model="m"), port=port)
+
+
+def test_gpu_memory_is_reported_where_cuda_is_present(monkeypatch):
+    """No GPU here: torch's CUDA allocator figures are stubbed; the names and labels are real."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 3 << 30)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device: 5 << 30)
+    metrics = WorkerMetrics(worker_id="w", model="m")
+    with StatusServer(metrics, port=0) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        assert not any(name.startswith("imagen_gpu") for name, _ in samples(base))  # no device named yet
+        metrics.describe(device="cuda", compile="off")
+        scrape = samples(base)
+    assert value(scrape, "imagen_gpu_memory_used_bytes", device="cuda") == 3 << 30
+    assert value(scrape, "imagen_gpu_memory_peak_bytes", device="cuda") == 5 << 30
