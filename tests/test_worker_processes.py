@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import psycopg
 import pytest
@@ -85,17 +88,24 @@ def test_sigint_ends_an_idle_worker_that_inherited_it_ignored_without_waiting_fo
 
 
 def test_two_workers_share_a_queue_of_thirty(conn, db_url, user_a, tiny_model, tmp_path):
+    """As operators run them (IMAGEN_METRICS, IMAGEN_LOG_FORMAT=json): their done counters add up to
+    the rows, and every line either writes is a JSON object, a try's with its ids."""
     storage = tmp_path / "images"
-    log = tmp_path / "workers.log"
-    workers = [start_worker(worker_env(db_url, tiny_model, storage, worker_id=f"w{i}"), log_path=log) for i in (1, 2)]
+    logs = [tmp_path / f"w{i}.log" for i in (1, 2)]
+    operated = {"metrics": "true", "metrics_port": 0, "log_format": "json"}
+    workers = [start_worker(worker_env(db_url, tiny_model, storage, worker_id=f"w{i}", **operated), log_path=log)
+               for i, log in zip((1, 2), logs, strict=True)]  # fmt: skip
     try:
         # Both idle and listening before the work arrives, so both get some.
-        wait_until(lambda: log.exists() and log.read_text().count("ready transport=postgres") == 2, 60, 0.1, "ready")
+        wait_until(lambda: all(log.exists() and "ready transport=postgres" in log.read_text() for log in logs),
+                   60, 0.1, "ready")  # fmt: skip
+        ports = [int(re.search(r"probes on http://127.0.0.1:(\d+)", log.read_text()).group(1)) for log in logs]
         for _ in range(3):
             create_tiny_series(conn, user_a, n=10, steps=3)
         wait_until(
             lambda: scalar(db_url, "select count(*) from imagen.jobs where status = 'done'") == 30, 120, 0.1, "30 done"
         )
+        wait_until(lambda: sum(tries_done(port) for port in ports) == 30, 30, 0.1, "the counters to reach 30")
     finally:
         for w in workers:
             w.send_signal(signal.SIGTERM)
@@ -104,6 +114,21 @@ def test_two_workers_share_a_queue_of_thirty(conn, db_url, user_a, tiny_model, t
     assert_each_job_done_once(conn, storage, 30)
     per_worker = dict(conn.execute("select leased_by, count(*) from imagen.jobs group by leased_by").fetchall())
     assert set(per_worker) == {"w1", "w2"}, per_worker
+    for worker_id, log in zip(("w1", "w2"), logs, strict=True):
+        lines = [json.loads(line) for line in log.read_text().splitlines()]
+        assert all(line["worker"] == worker_id for line in lines)
+        done = [line for line in lines if line["event"] == "try_done"]
+        assert len(done) == per_worker[worker_id] and all(line["job_id"] and line["series_id"] for line in done)
+
+
+def tries_done(port: int) -> float:
+    """imagen_tries_ended_total{outcome="done"} from a worker's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        families = text_string_to_metric_families(answer.read().decode())
+        return sum(s.value for f in families for s in f.samples
+                   if s.name == "imagen_tries_ended_total" and s.labels["outcome"] == "done")  # fmt: skip
 
 
 def test_database_restart_mid_series_is_survived(conn, db_url, user_a, tiny_model, tmp_path, pg_server):

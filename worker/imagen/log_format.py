@@ -69,8 +69,19 @@ class JsonFormatter(logging.Formatter):
 
 
 def use_log_format(settings: Settings) -> None:
-    """IMAGEN_LOG_FORMAT=json: every handler of the root logger writes JSON lines from now on."""
+    """IMAGEN_LOG_FORMAT=json: every handler of the root logger writes JSON lines from now on, and
+    nothing else reaches stderr as text."""
     if settings.log_format != "json":
         return
     for handler in logging.getLogger().handlers:
         handler.setFormatter(JsonFormatter(settings.worker_id))
+    # diffusers and transformers log through handlers of their own and draw progress bars while a
+    # model loads: their records go through ours instead, and the bars stay off. (The worker
+    # imports both anyway, before its model loads.)
+    import diffusers.utils.logging
+    import transformers.utils.logging
+
+    for library in (diffusers.utils.logging, transformers.utils.logging):
+        library.disable_default_handler()
+        library.enable_propagation()
+        library.disable_progress_bar()
