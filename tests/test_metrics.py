@@ -48,8 +48,8 @@ def value(scrape: dict, name: str, **labels: str) -> float:
 
 
 def test_a_scrape_during_a_burst_counts_every_try_rendered(conn, user_a, renderer, tmp_path, db_url):
-    n = 3
-    create_tiny_series(conn, user_a, n=n, steps=2)
+    n = 2
+    create_tiny_series(conn, user_a, n=n, steps=1)
     metrics = WorkerMetrics(worker_id="test-worker", model=renderer.model)
     queue = postgres_queue(db_url, "test-worker", lease_seconds=30)
     queue.observer = metrics
