@@ -481,6 +481,9 @@ isOneToOne: false
 "queue_depth":
 { Args: { "model"?: string }; Returns: number
                            },
+"queue_overview":
+{ Args: { "top_users"?: number,"with_emails"?: boolean }; Returns: Json
+                           },
 "queue_places":
 { Args: Record<PropertyKey, never>; Returns: {
               "expected_start": string | null,
