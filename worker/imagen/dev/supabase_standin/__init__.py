@@ -20,11 +20,14 @@ gateway: /auth/v1 wants the project's apikey only (401 "No API key found in requ
 "Invalid API key"); CORS preflights answered 200 on every path, Access-Control-Allow-Origin: *
 on every answer. Elsewhere: HS256 JWTs checked with the project secret (Authorization, else
 apikey; none → 401); PostgREST's login as `authenticator` and per-request `set local role` + `request.jwt.claims`;
-`POST /rest/v1/rpc/{fn}` with named arguments, Content-/Accept-Profile schema selection limited
-to the exposed schemas (else 406 PGRST106), scalar / single-row / set results, errors as
-`{code, message, details, hint}` with PostgREST's status mapping, mapSQLtoHTTP (42501 → 401 anon
-/ 403 user, 22023 and P0001 → 400, 23503/23505 → 409, PTnnn → nnn, unknown function → 404
-PGRST202); `GET /rest/v1/{table}`
+`POST /rest/v1/rpc/{fn}` as PostgREST calls it: the overload chosen by findProc (the body's keys
+against required and optional parameters, else a single unnamed json/jsonb parameter; none →
+404 PGRST202, several → 300 PGRST203), the arguments read from the JSON body by json_to_record
+with each parameter's type (arrays, composites, json) and passed by name; Content-/Accept-Profile
+schema selection limited to the exposed schemas (else 406 PGRST106), scalar / single-row / set
+results, errors as `{code, message, details, hint}` with the status of PostgREST's
+ResultError.pgErrorStatus (42501 → 401 anon / 403 user, 22023 and P0001 → 400, 23503/23505 → 409,
+25006 → 405, 57P01 → 503, 0L/0P/28 → 403, PTnnn → nnn, ...); `GET /rest/v1/{table}`
 with select, eq/neq/gt/gte/lt/lte/is filters, order, limit and the single-object Accept header;
 `DELETE /rest/v1/{table}` with the same filters (204, or the rows with return=representation).
 Storage: multipart upload with x-upsert, bucket mime/size limits, rights from `storage.objects`
@@ -44,7 +47,9 @@ Not reproduced: Auth's email confirmation and every email or SMS, OTP and magic 
 anonymous sign-ins, OAuth providers, SSO/SAML, MFA, PKCE, password recovery and user updates, the
 admin API, hooks, captcha, rate limits, session timebox and inactivity timeout, the v2 signed
 refresh tokens, asymmetric signing keys and JWKS; PostgREST's full query grammar, embedding,
-Prefer headers and OpenAPI; Storage's S3 backend, image transforms, resumable uploads and bucket
+Prefer headers (params=single-object, return=... on RPCs) and OpenAPI, an RPC body that is a JSON
+array (one call per element), GET on /rpc, RAISE SQLSTATE 'PGRST' with a JSON message, the
+"Perhaps you meant" hints of PGRST202, the schema cache (a function is looked up on every call); Storage's S3 backend, image transforms, resumable uploads and bucket
 admin API; Realtime presence, broadcast replay, rate limits, the binary v2 serializer and RLS-filtered
 DELETE payloads. Fault hooks (outage, dropped / silent sockets, delayed subscriptions) are
 stand-in only.
