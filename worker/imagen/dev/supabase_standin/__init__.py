@@ -46,13 +46,13 @@ count of broadcasts delivered per socket.
 Not reproduced: Auth's email confirmation and every email or SMS, OTP and magic links, phone and
 anonymous sign-ins, OAuth providers, SSO/SAML, MFA, PKCE, password recovery and user updates, the
 admin API, hooks, captcha, rate limits, session timebox and inactivity timeout, the v2 signed
-refresh tokens, asymmetric signing keys and JWKS; PostgREST's full query grammar, embedding,
-Prefer headers (params=single-object, return=... on RPCs) and OpenAPI, an RPC body that is a JSON
-array (one call per element), GET on /rpc, RAISE SQLSTATE 'PGRST' with a JSON message, the
-"Perhaps you meant" hints of PGRST202, the schema cache (a function is looked up on every call); Storage's S3 backend, image transforms, resumable uploads and bucket
-admin API; Realtime presence, broadcast replay, rate limits, the binary v2 serializer and RLS-filtered
-DELETE payloads. Fault hooks (outage, dropped / silent sockets, delayed subscriptions) are
-stand-in only.
+refresh tokens, asymmetric signing keys and JWKS; PostgREST's full query grammar, embedding, Prefer
+headers (params=single-object, return=... on RPCs) and OpenAPI, an RPC body that is a JSON array
+(one call per element), GET on /rpc, RAISE SQLSTATE 'PGRST' with a JSON message, the "Perhaps you
+meant" hints of PGRST202, the schema cache (a function is looked up on every call); Storage's S3
+backend, image transforms, resumable uploads and bucket admin API; Realtime presence, broadcast
+replay, rate limits, the binary v2 serializer and RLS-filtered DELETE payloads. Fault hooks (outage,
+dropped / silent sockets, delayed subscriptions) are stand-in only.
 """
 
 from imagen.dev.supabase_standin.server import SupabaseStandIn
