@@ -56,6 +56,7 @@ bench *args:
     {{venv}}/python -m bench.progress_cost {{args}}
     {{venv}}/python -m bench.web_app {{args}}
     {{venv}}/python -m bench.stop_latency {{args}}
+    {{venv}}/python -m bench.realtime_quota {{args}}
 
 # Lint, format and type checks: ruff for Python, deno fmt/lint/check for the edge function, tsc for the web app.
 lint:

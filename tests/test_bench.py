@@ -51,3 +51,15 @@ def test_full_flux_schnell_architecture_has_its_published_size():
     assert billions(pipe.text_encoder_2) == pytest.approx(4.76, abs=0.02)
     assert billions(pipe.text_encoder) == pytest.approx(0.123, abs=0.002)
     assert billions(pipe.vae) == pytest.approx(0.0838, abs=0.002)
+
+
+def test_realtime_quota_smoke_run_writes_results_and_the_bound_sends_fewer_messages(tmp_path):
+    """In process (no torch, no database): the publisher at the H200's pace, before and after the bound."""
+    from bench.realtime_quota import main
+
+    out = tmp_path / "realtime_quota.json"
+    rows = main(["--smoke", "--out", str(out)])["rows"]
+    assert json.loads(out.read_text())["smoke"] is True
+    before, after = rows
+    assert after["sent msg/s"] < before["sent msg/s"]
+    assert after["frames/try"] >= 1  # every try still shows progress
