@@ -144,6 +144,11 @@ class Realtime:
             self.sockets.discard(sock)
             await sock.ws.close(code=1011, message=b"stand-in: dropped")
 
+    async def shut_down_all(self, message: str) -> None:
+        for sock in list(self.sockets):
+            for chan in list(sock.channels.values()):
+                await self.shutdown(sock, chan, message)
+
     def silence_sockets(self) -> None:
         for sock in self.sockets:
             sock.silent = True

@@ -203,6 +203,15 @@ class SupabaseStandIn:
     def realtime_socket_count(self) -> int:
         return len(self.realtime.sockets)
 
+    def shut_down_realtime_channels(self, message: str) -> None:
+        """Every joined channel shut down as Realtime does it (a system error naming `message`,
+        then phx_close): what an expired token or the project's quota does to them."""
+        self._run(self.realtime.shut_down_all(message))
+
+    def realtime_topics(self) -> list[str]:
+        """The topics joined on the open sockets, one entry per joined channel."""
+        return [topic for sock in list(self.realtime.sockets) for topic in list(sock.channels)]
+
     def broadcast_deliveries(self) -> dict[int, int]:
         """Broadcast messages delivered to each open Realtime socket so far, by socket id."""
         return self._run(self._deliveries())
