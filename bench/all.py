@@ -28,6 +28,7 @@ BENCHMARKS = [
     "metrics_cost",
     "stop_latency",
     "webhook_delivery",
+    "realtime_quota",
     "gpu_flux",
     "compile_start",
     "quality_gate",

@@ -13,15 +13,16 @@ from bench.all import BENCHMARKS
 
 from tests.database import REPO_ROOT
 
-# The web app's benchmark needs a browser and a worker process of its own; tests/test_web_app.py
-# drives the same screens.
-IN_SUITE = [name for name in BENCHMARKS if name != "web_app"]
+# The web app's benchmark needs a browser and a worker process of its own (tests/test_web_app.py
+# drives the same screens); realtime_quota's smoke run has a test of its own below.
+OWN_TESTS = ["web_app", "realtime_quota"]
+IN_SUITE = [name for name in BENCHMARKS if name not in OWN_TESTS]
 
 
 def test_every_benchmark_runs_at_smoke_size_and_writes_its_results(tmp_path):
     """One process runs them all (bench.all, as `just bench` does), so torch is imported once."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench.all", "--smoke", "--out-dir", str(tmp_path), "--skip", "web_app"],
+        [sys.executable, "-m", "bench.all", "--smoke", "--out-dir", str(tmp_path), "--skip", *OWN_TESTS],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
@@ -42,3 +43,15 @@ def test_full_flux_schnell_architecture_has_its_published_size():
     assert billions(pipe.text_encoder_2) == pytest.approx(4.76, abs=0.02)
     assert billions(pipe.text_encoder) == pytest.approx(0.123, abs=0.002)
     assert billions(pipe.vae) == pytest.approx(0.0838, abs=0.002)
+
+
+def test_realtime_quota_smoke_run_writes_results_and_the_bound_sends_fewer_messages(tmp_path):
+    """In process (no torch, no database): the publisher at the H200's pace, before and after the bound."""
+    from bench.realtime_quota import main
+
+    out = tmp_path / "realtime_quota.json"
+    rows = main(["--smoke", "--out", str(out)])["rows"]
+    assert json.loads(out.read_text())["smoke"] is True
+    before, after = rows
+    assert after["sent msg/s"] < before["sent msg/s"]
+    assert after["frames/try"] >= 1  # every try still shows progress

@@ -4,6 +4,7 @@ are made off the render thread and only for the steps that are sent."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -88,3 +89,43 @@ def test_previews_are_encoded_off_the_render_thread_and_only_for_the_steps_sent(
     assert publishing < 0.05  # four publishes while a send hangs: no waiting
     assert sent == [1, 5]  # steps 2-4 were replaced by 5 before they could go
     assert encoded_on == [(1, "imagen-progress"), (5, "imagen-progress")]
+
+
+def test_progress_goes_out_at_most_rate_messages_a_second_and_the_last_step_always_goes():
+    sent_at: list[tuple[float, int]] = []
+    progress = BroadcastProgress(lambda batch: sent_at.extend((time.monotonic(), m["payload"]["step"]) for m in batch),
+                                 rate=20)  # fmt: skip
+    job = make_job(1, series_id=make_job(2).id, series_idx=1, steps=200)
+    started = time.monotonic()
+    for step in range(1, 201):  # a step every 2.5 ms: 400 steps a second
+        progress.publish(job, step)
+        time.sleep(0.0025)
+    progress.close()
+    elapsed = time.monotonic() - started
+    assert sent_at[-1][1] == 200  # closing flushes the newest step
+    assert len(sent_at) <= 20 * elapsed + 2  # one now, then one every 1/20 s, and the flush
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(sent_at[:-1])]  # the flush comes when it comes
+    assert gaps and min(gaps) >= 1 / 20 - 0.005
+
+
+def test_a_refused_send_pauses_progress_without_slowing_the_render_and_logs_once(caplog):
+    from imagen.transports.rpcs import RpcError
+
+    calls = []
+
+    def over_quota(batch: list[dict]) -> None:
+        calls.append(batch)
+        raise RpcError("429", "You have exceeded your rate limit")
+
+    progress = BroadcastProgress(over_quota, rate=1000)
+    job = make_job(1, series_id=make_job(2).id, series_idx=1, steps=100)
+    started = time.perf_counter()
+    for step in range(1, 101):
+        progress.publish(job, step)
+        time.sleep(0.003)
+    publishing = time.perf_counter() - started
+    assert len(calls) == 1  # then a 2 s pause: the 99 steps after it were not tried one by one
+    assert publishing < 0.3 + 0.1  # the render never waited for the refused sends
+    progress.close()  # its flush is refused too: still one line
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "over the project's Realtime quota" in warnings[0]

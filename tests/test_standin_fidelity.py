@@ -94,6 +94,44 @@ def test_a_void_function_answers_204_with_no_body(conn, standin, user_a):
     assert (response.status_code, response.content) == (204, b"")
 
 
+ARGUMENT_FUNCTIONS = """
+create type public.point2 as (x int, y int);
+create function public.shapes(ids bigint[], p public.point2, doc jsonb, tags text[] default '{}', n int default 1)
+returns jsonb language sql as $$ select jsonb_build_object('ids', ids, 'x', p.x, 'doc', doc, 'tags', tags, 'n', n) $$;
+create function public.twin(a int) returns int language sql as 'select a';
+create function public.twin(a int, b int default 0) returns int language sql as 'select a + b';
+create function public.whole(jsonb) returns jsonb language sql as 'select $1';
+grant execute on all functions in schema public to authenticated;
+"""
+
+
+def test_rpc_arguments_are_built_from_the_json_body_as_postgrest_does(conn, standin, user_a):
+    """json_to_record with each parameter's type: a JSON array is an array, an object a composite,
+    any JSON a jsonb; optional parameters may be left out; PGRST202 / PGRST203 where PostgREST
+    finds no function or more than one for the keys given."""
+    import httpx
+
+    conn.execute(ARGUMENT_FUNCTIONS)
+    headers = {"apikey": standin.keys.anon, "Authorization": f"Bearer {standin.keys.user(user_a)}"}
+
+    def rpc(fn, body):
+        response = httpx.post(f"{standin.url}/rest/v1/rpc/{fn}", json=body, headers=headers)
+        return response.status_code, response.json()
+
+    body = {"ids": [1, 2], "p": {"x": 3, "y": 4}, "doc": {"a": [1]}, "n": 5}
+    assert rpc("shapes", body) == (200, {"ids": [1, 2], "x": 3, "doc": {"a": [1]}, "tags": [], "n": 5})
+    status, missing = rpc("shapes", {"ids": [1]})  # p and doc are required
+    assert (status, missing["code"]) == (404, "PGRST202")
+    assert missing["message"] == "Could not find the function public.shapes(ids) in the schema cache"
+    status, ambiguous = rpc("twin", {"a": 1})
+    assert (status, ambiguous["code"]) == (300, "PGRST203")
+    assert ambiguous["message"].startswith("Could not choose the best candidate function between: public.twin(a => ")
+    assert rpc("twin", {"a": 1, "b": 2}) == (200, 3)
+    assert rpc("whole", {"any": ["thing"]}) == (200, {"any": ["thing"]})  # a single unnamed jsonb: the whole body
+    status, bad = rpc("shapes", {**body, "ids": ["x"]})
+    assert (status, bad["code"]) == (400, "22P02")
+
+
 @pytest.mark.parametrize(
     ("sqlstate", "role", "message", "status"),
     [

@@ -122,7 +122,7 @@ def test_user_token_cannot_write_to_storage(alice, user_a, conn):
     assert conn.execute("select count(*) from storage.objects").fetchone()[0] == 0
 
 
-def test_owner_reads_own_picture_and_signed_url_others_do_not(standin, alice, bob, user_a, conn):
+def test_owner_reads_own_picture_and_signed_url_others_do_not(standin, alice, bob, user_a, user_b, conn):
     from pydantic import SecretStr
 
     from imagen.transports.supabase.project import SupabaseProject
@@ -138,7 +138,18 @@ def test_owner_reads_own_picture_and_signed_url_others_do_not(standin, alice, bo
     assert alice.storage.from_("imagen").download(path) == b"\x89PNG-two"
     signed = alice.storage.from_("imagen").create_signed_url(path, 3600)["signedURL"]
     assert httpx.get(signed).content == b"\x89PNG-two"
-    with pytest.raises(StorageApiError):
+    with pytest.raises(StorageApiError) as err:
         bob.storage.from_("imagen").download(path)
+    assert err.value.status == "404"  # the real code in the body; the HTTP status is 400
     with pytest.raises(StorageApiError):
         bob.storage.from_("imagen").create_signed_url(path, 3600)
+    # As supabase/storage answers: 400 with statusCode "404"; ?download= saves instead of showing.
+    unseen = httpx.get(
+        f"{standin.url}/storage/v1/object/authenticated/imagen/{path}",
+        headers={"apikey": standin.keys.anon, "Authorization": f"Bearer {standin.keys.user(user_b)}"},
+    )
+    assert (unseen.status_code, unseen.json()) == (400, {"statusCode": "404", "error": "Not found",
+                                                         "message": "The resource was not found"})  # fmt: skip
+    attached = httpx.get(signed + "&download=try 1.png")
+    assert attached.headers["Content-Disposition"] == "attachment; filename=try%201.png; filename*=UTF-8''try%201.png;"
+    assert "Content-Disposition" not in httpx.get(signed).headers

@@ -217,3 +217,71 @@ def test_a_try_cancelled_while_it_rendered_is_reported_on_both_transports(transp
     finally:
         queue.close()
     assert conn.execute("select status from imagen.jobs").fetchone() == ("cancelled",)
+
+
+def test_deleting_a_series_removes_its_pictures_from_storage_once_on_the_supabase_transport(conn, standin, user_a):
+    """forget_object_deletions(ids bigint[]) takes the ids as a JSON array, as PostgREST builds it
+    with json_to_record: one cleanup removes the objects and empties objects_to_delete."""
+    import types
+
+    import httpx
+
+    from tests.world import finish_all
+
+    series = create_tiny_series(conn, user_a, n=2)
+    images = finish_all(conn)
+    queue, storage = open_transport(supabase_settings(standin))
+    try:
+        for image in images:
+            storage.put(image["path"], b"\x89PNG a picture")
+        owner = {"apikey": standin.keys.anon, "Authorization": f"Bearer {standin.keys.user(user_a)}"}
+        response = httpx.delete(  # as the web app deletes a series: through PostgREST, as its owner
+            f"{standin.url}/rest/v1/series",
+            params={"id": f"eq.{series['id']}"},
+            headers={**owner, "Content-Profile": "imagen"},
+        )
+        assert response.status_code == 204
+        calls = []
+        call = queue.connector.call
+        queue.connector.call = lambda fn, params: calls.append(fn) or call(fn, params)
+        worker = Worker(queue, storage, types.SimpleNamespace(device="cpu"))
+        assert worker.remove_deleted_objects() == 2
+    finally:
+        queue.close()
+    assert calls == ["pending_object_deletions", "forget_object_deletions", "pending_object_deletions"]
+    assert conn.execute("select count(*) from imagen.objects_to_delete").fetchone()[0] == 0
+    assert conn.execute("select count(*) from storage.objects").fetchone()[0] == 0
+    assert all(standin.stored_object("imagen", image["path"]) is None for image in images)
+
+
+def test_a_wake_up_channel_that_realtime_shuts_down_is_joined_again(conn, standin, user_a):
+    """Realtime closes a channel (its quota, a restart) while the socket stays up: the watchdog
+    notices the closed channel and joins again; inserts wake the worker again."""
+    with subscribed_queue(standin) as queue:
+        rebuilds = queue.connector.wakeups.rebuilds
+        standin.shut_down_realtime_channels("Too many messages per second")
+        wait_until(lambda: queue.connector.wakeups.rebuilds > rebuilds and is_joined(queue), 15, 0.05, "re-join")
+        time.sleep(0.3)  # the system message follows the join
+        assert_insert_wakes(queue, conn, user_a)
+
+
+def test_the_console_s_progress_feed_joins_again_after_realtime_shuts_its_channel(conn, standin, user_a):
+    import httpx
+
+    from imagen.console.progress_feed import BroadcastFeed
+
+    series = create_tiny_series(conn, user_a, n=1)
+    feed = BroadcastFeed(standin.url, standin.keys.service_role, series["id"])
+    try:
+        standin.shut_down_realtime_channels("Too many messages per second")
+        wait_until(lambda: feed.rejoins == 1 and f"realtime:series:{series['id']}" in standin.realtime_topics(), 10,
+                   0.05, "the feed to join again")  # fmt: skip
+        key = standin.keys.service_role
+        message = {"topic": f"series:{series['id']}", "event": "progress", "private": True,
+                   "payload": {"series_idx": 1, "step": 2, "steps": 4}}  # fmt: skip
+        response = httpx.post(f"{standin.url}/realtime/v1/api/broadcast", json={"messages": [message]},
+                              headers={"apikey": key, "Authorization": f"Bearer {key}"})  # fmt: skip
+        assert response.status_code == 202
+        assert feed.poll(5) == [{"series_idx": 1, "step": 2, "steps": 4}]
+    finally:
+        feed.close()

@@ -269,7 +269,28 @@ def test_during_a_realtime_outage_every_tile_still_ends_filled(browser, own_site
     # Filled while Realtime was still down, with no socket open: by re-reading alone.
     assert time.monotonic() < standin.realtime.outage_until
     assert standin.realtime_socket_count() == 0
-    expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "polling")
+    expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "reconnecting")
+
+
+def test_channels_closed_by_realtime_are_joined_again_and_a_missing_series_stops_joining(browser, shared_stack):
+    """What an expired token or the project's quota does: Realtime shuts the page's channels down.
+    The page says so and joins the same channels again with a fresh token."""
+    site, standin = shared_stack.site, shared_stack.standin  # every channel shut is joined again
+    page = new_page(browser, site)
+    sign_up(page, "ro@example.com")
+    series_id = start_series(page, "a second wind", 1, steps=4)
+    status = page.get_by_test_id("live-status")
+    expect(status).to_have_attribute("data-state", "live")
+    standin.shut_down_realtime_channels("Token has expired 0 seconds ago")
+    expect(status).to_have_attribute("data-state", "reconnecting")
+    expect(status).to_have_attribute("data-state", "live")
+    page_topics = sorted(t for t in standin.realtime_topics() if series_id in t)  # not the worker's
+    assert page_topics == [f"realtime:imagen-series-rows:{series_id}", f"realtime:series:{series_id}"]
+    # A series that does not exist: its channels are left, and no re-join is scheduled.
+    missing = "00000000-0000-4000-8000-000000000000"
+    page.goto(f"{site.url}#/series/{missing}")
+    expect(page.get_by_test_id("series-missing")).to_be_visible()
+    wait_until(lambda: not [t for t in standin.realtime_topics() if missing in t], 10, 0.05, "no channel left")
 
 
 def test_the_app_is_built_again_when_a_source_changes_and_only_then(tmp_path):

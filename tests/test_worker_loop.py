@@ -18,6 +18,7 @@ from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import MemoryConnector, memory_queue
 from imagen.transports.rpcs import WorkerRpcs
 from imagen.worker import Worker
+from tests.workers import wait_until
 from tests.world import make_job
 
 
@@ -171,6 +172,22 @@ def test_an_idle_worker_removes_the_pictures_of_deleted_images_then_forgets_them
     assert stored(tmp_path) == []
     assert list(tmp_path.rglob("*.webp")) == []  # the thumbnail went with its picture
     assert memory.deleted_objects == {}
+
+
+def test_a_cleanup_that_keeps_failing_is_tried_and_logged_once_a_minute_not_once_a_poll(tmp_path, caplog):
+    worker, memory = make_worker([], StepRenderer(), tmp_path, poll=0.01)
+    memory.delete_object("local", "gone/series/job.png")
+    memory.failing.add("forget_object_deletions")
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:  # many idle polls, each of which used to try (and log) again
+        wait_until(lambda: memory.calls.count("claim_job") >= 20, what="20 idle polls")
+    finally:
+        worker.stop()
+        thread.join(5)
+    assert memory.calls.count("forget_object_deletions") == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "next try in 60 s" in warnings[0]
 
 
 def test_a_failed_try_tells_its_owner_what_was_wrong_with_its_settings_but_not_the_raw_error(tmp_path):

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # Kept importable from here, where callers have always found them.
 from imagen.errors import ConfigError as ConfigError
 from imagen.errors import ModelLoadError as ModelLoadError
+from imagen.jobs import DEFAULT_PROGRESS_RATE
 
 DEFAULT_MODEL = "black-forest-labs/FLUX.1-schnell"
 # The sizes the web app offers (web/src/rules.ts SIZE_PRESETS), width x height.
@@ -90,6 +91,10 @@ class Settings(BaseSettings):
     # supabase transport: a small preview of each step's latents goes with its Broadcast progress
     # (NOTIFY, the postgres transport's, has no room for one).
     previews: bool = True
+    # Per-step progress messages a second at most, per worker (steps in between are coalesced):
+    # Realtime counts each once sent and once per viewer, against the project's quota (Free 100
+    # a second); the default keeps 10 workers with 2 viewers each at 60 (docs/deploy.md).
+    progress_rate: float = Field(default=DEFAULT_PROGRESS_RATE, gt=0)
     # supabase transport: a request with no answer after this long is given up and retried.
     request_timeout: float = Field(default=30.0, gt=0)
     # supabase transport: how often the Realtime connection is checked (and rebuilt if dead).

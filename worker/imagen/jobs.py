@@ -130,6 +130,11 @@ class Storage(Protocol):
     def delete(self, path: str) -> None: ...
 
 
+# Progress messages a second at most, per worker (IMAGEN_PROGRESS_RATE): 10 workers with 2
+# viewers each then cost Realtime 10 x 2 x (1 + 2) = 60 messages a second, under the Free plan's 100.
+DEFAULT_PROGRESS_RATE = 2.0
+
+
 class ProgressPublisher(Protocol):
     """Per-step progress of a try for the people watching it (Broadcast); best effort, never blocks."""
 

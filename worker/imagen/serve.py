@@ -17,7 +17,7 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
     from imagen.render import DiffusersRenderer  # torch: only once a worker really starts
 
     queue, storage = open_transport(settings)
-    progress = open_progress(queue)
+    progress = open_progress(queue, settings.progress_rate)
     worker: Worker | None = None
 
     def on_signal(signum: int) -> None:

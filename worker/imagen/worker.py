@@ -37,6 +37,8 @@ from imagen.png import encode_png, job_metadata
 from imagen.thumbnail import encode_thumbnail, thumbnail_path
 
 log = logging.getLogger(__name__)
+# A failing cleanup of deleted pictures is tried again (and logged) at most this often.
+CLEANUP_RETRY_SECONDS = 60.0
 
 ProgressHook = Callable[[Job, int], None]
 
@@ -134,6 +136,7 @@ class Worker:
         self.stats = WorkerStats()
         self.current: Lease | None = None
         self._retry_at: datetime | None = None
+        self._cleanup_after = 0.0  # monotonic time before which remove_deleted_objects does nothing
         self._stats_lock = threading.Lock()
 
     def stop(self, *_: object) -> None:
@@ -167,7 +170,11 @@ class Worker:
         return self.stats
 
     def remove_deleted_objects(self) -> int:
-        """Removes the stored pictures of deleted series and images, then forgets them."""
+        """Removes the stored pictures of deleted series and images, then forgets them. After a
+        failure the next idle moments skip it for CLEANUP_RETRY_SECONDS: a cleanup that keeps
+        failing costs one call and one log line a minute, not one per poll."""
+        if time.monotonic() < self._cleanup_after:
+            return 0
         removed = 0
         try:
             while rows := self.queue.objects_to_delete():
@@ -176,8 +183,9 @@ class Worker:
                         self._delete_picture(row["path"])
                         removed += 1
                 self.queue.forget_objects([row["id"] for row in rows])
-        except Exception as exc:  # housekeeping must never stop the worker; next idle moment retries
-            log.warning("removing deleted pictures failed: %s", exc)
+        except Exception as exc:  # housekeeping must never stop the worker
+            self._cleanup_after = time.monotonic() + CLEANUP_RETRY_SECONDS
+            log.warning("removing deleted pictures failed, next try in %.0f s: %s", CLEANUP_RETRY_SECONDS, exc)
         if removed:
             log.info("removed %d pictures of deleted series and images", removed)
         return removed

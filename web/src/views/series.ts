@@ -56,6 +56,8 @@ function queuePlaceText(p: QueuePlace): string {
   return words;
 }
 
+type ChannelKind = "rows" | "progress";
+
 interface Tile {
   job: Job;
   image: Image | null;
@@ -75,7 +77,9 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   const live = new Map<string, Progress & { at: number }>();
   const urls = new Map<string, string>();
   const downloads = new Map<string, string>();
-  const channelState = { rows: "connecting", progress: "connecting" };
+  const channelState: Record<ChannelKind, string> = { rows: "connecting", progress: "connecting" };
+  let lost = false; // a channel closed or failed since the page was last live: re-joining
+  let readFailed = false; // the last read of the rows failed (no network, no project)
 
   // --- the page's fixed parts ------------------------------------------------------------------
   const title = h("h1", { class: "series-prompt", "data-testid": "series-prompt" });
@@ -384,12 +388,25 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     show(childLinks, children.length > 0 && images.length > 0);
   }
 
+  // What the page can honestly say about its updates: live (both channels joined), connecting or
+  // reconnecting (re-joining; the rows are re-read every 3 s meanwhile), offline (no network, or
+  // the last read failed).
   function drawLiveStatus(): void {
     const ok = channelState.rows === "SUBSCRIBED" && channelState.progress === "SUBSCRIBED";
-    attr(liveStatus, "data-state", ok ? "live" : "polling");
-    text(liveStatus, ok ? "● live" : "○ updating every 3 s");
+    if (ok) lost = false;
+    const state = !navigator.onLine || readFailed ? "offline" : ok ? "live" : lost ? "reconnecting" : "connecting";
+    const words = {
+      live: "● live",
+      connecting: "◌ connecting · updating every 3 s",
+      reconnecting: "◌ reconnecting · updating every 3 s",
+      offline: "○ offline · retrying",
+    };
+    attr(liveStatus, "data-state", state);
+    text(liveStatus, words[state]);
     attr(liveStatus, "title", `rows: ${channelState.rows}, progress: ${channelState.progress}`);
   }
+  window.addEventListener("online", drawLiveStatus);
+  window.addEventListener("offline", drawLiveStatus);
 
   // --- reading ---------------------------------------------------------------------------------
   let inFlight: Promise<void> | null = null;
@@ -414,9 +431,14 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     try {
       const next = await ctx.api.readSeries(seriesId);
       if (stopped) return;
+      if (readFailed) {
+        readFailed = false;
+        drawLiveStatus();
+      }
       if (!next) {
         view = null;
         gone = true;
+        unwatch(); // nothing to watch: no re-joining either
         main.replaceChildren(missing);
         show(missing, true);
         return;
@@ -444,6 +466,8 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
       draw();
     } catch (e) {
       if (stopped) return;
+      readFailed = true;
+      drawLiveStatus();
       showActionError(`Could not read the series: ${errorMessage(e)}`);
     }
   }
@@ -563,34 +587,61 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     draw();
   }
 
-  const channels: RealtimeChannel[] = [];
+  // Each channel is joined with a fresh token (setAuth asks the session, which refreshes an
+  // expiring one) and joined again after Realtime closes it (an expired token, the project's
+  // quota, a restart) or it fails, backing off from 1 s to 30 s; never for a page that is gone.
+  const channels = new Map<ChannelKind, RealtimeChannel>();
+  const rejoins = new Map<ChannelKind, number>();
+
+  function joinLater(kind: ChannelKind, make: () => RealtimeChannel, attempt: number): void {
+    const delay = Math.min(30_000, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2);
+    rejoins.set(kind, window.setTimeout(() => join(kind, make, attempt + 1), delay));
+  }
+
+  function join(kind: ChannelKind, make: () => RealtimeChannel, attempt = 0): void {
+    if (stopped || gone) return;
+    ctx.db.realtime.setAuth().then(() => {
+      if (stopped || gone) return;
+      const channel = make();
+      channels.set(kind, channel);
+      channel.subscribe((status, err) => {
+        if (channels.get(kind) !== channel) return; // an old channel's last words
+        channelState[kind] = status;
+        if (status === "SUBSCRIBED") {
+          attempt = 0;
+          void refresh();
+        } else if (status === "CLOSED" || status === "CHANNEL_ERROR" || status === "TIMED_OUT") {
+          if (err) console.warn(`imagen: ${kind} channel ${status}`, err);
+          lost = true;
+          channels.delete(kind);
+          void ctx.db.removeChannel(channel);
+          joinLater(kind, make, attempt);
+        }
+        drawLiveStatus();
+      });
+    }, () => joinLater(kind, make, attempt)); // no fresh token yet (offline): try again later
+  }
+
   function watch(): void {
     const filter = `series_id=eq.${seriesId}`;
-    const rows = ctx.db
-      .channel(`imagen-series-rows:${seriesId}`)
-      .on("postgres_changes", { event: "INSERT", schema: "imagen", table: "jobs", filter }, onJobChange)
-      .on("postgres_changes", { event: "UPDATE", schema: "imagen", table: "jobs", filter }, onJobChange)
-      .on("postgres_changes", { event: "UPDATE", schema: "imagen", table: "series", filter: `id=eq.${seriesId}` }, () => void refresh())
-      .subscribe((status) => {
-        channelState.rows = status;
-        drawLiveStatus();
-        if (status === "SUBSCRIBED") void refresh();
-      });
-    channels.push(rows);
-    // Private channels are authorized with the user's JWT: hand it to Realtime before joining.
-    void ctx.db.realtime.setAuth().then(() => {
-      if (stopped) return;
-      const progress = ctx.db
+    join("rows", () =>
+      ctx.db
+        .channel(`imagen-series-rows:${seriesId}`)
+        .on("postgres_changes", { event: "INSERT", schema: "imagen", table: "jobs", filter }, onJobChange)
+        .on("postgres_changes", { event: "UPDATE", schema: "imagen", table: "jobs", filter }, onJobChange)
+        .on("postgres_changes", { event: "UPDATE", schema: "imagen", table: "series", filter: `id=eq.${seriesId}` }, () => void refresh()));
+    // Private: authorized with the user's JWT, which join() hands to Realtime first.
+    join("progress", () =>
+      ctx.db
         .channel(`series:${seriesId}`, { config: { private: true } })
-        .on("broadcast", { event: "progress" }, (message) => onProgress(message.payload))
-        .subscribe((status, err) => {
-          channelState.progress = status;
-          if (err) console.warn(`imagen: progress channel ${status}`, err);
-          drawLiveStatus();
-          if (status === "SUBSCRIBED") void refresh();
-        });
-      channels.push(progress);
-    });
+        .on("broadcast", { event: "progress" }, (message) => onProgress(message.payload)));
+  }
+
+  function unwatch(): void {
+    for (const timer of rejoins.values()) window.clearTimeout(timer);
+    rejoins.clear();
+    for (const channel of channels.values()) void ctx.db.removeChannel(channel);
+    channels.clear();
   }
 
   const poll = window.setInterval(() => {
@@ -607,7 +658,9 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     window.clearInterval(poll);
     document.removeEventListener("keydown", onKey);
     viewer.destroy();
-    for (const channel of channels) void ctx.db.removeChannel(channel);
+    window.removeEventListener("online", drawLiveStatus);
+    window.removeEventListener("offline", drawLiveStatus);
+    unwatch();
     document.title = "Imagen";
   };
 }

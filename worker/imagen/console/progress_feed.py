@@ -6,8 +6,10 @@ Broadcast topic, which the terminal joins with the service role."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
+import random
 import threading
 from typing import Protocol
 
@@ -41,23 +43,58 @@ class NotifyFeed:
 
 
 class BroadcastFeed:
-    """realtime-py joined to the private topic on a loop of its own."""
+    """realtime-py joined to the private topic on a loop of its own, and joined again (backing off
+    from 1 to 30 s) whenever Realtime closes the channel or it fails: a restart, the project's
+    quota ("Too many messages per second"), a lost socket."""
 
     def __init__(self, url: str, key: str, series_id: object, join_timeout: float = 10.0) -> None:
         from realtime import AsyncRealtimeClient
 
         self.received: queue.Queue[dict] = queue.Queue()
+        self.topic = series_topic(series_id)
+        self.rejoins = 0
+        self._closed = False
+        self._tasks: set[asyncio.Future] = set()
+        self._channel = None  # the channel joined now
         self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, name="imagen-progress-feed", daemon=True).start()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="imagen-progress-feed", daemon=True)
+        self._thread.start()
         self.client = AsyncRealtimeClient(f"{url.rstrip('/')}/realtime/v1", token=key)
-        joining = asyncio.run_coroutine_threadsafe(self._join(series_topic(series_id)), self.loop)
-        joining.result(join_timeout)
+        asyncio.run_coroutine_threadsafe(self._join(), self.loop).result(join_timeout)
 
-    async def _join(self, topic: str) -> None:
-        await self.client.connect()
-        channel = self.client.channel(topic, {"config": {"broadcast": {"self": False}, "private": True}})
+    async def _join(self, attempt: int = 0) -> None:
+        from realtime import RealtimeSubscribeStates as States
+
+        if not self.client.is_connected:
+            await self.client.connect()
+        channel = self.client.channel(self.topic, {"config": {"broadcast": {"self": False}, "private": True}})
         channel.on_broadcast("progress", lambda message: self.received.put(message["payload"]))
-        await channel.subscribe()
+
+        def on_state(state: States, _error: Exception | None) -> None:
+            ended = state in (States.CLOSED, States.CHANNEL_ERROR, States.TIMED_OUT)
+            if ended and self._channel is channel and not self._closed:
+                self._channel = None  # its later last words start nothing more
+                self._later(channel, attempt)
+
+        self._channel = channel
+        await channel.subscribe(on_state)
+
+    async def _rejoin(self, old, attempt: int) -> None:
+        await asyncio.sleep(min(30.0, 2.0**attempt) * random.uniform(0.5, 1.0))
+        with contextlib.suppress(Exception):
+            await self.client.remove_channel(old)
+        if self._closed:
+            return
+        self.rejoins += 1
+        try:
+            await self._join(attempt + 1)
+        except Exception:  # no socket yet: again, later
+            self._later(old, attempt + 1)
+
+    def _later(self, old, attempt: int) -> None:
+        task = asyncio.ensure_future(self._rejoin(old, attempt))
+        self._tasks.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._tasks.discard)
 
     def poll(self, timeout: float) -> list[dict]:
         try:
@@ -68,9 +105,17 @@ class BroadcastFeed:
             out.append(self.received.get_nowait())
         return out
 
+    async def _shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.client.close()
+
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.client.close(), self.loop).result(5)
+        self._closed = True
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.loop.close()
 
 
 def open_feed(settings: Settings, series_id: object) -> ProgressFeed:

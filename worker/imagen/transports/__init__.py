@@ -71,12 +71,15 @@ def open_storage(settings: Settings) -> Iterator[Storage]:
         project.close()
 
 
-def open_progress(queue: WorkerRpcs) -> ProgressPublisher | None:
+def open_progress(queue: WorkerRpcs, rate: float | None = None) -> ProgressPublisher | None:
     """Per-step progress where the transport can send it without writing rows: Realtime Broadcast
-    (supabase) or NOTIFY (postgres, whose 8000 bytes hold no preview)."""
+    (supabase) or NOTIFY (postgres, whose 8000 bytes hold no preview), at most `rate` messages a
+    second (None: the default, IMAGEN_PROGRESS_RATE's)."""
+    from imagen.jobs import DEFAULT_PROGRESS_RATE
     from imagen.transports.progress import BroadcastProgress
 
     send = getattr(queue.connector, "broadcast", None)
     if send is None:
         return None
-    return BroadcastProgress(send, previews=queue.connector.broadcast_holds_previews)
+    previews = queue.connector.broadcast_holds_previews
+    return BroadcastProgress(send, previews=previews, rate=rate or DEFAULT_PROGRESS_RATE)

@@ -219,10 +219,11 @@ class WorkerRpcs:
     def objects_to_delete(self, limit: int = 100) -> list[dict]:
         """Storage objects whose image rows are gone (deleted series and pictures). A set-returning
         function: every connector answers with a list."""
-        return self._call("pending_object_deletions", {"max_rows": limit})
+        return self._call("pending_object_deletions", {"max_rows": limit}, retry=False)
 
     def forget_objects(self, ids: list[int]) -> None:
-        self._call("forget_object_deletions", {"ids": ids})
+        # Housekeeping is not retried here: the worker tries it again later, on its own schedule.
+        self._call("forget_object_deletions", {"ids": ids}, retry=False)
 
     def overview(self, top_users: int = 0) -> dict:
         """imagen.queue_overview: runnable tries, the oldest wait, top users, lease holders."""

@@ -20,34 +20,50 @@ gateway: /auth/v1 wants the project's apikey only (401 "No API key found in requ
 "Invalid API key"); CORS preflights answered 200 on every path, Access-Control-Allow-Origin: *
 on every answer. Elsewhere: HS256 JWTs checked with the project secret (Authorization, else
 apikey; none → 401); PostgREST's login as `authenticator` and per-request `set local role` + `request.jwt.claims`;
-`POST /rest/v1/rpc/{fn}` with named arguments, Content-/Accept-Profile schema selection limited
-to the exposed schemas (else 406 PGRST106), scalar / single-row / set results, errors as
-`{code, message, details, hint}` with PostgREST's status mapping, mapSQLtoHTTP (42501 → 401 anon
-/ 403 user, 22023 and P0001 → 400, 23503/23505 → 409, PTnnn → nnn, unknown function → 404
-PGRST202); `GET /rest/v1/{table}`
+`POST /rest/v1/rpc/{fn}` as PostgREST calls it: the overload chosen by findProc (the body's keys
+against required and optional parameters, else a single unnamed json/jsonb parameter; none →
+404 PGRST202, several → 300 PGRST203), the arguments read from the JSON body by json_to_record
+with each parameter's type (arrays, composites, json) and passed by name; Content-/Accept-Profile
+schema selection limited to the exposed schemas (else 406 PGRST106), scalar / single-row / set
+results, errors as `{code, message, details, hint}` with the status of PostgREST's
+ResultError.pgErrorStatus (42501 → 401 anon / 403 user, 22023 and P0001 → 400, 23503/23505 → 409,
+25006 → 405, 57P01 → 503, 0L/0P/28 → 403, PTnnn → nnn, ...); `GET /rest/v1/{table}`
 with select, eq/neq/gt/gte/lt/lte/is filters, order, limit and the single-object Accept header;
 `DELETE /rest/v1/{table}` with the same filters (204, or the rows with return=representation).
 Storage: multipart upload with x-upsert, bucket mime/size limits, rights from `storage.objects`
 rows under the caller's RLS (the service role bypasses it), download, remove, signed URLs.
 Realtime: Phoenix channels v1 JSON at /realtime/v1/websocket, phx_join answered with non-zero
 binding ids echoing the client's bindings, then the `system` "Subscribed to PostgreSQL" message,
-heartbeat replies, phx_leave/phx_close, access_token updates, postgres_changes events
+heartbeat replies, phx_leave/phx_close, postgres_changes events
 (`ref: null`, `{ids, data: {schema, table, commit_timestamp, type, columns, record, errors}}`)
 from a wal2json logical slot on the real database, filtered by the subscriber's RLS. Broadcast:
 private channels authorized at join by RLS on realtime.messages (the real read check, rolled back;
 refused → "Unauthorized: You do not have permissions to read from this Channel topic: ..."),
 client broadcasts fanned out (config.broadcast self / ack; private sends need the write policy),
 POST /realtime/v1/api/broadcast and /api/broadcast/{topic}/events/{event} answering 202, with a
-count of broadcasts delivered per socket.
+count of broadcasts delivered per socket. The project's Realtime limits (`realtime_limits`, the
+Free plan's by default, Pro and Team in PLANS): messages a second counted as upstream counts them
+(one per message sent, one more per channel it reaches, averaged over 60 ticks of 1 s), 429 on
+the HTTP API over it ("You have exceeded your rate limit", "Too many messages to broadcast, please
+reduce the batch size"), a channel that receives a message while over shut down with "Too many
+messages per second"; the payload cap (422 "Payload size exceeds tenant limit"); private-only
+projects refusing public joins. Channel life: a joined channel's token checked again every 5
+minutes and when it expires (a `system` error "Token has expired N seconds ago", then phx_close),
+an access_token message re-checking the token and re-running a private channel's read policy.
 
 Not reproduced: Auth's email confirmation and every email or SMS, OTP and magic links, phone and
 anonymous sign-ins, OAuth providers, SSO/SAML, MFA, PKCE, password recovery and user updates, the
 admin API, hooks, captcha, rate limits, session timebox and inactivity timeout, the v2 signed
-refresh tokens, asymmetric signing keys and JWKS; PostgREST's full query grammar, embedding,
-Prefer headers and OpenAPI; Storage's S3 backend, image transforms, resumable uploads and bucket
-admin API; Realtime presence, broadcast replay, rate limits, the binary v2 serializer and RLS-filtered
-DELETE payloads. Fault hooks (outage, dropped / silent sockets, delayed subscriptions) are
-stand-in only.
+refresh tokens, asymmetric signing keys and JWKS; PostgREST's full query grammar, embedding, Prefer
+headers (params=single-object, return=... on RPCs) and OpenAPI, an RPC body that is a JSON array
+(one call per element), GET on /rpc, RAISE SQLSTATE 'PGRST' with a JSON message, the "Perhaps you
+meant" hints of PGRST202, the schema cache (a function is looked up on every call); Storage's S3
+backend, image transforms, resumable uploads and bucket admin API; Realtime presence, broadcast
+replay, the binary v2 serializer and RLS-filtered DELETE payloads, the limits on concurrent users,
+joins and channels per client, bytes a second and presence, Postgres Changes' own messages-a-second
+limit (counted, not enforced), the payload cap on client broadcasts, the exact texts of token
+errors other than expiry, and the `sb_` API keys. Fault hooks (outage,
+dropped / silent sockets, delayed subscriptions) are stand-in only.
 """
 
 from imagen.dev.supabase_standin.server import SupabaseStandIn

@@ -99,13 +99,101 @@ def refusals(handler):
     return handle
 
 
-FUNCTION_SQL = """
-select p.proargnames as names, p.proargtypes::regtype[]::text[] as types, p.proretset as retset,
-       t.typtype = 'c' or t.oid = 'record'::regtype as composite, t.oid = 'void'::regtype as void,
-       p.pronargs as nargs
-from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
-where n.nspname = %s and p.proname = %s
+# The routines PostgREST's schema cache holds under a name: each input parameter with its type and
+# whether it has a default (pronargdefaults covers the last ones), the return shape.
+ROUTINES_SQL = """
+select p.oid, coalesce(array_agg(a.name order by a.ord) filter (where a.ord is not null), '{}') as names,
+       coalesce(array_agg(format_type(a.type, null) order by a.ord) filter (where a.ord is not null), '{}') as types,
+       coalesce(array_agg(a.ord > p.pronargs - p.pronargdefaults order by a.ord)
+                filter (where a.ord is not null), '{}') as optional,
+       coalesce(array_agg(a.mode = 'v' order by a.ord) filter (where a.ord is not null), '{}') as variadic,
+       p.proretset as retset, t.typtype = 'c' or t.oid = 'record'::regtype as composite,
+       t.oid = 'void'::regtype as void
+from pg_proc p
+join pg_namespace n on n.oid = p.pronamespace
+join pg_type t on t.oid = p.prorettype
+left join lateral (
+  select coalesce(p.proargnames[i], '') as name, coalesce(p.proallargtypes[i], p.proargtypes[i - 1]) as type,
+         coalesce(p.proargmodes[i], 'i') as mode, row_number() over (order by i) as ord
+  from generate_series(1, coalesce(cardinality(p.proallargtypes), p.pronargs)) i  -- proargtypes counts from 0
+  where coalesce(p.proargmodes[i], 'i') in ('i', 'b', 'v')
+) a on true
+where n.nspname = %s and p.proname = %s and p.prokind = 'f'
+group by p.oid, t.typtype, t.oid
 """
+
+
+def find_routine(schema: str, fn: str, keys: set[str], routines: list[dict]) -> dict:
+    """findProc in PostgREST's Plan.hs: the overload whose required parameters are exactly the
+    body's keys, less the optional ones it names; else the one with a single unnamed json/jsonb
+    parameter; none → 404 PGRST202, several → 300 PGRST203."""
+
+    def matches(r: dict) -> bool:
+        required = {n for n, opt in zip(r["names"], r["optional"], strict=True) if not opt}
+        optional = {n for n, opt in zip(r["names"], r["optional"], strict=True) if opt}
+        if not r["names"]:
+            return not keys
+        return keys - optional == required
+
+    def single_unnamed_json(r: dict) -> bool:
+        return r["names"] == [""] and r["types"][0] in ("json", "jsonb")
+
+    named = [r for r in routines if matches(r)]
+    fallback = [r for r in routines if not matches(r) and single_unnamed_json(r)]
+    chosen = named or fallback
+    if len(chosen) == 1:
+        return chosen[0]
+    if not chosen:
+        listed = f"({', '.join(sorted(keys))})" if keys else " without parameters"
+        searched = (f" with parameter{'s' if len(keys) > 1 else ''} {', '.join(sorted(keys))}" if keys
+                    else " without parameters")  # fmt: skip
+        raise Refused(error(404, "PGRST202", f"Could not find the function {schema}.{fn}{listed} in the schema cache",
+                            f"Searched for the function {schema}.{fn}{searched} or with a single unnamed json/jsonb"
+                            " parameter, but no matches were found in the schema cache."))  # fmt: skip
+    candidates = ", ".join(
+        f"{schema}.{fn}({', '.join(f'{n} => {t}' for n, t in zip(r['names'], r['types'], strict=True))})"
+        for r in chosen
+    )
+    raise Refused(error(300, "PGRST203", f"Could not choose the best candidate function between: {candidates}",
+                        hint="Try renaming the parameters or the function itself in the database so function"
+                        " overloading can be resolved"))  # fmt: skip
+
+
+def call_query(schema: str, fn: str, routine: dict, keys: list[str]) -> sql.Composable:
+    """callPlanToQuery in PostgREST's QueryBuilder.hs: the arguments are read from the JSON body by
+    json_to_record with each parameter's own type (so a JSON array becomes a bigint[], an object a
+    composite, any value a json), and passed by name to the function in a LATERAL call."""
+    function = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(fn))
+    if routine["names"] == [""]:  # the single unnamed json parameter gets the whole body
+        args = sql.SQL("pgrst_payload.json_data::{}").format(sql.SQL(routine["types"][0]))
+        source = sql.SQL("(select %s::json as json_data) pgrst_payload")
+    elif keys:
+        types = dict(zip(routine["names"], routine["types"], strict=True))
+        variadic = dict(zip(routine["names"], routine["variadic"], strict=True))
+        columns = sql.SQL(", ").join(sql.Identifier(k) for k in keys)
+        typed = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(k), sql.SQL(types[k])) for k in keys)
+        source = sql.SQL(
+            "(select %s::json as json_data) pgrst_payload, "
+            "lateral (select {} from json_to_record(pgrst_payload.json_data) as _({}) limit 1) pgrst_body"
+        ).format(columns, typed)
+        args = sql.SQL(", ").join(
+            sql.SQL("{}{} := pgrst_body.{}").format(
+                sql.SQL("variadic " if variadic[k] else ""), sql.Identifier(k), sql.Identifier(k)
+            )
+            for k in keys
+        )
+    else:
+        source = sql.SQL("(select %s::json as json_data) pgrst_payload")
+        args = sql.SQL("")
+    scalar = not routine["composite"]
+    call = (
+        sql.SQL("lateral (select {}({}) as pgrst_scalar) pgrst_call")
+        if scalar
+        else sql.SQL("lateral {}({}) pgrst_call")
+    ).format(function, args)
+    row = sql.SQL("pgrst_call.pgrst_scalar") if scalar else sql.SQL("pgrst_call")
+    shape = "coalesce(jsonb_agg(to_jsonb({})), '[]')" if routine["retset"] else "to_jsonb({})"
+    return sql.SQL("select " + shape + " as body from {}, {}").format(row, source, call)
 
 
 @refusals
@@ -113,34 +201,22 @@ async def call_rpc(request: web.Request) -> web.Response:
     claims = request[CLAIMS]
     schema = profile(request, "Content-Profile")
     fn = request.match_info["fn"]
+    raw = await request.read()
     try:
-        args = await request.json() if request.can_read_body else {}
-    except json.JSONDecodeError as exc:
+        args = json.loads(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return error(400, "PGRST102", f"Empty or invalid json: {exc}")
+    if not isinstance(args, dict):  # a JSON array calls the function once per element: not modelled
+        return error(400, "PGRST102", "The stand-in calls a function with a JSON object only")
     async with request.app[POOL].as_role(claims) as conn:
         try:
-            candidates = await (await conn.execute(FUNCTION_SQL, (schema, fn))).fetchall()
-            match = next((c for c in candidates if set(args) <= set((c["names"] or [])[: c["nargs"]])), None)
-            if match is None:
-                return error(404, "PGRST202", f"Could not find the function {schema}.{fn}({', '.join(sorted(args))})"
-                             " in the schema cache")  # fmt: skip
-            types = dict(zip(match["names"] or [], match["types"], strict=False))
-            named = sql.SQL(", ").join(
-                sql.SQL("{} => {}::{}").format(sql.Identifier(k), sql.Placeholder(), sql.SQL(types[k])) for k in args
-            )
-            call = sql.SQL("{}.{}({})").format(sql.Identifier(schema), sql.Identifier(fn), named)
-            if match["retset"]:
-                query = sql.SQL("select coalesce(jsonb_agg(to_jsonb(r)), '[]') as body from {} r").format(call)
-            elif match["composite"]:
-                query = sql.SQL("select to_jsonb(r) as body from {} r").format(call)
-            else:
-                query = sql.SQL("select to_jsonb({}) as body").format(call)
-            params = [json.dumps(v) if isinstance(v, dict | list) else v for v in args.values()]
-            params = [None if v is None else str(v) for v in params]
-            row = await (await conn.execute(query, params)).fetchone()
+            routines = await (await conn.execute(ROUTINES_SQL, (schema, fn))).fetchall()
+            routine = find_routine(schema, fn, set(args), routines)
+            query = call_query(schema, fn, routine, list(args))
+            row = await (await conn.execute(query, (json.dumps(args),))).fetchone()
         except psycopg.Error as exc:
             return pg_error(exc, claims["role"])
-    if match["void"]:  # PostgREST answers a void function with 204 and no body
+    if routine["void"]:  # PostgREST answers a void function with 204 and no body
         return web.Response(status=204)
     return web.json_response(row["body"])
 

@@ -11,6 +11,14 @@ rolled back), checked once per channel. Private and public channels of the same 
 topics. POST /realtime/v1/api/broadcast fans {"messages": [...]} out and answers 202. Every socket
 counts the broadcasts delivered to it (Socket.delivered).
 
+The project's limits (realtime_limits.py, the Free plan's by default): messages a second counted as
+upstream counts them (one per message sent, one more per channel it reaches) with 429 on the HTTP
+API and "Too many messages per second" shutting a receiving channel; the payload cap (422); the
+private-only setting. Channel life as realtime_channel.ex: a joined channel's token is checked
+again every confirm_token_seconds and when it expires ("Token has expired N seconds ago"); an
+`access_token` message re-checks the token and re-runs the read policy of a private channel. A
+channel shut down gets a `system` error message, then phx_close.
+
 Faults for tests: an outage (sockets closed, new ones refused), dropped sockets, a delayed
 subscription (joined, but not yet listening), and silent sockets (no replies, no pongs)."""
 
@@ -29,6 +37,7 @@ import psycopg
 from aiohttp import WSMsgType, web
 
 from imagen.dev.supabase_standin.keys import InvalidToken
+from imagen.dev.supabase_standin.realtime_limits import RateCounter, RealtimeLimits
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.1  # lib/extensions/postgres_cdc_rls/replication_poller.ex, poll_interval_ms
@@ -75,16 +84,23 @@ class Channel:
     self_broadcast: bool = False
     ack_broadcast: bool = False
     can_write: bool | None = None  # the broadcast write policy, checked on the first send
+    token: str = ""  # the JWT its claims came from: access_token messages replace it
+    join_ref: str | None = None
+    confirm: asyncio.TimerHandle | None = None  # the next check of the token (confirm_token)
 
 
 _socket_ids = itertools.count(1)
-UNAUTHORIZED_READ = "Unauthorized: You do not have permissions to read from this Channel topic: {}"
+NO_READ = "You do not have permissions to read from this Channel topic: {}"
+UNAUTHORIZED_READ = "Unauthorized: " + NO_READ
+PRIVATE_ONLY = "PrivateOnly: This project only allows private channels"
+TOO_MANY_MESSAGES = "Too many messages per second"
 
 
 @dataclass(eq=False)  # identity hash: sockets live in a set
 class Socket:
     ws: web.WebSocketResponse
     claims: dict
+    token: str
     channels: dict[str, Channel] = field(default_factory=dict)
     silent: bool = False
     reader: asyncio.Task | None = None
@@ -104,9 +120,12 @@ class Socket:
 
 
 class Realtime:
-    def __init__(self, db_url: str, keys) -> None:
+    def __init__(self, db_url: str, keys, limits: RealtimeLimits | None = None) -> None:
         self.db_url = db_url
         self.keys = keys
+        self.limits = limits or RealtimeLimits()
+        self.events = RateCounter(self.limits)  # broadcasts: enforced
+        self.db_events = RateCounter(self.limits)  # postgres_changes: counted only
         self.sockets: set[Socket] = set()
         self.outage_until = 0.0
         self.subscription_delay = 0.0
@@ -124,6 +143,11 @@ class Realtime:
         for sock in list(self.sockets):
             self.sockets.discard(sock)
             await sock.ws.close(code=1011, message=b"stand-in: dropped")
+
+    async def shut_down_all(self, message: str) -> None:
+        for sock in list(self.sockets):
+            for chan in list(sock.channels.values()):
+                await self.shutdown(sock, chan, message)
 
     def silence_sockets(self) -> None:
         for sock in self.sockets:
@@ -223,8 +247,8 @@ class Realtime:
                 if not ids or now < chan.listening_at:
                     continue
                 seen = await self._as_seen_by(chan.claims, change)
-                if seen is not None:
-                    await sock.send("postgres_changes", chan.topic, {"ids": ids, "data": seen})
+                if seen is not None and await sock.send("postgres_changes", chan.topic, {"ids": ids, "data": seen}):
+                    self.db_events.add()
 
     async def _catalog(self, sql: str, params: tuple = ()) -> list[tuple]:
         async with await psycopg.AsyncConnection.connect(self.db_url, autocommit=True) as conn:
@@ -283,13 +307,14 @@ class Realtime:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if time.monotonic() < self.outage_until:
             return web.Response(status=503, text="stand-in: outage")
+        token = request.query.get("apikey", "")
         try:
-            claims = self.keys.verify(request.query.get("apikey", ""))
+            claims = self.keys.verify(token)
         except InvalidToken as exc:
             return web.Response(status=403, text=f"invalid apikey: {exc}")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        sock = Socket(ws, claims)
+        sock = Socket(ws, claims, token)
         self.sockets.add(sock)
         # Reading also answers pings; silencing cancels this task so that it stops reading.
         sock.reader = asyncio.current_task()
@@ -313,18 +338,19 @@ class Realtime:
         elif event == "phx_join":
             await self._join(sock, topic, ref, payload)
         elif event == "phx_leave":
-            sock.channels.pop(topic, None)
+            if (chan := sock.channels.pop(topic, None)) is not None and chan.confirm is not None:
+                chan.confirm.cancel()
             await sock.send("phx_reply", topic, {"status": "ok", "response": {}}, ref)
             await sock.send("phx_close", topic, {}, ref)
         elif event == "broadcast" and topic in sock.channels:
             await self._client_broadcast(sock, sock.channels[topic], ref, payload)
         elif event == "access_token" and topic in sock.channels:
-            with contextlib.suppress(InvalidToken):
-                sock.channels[topic].claims = self.keys.verify(payload.get("access_token", ""))
+            await self._access_token(sock, sock.channels[topic], payload.get("access_token"))
 
     async def _join(self, sock: Socket, topic: str, ref: str | None, payload: dict) -> None:
-        claims = sock.claims
-        if token := payload.get("access_token"):
+        claims, token = sock.claims, sock.token
+        if payload.get("access_token"):
+            token = payload["access_token"]
             try:
                 claims = self.keys.verify(token)
             except InvalidToken as exc:
@@ -333,6 +359,9 @@ class Realtime:
         config = payload.get("config") or {}
         private = bool(config.get("private"))
         sub_topic = topic.removeprefix("realtime:")
+        if self.limits.private_only and not private:
+            await sock.send("phx_reply", topic, {"status": "error", "response": {"reason": PRIVATE_ONLY}}, ref)
+            return
         if private and not await self.can_read(claims, sub_topic):
             refused = {"status": "error", "response": {"reason": UNAUTHORIZED_READ.format(sub_topic)}}
             await sock.send("phx_reply", topic, refused, ref)
@@ -343,16 +372,68 @@ class Realtime:
         ]
         broadcast = config.get("broadcast") or {}
         delay = self.subscription_delay
-        sock.channels[topic] = Channel(
+        chan = sock.channels[topic] = Channel(
             topic, claims, bindings, time.monotonic() + delay, private=private,
             self_broadcast=bool(broadcast.get("self")), ack_broadcast=bool(broadcast.get("ack")),
+            token=token, join_ref=ref,
         )  # fmt: skip
+        self._schedule_confirm(sock, chan)
         response = {"postgres_changes": [b.reply() for b in bindings]}
         await sock.send("phx_reply", topic, {"status": "ok", "response": response}, ref)
         if bindings:
             asyncio.get_running_loop().call_later(
                 delay, lambda: asyncio.ensure_future(self._announce_listening(sock, topic))
             )
+
+    # -- channel life --------------------------------------------------------------------
+
+    def _schedule_confirm(self, sock: Socket, chan: Channel) -> None:
+        """confirm_token: again after confirm_token_seconds, or when the token expires if sooner."""
+        if chan.confirm is not None:
+            chan.confirm.cancel()
+        left = chan.claims.get("exp", float("inf")) - time.time()
+        delay = max(0.0, min(self.limits.confirm_token_seconds, left))
+        loop = asyncio.get_running_loop()
+        chan.confirm = loop.call_later(delay, lambda: asyncio.ensure_future(self._confirm_token(sock, chan)))
+
+    async def _confirm_token(self, sock: Socket, chan: Channel) -> None:
+        if sock.channels.get(chan.topic) is not chan:
+            return
+        if (expired := time.time() - chan.claims.get("exp", float("inf"))) >= 0:
+            await self.shutdown(sock, chan, f"Token has expired {int(expired)} seconds ago")
+        else:
+            self._schedule_confirm(sock, chan)
+
+    async def _access_token(self, sock: Socket, chan: Channel, token: object) -> None:
+        """handle_in("access_token"): the same token, none, or an API key ("sb_...") change nothing;
+        another is checked (shutdown if it is not valid), then a private channel's read policy is
+        run again with it (shutdown if access was lost)."""
+        if not isinstance(token, str) or token == chan.token or token.startswith("sb_"):
+            return
+        try:
+            claims = self.keys.verify(token)
+        except InvalidToken as exc:
+            expired = "expired" in str(exc)
+            await self.shutdown(sock, chan, "Token has expired" if expired else f"The token is not valid: {exc}")
+            return
+        sub_topic = chan.topic.removeprefix("realtime:")
+        if chan.private and not await self.can_read(claims, sub_topic):
+            await self.shutdown(sock, chan, NO_READ.format(sub_topic))
+            return
+        chan.claims, chan.token, chan.can_write = claims, token, None
+        self._schedule_confirm(sock, chan)
+
+    async def shutdown(self, sock: Socket, chan: Channel, message: str) -> None:
+        """shutdown_response: a `system` error message naming the reason, then the channel closes."""
+        if sock.channels.get(chan.topic) is not chan:
+            return
+        del sock.channels[chan.topic]
+        if chan.confirm is not None:
+            chan.confirm.cancel()
+        sub_topic = chan.topic.removeprefix("realtime:")
+        system = {"extension": "system", "status": "error", "message": message, "channel": sub_topic}
+        await sock.send("system", chan.topic, system)
+        await sock.send("phx_close", chan.topic, {}, chan.join_ref)
 
     # -- broadcast -----------------------------------------------------------------------
 
@@ -413,6 +494,9 @@ class Realtime:
             if await sock.send("broadcast", topic, message):
                 sock.delivered += 1
                 sent += 1
+                self.events.add()  # MessageDispatcher: :update_rate_counter to the receiving channel
+                if self.events.avg > self.limits.max_events_per_second:
+                    await self.shutdown(sock, chan, TOO_MANY_MESSAGES)
         return sent
 
     async def _client_broadcast(self, sock: Socket, chan: Channel, ref: str | None, payload: dict) -> None:
@@ -423,6 +507,7 @@ class Realtime:
             if not chan.can_write:
                 return  # the real server drops it silently, with no reply even when ack was asked
         message = {"type": "broadcast", "event": payload.get("event"), "payload": payload.get("payload")}
+        self.events.add()
         await self.fan_out(sub_topic, chan.private, message, sender=sock)
         if chan.ack_broadcast:
             await sock.send("phx_reply", chan.topic, {"status": "ok", "response": {}}, ref)
@@ -457,6 +542,8 @@ class Realtime:
         ]
         if any(errors):
             return web.json_response({"errors": {"messages": errors}}, status=422)
+        if refused := self.refusal(messages):
+            return refused
         await self.broadcast(claims, messages)
         return web.Response(status=202)
 
@@ -473,8 +560,26 @@ class Realtime:
             return web.json_response({"errors": {"payload": ["is invalid"]}}, status=422)
         message = {"topic": request.match_info["topic"], "event": request.match_info["event"], "payload": payload,
                    "private": request.query.get("private") == "true"}  # fmt: skip
+        if refused := self.refusal([message]):
+            return refused
         await self.broadcast(claims, [message])
         return web.Response(status=202)
+
+    def refusal(self, messages: list[dict]) -> web.Response | None:
+        """BatchBroadcast's checks before anything is sent: each payload under the plan's cap
+        (422), then check_rate_limit (429) against the counter's average as of its last tick."""
+        cap = self.limits.max_payload_size_in_kb * 1000
+        too_big = [len(json.dumps(m["payload"])) > cap for m in messages]
+        if any(too_big):
+            errors = [{"payload": ["Payload size exceeds tenant limit"]} if big else {} for big in too_big]
+            return web.json_response({"errors": {"messages": errors}}, status=422)
+        average, limit = self.events.avg, self.limits.max_events_per_second
+        if average > limit:
+            return web.json_response({"message": "You have exceeded your rate limit"}, status=429)
+        if average + len(messages) > limit:
+            message = "Too many messages to broadcast, please reduce the batch size"
+            return web.json_response({"message": message}, status=429)
+        return None
 
     async def broadcast(self, claims: dict, messages: list[dict]) -> None:
         """Sends validated {topic, event, payload, private?, id?} messages as `claims` would."""
@@ -489,6 +594,7 @@ class Realtime:
             message = {"type": "broadcast", "event": m["event"], "payload": m["payload"]}
             if m.get("id"):
                 message["meta"] = {"id": m["id"]}
+            self.events.add()  # send_message_and_count
             await self.fan_out(m["topic"], private, message)
 
     def deliveries(self) -> dict[int, int]:

@@ -17,6 +17,7 @@ from imagen.dev.supabase_standin.db import ConnectionPool
 from imagen.dev.supabase_standin.faults import FAULTS, Faults, inject_faults
 from imagen.dev.supabase_standin.keys import InvalidToken, ProjectKeys
 from imagen.dev.supabase_standin.realtime import Realtime
+from imagen.dev.supabase_standin.realtime_limits import RealtimeLimits
 
 # What the gateway lets a browser send and read: the headers supabase-js sends (its cors.ts, and
 # postgrest-js's x-retry-count), and those GoTrue and PostgREST expose (GoTrue's cors.New in
@@ -94,6 +95,7 @@ class SupabaseStandIn:
         admin_url: str | None = None,
         exposed_schemas: tuple[str, ...] | None = None,
         auth_config: auth.AuthConfig | None = None,
+        realtime_limits: RealtimeLimits | None = None,
     ) -> None:
         self.database_url = database_url
         self.auth_config = auth_config or auth.AuthConfig.from_config_toml()
@@ -103,7 +105,9 @@ class SupabaseStandIn:
         self.blob_root = Path(tempfile.mkdtemp(prefix="imagen-standin-storage-"))
         # Realtime logs in as the platform's superuser (its replication slot and server settings
         # are no business of postgres, which is no superuser on a hosted project).
-        self.realtime = Realtime(admin_url or make_conninfo(database_url, user="supabase_admin"), self.keys)
+        self.realtime = Realtime(
+            admin_url or make_conninfo(database_url, user="supabase_admin"), self.keys, realtime_limits
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="supabase-standin", daemon=True)
         self._runner: web.AppRunner | None = None
@@ -198,6 +202,15 @@ class SupabaseStandIn:
 
     def realtime_socket_count(self) -> int:
         return len(self.realtime.sockets)
+
+    def shut_down_realtime_channels(self, message: str) -> None:
+        """Every joined channel shut down as Realtime does it (a system error naming `message`,
+        then phx_close): what an expired token or the project's quota does to them."""
+        self._run(self.realtime.shut_down_all(message))
+
+    def realtime_topics(self) -> list[str]:
+        """The topics joined on the open sockets, one entry per joined channel."""
+        return [topic for sock in list(self.realtime.sockets) for topic in list(sock.channels)]
 
     def broadcast_deliveries(self) -> dict[int, int]:
         """Broadcast messages delivered to each open Realtime socket so far, by socket id."""

@@ -1,11 +1,22 @@
 """Storage API stand-in: upload (upsert), download and signed URLs. Rights come from
-storage.objects rows and their RLS policies, checked as the caller's role; bytes live on disk."""
+storage.objects rows and their RLS policies, checked as the caller's role; bytes live on disk.
+
+Answers as supabase/storage does (src/http/error-handler.ts, src/storage/renderer/renderer.ts):
+every error but a 500 is HTTP 400, its real code in the body's `statusCode` ("404", "409", ...);
+a missing object is 400 {"statusCode": "404", "error": "Not found", ...}; `?download` on a
+download or signed URL adds Content-Disposition: attachment (with the name given, if any);
+x-upsert counts only when it is exactly "true".
+
+Not reproduced: ranges, ETag / Last-Modified / Cache-Control, image transforms, resumable (TUS)
+and S3 uploads, bucket administration, the exact texts of every error, the object's own
+mimetype on download (always image/png here)."""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import jwt
 import psycopg
@@ -16,7 +27,24 @@ from imagen.dev.supabase_standin.keys import InvalidToken
 
 
 def storage_error(status: int, error: str, message: str) -> web.Response:
-    return web.json_response({"statusCode": str(status), "error": error, "message": message}, status=status)
+    """The error handler's answer: 400 for every error but a 500, the real code in the body."""
+    body = {"statusCode": str(status), "error": error, "message": message}
+    return web.json_response(body, status=500 if status >= 500 else 400)
+
+
+def not_found() -> web.Response:
+    return storage_error(404, "Not found", "The resource was not found")
+
+
+def object_response(request: web.Request, data: bytes, mimetype: str) -> web.Response:
+    """Renderer.handleDownload: `?download` makes it an attachment, named when a name is given."""
+    response = web.Response(body=data, content_type=mimetype)
+    if (name := request.query.get("download")) is not None:
+        encoded = quote(name, safe="")
+        response.headers["Content-Disposition"] = (
+            f"attachment; filename={encoded}; filename*=UTF-8''{encoded};" if name else "attachment;"
+        )
+    return response
 
 
 def denied(exc: psycopg.Error) -> web.Response:
@@ -46,7 +74,7 @@ INSERT_SQL = UPSERT_SQL.split("on conflict")[0] + "returning id"
 async def upload(request: web.Request) -> web.Response:
     claims = request[CLAIMS]
     bucket, name = request.match_info["bucket"], request.match_info["name"]
-    upsert = request.headers.get("x-upsert", "false").lower() == "true"
+    upsert = request.headers.get("x-upsert") == "true"
     reader = await request.multipart()
     part = await reader.next()
     while part is not None and part.name != "file":
@@ -106,9 +134,9 @@ async def stored_mimetype(request: web.Request, bucket: str, name: str) -> str:
 async def download(request: web.Request) -> web.Response:
     bucket, name = request.match_info["bucket"], request.match_info["name"]
     if not await visible(request, request[CLAIMS], bucket, name):
-        return storage_error(404, "not_found", "Object not found")
+        return not_found()
     body = blob_path(request, bucket, name).read_bytes()
-    return web.Response(body=body, content_type=await stored_mimetype(request, bucket, name))
+    return object_response(request, body, await stored_mimetype(request, bucket, name))
 
 
 def signed_url(request: web.Request, bucket: str, name: str, seconds: int) -> str:
@@ -121,7 +149,7 @@ async def sign(request: web.Request) -> web.Response:
     bucket, name = request.match_info["bucket"], request.match_info["name"]
     body = await request.json()
     if not await visible(request, request[CLAIMS], bucket, name):
-        return storage_error(404, "not_found", "Object not found")
+        return not_found()
     return web.json_response({"signedURL": signed_url(request, bucket, name, int(body.get("expiresIn", 60)))})
 
 
@@ -150,8 +178,8 @@ async def signed_download(request: web.Request) -> web.Response:
         return storage_error(400, "InvalidSignature", "the token is for another object")
     path = blob_path(request, bucket, name)
     if not path.exists():
-        return storage_error(404, "not_found", "Object not found")
-    return web.Response(body=path.read_bytes(), content_type=await stored_mimetype(request, bucket, name))
+        return not_found()
+    return object_response(request, path.read_bytes(), await stored_mimetype(request, bucket, name))
 
 
 async def remove(request: web.Request) -> web.Response:
