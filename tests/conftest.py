@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Iterator
@@ -87,6 +88,23 @@ def web_dist():
     from imagen.dev.web_stack import build_web
 
     return build_web()
+
+
+@pytest.fixture(autouse=True)
+def outside_playwright_s_event_loop(request) -> Iterator[None]:
+    """Once the session's browser has started, Playwright's sync API leaves its event loop set as
+    this thread's running loop (its greenlets switch away without unsetting it), and asyncio.run()
+    in a later test of the same process refuses to start. A test that does not drive the browser
+    runs without it; it is put back for the next one that does."""
+    loop = asyncio._get_running_loop()
+    if loop is None or "browser" in request.fixturenames:
+        yield
+        return
+    asyncio._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(loop)
 
 
 @pytest.fixture(scope="session")
