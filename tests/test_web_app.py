@@ -422,6 +422,9 @@ def test_demo_web_serves_the_app_with_only_the_anon_key_and_leaves_no_process_be
         assert claims["exp"] - claims["iat"] > 365 * 24 * 3600  # a stack left running for days keeps working
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.status == 200 and "text/html" in page.headers["Content-Type"]
+        inbox = re.search(r"lands in (\S+)", printed)[1]  # where a person reads Auth's mail
+        with urllib.request.urlopen(f"{inbox}api/messages", timeout=10) as answer:
+            assert json.load(answer) == []
         children = process_tree(proc.pid)
         assert len(children) >= 2, "the worker and PostgreSQL run as children of the demo"
         proc.send_signal(signum)
