@@ -20,7 +20,10 @@ SITE = "http://127.0.0.1:3000/"
 
 @pytest.fixture
 def confirming(db_url, pg_server):
-    config = dataclasses.replace(AuthConfig.from_config_toml(), enable_confirmations=True, email_sent=3)
+    # max_frequency 60 s (config.toml's 1 s would make "too soon" depend on this machine's speed).
+    config = dataclasses.replace(
+        AuthConfig.from_config_toml(), enable_confirmations=True, email_sent=4, max_frequency=60
+    )
     admin_url = with_dbname(pg_server.admin_url, db_url.rsplit("/", 1)[1])
     with SupabaseStandIn(db_url, admin_url=admin_url, auth_config=config) as server:
         yield server
@@ -67,13 +70,22 @@ def test_sign_up_mails_a_link_that_confirms_and_signs_in(confirming):
     assert repeated.json()["identities"] == [] and len(confirming.inbox(email)) == 1
 
 
-def test_recover_resend_and_the_rate_limits(confirming):
+def test_recover_resend_and_the_rate_limits(confirming, conn):
     email = "dave@example.com"
     auth(confirming, "POST", "signup", json={"email": email, "password": PASSWORD}).raise_for_status()
     # max_frequency (1 s in supabase/config.toml) per user and kind of mail.
     too_soon = auth(confirming, "POST", "resend", json={"type": "signup", "email": email})
     assert (too_soon.status_code, too_soon.json()["code"]) == (429, "over_email_send_rate_limit")
     assert too_soon.json()["message"].startswith("For security purposes, you can only request this after ")
+    conn.execute(
+        "update auth.users set confirmation_sent_at = now() - interval '61 seconds' where email = %s", (email,)
+    )
+    assert auth(confirming, "POST", "resend", json={"type": "signup", "email": email}).json() == {}
+    first, second = confirming.inbox(email)
+    assert first["links"] != second["links"]  # a new token: the first link no longer works
+    assert (
+        fragment(httpx.get(first["links"][0], follow_redirects=False).headers["Location"])["error"] == "access_denied"
+    )
     assert auth(confirming, "POST", "recover", json={"email": "nobody@example.com"}).json() == {}
     recovered = auth(confirming, "POST", "recover", json={"email": email}, headers={"Referer": SITE})
     assert recovered.status_code == 200 and recovered.json() == {}
@@ -88,7 +100,7 @@ def test_recover_resend_and_the_rate_limits(confirming):
         confirming, "POST", "token", params={"grant_type": "password"}, json={"email": email, "password": "new horse"}
     )
     assert new.status_code == 200
-    # email_sent = 3 an hour for the whole project: sign-up and recovery spent 2.
+    # email_sent = 4 an hour for the whole project: sign-up, resend and recovery spent 3.
     auth(confirming, "POST", "signup", json={"email": "erin@example.com", "password": PASSWORD}).raise_for_status()
     spent = auth(confirming, "POST", "signup", json={"email": "frank@example.com", "password": PASSWORD})
     assert (spent.status_code, spent.json()["message"]) == (429, "Email rate limit exceeded")

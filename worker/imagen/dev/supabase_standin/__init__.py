@@ -11,8 +11,8 @@ link sent over SMTP to a mail catcher (imagen.dev.mail_catcher, with an inbox AP
 sign-up of a confirmed address 200 with a made-up user, 400 email_not_confirmed on /token, POST
 /resend, and 429 over_email_send_rate_limit (max_frequency per user, email_sent an hour); either
 mode: POST /recover and its link, GET /verify redirecting with the session (or otp_expired) in
-the fragment, PUT /user's password (422 same_password); 422 weak_password with
-weak_password.reasons, 400 validation_failed), POST /token with
+the fragment, PUT /user's password (422 same_password); on sign-up 422 weak_password with
+weak_password.reasons and 400 validation_failed; POST /token with
 grant_type=password (400 invalid_credentials) and refresh_token (rotation with GoTrue's reuse
 rules: a lost answer gets the active token back, reuse within refresh_token_reuse_interval is
 let through, later reuse is 400 refresh_token_already_used and revokes the session's tokens;
