@@ -120,10 +120,14 @@ def assert_accessible(page: Page, screen: str) -> None:
     assert found == [], f"{screen}: {found}"
 
 
-def sign_up(page: Page, email: str) -> None:
+def ask_to_sign_up(page: Page, email: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_test_id("sign-up").click()
+
+
+def sign_up(page: Page, email: str) -> None:
+    ask_to_sign_up(page, email)
     expect(page.get_by_test_id("signed-in-as")).to_contain_text(email)
 
 
@@ -170,9 +174,7 @@ def mailed_link(standin: SupabaseStandIn, email: str, subject: str) -> str:
 def test_with_confirmations_sign_up_asks_to_open_the_mailed_link_which_signs_in(browser, confirming_site):
     site, standin = confirming_site
     page = new_page(browser, site)
-    page.get_by_label("Email").fill("grace@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_test_id("sign-up").click()
+    ask_to_sign_up(page, "grace@example.com")
     expect(page.get_by_test_id("auth-message")).to_contain_text("Check your inbox")
     expect(page.get_by_test_id("resend")).to_be_visible()
     page.get_by_test_id("sign-in").click()  # before confirming: the screen says what to do
@@ -189,9 +191,7 @@ def test_with_confirmations_sign_up_asks_to_open_the_mailed_link_which_signs_in(
     expect(page.get_by_test_id("auth-error")).to_contain_text("Email link is invalid or has expired")
     assert "error" not in page.url
     # Signing up again with the confirmed address: no claim that an account was created.
-    page.get_by_label("Email").fill("grace@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_test_id("sign-up").click()
+    ask_to_sign_up(page, "grace@example.com")
     expect(page.get_by_test_id("auth-message")).to_contain_text("may already have an account")
     page.get_by_label("Password").press("Enter")
     expect(page.get_by_test_id("signed-in-as")).to_contain_text("grace@example.com")
@@ -200,9 +200,7 @@ def test_with_confirmations_sign_up_asks_to_open_the_mailed_link_which_signs_in(
 def test_forgot_password_mails_a_link_to_set_a_new_one(browser, confirming_site):
     site, standin = confirming_site
     page = new_page(browser, site)
-    page.get_by_label("Email").fill("heidi@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_test_id("sign-up").click()
+    ask_to_sign_up(page, "heidi@example.com")
     expect(page.get_by_test_id("auth-message")).to_contain_text("Check your inbox")
     page.goto(mailed_link(standin, "heidi@example.com", "Confirm Your Email"))
     page.get_by_test_id("sign-out").click()
