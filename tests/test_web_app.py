@@ -187,6 +187,7 @@ def test_with_confirmations_sign_up_asks_to_open_the_mailed_link_which_signs_in(
     expect(page.get_by_test_id("signed-in-as")).to_contain_text("grace@example.com")
     assert "access_token" not in page.url
     page.get_by_test_id("sign-out").click()
+    expect(page.get_by_test_id("sign-in")).to_be_visible()  # signed out before the next page load
     page.goto(link)  # a link works once: the app says why this one did not
     expect(page.get_by_test_id("auth-error")).to_contain_text("Email link is invalid or has expired")
     assert "error" not in page.url
