@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from imagen.dev.supabase_standin import SupabaseStandIn
-from imagen.dev.supabase_standin.auth import AuthConfig
+from imagen.dev.supabase_standin.auth_config import AuthConfig
 from tests.database import with_dbname
 
 PASSWORD = "correct horse"

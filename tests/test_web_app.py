@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect
 
 from imagen.console.users import as_user
 from imagen.dev.supabase_standin import SupabaseStandIn
-from imagen.dev.supabase_standin.auth import AuthConfig
+from imagen.dev.supabase_standin.auth_config import AuthConfig
 from imagen.dev.web_stack import StaticSite, web_config, web_sources_digest, worker_process
 from tests.database import REPO_ROOT, with_dbname
 from tests.workers import alive, ignore_sigint, process_tree, supabase_worker_env, wait_until

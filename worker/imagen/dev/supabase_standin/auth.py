@@ -1,5 +1,5 @@
 """Auth (GoTrue) stand-in: /auth/v1/signup, /token (password and refresh_token grants), /user
-(GET and PUT), /logout, and with auth_mail.py /resend, /recover and /verify, with the real
+(GET and PUT), /logout, and in auth_links.py /resend, /recover and /verify, with the real
 server's request and response JSON, status codes and error codes, on the real database's auth
 schema (auth.users, auth.identities, auth.sessions, auth.mfa_amr_claims, auth.refresh_tokens),
 logged in as supabase_auth_admin like the real server.
@@ -18,7 +18,7 @@ jwt_expiry, enable_signup, [auth.email] enable_signup, minimum_password_length,
 enable_refresh_token_rotation, refresh_token_reuse_interval, site_url,
 additional_redirect_urls, the default group `authenticated` (GOTRUE_JWT_DEFAULT_GROUP_NAME),
 audience `authenticated`; [auth.email] enable_confirmations (off: GOTRUE_MAILER_AUTOCONFIRM;
-on, a hosted project's default: sign-up answers the bare user and mails a link, see auth_mail.py,
+on, a hosted project's default: sign-up answers the bare user and mails a link, auth_mail.py,
 with max_frequency, otp_length, otp_expiry and [auth.rate_limit] email_sent). A test picks
 either mode per stand-in (AuthConfig). Settings it cannot honour (password character
 requirements, phone or anonymous sign-ins) are refused when the stand-in starts.
@@ -41,10 +41,7 @@ import datetime as dt
 import json
 import re
 import secrets
-import tomllib
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import jwt
 import psycopg
@@ -52,8 +49,10 @@ from aiohttp import web
 from psycopg.types.json import Jsonb
 
 from imagen.dev.supabase_standin.app_keys import AUTH_POOL, KEYS
+from imagen.dev.supabase_standin.auth_config import AUTH_CONFIG, AuthConfig
+from imagen.dev.supabase_standin.auth_errors import AuthError, bad_request, unexpected
+from imagen.dev.supabase_standin.auth_mail import send_confirmation
 
-CONFIG_TOML = Path(__file__).resolve().parents[4] / "supabase" / "config.toml"
 NIL_INSTANCE = uuid.UUID(int=0)  # GoTrue keeps instance_id = uuid.Nil on every row it writes
 AUDIENCE = "authenticated"  # GOTRUE_JWT_AUD
 DEFAULT_GROUP = "authenticated"  # GOTRUE_JWT_DEFAULT_GROUP_NAME: the role of new users
@@ -70,79 +69,7 @@ LEGACY_REFRESH_TOKEN = re.compile(r"^[a-z0-9]{12}$")
 BEARER = re.compile(r"^bearer (\S+)$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class AuthConfig:
-    jwt_expiry: int = 3600
-    enable_signup: bool = True
-    email_signup: bool = True
-    minimum_password_length: int = 6
-    refresh_token_rotation: bool = True
-    refresh_token_reuse_interval: int = 10
-    # With confirmations on (a hosted project's default) sign-ups get a mail with a link to /verify.
-    enable_confirmations: bool = False
-    max_frequency: float = 60  # seconds between two mails of a kind to one user
-    email_sent: int = 30  # mails an hour, project-wide
-    otp_length: int = 6
-    otp_expiry: int = 3600
-    site_url: str = "http://127.0.0.1:3000"
-    additional_redirect_urls: tuple[str, ...] = ()
-
-    @classmethod
-    def from_config_toml(cls, path: Path = CONFIG_TOML) -> AuthConfig:
-        auth = tomllib.loads(path.read_text()).get("auth", {})
-        email, sms = auth.get("email", {}), auth.get("sms", {})
-        refused = {
-            "[auth] password_requirements": auth.get("password_requirements", ""),
-            "[auth] enable_anonymous_sign_ins": auth.get("enable_anonymous_sign_ins", False),
-            "[auth.sms] enable_signup": sms.get("enable_signup", False),
-        }
-        if on := [name for name, value in refused.items() if value]:
-            raise ValueError(f"the Auth stand-in does not reproduce {', '.join(on)}")
-        return cls(
-            jwt_expiry=auth.get("jwt_expiry", 3600),
-            enable_signup=auth.get("enable_signup", True),
-            email_signup=email.get("enable_signup", True),
-            minimum_password_length=auth.get("minimum_password_length", 6),
-            refresh_token_rotation=auth.get("enable_refresh_token_rotation", True),
-            refresh_token_reuse_interval=auth.get("refresh_token_reuse_interval", 10),
-            enable_confirmations=email.get("enable_confirmations", False),
-            max_frequency=go_duration(email.get("max_frequency", "1m0s")),
-            email_sent=auth.get("rate_limit", {}).get("email_sent", 30),
-            otp_length=email.get("otp_length", 6),
-            otp_expiry=email.get("otp_expiry", 3600),
-            site_url=auth.get("site_url", "http://127.0.0.1:3000"),
-            additional_redirect_urls=tuple(auth.get("additional_redirect_urls", ())),
-        )
-
-
-def go_duration(text: str) -> float:
-    """time.ParseDuration for the h/m/s/ms forms config.toml uses ("1s", "1m0s")."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {text!r}")
-    return sum(float(n) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[u] for n, u in parts)
-
-
-AUTH_CONFIG = web.AppKey("auth_config", AuthConfig)
-
-
 # -- errors (errors.go, apierrors/apierrors.go) ---------------------------------------------
-
-
-class AuthError(Exception):
-    """apierrors.HTTPError; `reasons` makes it a WeakPasswordError."""
-
-    def __init__(self, status: int, code: str, message: str, reasons: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.reasons = status, code, message, reasons
-
-
-def bad_request(code: str, message: str) -> AuthError:
-    return AuthError(400, code, message)
-
-
-def unexpected(message: str) -> AuthError:
-    return AuthError(500, "unexpected_failure", message)
 
 
 def api_version(request: web.Request) -> dt.date | None:
@@ -462,8 +389,6 @@ async def signup(request: web.Request) -> web.Response:
         else:  # registered, never confirmed: not updated (its owner is not known), mailed again
             user_id = user["id"]
         if config.enable_confirmations:
-            from imagen.dev.supabase_standin.auth_mail import send_confirmation  # (it imports this module)
-
             await send_confirmation(request, conn, await find_user(conn, "id = %s", user_id))
             return web.json_response(user_json(await find_user(conn, "id = %s", user_id)))
         await confirm(conn, user_id)

@@ -12,7 +12,7 @@ from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from imagen.dev.mail_catcher import MailCatcher
-from imagen.dev.supabase_standin import auth, auth_mail, postgrest, storage_api
+from imagen.dev.supabase_standin import auth, auth_links, auth_mail, postgrest, storage_api
 from imagen.dev.supabase_standin.app_keys import AUTH_POOL, BLOB_ROOT, CLAIMS, EXPOSED, KEYS, POOL
 from imagen.dev.supabase_standin.db import ConnectionPool
 from imagen.dev.supabase_standin.faults import FAULTS, Faults, inject_faults
@@ -148,7 +148,7 @@ class SupabaseStandIn:
             web.post("/realtime/v1/api/broadcast/{topic}/events/{event}", self.realtime.handle_single_broadcast_api),
         ])  # fmt: skip
         app.add_routes(auth.routes())
-        app.add_routes(auth_mail.routes())
+        app.add_routes(auth_links.routes())
         app.add_routes(storage_api.routes())
         app.add_routes(postgrest.routes())
         await self.realtime.start()
