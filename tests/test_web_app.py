@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 
 from imagen.console.users import as_user
 from imagen.dev.supabase_standin import SupabaseStandIn
+from imagen.dev.supabase_standin.auth_config import AuthConfig
 from imagen.dev.web_stack import StaticSite, web_config, web_sources_digest, worker_process
 from tests.database import REPO_ROOT, with_dbname
 from tests.workers import alive, ignore_sigint, process_tree, supabase_worker_env, wait_until
@@ -57,6 +58,23 @@ def shared_stack(databases, pg_server, web_dist, tiny_model, tmp_path_factory) -
             log = tmp_path_factory.mktemp("web-stack") / "worker.log"
             with local_stack(db_url, standin, web_dist, tiny_model, log) as stack:
                 yield stack
+    finally:
+        databases.drop(db_url)
+
+
+@pytest.fixture(scope="module")
+def confirming_site(databases, pg_server, web_dist) -> Iterator[tuple[StaticSite, SupabaseStandIn]]:
+    """The app against an Auth with "Confirm email" on, as a hosted project has it by default
+    (no worker: nothing is rendered); its mail goes to the stand-in's mail catcher."""
+    db_url = databases.create()
+    admin_url = with_dbname(pg_server.admin_url, db_url.rsplit("/", 1)[1])
+    config = dataclasses.replace(AuthConfig.from_config_toml(), enable_confirmations=True, email_sent=10)
+    try:
+        with (
+            SupabaseStandIn(db_url, admin_url=admin_url, auth_config=config) as standin,
+            StaticSite(web_dist, web_config(standin.url, standin.keys.anon)) as served,
+        ):
+            yield served, standin
     finally:
         databases.drop(db_url)
 
@@ -102,10 +120,14 @@ def assert_accessible(page: Page, screen: str) -> None:
     assert found == [], f"{screen}: {found}"
 
 
-def sign_up(page: Page, email: str) -> None:
+def ask_to_sign_up(page: Page, email: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_test_id("sign-up").click()
+
+
+def sign_up(page: Page, email: str) -> None:
+    ask_to_sign_up(page, email)
     expect(page.get_by_test_id("signed-in-as")).to_contain_text(email)
 
 
@@ -139,6 +161,63 @@ def test_sign_up_then_sign_in(browser, site):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Password").press("Enter")  # the keyboard path: Enter submits
     expect(page.get_by_test_id("signed-in-as")).to_contain_text("ada@example.com")
+
+
+def mailed_link(standin: SupabaseStandIn, email: str, subject: str) -> str:
+    """The link in the newest mail of this subject that Auth sent to `email` (the mail catcher's)."""
+    mails = wait_until(
+        lambda: [m for m in standin.inbox(email) if m["subject"] == subject], timeout=10, what=f"{subject!r} mail"
+    )
+    return mails[-1]["links"][0]
+
+
+def test_with_confirmations_sign_up_asks_to_open_the_mailed_link_which_signs_in(browser, confirming_site):
+    site, standin = confirming_site
+    page = new_page(browser, site)
+    ask_to_sign_up(page, "grace@example.com")
+    expect(page.get_by_test_id("auth-message")).to_contain_text("Check your inbox")
+    expect(page.get_by_test_id("resend")).to_be_visible()
+    page.get_by_test_id("sign-in").click()  # before confirming: the screen says what to do
+    expect(page.get_by_test_id("auth-error")).to_contain_text("Confirm your email address first")
+    expect(page.get_by_test_id("resend")).to_be_visible()
+    screenshot(page, "1-confirm-email")
+    assert_accessible(page, "confirm email")
+    link = mailed_link(standin, "grace@example.com", "Confirm Your Email")
+    page.goto(link)
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text("grace@example.com")
+    assert "access_token" not in page.url
+    page.get_by_test_id("sign-out").click()
+    expect(page.get_by_test_id("sign-in")).to_be_visible()  # signed out before the next page load
+    page.goto(link)  # a link works once: the app says why this one did not
+    expect(page.get_by_test_id("auth-error")).to_contain_text("Email link is invalid or has expired")
+    assert "error" not in page.url
+    # Signing up again with the confirmed address: no claim that an account was created.
+    ask_to_sign_up(page, "grace@example.com")
+    expect(page.get_by_test_id("auth-message")).to_contain_text("may already have an account")
+    page.get_by_label("Password").press("Enter")
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text("grace@example.com")
+
+
+def test_forgot_password_mails_a_link_to_set_a_new_one(browser, confirming_site):
+    site, standin = confirming_site
+    page = new_page(browser, site)
+    ask_to_sign_up(page, "heidi@example.com")
+    expect(page.get_by_test_id("auth-message")).to_contain_text("Check your inbox")
+    page.goto(mailed_link(standin, "heidi@example.com", "Confirm Your Email"))
+    page.get_by_test_id("sign-out").click()
+    page.get_by_label("Email").fill("heidi@example.com")
+    page.get_by_test_id("forgot-password").click()
+    expect(page.get_by_test_id("auth-message")).to_contain_text("a link to set a new password")
+    page.goto(mailed_link(standin, "heidi@example.com", "Reset Your Password"))
+    page.get_by_label("New password", exact=True).fill("a brand new horse")
+    screenshot(page, "1-new-password")
+    page.get_by_test_id("save-password").click()
+    expect(page.get_by_test_id("nav-gallery")).to_have_attribute("aria-current", "page")
+    page.get_by_test_id("sign-out").click()
+    page.get_by_label("Email").fill("heidi@example.com")
+    page.get_by_label("Password").fill("a brand new horse")
+    page.get_by_test_id("sign-in").click()
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text("heidi@example.com")
 
 
 def test_a_series_of_three_shows_progress_then_pictures_and_the_winner_is_picked_by_click_and_by_key(browser, site):
@@ -346,6 +425,9 @@ def test_demo_web_serves_the_app_with_only_the_anon_key_and_leaves_no_process_be
         assert claims["exp"] - claims["iat"] > 365 * 24 * 3600  # a stack left running for days keeps working
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.status == 200 and "text/html" in page.headers["Content-Type"]
+        inbox = re.search(r"lands in (\S+)", printed)[1]  # where a person reads Auth's mail
+        with urllib.request.urlopen(f"{inbox}api/messages", timeout=10) as answer:
+            assert json.load(answer) == []
         children = process_tree(proc.pid)
         assert len(children) >= 2, "the worker and PostgreSQL run as children of the demo"
         proc.send_signal(signum)

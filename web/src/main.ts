@@ -8,7 +8,7 @@ import { type Cleanup, type Ctx, errorMessage } from "./context";
 import { h } from "./dom";
 import { pictures } from "./pictures";
 import "./style.css";
-import { renderAuth } from "./views/auth";
+import { renderAuth, renderNewPassword } from "./views/auth";
 import { renderGallery } from "./views/gallery";
 import { installKeysHelp } from "./views/keys";
 import { renderNewSeries } from "./views/new-series";
@@ -44,7 +44,15 @@ function drawNav(db: ImagenClient, session: Session | null, route: Route | null)
   );
 }
 
+/** What a mailed link brought in its fragment (supabase-js signs the user in from it and clears
+ * it): "recovery" asks for a new password; an error says why the link did not work. */
+function mailedLink(): { recovery: boolean; error: string | null } {
+  const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
+  return { recovery: fragment.get("type") === "recovery", error: fragment.get("error_description") };
+}
+
 async function start(): Promise<void> {
+  const link = mailedLink();
   let db: ImagenClient;
   try {
     db = makeClient(await loadConfig());
@@ -57,18 +65,29 @@ async function start(): Promise<void> {
   }
   const app = { api: api(db), pictures: pictures(db) };
   let session: Session | null = (await db.auth.getSession()).data.session;
+  if (link.error) history.replaceState(history.state, "", location.pathname + location.search);
+  let recovering = link.recovery && session !== null;
   let cleanup: Cleanup | null = null;
   let shown: string | null = null; // what is on screen: "auth", or the route's hash for a user
 
   function route(): void {
-    const key = session ? `${session.user.id} ${location.hash || "#/"}` : "auth";
+    const key = session ? `${session.user.id} ${recovering ? "recovery" : location.hash || "#/"}` : "auth";
     if (key === shown) return;
     shown = key;
     cleanup?.();
     cleanup = null;
     if (!session) {
       drawNav(db, null, null);
-      renderAuth(db, main);
+      renderAuth(db, main, link.error ?? undefined);
+      link.error = null;
+      return;
+    }
+    if (recovering) {
+      drawNav(db, session, null);
+      renderNewPassword(db, main, () => {
+        recovering = false;
+        route();
+      });
       return;
     }
     const ctx: Ctx = { db, ...app, session };

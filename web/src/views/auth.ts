@@ -1,9 +1,36 @@
 // Sign in / sign up with email and password (supabase.auth); the auth server's own message on failure.
+// With "Confirm email" on (a hosted project's default) sign-up answers no session: the screen says
+// to open the mailed link, offers to send it again, and "Forgot password?" mails a link that brings
+// the user back to set a new one (renderNewPassword).
+import { isAuthError } from "@supabase/supabase-js";
 import type { ImagenClient } from "../client";
 import { errorMessage } from "../context";
 import { h, show, text } from "../dom";
 
-export function renderAuth(db: ImagenClient, main: HTMLElement): void {
+/** Where the mailed links lead back to: this app (its URL must be in Auth's redirect URLs). */
+function appUrl(): string {
+  return location.origin + location.pathname;
+}
+
+function passwordField(id: string, label: string, autocomplete: string): [HTMLElement, HTMLInputElement] {
+  const input = h("input", { id, name: id, type: "password", autocomplete, required: true, "data-testid": id });
+  return [h("div", { class: "field" }, h("label", { for: id }, label), input), input];
+}
+
+function feedback(): { error: HTMLElement; message: HTMLElement; say: (kind: "error" | "message", words: string) => void } {
+  const error = h("p", { id: "auth-error", class: "field-error", role: "alert", "data-testid": "auth-error" });
+  const message = h("p", { id: "auth-message", class: "notice", role: "status", "data-testid": "auth-message" });
+  show(error, false);
+  show(message, false);
+  const say = (kind: "error" | "message", words: string) => {
+    text(kind === "error" ? error : message, words);
+    show(kind === "error" ? error : message, true);
+  };
+  return { error, message, say };
+}
+
+/** `notice`: what the app learnt before drawing this (a mailed link that had expired, say). */
+export function renderAuth(db: ImagenClient, main: HTMLElement, notice?: string): void {
   const email = h("input", {
     id: "auth-email",
     name: "email",
@@ -12,68 +39,127 @@ export function renderAuth(db: ImagenClient, main: HTMLElement): void {
     required: true,
     "data-testid": "auth-email",
   });
-  const password = h("input", {
-    id: "auth-password",
-    name: "password",
-    type: "password",
-    autocomplete: "current-password",
-    required: true,
-    "data-testid": "auth-password",
-  });
-  const error = h("p", { id: "auth-error", class: "field-error", role: "alert", "data-testid": "auth-error" });
-  const message = h("p", { id: "auth-message", class: "notice", role: "status", "data-testid": "auth-message" });
+  const [passwordBox, password] = passwordField("auth-password", "Password", "current-password");
+  password.setAttribute("data-testid", "auth-password");
+  const { error, message, say } = feedback();
   const signIn = h("button", { type: "submit", class: "primary", "data-testid": "sign-in" }, "Sign in");
   const signUp = h("button", { type: "button", "data-testid": "sign-up" }, "Create account");
+  const forgot = h("button", { type: "button", class: "link", "data-testid": "forgot-password" }, "Forgot password?");
+  const resend = h("button", { type: "button", class: "link", "data-testid": "resend" }, "Send the link again");
   const form = h(
     "form",
     { class: "card auth-form", "aria-labelledby": "auth-title" },
     h("h1", { id: "auth-title" }, "Sign in to Imagen"),
     h("div", { class: "field" }, h("label", { for: "auth-email" }, "Email"), email),
-    h("div", { class: "field" }, h("label", { for: "auth-password" }, "Password"), password),
+    passwordBox,
     error,
     message,
+    resend,
     h("div", { class: "actions" }, signIn, signUp),
+    forgot,
   );
-  show(error, false);
-  show(message, false);
+  show(resend, false);
   email.setAttribute("aria-describedby", "auth-error");
   password.setAttribute("aria-describedby", "auth-error");
+  if (notice) say("error", notice);
+  const buttons = [signIn, signUp, forgot, resend];
 
-  async function run(kind: "in" | "up"): Promise<void> {
-    if (!form.reportValidity()) return;
+  async function run(action: () => Promise<void>, needsPassword = true): Promise<void> {
+    if (needsPassword ? !form.reportValidity() : !email.reportValidity()) return;
     show(error, false);
     show(message, false);
+    show(resend, false);
     email.removeAttribute("aria-invalid");
     password.removeAttribute("aria-invalid");
-    signIn.disabled = signUp.disabled = true;
+    for (const b of buttons) b.disabled = true;
     form.setAttribute("aria-busy", "true");
     try {
-      const credentials = { email: email.value.trim(), password: password.value };
-      const { data, error: authError } = kind === "in"
-        ? await db.auth.signInWithPassword(credentials)
-        : await db.auth.signUp(credentials);
-      if (authError) throw authError;
-      if (kind === "up" && !data.session) {
-        text(message, "Account created. Confirm it with the link sent to your email, then sign in.");
-        show(message, true);
-      }
-      // With a session, onAuthStateChange (main.ts) moves on to the app.
+      await action();
     } catch (e) {
-      text(error, errorMessage(e));
-      show(error, true);
-      email.setAttribute("aria-invalid", "true");
-      password.setAttribute("aria-invalid", "true");
+      if (isAuthError(e) && e.code === "email_not_confirmed") {
+        say("error", `Confirm your email address first: open the link we sent to ${address()}.`);
+        show(resend, true);
+      } else {
+        say("error", errorMessage(e));
+        email.setAttribute("aria-invalid", "true");
+        if (needsPassword) password.setAttribute("aria-invalid", "true");
+      }
     } finally {
-      signIn.disabled = signUp.disabled = false;
+      for (const b of buttons) b.disabled = false;
       form.removeAttribute("aria-busy");
     }
   }
 
+  const address = () => email.value.trim();
+  const credentials = () => ({ email: address(), password: password.value });
+
+  // With a session, onAuthStateChange (main.ts) moves on to the app.
+  const signInAction = async () => {
+    const { error: authError } = await db.auth.signInWithPassword(credentials());
+    if (authError) throw authError;
+  };
+  const signUpAction = async () => {
+    const { data, error: authError } = await db.auth.signUp({ ...credentials(), options: { emailRedirectTo: appUrl() } });
+    if (authError) throw authError;
+    if (data.session) return;
+    // Auth answers a made-up user without identities when the address is already registered
+    // (so as not to tell strangers): say so without claiming anything was created.
+    if (data.user?.identities?.length === 0) {
+      say("message", `${address()} may already have an account: sign in, or use "Forgot password?".`);
+    } else {
+      say("message", `Check your inbox: we sent a link to ${address()}. Open it to confirm your address and sign in.`);
+      show(resend, true);
+    }
+  };
+  const resendAction = async () => {
+    const { error: authError } = await db.auth.resend({ type: "signup", email: address(), options: { emailRedirectTo: appUrl() } });
+    if (authError) throw authError;
+    say("message", `We sent the link to ${address()} again.`);
+    show(resend, true);
+  };
+  const forgotAction = async () => {
+    const { error: authError } = await db.auth.resetPasswordForEmail(address(), { redirectTo: appUrl() });
+    if (authError) throw authError;
+    say("message", `If ${address()} has an account, we sent it a link to set a new password.`);
+  };
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    void run("in");
+    void run(signInAction);
   });
-  signUp.addEventListener("click", () => void run("up"));
+  signUp.addEventListener("click", () => void run(signUpAction));
+  resend.addEventListener("click", () => void run(resendAction, false));
+  forgot.addEventListener("click", () => void run(forgotAction, false));
   main.replaceChildren(form);
   email.focus();
+}
+
+/** After a password recovery link: the user is signed in by it and sets a new password. */
+export function renderNewPassword(db: ImagenClient, main: HTMLElement, done: () => void): void {
+  const [box, password] = passwordField("new-password", "New password", "new-password");
+  const { error, message, say } = feedback();
+  const save = h("button", { type: "submit", class: "primary", "data-testid": "save-password" }, "Set password");
+  const form = h(
+    "form",
+    { class: "card auth-form", "aria-labelledby": "new-password-title" },
+    h("h1", { id: "new-password-title" }, "Set a new password"),
+    box,
+    error,
+    message,
+    h("div", { class: "actions" }, save),
+  );
+  password.setAttribute("aria-describedby", "auth-error");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!form.reportValidity()) return;
+    show(error, false);
+    save.disabled = true;
+    void db.auth.updateUser({ password: password.value }).then(({ error: authError }) => {
+      save.disabled = false;
+      if (authError) say("error", errorMessage(authError));
+      else done();
+    });
+  });
+  main.replaceChildren(form);
+  password.focus();
 }

@@ -127,7 +127,7 @@ $$;
 
 -- The rest of GoTrue's tables that sign-up, sign-in and refresh use, with the columns of
 -- supabase/auth's migrations (a subset: no MFA factors, SSO, flow state, one-time tokens):
--- auth.users' login columns (00_init_auth_schema, 20210710035447_alter_users,
+-- auth.users' login and mailed-link columns (00_init_auth_schema, 20210710035447_alter_users,
 -- 20210722035447_adds_confirmed_at, 20220114185340_add_banned_until,
 -- 20230116124412_add_deleted_at, 20240214120130_add_is_anonymous_column), auth.identities
 -- (20210909172000, 20221215195800, 20231117164230), auth.sessions (20220811173540 and later),
@@ -141,7 +141,9 @@ alter table auth.users
   add column if not exists encrypted_password varchar(255),
   add column if not exists email_confirmed_at timestamptz,
   add column if not exists invited_at timestamptz,
+  add column if not exists confirmation_token varchar(255),
   add column if not exists confirmation_sent_at timestamptz,
+  add column if not exists recovery_token varchar(255),
   add column if not exists recovery_sent_at timestamptz,
   add column if not exists last_sign_in_at timestamptz,
   add column if not exists raw_app_meta_data jsonb,

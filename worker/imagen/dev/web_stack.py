@@ -170,6 +170,7 @@ def run_web_demo(port: int, out: Path, verbose: bool = False) -> int:
             with worker_process(env, out / "worker.log"), StaticSite(dist, web_config(gateway.url, gateway.keys.anon),
                                                                      port) as site:  # fmt: skip
                 print(f"demo --web: Supabase stand-ins at {gateway.url}; worker log {out / 'worker.log'}")
+                print(f"demo --web: Auth's mail (confirmation and password links) lands in {gateway.inbox_url}")
                 print("Ctrl-C (or SIGTERM) stops it all.")
                 print(f"\n  open {site.url} — sign up with any email and a 6+ character password\n", flush=True)
                 try:

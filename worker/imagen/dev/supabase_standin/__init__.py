@@ -4,9 +4,15 @@ One small aiohttp server on 127.0.0.1 speaking their wire protocols, backed by t
 Postgres. Used only by tests, benchmarks and local pages, reached only through SUPABASE_URL — the
 code under test does not know it is not Supabase.
 
-Reproduced: Auth at /auth/v1 as supabase/auth answers with email sign-ups autoconfirmed (a local
-project's enable_confirmations = false): POST /signup (a session; 422 user_already_exists,
-422 weak_password with weak_password.reasons, 400 validation_failed), POST /token with
+Reproduced: Auth at /auth/v1 as supabase/auth answers, in either mode of [auth.email]
+enable_confirmations: off (autoconfirmed), POST /signup answers a session (422
+user_already_exists); on (a hosted project's default), the bare user and a mail with a /verify
+link sent over SMTP to a mail catcher (imagen.dev.mail_catcher, with an inbox API), a repeated
+sign-up of a confirmed address 200 with a made-up user, 400 email_not_confirmed on /token, POST
+/resend, and 429 over_email_send_rate_limit (max_frequency per user, email_sent an hour); either
+mode: POST /recover and its link, GET /verify redirecting with the session (or otp_expired) in
+the fragment, PUT /user's password (422 same_password); on sign-up 422 weak_password with
+weak_password.reasons and 400 validation_failed; POST /token with
 grant_type=password (400 invalid_credentials) and refresh_token (rotation with GoTrue's reuse
 rules: a lost answer gets the active token back, reuse within refresh_token_reuse_interval is
 let through, later reuse is 400 refresh_token_already_used and revokes the session's tokens;
@@ -51,9 +57,10 @@ projects refusing public joins. Channel life: a joined channel's token checked a
 minutes and when it expires (a `system` error "Token has expired N seconds ago", then phx_close),
 an access_token message re-checking the token and re-running a private channel's read policy.
 
-Not reproduced: Auth's email confirmation and every email or SMS, OTP and magic links, phone and
-anonymous sign-ins, OAuth providers, SSO/SAML, MFA, PKCE, password recovery and user updates, the
-admin API, hooks, captcha, rate limits, session timebox and inactivity timeout, the v2 signed
+Not reproduced: Auth's SMS, OTP codes, magic links, invites and email changes, phone and
+anonymous sign-ins, OAuth providers, SSO/SAML, MFA, PKCE, auth.one_time_tokens, the built-in
+mailer's "team addresses only" rule, user updates other than password and data, the admin API,
+hooks, captcha, request rate limits, session timebox and inactivity timeout, the v2 signed
 refresh tokens, asymmetric signing keys and JWKS; PostgREST's full query grammar, embedding, Prefer
 headers (params=single-object, return=... on RPCs) and OpenAPI, an RPC body that is a JSON array
 (one call per element), GET on /rpc, RAISE SQLSTATE 'PGRST' with a JSON message, the "Perhaps you

@@ -1,29 +1,38 @@
 """Auth (GoTrue) stand-in: /auth/v1/signup, /token (password and refresh_token grants), /user
-and /logout, with the real server's request and response JSON, status codes and error codes, on
-the real database's auth schema (auth.users, auth.identities, auth.sessions, auth.mfa_amr_claims,
-auth.refresh_tokens), logged in as supabase_auth_admin like the real server.
+(GET and PUT), /logout, and in auth_links.py /resend, /recover and /verify, with the real
+server's request and response JSON, status codes and error codes, on the real database's auth
+schema (auth.users, auth.identities, auth.sessions, auth.mfa_amr_claims, auth.refresh_tokens),
+logged in as supabase_auth_admin like the real server.
 
 Followed: supabase/auth at bc32168 (2026-08-20), internal/api/signup.go (Signup,
 validateSignupParams, the /signup route in api.go), password.go (checkPasswordStrength),
 mail.go (validateEmail, badoux/checkmail's format), token.go (Token,
 ResourceOwnerPasswordGrant), token_refresh.go and tokens/service.go (RefreshTokenGrant,
-IssueRefreshToken, GenerateAccessToken), auth.go (requireAuthentication), user.go (UserGet),
-logout.go, errors.go and apiversions.go (the error bodies and X-Supabase-Api-Version),
+IssueRefreshToken, GenerateAccessToken), auth.go (requireAuthentication), user.go (UserGet,
+UserUpdate's password), logout.go, errors.go and apiversions.go (the error bodies and
+X-Supabase-Api-Version),
 apierrors/errorcode.go; models/user.go, identity.go, sessions.go, amr.go, refresh_token.go.
 
 Configured as `supabase/config.toml`'s [auth] says, as the CLI configures a local Auth server:
 jwt_expiry, enable_signup, [auth.email] enable_signup, minimum_password_length,
-enable_refresh_token_rotation, refresh_token_reuse_interval; email confirmations off
-(GOTRUE_MAILER_AUTOCONFIRM), the default group `authenticated` (GOTRUE_JWT_DEFAULT_GROUP_NAME),
-audience `authenticated`. Settings it cannot honour (confirmations on, password character
+enable_refresh_token_rotation, refresh_token_reuse_interval, site_url,
+additional_redirect_urls, the default group `authenticated` (GOTRUE_JWT_DEFAULT_GROUP_NAME),
+audience `authenticated`; [auth.email] enable_confirmations (off: GOTRUE_MAILER_AUTOCONFIRM;
+on, a hosted project's default: sign-up answers the bare user and mails a link, auth_mail.py,
+with max_frequency, otp_length, otp_expiry and [auth.rate_limit] email_sent). A test picks
+either mode per stand-in (AuthConfig). Settings it cannot honour (password character
 requirements, phone or anonymous sign-ins) are refused when the stand-in starts.
 
 Differences, all of them about what the stand-in leaves out: passwords are hashed by pgcrypto's
 crypt(..., gen_salt('bf', 10)) in the database (the real server: Go's bcrypt, the same $2a$10$
 hashes); refresh tokens are the legacy 12-character ones (GoTrue's default
 refresh_token_algorithm_version); a refresh waits on the row lock where GoTrue retries a
-SKIP LOCKED select for up to 5 s; no audit log, hooks, captcha, rate limits, session timebox or
-inactivity timeout, single-session-per-user, PKCE, MFA, OTP, magic links, OAuth, SSO or admin API.
+SKIP LOCKED select for up to 5 s; mailed links are looked up on auth.users' token columns
+(GoTrue also keeps them in auth.one_time_tokens) and only the implicit flow's redirect is made;
+PUT /user changes the password and data only (no email or phone change, no reauthentication);
+no audit log, hooks, captcha, request rate limits (only the email one), session timebox or
+inactivity timeout, single-session-per-user, PKCE, MFA, OTP codes, magic links, invites, OAuth,
+SSO or admin API.
 """
 
 from __future__ import annotations
@@ -32,10 +41,7 @@ import datetime as dt
 import json
 import re
 import secrets
-import tomllib
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import jwt
 import psycopg
@@ -43,8 +49,10 @@ from aiohttp import web
 from psycopg.types.json import Jsonb
 
 from imagen.dev.supabase_standin.app_keys import AUTH_POOL, KEYS
+from imagen.dev.supabase_standin.auth_config import AUTH_CONFIG, AuthConfig
+from imagen.dev.supabase_standin.auth_errors import AuthError, bad_request, unexpected
+from imagen.dev.supabase_standin.auth_mail import send_confirmation
 
-CONFIG_TOML = Path(__file__).resolve().parents[4] / "supabase" / "config.toml"
 NIL_INSTANCE = uuid.UUID(int=0)  # GoTrue keeps instance_id = uuid.Nil on every row it writes
 AUDIENCE = "authenticated"  # GOTRUE_JWT_AUD
 DEFAULT_GROUP = "authenticated"  # GOTRUE_JWT_DEFAULT_GROUP_NAME: the role of new users
@@ -61,57 +69,7 @@ LEGACY_REFRESH_TOKEN = re.compile(r"^[a-z0-9]{12}$")
 BEARER = re.compile(r"^bearer (\S+)$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class AuthConfig:
-    jwt_expiry: int = 3600
-    enable_signup: bool = True
-    email_signup: bool = True
-    minimum_password_length: int = 6
-    refresh_token_rotation: bool = True
-    refresh_token_reuse_interval: int = 10
-
-    @classmethod
-    def from_config_toml(cls, path: Path = CONFIG_TOML) -> AuthConfig:
-        auth = tomllib.loads(path.read_text()).get("auth", {})
-        email, sms = auth.get("email", {}), auth.get("sms", {})
-        refused = {
-            "[auth.email] enable_confirmations": email.get("enable_confirmations", False),
-            "[auth] password_requirements": auth.get("password_requirements", ""),
-            "[auth] enable_anonymous_sign_ins": auth.get("enable_anonymous_sign_ins", False),
-            "[auth.sms] enable_signup": sms.get("enable_signup", False),
-        }
-        if on := [name for name, value in refused.items() if value]:
-            raise ValueError(f"the Auth stand-in does not reproduce {', '.join(on)}")
-        return cls(
-            jwt_expiry=auth.get("jwt_expiry", 3600),
-            enable_signup=auth.get("enable_signup", True),
-            email_signup=email.get("enable_signup", True),
-            minimum_password_length=auth.get("minimum_password_length", 6),
-            refresh_token_rotation=auth.get("enable_refresh_token_rotation", True),
-            refresh_token_reuse_interval=auth.get("refresh_token_reuse_interval", 10),
-        )
-
-
-AUTH_CONFIG = web.AppKey("auth_config", AuthConfig)
-
-
 # -- errors (errors.go, apierrors/apierrors.go) ---------------------------------------------
-
-
-class AuthError(Exception):
-    """apierrors.HTTPError; `reasons` makes it a WeakPasswordError."""
-
-    def __init__(self, status: int, code: str, message: str, reasons: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.reasons = status, code, message, reasons
-
-
-def bad_request(code: str, message: str) -> AuthError:
-    return AuthError(400, code, message)
-
-
-def unexpected(message: str) -> AuthError:
-    return AuthError(500, "unexpected_failure", message)
 
 
 def api_version(request: web.Request) -> dt.date | None:
@@ -404,8 +362,9 @@ async def signup(request: web.Request) -> web.Response:
     async with request.app[AUTH_POOL].transaction() as conn:
         user = await duplicated_email(conn, email)
         if user is not None and user["email_confirmed_at"] is not None:
-            # UserExistsError; with autoconfirm on, GoTrue says so.
-            raise AuthError(422, "user_already_exists", "User already registered")
+            if not config.enable_confirmations:  # UserExistsError; with autoconfirm on, GoTrue says so.
+                raise AuthError(422, "user_already_exists", "User already registered")
+            return web.json_response(sanitized_user(email, data))  # else it does not tell
         if user is None:
             user_id = uuid.uuid4()
             try:
@@ -419,14 +378,6 @@ async def signup(request: web.Request) -> web.Response:
                 )  # fmt: skip
             except psycopg.Error as exc:
                 raise unexpected("Database error saving new user") from exc
-        else:  # registered, never confirmed: GoTrue confirms it and signs it in, as it stands
-            user_id = user["id"]
-        identity = await (
-            await conn.execute(
-                "select 1 from auth.identities where provider_id = %s and provider = 'email'", (str(user_id),)
-            )
-        ).fetchone()
-        if identity is None:
             # identityData = structs.Map(provider.Claims{Subject, Email}) plus the sign-up data.
             identity_data = {"email": email, "email_verified": False, "phone_verified": False, "sub": str(user_id)}
             identity_data |= {k: v for k, v in data.items() if k not in identity_data}
@@ -435,18 +386,38 @@ async def signup(request: web.Request) -> web.Response:
                 " created_at, updated_at) values (%s, %s, %s, 'email', now(), now(), now())",
                 (str(user_id), user_id, Jsonb(identity_data)),
             )
-        # user.Confirm: email_confirmed_at, and email_verified in the user's metadata.
-        await conn.execute(
-            "update auth.users set email_confirmed_at = now(), updated_at = now(),"
-            " raw_user_meta_data = coalesce(raw_user_meta_data, '{}') || '{\"email_verified\": true}'"
-            " where id = %s",
-            (user_id,),
-        )
+        else:  # registered, never confirmed: not updated (its owner is not known), mailed again
+            user_id = user["id"]
+        if config.enable_confirmations:
+            await send_confirmation(request, conn, await find_user(conn, "id = %s", user_id))
+            return web.json_response(user_json(await find_user(conn, "id = %s", user_id)))
+        await confirm(conn, user_id)
         body, headers = await issue_refresh_token(request, conn, user_id, "password")
     # The response carries the user as GoTrue holds it in memory: confirmed_at, a generated
     # column, is not read back after the confirmation.
     body["user"].pop("confirmed_at", None)
     return web.json_response(body, headers=headers)
+
+
+async def confirm(conn, user_id: uuid.UUID) -> None:
+    """user.Confirm: email_confirmed_at, and email_verified in the user's metadata."""
+    await conn.execute(
+        "update auth.users set email_confirmed_at = now(), confirmation_token = '', updated_at = now(),"
+        " raw_user_meta_data = coalesce(raw_user_meta_data, '{}') || '{\"email_verified\": true}'"
+        " where id = %s",
+        (user_id,),
+    )
+
+
+def sanitized_user(email: str, data: dict) -> dict:
+    """sanitizeUser: a repeated sign-up of a confirmed address answers a made-up unconfirmed user,
+    so the answer does not tell whether the address is registered."""
+    now = go_time(dt.datetime.now(dt.UTC))
+    return {
+        "id": str(uuid.uuid4()), "aud": AUDIENCE, "role": DEFAULT_GROUP, "email": email, "phone": "",
+        "confirmation_sent_at": now, "app_metadata": {"provider": "email", "providers": ["email"]},
+        "user_metadata": data, "identities": [], "created_at": now, "updated_at": now, "is_anonymous": False,
+    }  # fmt: skip
 
 
 async def duplicated_email(conn, email: str) -> dict | None:
@@ -647,6 +618,47 @@ async def get_user(request: web.Request) -> web.Response:
 
 
 @gotrue
+async def update_user(request: web.Request) -> web.Response:
+    """PUT /user (UserUpdate), the password and the user's data only: a new password that is the
+    old one is refused; the user's other sessions end (user.UpdatePassword)."""
+    config: AuthConfig = request.app[AUTH_CONFIG]
+    p = await params(request)
+    if p.get("email") or p.get("phone"):
+        raise bad_request("validation_failed", "the Auth stand-in does not change email addresses or phone numbers")
+    async with request.app[AUTH_POOL].transaction() as conn:
+        _, user, session = await require_authentication(request, conn)
+        if (password := p.get("password")) is not None:
+            if weak := check_password_strength(config, password):
+                raise weak
+            same = await (
+                await conn.execute(
+                    "select encrypted_password = extensions.crypt(%s, encrypted_password) as same from auth.users"
+                    " where id = %s",
+                    (password, user["id"]),
+                )
+            ).fetchone()
+            if same["same"]:
+                raise AuthError(422, "same_password", "New password should be different from the old password.")
+            await conn.execute(
+                "update auth.users set encrypted_password = extensions.crypt(%s, extensions.gen_salt('bf', 10)),"
+                " updated_at = now() where id = %s",
+                (password, user["id"]),
+            )
+            await conn.execute(
+                "delete from auth.sessions where user_id = %s and id is distinct from %s",
+                (user["id"], session["id"] if session else None),
+            )
+        if p.get("data"):
+            await conn.execute(
+                "update auth.users set raw_user_meta_data = coalesce(raw_user_meta_data, '{}') || %s,"
+                " updated_at = now() where id = %s",
+                (Jsonb(p["data"]), user["id"]),
+            )
+        user = await find_user(conn, "id = %s", user["id"])
+    return web.json_response(user_json(user))
+
+
+@gotrue
 async def logout(request: web.Request) -> web.Response:
     scope = request.query.get("scope", "") or "global"
     if scope not in ("global", "local", "others"):
@@ -667,5 +679,6 @@ def routes() -> list[web.RouteDef]:
         web.post("/auth/v1/signup", signup),
         web.post("/auth/v1/token", token),
         web.get("/auth/v1/user", get_user),
+        web.put("/auth/v1/user", update_user),
         web.post("/auth/v1/logout", logout),
     ]

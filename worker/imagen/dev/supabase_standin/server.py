@@ -11,7 +11,8 @@ from pathlib import Path
 from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from imagen.dev.supabase_standin import auth, postgrest, storage_api
+from imagen.dev.mail_catcher import MailCatcher
+from imagen.dev.supabase_standin import auth, auth_links, auth_mail, postgrest, storage_api
 from imagen.dev.supabase_standin.app_keys import AUTH_POOL, BLOB_ROOT, CLAIMS, EXPOSED, KEYS, POOL
 from imagen.dev.supabase_standin.db import ConnectionPool
 from imagen.dev.supabase_standin.faults import FAULTS, Faults, inject_faults
@@ -57,6 +58,8 @@ def gateway_error(message: str, hint: str) -> web.Response:
 @web.middleware
 async def authenticate(request: web.Request, handler):
     """Verifies the JWT (Authorization, else apikey) as the API gateway and PostgREST do."""
+    if request.path == "/auth/v1/verify":  # the gateway's open route: a mail's link carries no key
+        return await handler(request)
     if request.path.startswith("/auth/v1/"):
         # The gateway's key-auth wants only the project's apikey (header or query); Auth itself
         # reads the Authorization header where an endpoint needs a user.
@@ -102,6 +105,8 @@ class SupabaseStandIn:
         self.keys = keys or ProjectKeys()
         self.exposed_schemas = exposed_schemas or postgrest.configured_schemas()
         self.faults = Faults()
+        # Where Auth's mail goes, as the CLI's local stack sends it to Inbucket/Mailpit.
+        self.mail = MailCatcher()
         self.blob_root = Path(tempfile.mkdtemp(prefix="imagen-standin-storage-"))
         # Realtime logs in as the platform's superuser (its replication slot and server settings
         # are no business of postgres, which is no superuser on a hosted project).
@@ -133,6 +138,8 @@ class SupabaseStandIn:
         # Auth logs in as supabase_auth_admin, the owner of its tables.
         app[AUTH_POOL] = ConnectionPool(make_conninfo(self.database_url, user="supabase_auth_admin", password=""))
         app[auth.AUTH_CONFIG] = self.auth_config
+        await self.mail.start()
+        app[auth_mail.MAILER] = auth_mail.Mailer("127.0.0.1", self.mail.smtp_port)
         app[KEYS] = self.keys
         app[BLOB_ROOT] = self.blob_root
         app.add_routes([
@@ -141,6 +148,7 @@ class SupabaseStandIn:
             web.post("/realtime/v1/api/broadcast/{topic}/events/{event}", self.realtime.handle_single_broadcast_api),
         ])  # fmt: skip
         app.add_routes(auth.routes())
+        app.add_routes(auth_links.routes())
         app.add_routes(storage_api.routes())
         app.add_routes(postgrest.routes())
         await self.realtime.start()
@@ -152,6 +160,7 @@ class SupabaseStandIn:
 
     async def _stop(self) -> None:
         await self.realtime.stop()
+        await self.mail.stop()
         if self._runner:
             await self._runner.app[POOL].close()
             await self._runner.app[AUTH_POOL].close()
@@ -222,6 +231,18 @@ class SupabaseStandIn:
     def broadcasts_delivered(self) -> int:
         """All broadcast messages delivered to the open Realtime sockets so far."""
         return sum(self.broadcast_deliveries().values())
+
+    @property
+    def inbox_url(self) -> str:
+        """The mail catcher's inbox page; its API is `api/messages?to=<address>`."""
+        return self.mail.inbox_url
+
+    def inbox(self, to: str) -> list[dict]:
+        """The mail Auth sent to `to` so far, oldest first."""
+        return self._run(self._inbox(to))
+
+    async def _inbox(self, to: str) -> list[dict]:
+        return self.mail.inbox(to)
 
     def stored_object(self, bucket: str, name: str) -> bytes | None:
         path = self.blob_root / bucket / name
