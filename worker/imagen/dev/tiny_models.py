@@ -7,17 +7,19 @@ weights is exercised. Weights come from a fixed torch seed: the same folder ever
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import string
 from pathlib import Path
 
-import torch
-
 # The names IMAGEN_MODEL accepts for them, and what each builds.
 TINY_KINDS = {"tiny": "tiny-flux", "tiny-flux": "tiny-flux", "tiny-sdxl": "tiny-sdxl"}
 
-CACHE_ROOT = Path.home() / ".cache" / "imagen"
+# Kept per version of this file (a change to an architecture builds the models anew), so a demo
+# after the first starts without importing torch to build one.
+VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+CACHE_ROOT = Path.home() / ".cache" / "imagen" / f"tiny-models-{VERSION}"
 # Latent 8x smaller than the picture, as in the real models, so 256 px stays cheap.
 VAE_BLOCKS = (8, 8, 8, 8)
 CHARS = string.ascii_lowercase + string.digits + ",.!?'-"
@@ -98,6 +100,7 @@ def _vae(latent_channels: int, **kwargs):
 
 def build_tiny_flux():
     """FLUX architecture (transformer, 16-channel VAE, CLIP + T5) at a few thousand parameters."""
+    import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import CLIPTextModel, T5Config, T5EncoderModel
 
@@ -130,6 +133,7 @@ def build_tiny_flux():
 
 def build_tiny_sdxl():
     """SDXL architecture (UNet, VAE, two CLIP encoders) at a few thousand parameters."""
+    import torch
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 

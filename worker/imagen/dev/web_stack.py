@@ -165,7 +165,7 @@ def run_web_demo(port: int, out: Path, verbose: bool = False) -> int:
         migrate(pg.url())
         print(f"demo --web: PostgreSQL on 127.0.0.1:{pg.port}, migrated")
         with SupabaseStandIn(pg.url(), admin_url=pg.admin_url()) as gateway:
-            env = supabase_worker_env(gateway.url, gateway.keys.service_role, str(tiny_path("tiny", out / "models")),
+            env = supabase_worker_env(gateway.url, gateway.keys.service_role, str(tiny_path("tiny")),
                                       poll_interval=0.5)  # fmt: skip
             with worker_process(env, out / "worker.log"), StaticSite(dist, web_config(gateway.url, gateway.keys.anon),
                                                                      port) as site:  # fmt: skip
