@@ -131,7 +131,7 @@ def sign_up(page: Page, email: str) -> None:
     expect(page.get_by_test_id("signed-in-as")).to_contain_text(email)
 
 
-def start_series(page: Page, prompt: str, n: int, steps: int = 6) -> str:
+def start_series(page: Page, prompt: str, n: int, steps: int = 4) -> str:
     """Fills the new-series form and starts it; returns the series id from the page's URL."""
     page.get_by_test_id("nav-new").click()
     page.get_by_label("Prompt").fill(prompt)
