@@ -276,6 +276,9 @@ def test_the_next_try_is_claimed_while_one_renders(conn, user_a, renderer, tmp_p
 
     def on_progress(job, step):
         if job.series_idx == 1 and step == 6:
+            # Try 1 waits here, mid-render, for the claim ahead (its own thread; a busy machine may
+            # not have run it yet): it must come while try 1 still renders.
+            wait_until(lambda: running_count(db_url) == 2, 10, what="try 2 claimed ahead")
             seen.append(running_count(db_url))
 
     stats = run_burst(db_url, renderer, tmp_path, overlap_io=True, on_progress=on_progress)
