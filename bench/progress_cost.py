@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -191,7 +190,7 @@ def run_case(url: str, standin: SupabaseStandIn, renderer, mode: str, users: int
 def main(argv: list[str] | None = None) -> None:
     args = parser(__doc__).parse_args(argv)
     user_counts, tries, steps, step_s = ((2,), 1, 4, 0.05) if args.smoke else ((1, 10, 100), 3, 10, 0.2)
-    renderer = PacedRenderer(DiffusersRenderer(str(tiny_path("tiny", Path(tempfile.mkdtemp()))), device="cpu"), step_s)
+    renderer = PacedRenderer(DiffusersRenderer(str(tiny_path("tiny")), device="cpu"), step_s)
     rows = []
     with bench_database() as (url, _user):
         count_writes_on_every_imagen_table(url)

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     from imagen.dev.tiny_models import tiny_path
 
     work = Path(tempfile.mkdtemp(prefix="quality-gate-"))
-    model = str(tiny_path("tiny", work))
+    model = str(tiny_path("tiny"))
     seeds, size, steps = ([1, 2], 256, 4) if args.smoke else ([1, 2, 3, 4, 5, 6, 7, 8], 256, 4)
     reference, modes = cpu_modes(model, str(work / "compile-cache"))
     if args.smoke:  # the harness only: compiling on the CPU takes half a minute (the suite's own gate compiles)

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.smoke:
         from imagen.dev.tiny_models import tiny_path
 
-        model = str(tiny_path("tiny", root / "models"))
+        model = str(tiny_path("tiny"))
         with bench_database(durable=False) as (url, _user):
             for state in ("idle", "mid-render"):
                 for name, signum, ignored in (("SIGTERM", signal.SIGTERM, False),

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         dist = build_web()
         sizes = bundle_sizes(dist)
         with bench_database() as (url, _user), SupabaseStandIn(url) as gateway:
-            env = supabase_worker_env(gateway.url, gateway.keys.service_role, str(tiny_path("tiny", Path(tmp))),
+            env = supabase_worker_env(gateway.url, gateway.keys.service_role, str(tiny_path("tiny")),
                                       poll_interval=2.0)  # fmt: skip
             with worker_process(env, Path(tmp) / "worker.log"), StaticSite(dist, web_config(gateway.url,
                                                                            gateway.keys.anon)) as site:  # fmt: skip

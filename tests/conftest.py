@@ -12,6 +12,11 @@ from imagen.console.users import ensure_user
 from tests.database import DatabaseFactory, PostgresServer, postgres_server, with_dbname
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Two test processes share two cores, each with worker subprocesses of its own: torch's default of a
+# thread per core oversubscribes them, and OpenMP's spinning threads then make a tiny render 3-5x
+# slower (0.09 s against 0.25-0.5 s a 256 px try, measured with the suite running). One thread each;
+# set before any test imports torch, and inherited by every worker the tests start.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
@@ -57,11 +62,12 @@ def user_b(conn) -> uuid.UUID:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> str:
-    """A tiny FLUX pipeline saved to a folder, loaded like any local model."""
+def tiny_model() -> str:
+    """A tiny FLUX pipeline saved to a folder, loaded like any local model (built once per version
+    of tiny_models.py into the user's cache, as the demo's is, and shared by every test process)."""
     from imagen.dev.tiny_models import tiny_path
 
-    return str(tiny_path("tiny", tmp_path_factory.mktemp("models")))
+    return str(tiny_path("tiny"))
 
 
 @pytest.fixture(scope="session")

@@ -55,10 +55,10 @@ def test_flux_step_latents_give_a_small_jpeg_of_the_right_shape(renderer, width,
         assert image.width / image.height == pytest.approx(width / height)
 
 
-def test_sdxl_step_latents_give_a_small_jpeg(tmp_path):
+def test_sdxl_step_latents_give_a_small_jpeg():
     from imagen.dev.tiny_models import tiny_path
 
-    sdxl = DiffusersRenderer(str(tiny_path("tiny-sdxl", tmp_path)), device="cpu")
+    sdxl = DiffusersRenderer(str(tiny_path("tiny-sdxl")), device="cpu")
     latents = step_latents(sdxl, 384, 256)
     assert latents[0].shape[1] == 4
     image = decoded(preview_jpeg(latents[-1], height=256, width=384))

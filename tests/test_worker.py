@@ -235,10 +235,10 @@ def test_the_loop_runs_on_the_in_memory_queue(renderer, tmp_path):
     assert {memory.jobs[j.id].image["path"] for j in (jobs[0], jobs[2])} == {jobs[0].storage_path, jobs[2].storage_path}
 
 
-def test_tiny_sdxl_renders_through_the_same_path(tmp_path):
+def test_tiny_sdxl_renders_through_the_same_path():
     from imagen.dev.tiny_models import tiny_path
 
-    sdxl = DiffusersRenderer(str(tiny_path("tiny-sdxl", tmp_path)), device="cpu")
+    sdxl = DiffusersRenderer(str(tiny_path("tiny-sdxl")), device="cpu")
     assert type(sdxl.pipe).__name__ == "StableDiffusionXLPipeline"
     a = pixels(sdxl.render(make_job(11)))
     b = pixels(sdxl.render(make_job(11)))
