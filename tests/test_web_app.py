@@ -338,17 +338,21 @@ def test_bad_input_shows_the_database_s_message_next_to_its_field(browser, site)
     assert "#/new" in page.url  # nothing was created
 
 
-def test_during_a_realtime_outage_every_tile_still_ends_filled(browser, own_site, standin):
-    page = new_page(browser, own_site)
+def test_during_a_realtime_outage_every_tile_still_ends_filled(browser, shared_stack):
+    site, standin = shared_stack.site, shared_stack.standin  # the outage ends with the test
+    page = new_page(browser, site)
     sign_up(page, "fa@example.com")
     start_series(page, "through the storm", 2, steps=4)
     expect(page.get_by_test_id("tile-1")).to_be_visible()
     standin.realtime_outage(600)  # no Realtime at all from here on: only re-reading fills the tiles
-    wait_all_done(page, 2)
-    # Filled while Realtime was still down, with no socket open: by re-reading alone.
-    assert time.monotonic() < standin.realtime.outage_until
-    assert standin.realtime_socket_count() == 0
-    expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "reconnecting")
+    try:
+        wait_all_done(page, 2)
+        # Filled while Realtime was still down, with no socket open: by re-reading alone.
+        assert time.monotonic() < standin.realtime.outage_until
+        assert standin.realtime_socket_count() == 0
+        expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "reconnecting")
+    finally:
+        standin.realtime_outage(0)
 
 
 def test_channels_closed_by_realtime_are_joined_again_and_a_missing_series_stops_joining(browser, shared_stack):

@@ -11,7 +11,7 @@ export type Image = Pick<Tables<"images">, "id" | "job_id" | "series_id" | "buck
 
 // Name the columns: users may not select jobs.leased_by / claim_id, so `select *` on jobs fails.
 const JOB_COLUMNS =
-  "id,series_id,series_idx,status,progress,steps,seed,error,image_id,attempts,max_attempts,cancel_requested,queued_at,run_after,started_at,finished_at";
+  "id,series_id,series_idx,status,progress,steps,seed,error,image_id,attempts,max_attempts,cancel_requested,queued_at,run_after,started_at,finished_at,updated_at";
 const IMAGE_COLUMNS = "id,job_id,series_id,bucket,path,created_at,prompt";
 
 export type Job = Pick<
@@ -32,6 +32,7 @@ export type Job = Pick<
   | "run_after"
   | "started_at"
   | "finished_at"
+  | "updated_at"
 >;
 
 export type GalleryFilter = "all" | "favourites" | "unfinished";

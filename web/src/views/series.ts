@@ -18,6 +18,13 @@ import { lightbox, type Shot } from "./lightbox";
 
 const POLL_MS = 3000;
 
+/** Whether a row stamped `candidate` may replace one stamped `shown` (updated_at, stamped by a
+ * trigger on every change; PostgREST and Realtime write it differently, so compare instants). */
+function isNewer(candidate: string | undefined, shown: string | undefined): boolean {
+  if (!candidate || !shown) return true;
+  return !(Date.parse(candidate.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00")) < Date.parse(shown)); // unreadable: newer
+}
+
 /** The worker's Broadcast payload (worker/imagen/transports/progress.py). */
 interface Progress {
   job_id: string;
@@ -569,7 +576,9 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     const row = payload.new as Partial<Job>;
     if (view && typeof row.id === "string") {
       const index = view.jobs.findIndex((job) => job.id === row.id);
-      if (index >= 0) view.jobs[index] = { ...view.jobs[index]!, ...row };
+      // A change that arrives late (Realtime behind, a re-read already newer) is older than the row
+      // shown: merging it would turn a finished try back into a running one until the next change.
+      if (index >= 0 && isNewer(row.updated_at, view.jobs[index]!.updated_at)) view.jobs[index] = { ...view.jobs[index]!, ...row };
       if (row.status !== undefined && row.status !== "running" && row.status !== "queued") live.delete(row.id);
       draw();
     }

@@ -20,8 +20,11 @@ TINY_KINDS = {"tiny": "tiny-flux", "tiny-flux": "tiny-flux", "tiny-sdxl": "tiny-
 # after the first starts without importing torch to build one.
 VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 CACHE_ROOT = Path.home() / ".cache" / "imagen" / f"tiny-models-{VERSION}"
-# Latent 8x smaller than the picture, as in the real models, so 256 px stays cheap.
-VAE_BLOCKS = (8, 8, 8, 8)
+# Latent 8x smaller than the picture, as in the real models, so 256 px stays cheap; four channels
+# and no resnets in the blocks (the mid-block keeps its own), because the decoder's convolutions at
+# full size are most of a 1024 px try on a CPU: 0.9 s a decode against 1.9 s with (8, 8, 8, 8) and
+# a resnet a block (one thread, a busy machine).
+VAE_BLOCKS = (4, 4, 4, 4)
 CHARS = string.ascii_lowercase + string.digits + ",.!?'-"
 
 
@@ -90,7 +93,7 @@ def _vae(latent_channels: int, **kwargs):
         down_block_types=("DownEncoderBlock2D",) * len(VAE_BLOCKS),
         up_block_types=("UpDecoderBlock2D",) * len(VAE_BLOCKS),
         block_out_channels=VAE_BLOCKS,
-        layers_per_block=1,
+        layers_per_block=0,
         latent_channels=latent_channels,
         norm_num_groups=4,
         sample_size=256,
