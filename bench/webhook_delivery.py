@@ -11,49 +11,15 @@ from __future__ import annotations
 
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
-from standardwebhooks import Webhook
 
 from bench.common import bench_database, parser, print_table, summary_ms, write_results
 from imagen.console.users import as_user, ensure_user
+from imagen.dev.webhook_receiver import WebhookReceiver
 from imagen.webhooks import Deliverer
 
 USERS = 8
-
-
-class Receiver:
-    """Verifies each delivery with its endpoint's secret (by path) and notes when it arrived."""
-
-    def __init__(self) -> None:
-        self.secrets: dict[str, Webhook] = {}
-        self.arrived: dict[str, float] = {}
-        self.bad = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                try:
-                    payload = receiver.secrets[self.path].verify(body, dict(self.headers))
-                    receiver.arrived.setdefault(payload["data"]["try_id"], time.perf_counter())
-                    self.send_response(204)
-                except Exception:
-                    receiver.bad += 1
-                    self.send_response(400)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
 
 
 def queue_tries(conn: psycopg.Connection, users: list, count: int) -> list:
@@ -83,27 +49,34 @@ def finish(conn: psycopg.Connection, ids: list, rate: float | None, batch: int) 
     return committed
 
 
-def wait_for(receiver: Receiver, ids: list, timeout: float) -> None:
+def arrivals(receiver: WebhookReceiver) -> dict[str, float]:
+    """try id -> when its try.done was first accepted."""
+    with receiver._lock:
+        return {receiver.payloads[hook]["data"]["try_id"]: at for hook, at in receiver.arrived.items()}
+
+
+def wait_for(receiver: WebhookReceiver, ids: list, timeout: float) -> dict[str, float]:
     deadline = time.monotonic() + timeout
-    while not all(i in receiver.arrived for i in ids):
+    while not all(i in (arrived := arrivals(receiver)) for i in ids):
         if time.monotonic() > deadline:
-            raise SystemExit(f"only {sum(i in receiver.arrived for i in ids)} of {len(ids)} deliveries arrived")
+            raise SystemExit(f"only {sum(i in arrived for i in ids)} of {len(ids)} deliveries arrived")
         time.sleep(0.01)
+    return arrived
 
 
 def phase(name: str, conn, receiver, users, count: int, rate: float | None, batch: int) -> dict:
     ids = queue_tries(conn, users, count)
     committed = finish(conn, ids, rate, batch)
-    wait_for(receiver, ids, timeout=120 + count / 10)
-    delays = [receiver.arrived[i] - committed[i] for i in ids]
-    span = max(receiver.arrived[i] for i in ids) - min(committed.values())
+    arrived = wait_for(receiver, ids, timeout=120 + count / 10)
+    delays = [arrived[i] - committed[i] for i in ids]
+    span = max(arrived[i] for i in ids) - min(committed.values())
     return {"phase": name, "events": count, "deliveries_per_s": count / span, **summary_ms(delays)}
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser(__doc__).parse_args(argv)
     burst, paced, rate = (20, 5, 50.0) if args.smoke else (3000, 500, 50.0)
-    receiver = Receiver()
+    receiver = WebhookReceiver()
     with bench_database(durable=not args.smoke) as (url, _), psycopg.connect(url, autocommit=True) as conn:
         users = [ensure_user(conn, f"hooks{i}@imagen.local") for i in range(USERS)]
         for i, user in enumerate(users):
@@ -113,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
                     " returning secret",
                     (receiver.url(f"/u{i}"),),
                 ).fetchone()[0]
-            receiver.secrets[f"/u{i}"] = Webhook(secret)
+            receiver.secrets[f"/u{i}"] = secret
         deliverer = Deliverer(url, allow_private_addresses=True)
         thread = threading.Thread(target=deliverer.run, daemon=True)
         thread.start()
@@ -125,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             deliverer.stop()
             thread.join(30)
-    assert receiver.bad == 0, f"{receiver.bad} deliveries failed their signature check"
+    receiver.close()
+    assert receiver.bad_signatures == 0, f"{receiver.bad_signatures} deliveries failed their signature check"
     print_table(
         f"Webhook delivery: {USERS} endpoints, try.done events; delay = arrival at the receiver - commit (ms)",
         rows,

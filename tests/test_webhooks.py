@@ -11,13 +11,13 @@ import contextlib
 import json
 import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
 from standardwebhooks import Webhook
 
 from imagen.console.users import as_user
+from imagen.dev.webhook_receiver import WebhookReceiver
 from imagen.webhooks import RETRY_SCHEDULE, Deliverer, Delivery, private_address, signed_headers
 from tests.workers import wait_until
 from tests.world import as_worker, claim, complete, create_series
@@ -25,67 +25,12 @@ from tests.world import as_worker, claim, complete, create_series
 FAST = (0.05,) * len(RETRY_SCHEDULE)
 
 
-class Receiver:
-    """An HTTP endpoint on localhost: respond(webhook_id, nth request of that id) gives the status,
-    or None to hang until release is set. It verifies every signature with the endpoint's secret."""
-
-    def __init__(self, respond=lambda webhook_id, nth: 200) -> None:
-        self.respond = respond
-        self.secret = ""
-        self.requests: list[str] = []
-        self.accepted: collections.Counter = collections.Counter()
-        self.payloads: dict[str, dict] = {}
-        self.bad_signatures = 0
-        self.hanging = threading.Event()
-        self.release = threading.Event()
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                webhook_id = self.headers["webhook-id"]
-                with receiver._lock:
-                    nth = receiver.requests.count(webhook_id)
-                    receiver.requests.append(webhook_id)
-                status = receiver.respond(webhook_id, nth)
-                if status is None:
-                    receiver.hanging.set()
-                    receiver.release.wait()
-                    status = 200
-                try:
-                    payload = Webhook(receiver.secret).verify(body, dict(self.headers))
-                except Exception:
-                    receiver.bad_signatures += 1
-                    status = 400
-                if 200 <= status < 300:
-                    with receiver._lock:
-                        receiver.accepted[webhook_id] += 1
-                        receiver.payloads[webhook_id] = payload
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receivers():
-    made: list[Receiver] = []
+    made: list[WebhookReceiver] = []
 
-    def make(**kw) -> Receiver:
-        made.append(Receiver(**kw))
+    def make(**kw) -> WebhookReceiver:
+        made.append(WebhookReceiver(**kw))
         return made[-1]
 
     yield make
@@ -105,17 +50,17 @@ def delivering(db_url: str, **kw):
         thread.join(30)
 
 
-def register(conn, user, receiver: Receiver | None = None, url: str | None = None, events=None) -> dict:
+def register(conn, user, receiver: WebhookReceiver | None = None, url: str | None = None, events=None) -> dict:
     with as_user(conn, user):
         cur = conn.cursor(row_factory=psycopg.rows.dict_row)
         row = cur.execute(
             "insert into imagen.webhook_endpoints (url, events) values (%s, coalesce(%s, array["
             "'try.done', 'try.failed', 'series.done', 'winner.picked']))"
             " returning id, secret",
-            (url or receiver.url, events),
+            (url or receiver.url(), events),
         ).fetchone()
     if receiver is not None:
-        receiver.secret = row["secret"]
+        receiver.secrets["/hooks"] = row["secret"]
     return row
 
 
