@@ -36,6 +36,21 @@ def parse_sizes(value: object) -> object:
     return tuple(sizes)
 
 
+def model_folder(model: str) -> Path | None:
+    """The folder a model setting names, checked for a pipeline (ValueError if it holds none);
+    None for a hub id or the name of a model built in code (a plugin's). A setting names a folder
+    when it starts with '.', '/' or '~', or exists. Needs no torch, so a bad one stops a worker
+    before the seconds that importing torch takes."""
+    from imagen.plugins import MODELS, plugin
+
+    if plugin(MODELS, model) is not None or not (model.startswith((".", "/", "~")) or Path(model).exists()):
+        return None
+    folder = Path(model).expanduser()
+    if not (folder / "model_index.json").is_file():
+        raise ValueError(f"{model!r}: no diffusers pipeline there (model_index.json missing or unreadable)")
+    return folder
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IMAGEN_", env_file=".env", extra="ignore")
 
@@ -131,6 +146,12 @@ class Settings(BaseSettings):
     def _sizes_are_positive(cls, value: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
         if any(w <= 0 or h <= 0 for w, h in value):
             raise ValueError("every width and height must be positive")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _a_model_folder_holds_a_pipeline(cls, value: str) -> str:
+        model_folder(value)
         return value
 
     @model_validator(mode="after")

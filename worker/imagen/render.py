@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from imagen.config import ConfigError, ModelLoadError
+from imagen.config import ConfigError, ModelLoadError, model_folder
 from imagen.jobs import BadSettings, Job, RenderAborted
 from imagen.plugins import MODELS, plugin
 
@@ -43,18 +43,14 @@ def pick_dtype(device: str, requested: str | None = None) -> torch.dtype:
 
 def resolve_model(model: str) -> str:
     """A plugin's model name (imagen.models: the tiny development models) is built on first use;
-    a local path must exist; anything else is a hub id."""
+    a local path must hold a pipeline; anything else is a hub id."""
     if (build := plugin(MODELS, model)) is not None:
         return str(build(model))
-    looks_like_path = model.startswith((".", "/", "~")) or Path(model).exists()
-    if looks_like_path:
-        path = Path(model).expanduser()
-        if not (path / "model_index.json").is_file():
-            raise ModelLoadError(
-                f"IMAGEN_MODEL={model!r}: no diffusers pipeline there (model_index.json missing or unreadable)"
-            )
-        return str(path)
-    return model
+    try:
+        folder = model_folder(model)
+    except ValueError as exc:
+        raise ModelLoadError(f"IMAGEN_MODEL={exc}") from None
+    return str(folder) if folder is not None else model
 
 
 def image_to_image_steps(steps: int, strength: float, flux: bool) -> int:

@@ -14,8 +14,6 @@ log = logging.getLogger("imagen")
 
 
 def serve(settings: Settings, burst: bool = False) -> WorkerStats:
-    from imagen.render import DiffusersRenderer  # torch: only once a worker really starts
-
     queue, storage = open_transport(settings)
     progress = open_progress(queue, settings.progress_rate)
     worker: Worker | None = None
@@ -29,6 +27,8 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
     try:
         with on_stop(on_signal), watched(settings, queue, storage, progress) as observer:
             queue.check()  # a project that cannot work stops us here, not after a model load
+            from imagen.render import DiffusersRenderer  # torch (seconds): only once the transport works
+
             renderer = DiffusersRenderer.from_settings(settings)
             observer.describe(device=renderer.device, compile=compile_mode(settings))
             observer.lifecycle("warming")
