@@ -93,7 +93,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         except TooManyUnfinished as exc:
             print(f"imagen: {exc}", file=sys.stderr)
             return exc.exit_code
-        print(f"series {series['id']}: {args.n} tries queued")
+        print(f"series {series['id']}: {series['count']} tries queued")
         if args.wait:
             feed = open_feed(settings, series["id"])
             try:
@@ -112,7 +112,10 @@ def cmd_vary(args: argparse.Namespace) -> int:
         except TooManyUnfinished as exc:
             print(f"imagen: {exc}", file=sys.stderr)
             return exc.exit_code
-    print(f"series {series['id']}: {args.n} variations of try {args.index} queued (strength {series['strength']} %)")
+    print(
+        f"series {series['id']}: {series['count']} variations of try {args.index} queued"
+        f" (strength {series['strength']} %)"
+    )
     return 0
 
 
@@ -221,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("submit", help="create a series as a user")
     p.add_argument("prompt")
-    p.add_argument("-n", type=int, default=4, help="number of tries (limits: imagen.settings_rules)")
+    p.add_argument("-n", type=int, help="number of tries (limits and default: imagen.settings_rules)")
     p.add_argument("--user", required=True, help="email or id of the user in auth.users")
     p.add_argument("--model")
     p.add_argument("--width", type=int)
@@ -235,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("vary", help="more like try INDEX of SERIES: a child series of variations of its picture")
     p.add_argument("series")
     p.add_argument("index", type=int)
-    p.add_argument("-n", type=int, default=4, help="number of variations")
-    p.add_argument("--strength", type=int, help="percent of the picture rendered anew (limits: settings_rules)")
+    p.add_argument("-n", type=int, help="number of variations (limits and default: imagen.settings_rules)")
+    p.add_argument("--strength", type=int, help="percent of the picture made anew (limits, default: settings_rules)")
     p.add_argument("--seed", type=int, help="first seed (default: random seeds)")
     p.set_defaults(func=cmd_vary)
 
