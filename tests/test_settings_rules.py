@@ -6,7 +6,6 @@ says what the database says for the same input."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 
 import psycopg
@@ -18,6 +17,7 @@ from imagen.console.users import as_user
 from tests.database import REPO_ROOT
 
 WEB_RULES = REPO_ROOT / "web" / "src" / "settings_rules.ts"
+FUNCTION_RULES = REPO_ROOT / "supabase" / "functions" / "_shared" / "settings_rules.ts"
 DENO = REPO_ROOT / ".venv" / "bin" / "deno"
 VALID = {"prompt": "a heron", "model": "m", "width": 512, "height": 512, "steps": 4, "style": None, "seed": 1}
 NUMBERS = ["width", "height", "steps", "seed"]
@@ -135,6 +135,11 @@ def web_form(cases: dict) -> dict:
         "  presets: SIZE_PRESETS,\n"
         "}));\n"
     )
+    return deno_prints(script)
+
+
+def deno_prints(script: str):
+    """The one JSON value this TypeScript prints, run by Deno (importing as the app and the function do)."""
     run = subprocess.run([DENO, "eval", "--no-config", "--sloppy-imports", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
@@ -166,7 +171,9 @@ def test_the_web_forms_words_are_the_databases(conn, user_a):
     assert said["presets"] and all(problem(conn, width=p["width"], height=p["height"]) is None for p in said["presets"])
 
 
-def test_the_web_apps_rules_are_the_databases(conn):
-    """web/src/settings_rules.ts is generated (scripts/gen-types); this catches a stale or edited copy."""
-    lines = re.findall(r'^  "(\w+)": (\{.*\}),$', WEB_RULES.read_text(), re.M)
-    assert {field: json.loads(rule) for field, rule in lines} == rules(conn)
+@pytest.mark.parametrize("copy", [WEB_RULES, FUNCTION_RULES], ids=["web", "function"])
+def test_the_generated_rules_are_the_databases(conn, copy):
+    """The web app's and the imagine function's settings_rules.ts are generated (scripts/gen-types);
+    this catches a stale or edited copy."""
+    said = deno_prints(f'import {{ SETTINGS_RULES }} from "{copy}"; console.log(JSON.stringify(SETTINGS_RULES));')
+    assert said == rules(conn)
