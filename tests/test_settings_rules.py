@@ -13,6 +13,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from imagen.config import DEFAULT_MODEL
+from imagen.console.settings_rules import SETTINGS_RULES
 from imagen.console.users import as_user
 from tests.database import REPO_ROOT
 
@@ -121,6 +122,11 @@ def test_add_tries_says_ns_published_words(conn, user_a):
     assert add_tries_refusal(conn, user_a, series["id"], 0) == f"{rule['rule']}, got 0"
     grow = rule["max_value"] - 3 + 1
     assert add_tries_refusal(conn, user_a, series["id"], grow) == rule["grow_rule"] % 3
+
+
+def test_the_clis_rules_are_the_databases(conn):
+    """worker/imagen/console/settings_rules.py (imagen submit's options) is generated too."""
+    assert rules(conn) == SETTINGS_RULES
 
 
 def web_form(cases: dict) -> dict:

@@ -122,6 +122,7 @@ export function api(db: ImagenClient) {
       return this.createSeries({
         prompt: series.prompt,
         n: series.count,
+        model: series.model,
         width: series.width,
         height: series.height,
         steps: series.steps,

@@ -52,6 +52,7 @@ export interface SeriesInput {
 export interface SeriesArgs {
   prompt: string;
   n: number;
+  model?: string; // not on the form: a rerun keeps its series' model
   width: number;
   height: number;
   steps: number;

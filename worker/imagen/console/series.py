@@ -18,7 +18,6 @@ from imagen.console.users import as_user
 from imagen.errors import ImagenError, NotFound
 from imagen.jobs import Storage, TryStatus
 
-SETTINGS = ("model", "width", "height", "steps", "style", "seed")
 # The database's SQLSTATE for the cap on a user's unfinished tries (HTTP 429 through PostgREST).
 TOO_MANY_UNFINISHED = "PT429"
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, try again later
@@ -40,8 +39,7 @@ def find_user(conn: psycopg.Connection, who: str) -> uuid.UUID:
 def create_series(conn: psycopg.Connection, user: uuid.UUID, prompt: str, n: int | None = None,
                   **settings: object) -> dict:  # fmt: skip
     """imagen.create_series as `user`, with n and the optional settings given (None means the default)."""
-    optional = {"n": n, **{k: v for k, v in settings.items() if k in SETTINGS}}
-    return queue_as(conn, user, *rpc_call("create_series", {"prompt": prompt}, optional))
+    return queue_as(conn, user, *rpc_call("create_series", {"prompt": prompt}, {"n": n, **settings}))
 
 
 def vary_try(conn: psycopg.Connection, series_id: str, index: int, n: int | None, strength: int | None,
