@@ -59,6 +59,12 @@ def test_submit_status_pick_and_sheet(cli_env, conn, user_a, renderer, db_url, c
     assert parent == (3, 2)
     assert main(["vary", series_id, "2", "--strength", "99"]) == 1
     assert "strength must be between 5 and 95, got 99" in capsys.readouterr().err
+    # Left out, n and strength are the database's defaults (imagen.settings_rules).
+    assert main(["vary", series_id, "2"]) == 0
+    n, strength = conn.execute("select max(default_value) filter (where field = 'n'),"
+                               " max(default_value) filter (where field = 'strength') from imagen.settings_rules()"
+                               ).fetchone()  # fmt: skip
+    assert f": {n} variations of try 2 queued (strength {strength} %)" in capsys.readouterr().out
 
 
 def test_the_readme_path_runs_on_a_fresh_database_after_users_add(cli_env, conn, capsys):

@@ -100,6 +100,33 @@ def test_user_creates_a_series_over_http_and_reads_it_back(imagine, standin, use
     assert picture.status_code == 200 and picture.content.startswith(b"\x89PNG")
 
 
+def test_the_function_and_imagen_status_show_the_queues_places(imagine, standin, user_a, user_b, conn, db_url,
+                                                                monkeypatch, capsys):  # fmt: skip
+    """Behind another user's series, the places the GET and `imagen status` show are imagen.queue's
+    (the web app shows the same queue's: tests/test_web_queue_places.py)."""
+    from imagen.cli import main
+    from tests.world import as_worker, create_series
+
+    create_series(conn, user_b, 3)  # queued first: B's turn comes first
+    created = httpx.post(imagine, json={"prompt": "a heron", "n": 2}, headers=bearer(standin.keys.user(user_a)))
+    series_id = created.json()["series_id"]
+    with as_worker(conn):
+        counted = conn.execute(
+            "select place, place_in_line from imagen.queue where series_id = %s order by series_idx", (series_id,)
+        ).fetchall()
+    # Turns: B's 1st, A's 1st, B's 2nd, A's 2nd.
+    assert counted == [(2, 1), (4, 2)]
+
+    read = httpx.get(imagine, params={"series_id": series_id}, headers=bearer(standin.keys.user(user_a))).json()
+    assert [(t["place"], t["place_in_line"]) for t in read["tries"]] == counted
+
+    monkeypatch.setenv("IMAGEN_DATABASE_URL", db_url)
+    assert main(["status", series_id]) == 0
+    shown = capsys.readouterr().out
+    for place, line in counted:
+        assert f"queued (#{place} in queue, #{line} in its owner's line)" in shown
+
+
 def test_other_user_gets_404_and_anon_gets_401(imagine, standin, user_a, user_b):
     created = httpx.post(imagine, json={"prompt": "mine", "n": 1}, headers=bearer(standin.keys.user(user_a)))
     series_id = created.json()["series_id"]

@@ -3,12 +3,15 @@
 -- a direct insert and an RPC refuse the same things.
 
 -- Every setting's rule, published: its limits, its default and the rule in words. The one place
--- these numbers are written: settings_problem (the tables' CHECKs, the RPCs' 22023 messages)
--- reads them here, scripts/gen-types writes the web app's rules from here, and the imagine
--- function and the CLI leave ranges and defaults to the RPCs. n is a request's, not a setting's;
--- strength is a variation's (vary_image): the percent of the picture that is rendered anew.
+-- these numbers and words are written: settings_problem (the tables' CHECKs, the RPCs' 22023
+-- messages) and add_tries read them here, scripts/gen-types writes the web app's rules from here,
+-- and the imagine function and the CLI leave ranges and defaults to the RPCs. n is a request's,
+-- not a setting's; strength is a variation's (vary_image): the percent of the picture that is
+-- rendered anew. Beside `rule` (a value out of its limits): empty_rule, a missing or blank value
+-- where that is said otherwise (prompt); grow_rule, add_tries past n's maximum (%s: the series'
+-- count); strong_value, the strong choice the web app offers beside the default (strength).
 create or replace function imagen.settings_rules()
- returns table(field text, min_value bigint, max_value bigint, multiple_of integer, max_chars integer, default_value text, rule text)
+ returns table(field text, min_value bigint, max_value bigint, multiple_of integer, max_chars integer, default_value text, rule text, empty_rule text, grow_rule text, strong_value bigint)
  language sql
  immutable
  set search_path to ''
@@ -21,18 +24,23 @@ as $$
            when l.multiple_of is not null
              then format('%s must be a multiple of %s between %s and %s', l.field, l.multiple_of, l.min_value, l.max_value)
            else format('%s must be between %s and %s', l.field, l.min_value, l.max_value)
-         end
+         end,
+         case when l.field = 'prompt' then format('%s must not be empty', l.field) end,
+         case when l.field = 'n'
+           then format('%s too large: the series has %%s tries and may have at most %s', l.field, l.max_value)
+         end,
+         l.strong_value
   from (values
-    ('n', 1::bigint, 10::bigint, null::integer, null::integer, null::text),
-    ('prompt', null, null, null, 2000, null),
-    ('model', null, null, null, 200, 'black-forest-labs/FLUX.1-schnell'),
-    ('width', 256, 2048, 16, null, '1024'),
-    ('height', 256, 2048, 16, null, '1024'),
-    ('steps', 1, 50, null, null, '4'),
-    ('style', null, null, null, 200, null),
-    ('seed', 0, 4294967295, null, null, null),
-    ('strength', 5, 95, null, null, '35')
-  ) as l(field, min_value, max_value, multiple_of, max_chars, default_value)
+    ('n', 1::bigint, 10::bigint, null::integer, null::integer, '4'::text, null::bigint),
+    ('prompt', null, null, null, 2000, null, null),
+    ('model', null, null, null, 200, 'black-forest-labs/FLUX.1-schnell', null),
+    ('width', 256, 2048, 16, null, '1024', null),
+    ('height', 256, 2048, 16, null, '1024', null),
+    ('steps', 1, 50, null, null, '4', null),
+    ('style', null, null, null, 200, null, null),
+    ('seed', 0, 4294967295, null, null, null, null),
+    ('strength', 5, 95, null, null, '35', 70)
+  ) as l(field, min_value, max_value, multiple_of, max_chars, default_value, strong_value)
 $$;
 grant execute on function imagen.settings_rules() to authenticated, service_role;
 
@@ -58,7 +66,7 @@ create or replace function imagen_private.settings_problem(prompt text, model te
  set search_path to ''
 as $$
   select case
-    when prompt is null or prompt !~ '[^[:space:]]' then 'prompt must not be empty'
+    when prompt is null or prompt !~ '[^[:space:]]' then r #>> '{prompt,empty_rule}'
     when length(prompt) > (r #>> '{prompt,max_chars}')::integer
       then format('%s, got %s', r #>> '{prompt,rule}', length(prompt))
     when model is null or model !~ '[^[:space:]]' or length(model) > (r #>> '{model,max_chars}')::integer

@@ -39,7 +39,7 @@ grant execute on function imagen_private.assert_valid_n(integer) to authenticate
 
 -- Validates, then inserts the series and its n tries in one transaction; returns the series
 -- with its job_ids. Bad input raises 22023 naming the field and writes nothing.
-create or replace function imagen.create_series(prompt text, n integer, model text default (imagen_private.settings_rules_by_field() #>> '{model,default_value}'::text[]), width integer default ((imagen_private.settings_rules_by_field() #>> '{width,default_value}'::text[]))::integer, height integer default ((imagen_private.settings_rules_by_field() #>> '{height,default_value}'::text[]))::integer, steps integer default ((imagen_private.settings_rules_by_field() #>> '{steps,default_value}'::text[]))::integer, style text default null::text, seed bigint default null::bigint)
+create or replace function imagen.create_series(prompt text, n integer default ((imagen_private.settings_rules_by_field() #>> '{n,default_value}'::text[]))::integer, model text default (imagen_private.settings_rules_by_field() #>> '{model,default_value}'::text[]), width integer default ((imagen_private.settings_rules_by_field() #>> '{width,default_value}'::text[]))::integer, height integer default ((imagen_private.settings_rules_by_field() #>> '{height,default_value}'::text[]))::integer, steps integer default ((imagen_private.settings_rules_by_field() #>> '{steps,default_value}'::text[]))::integer, style text default null::text, seed bigint default null::bigint)
  returns jsonb
  language plpgsql
  set search_path to ''
@@ -59,14 +59,14 @@ begin
 end;
 $$;
 comment on function imagen.create_series(text,integer,text,integer,integer,integer,text,bigint) is
-  'Creates a series of n tries (imagen.settings_rules: 1..10) of one prompt; returns the series with its job_ids.';
+  'Creates a series of n tries (limits and default: imagen.settings_rules) of one prompt; returns the series with its job_ids.';
 grant execute on function imagen.create_series(text,integer,text,integer,integer,integer,text,bigint) to authenticated, service_role;
 
 -- "More like this": a child series of n variations of one of the caller's pictures (its prompt and
 -- settings, new seeds unless one is given), each rendered from that picture with `strength`
 -- percent of it anew. The same rules, cap and RLS as create_series: bad input raises 22023 naming
 -- the field and writes nothing.
-create or replace function imagen.vary_image(image_id uuid, n integer, strength integer default ((imagen_private.settings_rules_by_field() #>> '{strength,default_value}'::text[]))::integer, seed bigint default null::bigint)
+create or replace function imagen.vary_image(image_id uuid, n integer default ((imagen_private.settings_rules_by_field() #>> '{n,default_value}'::text[]))::integer, strength integer default ((imagen_private.settings_rules_by_field() #>> '{strength,default_value}'::text[]))::integer, seed bigint default null::bigint)
  returns jsonb
  language plpgsql
  set search_path to ''
@@ -130,18 +130,14 @@ declare
   _first integer;
   _job_ids uuid[];
 begin
-  if n is null or n < (_n ->> 'min_value')::integer then
-    raise exception 'n must be at least %, got %', _n ->> 'min_value', coalesce(n::text, 'null')
-      using errcode = '22023';
-  end if;
+  perform imagen_private.assert_valid_n(n);
   select * into _series from imagen.series s where s.id = add_tries.series_id for update;
   if not found then
     raise exception 'series_id % is not one of your series', add_tries.series_id
       using errcode = '22023';
   end if;
   if _series.count + n > (_n ->> 'max_value')::integer then
-    raise exception 'n too large: the series has % tries and may have at most %', _series.count, _n ->> 'max_value'
-      using errcode = '22023';
+    raise exception '%', format(_n ->> 'grow_rule', _series.count) using errcode = '22023';
   end if;
   _first := _series.count + 1;
   update imagen.series s set count = s.count + n where s.id = _series.id returning * into _series;

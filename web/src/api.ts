@@ -123,6 +123,7 @@ export function api(db: ImagenClient) {
       return this.createSeries({
         prompt: series.prompt,
         n: series.count,
+        model: series.model,
         width: series.width,
         height: series.height,
         steps: series.steps,
@@ -246,7 +247,7 @@ export function api(db: ImagenClient) {
       if (error) fail(error);
     },
 
-    /** imagen.add_tries: n more tries, up to 10 in all. */
+    /** imagen.add_tries: n more tries, up to n's maximum in all. */
     async addTries(seriesId: string, n: number): Promise<void> {
       const { error } = await db.rpc("add_tries", { series_id: seriesId, n });
       if (error) fail(error);

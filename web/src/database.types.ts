@@ -377,7 +377,7 @@ isOneToOne: false
         isSetofReturn: false
       } },
 "create_series":
-{ Args: { "height"?: number,"model"?: string,"n": number,"prompt": string,"seed"?: number,"steps"?: number,"style"?: string,"width"?: number }; Returns: Json
+{ Args: { "height"?: number,"model"?: string,"n"?: number,"prompt": string,"seed"?: number,"steps"?: number,"style"?: string,"width"?: number }; Returns: Json
                            },
 "fail_job":
 { Args: { "backoff_seconds"?: number,"error": string,"job_id": string,"worker_id": string }; Returns: {
@@ -627,7 +627,7 @@ isOneToOne: false
       } },
 "settings_rules":
 { Args: Record<PropertyKey, never>; Returns: {
-              "default_value": string,"field": string,"max_chars": number,"max_value": number,"min_value": number,"multiple_of": number,"rule": string
+              "default_value": string,"empty_rule": string,"field": string,"grow_rule": string,"max_chars": number,"max_value": number,"min_value": number,"multiple_of": number,"rule": string,"strong_value": number
             }[]
                            },
 "submit_job":
@@ -669,7 +669,7 @@ isOneToOne: false
         isSetofReturn: false
       } },
 "vary_image":
-{ Args: { "image_id": string,"n": number,"seed"?: number,"strength"?: number }; Returns: Json
+{ Args: { "image_id": string,"n"?: number,"seed"?: number,"strength"?: number }; Returns: Json
                            }
           }
           Enums: {

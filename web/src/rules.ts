@@ -15,18 +15,18 @@ export const LIMITS = {
   stepsMin: RULES.steps.min_value,
   stepsMax: RULES.steps.max_value,
   seedMax: RULES.seed.max_value,
+  defaultN: Number(RULES.n.default_value),
   defaultSteps: Number(RULES.steps.default_value),
-  strengthDefault: Number(RULES.strength.default_value),
 } as const;
 
 /** "More like this": how much of the picture a variation renders anew (percent; the subtle one
- * is the database's default, both within its strength rule). */
+ * is the database's default, the strong one its strong_value). */
 export const STRENGTHS = [
-  { label: "Subtle", value: LIMITS.strengthDefault },
-  { label: "Strong", value: 70 },
+  { label: "Subtle", value: Number(RULES.strength.default_value) },
+  { label: "Strong", value: RULES.strength.strong_value },
 ] as const;
 
-/** Aspect-ratio presets; every side is a multiple of 16 between 256 and 2048. */
+/** Aspect-ratio presets; every side within width's and height's rules (a test checks). */
 export const SIZE_PRESETS = [
   { label: "1:1", width: 1024, height: 1024 },
   { label: "3:2", width: 1248, height: 832 },
@@ -52,6 +52,7 @@ export interface SeriesInput {
 export interface SeriesArgs {
   prompt: string;
   n: number;
+  model?: string; // not on the form: a rerun keeps its series' model
   width: number;
   height: number;
   steps: number;
@@ -87,14 +88,11 @@ export function nProblem(raw: string): string | null {
   return null;
 }
 
-/** add_tries: n at least n's minimum, and the series may not grow past n's maximum. */
+/** add_tries: n within n's rule, and the series may not grow past n's maximum (its grow_rule). */
 export function addTriesProblem(raw: string, count: number): string | null {
-  const n = integer(raw);
-  if (n === null || n < LIMITS.nMin) return `n must be at least ${LIMITS.nMin}, got ${shown(raw)}`;
-  if (count + n > LIMITS.nMax) {
-    return `n too large: the series has ${count} tries and may have at most ${LIMITS.nMax}`;
-  }
-  return null;
+  const problem = nProblem(raw);
+  if (problem) return problem;
+  return count + integer(raw)! > LIMITS.nMax ? RULES.n.grow_rule.replace("%s", String(count)) : null;
 }
 
 function sideProblem(name: "width" | "height", value: number): string | null {
@@ -118,7 +116,7 @@ export function validateSeries(input: SeriesInput): { problems: Problems; args: 
   const n = nProblem(input.n);
   if (n) problems.n = n;
 
-  if (!/\S/u.test(input.prompt)) problems.prompt = "prompt must not be empty";
+  if (!/\S/u.test(input.prompt)) problems.prompt = RULES.prompt.empty_rule;
   else if (chars(input.prompt) > LIMITS.promptMaxChars) {
     problems.prompt = `${RULES.prompt.rule}, got ${chars(input.prompt)}`;
   }

@@ -3,21 +3,114 @@
 
 export interface SettingsRule {
   default_value: string | null;
+  empty_rule: string | null;
+  grow_rule: string | null;
   max_chars: number | null;
   max_value: number | null;
   min_value: number | null;
   multiple_of: number | null;
   rule: string;
+  strong_value: number | null;
 }
 
 export const SETTINGS_RULES = {
-  "height": {"default_value": "1024", "max_chars": null, "max_value": 2048, "min_value": 256, "multiple_of": 16, "rule": "height must be a multiple of 16 between 256 and 2048"},
-  "model": {"default_value": "black-forest-labs/FLUX.1-schnell", "max_chars": 200, "max_value": null, "min_value": null, "multiple_of": null, "rule": "model must be a model id of 1 to 200 characters"},
-  "n": {"default_value": null, "max_chars": null, "max_value": 10, "min_value": 1, "multiple_of": null, "rule": "n must be between 1 and 10"},
-  "prompt": {"default_value": null, "max_chars": 2000, "max_value": null, "min_value": null, "multiple_of": null, "rule": "prompt must be at most 2000 characters"},
-  "seed": {"default_value": null, "max_chars": null, "max_value": 4294967295, "min_value": 0, "multiple_of": null, "rule": "seed must be between 0 and 4294967295"},
-  "steps": {"default_value": "4", "max_chars": null, "max_value": 50, "min_value": 1, "multiple_of": null, "rule": "steps must be between 1 and 50"},
-  "strength": {"default_value": "35", "max_chars": null, "max_value": 95, "min_value": 5, "multiple_of": null, "rule": "strength must be between 5 and 95"},
-  "style": {"default_value": null, "max_chars": 200, "max_value": null, "min_value": null, "multiple_of": null, "rule": "style must be at most 200 characters"},
-  "width": {"default_value": "1024", "max_chars": null, "max_value": 2048, "min_value": 256, "multiple_of": 16, "rule": "width must be a multiple of 16 between 256 and 2048"},
+  "height": {
+    "default_value": "1024",
+    "empty_rule": null,
+    "grow_rule": null,
+    "max_chars": null,
+    "max_value": 2048,
+    "min_value": 256,
+    "multiple_of": 16,
+    "rule": "height must be a multiple of 16 between 256 and 2048",
+    "strong_value": null,
+  },
+  "model": {
+    "default_value": "black-forest-labs/FLUX.1-schnell",
+    "empty_rule": null,
+    "grow_rule": null,
+    "max_chars": 200,
+    "max_value": null,
+    "min_value": null,
+    "multiple_of": null,
+    "rule": "model must be a model id of 1 to 200 characters",
+    "strong_value": null,
+  },
+  "n": {
+    "default_value": "4",
+    "empty_rule": null,
+    "grow_rule": "n too large: the series has %s tries and may have at most 10",
+    "max_chars": null,
+    "max_value": 10,
+    "min_value": 1,
+    "multiple_of": null,
+    "rule": "n must be between 1 and 10",
+    "strong_value": null,
+  },
+  "prompt": {
+    "default_value": null,
+    "empty_rule": "prompt must not be empty",
+    "grow_rule": null,
+    "max_chars": 2000,
+    "max_value": null,
+    "min_value": null,
+    "multiple_of": null,
+    "rule": "prompt must be at most 2000 characters",
+    "strong_value": null,
+  },
+  "seed": {
+    "default_value": null,
+    "empty_rule": null,
+    "grow_rule": null,
+    "max_chars": null,
+    "max_value": 4294967295,
+    "min_value": 0,
+    "multiple_of": null,
+    "rule": "seed must be between 0 and 4294967295",
+    "strong_value": null,
+  },
+  "steps": {
+    "default_value": "4",
+    "empty_rule": null,
+    "grow_rule": null,
+    "max_chars": null,
+    "max_value": 50,
+    "min_value": 1,
+    "multiple_of": null,
+    "rule": "steps must be between 1 and 50",
+    "strong_value": null,
+  },
+  "strength": {
+    "default_value": "35",
+    "empty_rule": null,
+    "grow_rule": null,
+    "max_chars": null,
+    "max_value": 95,
+    "min_value": 5,
+    "multiple_of": null,
+    "rule": "strength must be between 5 and 95",
+    "strong_value": 70,
+  },
+  "style": {
+    "default_value": null,
+    "empty_rule": null,
+    "grow_rule": null,
+    "max_chars": 200,
+    "max_value": null,
+    "min_value": null,
+    "multiple_of": null,
+    "rule": "style must be at most 200 characters",
+    "strong_value": null,
+  },
+  "width": {
+    "default_value": "1024",
+    "empty_rule": null,
+    "grow_rule": null,
+    "max_chars": null,
+    "max_value": 2048,
+    "min_value": 256,
+    "multiple_of": 16,
+    "rule": "width must be a multiple of 16 between 256 and 2048",
+    "strong_value": null,
+  },
 } as const satisfies Record<string, SettingsRule>;

@@ -14,7 +14,11 @@ import psycopg
 
 from imagen import signals
 from imagen.config import ConfigError, Settings, load_settings
+from imagen.console.settings_rules import SETTINGS_RULES
 from imagen.jobs import TryStatus
+
+# imagen submit's options: every published setting but n (-n), the prompt and a variation's strength.
+SERIES_SETTINGS = [field for field in SETTINGS_RULES if field not in ("n", "prompt", "strength")]
 
 
 def connect_database(settings: Settings | None = None) -> psycopg.Connection:
@@ -87,13 +91,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     settings = load_settings()
     with connect_database(settings) as conn:
         user = find_user(conn, args.user)
-        options = {k: getattr(args, k) for k in ("model", "width", "height", "steps", "style", "seed")}
+        options = {k: getattr(args, k) for k in SERIES_SETTINGS}
         try:
             series = create_series(conn, user, args.prompt, args.n, **options)
         except TooManyUnfinished as exc:
             print(f"imagen: {exc}", file=sys.stderr)
             return exc.exit_code
-        print(f"series {series['id']}: {args.n} tries queued")
+        print(f"series {series['id']}: {series['count']} tries queued")
         if args.wait:
             feed = open_feed(settings, series["id"])
             try:
@@ -112,7 +116,10 @@ def cmd_vary(args: argparse.Namespace) -> int:
         except TooManyUnfinished as exc:
             print(f"imagen: {exc}", file=sys.stderr)
             return exc.exit_code
-    print(f"series {series['id']}: {args.n} variations of try {args.index} queued (strength {series['strength']} %)")
+    print(
+        f"series {series['id']}: {series['count']} variations of try {args.index} queued"
+        f" (strength {series['strength']} %)"
+    )
     return 0
 
 
@@ -193,6 +200,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo(args)
 
 
+def setting_help(field: str) -> str:
+    """A published setting's rule and default, as the database states them (imagen.settings_rules)."""
+    rule = SETTINGS_RULES[field]
+    return rule["rule"] + (f" (default: {rule['default_value']})" if rule["default_value"] else "")
+
+
+def add_setting_option(parser: argparse.ArgumentParser, field: str) -> None:
+    """--FIELD for a published setting: text if its rule limits characters, else an integer."""
+    parser.add_argument(f"--{field}", type=str if SETTINGS_RULES[field]["max_chars"] else int, help=setting_help(field))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imagen", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -221,22 +239,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("submit", help="create a series as a user")
     p.add_argument("prompt")
-    p.add_argument("-n", type=int, default=4, help="number of tries (limits: imagen.settings_rules)")
+    p.add_argument("-n", type=int, help=f"number of tries: {setting_help('n')}")
     p.add_argument("--user", required=True, help="email or id of the user in auth.users")
-    p.add_argument("--model")
-    p.add_argument("--width", type=int)
-    p.add_argument("--height", type=int)
-    p.add_argument("--steps", type=int)
-    p.add_argument("--style")
-    p.add_argument("--seed", type=int)
+    for field in SERIES_SETTINGS:
+        add_setting_option(p, field)
     p.add_argument("--wait", action="store_true", help="show progress until every try has finished")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("vary", help="more like try INDEX of SERIES: a child series of variations of its picture")
     p.add_argument("series")
     p.add_argument("index", type=int)
-    p.add_argument("-n", type=int, default=4, help="number of variations")
-    p.add_argument("--strength", type=int, help="percent of the picture rendered anew (limits: settings_rules)")
+    p.add_argument("-n", type=int, help=f"number of variations: {setting_help('n')}")
+    p.add_argument("--strength", type=int, help=f"percent of the picture made anew: {setting_help('strength')}")
     p.add_argument("--seed", type=int, help="first seed (default: random seeds)")
     p.set_defaults(func=cmd_vary)
 

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 from PIL import Image, PngImagePlugin
 
 from imagen.jobs import Job
 
+# A try's bookkeeping, not how its picture was made. Every other field of Job goes in the PNG, so
+# a setting added to Job is written without a change here.
+NOT_METADATA = frozenset({"owner_id", "attempts", "max_attempts", "source_path"})
+
 
 def job_metadata(job: Job, model: str) -> dict[str, str]:
-    values = {
-        "prompt": job.prompt,
-        "style": job.style,
-        "seed": job.seed,
-        "steps": job.steps,
-        "width": job.width,
-        "height": job.height,
-        "model": model,
-        "series_id": job.series_id,
-        "series_idx": job.series_idx,
-        "job_id": job.id,
-        "strength": job.strength,
-    }
+    """The try's settings, ids and the model that rendered it (the renderer's: what ran)."""
+    values = {f.name: getattr(job, f.name) for f in dataclasses.fields(job) if f.name not in NOT_METADATA}
+    values |= {"job_id": values.pop("id"), "model": model}
     return {f"imagen:{k}": str(v) for k, v in values.items() if v is not None}
 
 

@@ -2,8 +2,8 @@
 // Hosted Edge Functions have 256 MB of memory and no body limit of their own: a body read whole
 // (req.json()) lets one caller with a 200 MB body, or a few with 20 MB each, exhaust it.
 
-// The largest valid body: prompt (2000 characters), model and style (200 each), even when every
-// character is written as a \uXXXX surrogate pair (12 bytes), is under 30 KB.
+// The largest valid body, its texts at their longest (imagen.settings_rules) with every character
+// written as a \uXXXX surrogate pair (12 bytes), is well under this (a test checks).
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export interface Refusal {

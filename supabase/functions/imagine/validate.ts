@@ -1,40 +1,33 @@
 // Checks a POST /imagine body before it reaches SQL, naming the first bad field.
-// SQL (imagen.create_series) stays the authority on ranges; this catches shape, type, numbers
-// its parameters cannot even hold (n = 1e12 is a JSON integer, but no Postgres integer), and text
-// Postgres cannot store (NUL) or that is not Unicode (a lone surrogate such as "\ud800").
+// SQL (imagen.create_series) stays the authority on ranges and defaults; this catches shape,
+// type, numbers its parameters cannot even hold (n = 1e12 is a JSON integer, but no Postgres
+// integer), and text Postgres cannot store (NUL) or that is not Unicode (a lone surrogate such as
+// "\ud800"). The fields are the published settings (imagen.settings_rules, generated into
+// ../_shared/settings_rules.ts), so a setting added there is taken here without a change.
 // With from_image_id the series is "more like" that picture (imagen.vary_image): its prompt and
 // settings are the picture's, so only n, strength and seed go with it.
+import { SETTINGS_RULES, type SettingsRule } from "../_shared/settings_rules.ts";
 
-export interface CreateSeriesArgs {
-  prompt?: string;
-  n: number;
-  from_image_id?: string;
-  strength?: number;
-  model?: string;
-  width?: number;
-  height?: number;
-  steps?: number;
-  seed?: number;
-  style?: string;
-}
+type Setting = keyof typeof SETTINGS_RULES;
+export type CreateSeriesArgs = Partial<Record<Setting, string | number>> & { from_image_id?: string };
 
 type Kind = "string" | "integer" | "bigint";
-const FIELDS: Record<keyof CreateSeriesArgs, { kind: Kind; required: boolean }> = {
-  prompt: { kind: "string", required: false },
-  n: { kind: "integer", required: true },
-  from_image_id: { kind: "string", required: false },
-  strength: { kind: "integer", required: false },
-  model: { kind: "string", required: false },
-  width: { kind: "integer", required: false },
-  height: { kind: "integer", required: false },
-  steps: { kind: "integer", required: false },
-  seed: { kind: "bigint", required: false },
-  style: { kind: "string", required: false },
-};
 // The SQL parameter types' ranges: integer (int4), and bigint as far as JSON numbers are exact.
 const LIMITS: Record<Exclude<Kind, "string">, [number, number]> = {
   integer: [-2147483648, 2147483647],
   bigint: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+/** A setting's parameter type, read from its rule: text has a length limit, a number a range
+ * (bigint where the range passes int4's). */
+function kindOf(rule: SettingsRule): Kind {
+  if (rule.max_chars !== null) return "string";
+  return rule.max_value !== null && rule.max_value > LIMITS.integer[1] ? "bigint" : "integer";
+}
+
+const FIELDS: Record<string, Kind> = {
+  from_image_id: "string",
+  ...Object.fromEntries(Object.entries(SETTINGS_RULES).map(([field, rule]) => [field, kindOf(rule)])),
 };
 
 // A number not written as an integer (3.0, 1e1, 2.5): JSON.parse makes 3 of "3.0", so the text
@@ -94,13 +87,10 @@ export function checkCreateSeries(body: unknown): Checked {
     if (!Object.hasOwn(FIELDS, key)) return { ok: false, error: `${key}: unknown field` };
   }
   const args: Record<string, unknown> = {};
-  for (const [name, rule] of Object.entries(FIELDS)) {
+  for (const [name, kind] of Object.entries(FIELDS)) {
     const value = input[name];
-    if (value === undefined || value === null) {
-      if (rule.required) return { ok: false, error: `${name}: required` };
-      continue;
-    }
-    const bad = problem(rule.kind, value);
+    if (value === undefined || value === null) continue;
+    const bad = problem(kind, value);
     if (bad) return { ok: false, error: `${name}: ${bad}` };
     args[name] = value;
   }

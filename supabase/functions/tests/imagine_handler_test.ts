@@ -12,6 +12,13 @@ Deno.test("POST creates a series and answers 201 with its id and job ids", async
   assert.equal(res.headers.get("Access-Control-Allow-Origin"), "*");
 });
 
+Deno.test("a setting left out (n too) is left to the database's default", async () => {
+  const store = new FakeStore();
+  const res = await post(store, { prompt: "a heron" });
+  assert.equal(res.status, 201);
+  assert.deepEqual(store.created, [{ prompt: "a heron" }]);
+});
+
 Deno.test("POST with from_image_id starts a variation series of that picture", async () => {
   const store = new FakeStore();
   const res = await post(store, { from_image_id: "i1", n: 3, strength: 60 });
@@ -28,7 +35,6 @@ Deno.test("malformed JSON is a 400", async () => {
 for (
   const [body, field] of [
     [{ n: 2 }, "prompt"],
-    [{ prompt: "x" }, "n"],
     [{ prompt: 5, n: 2 }, "prompt"],
     [{ prompt: "x", n: "2" }, "n"],
     [{ prompt: "x", n: 2.5 }, "n"],

@@ -1,10 +1,19 @@
 // The imagine handler under hostile requests (issue 19): oversized bodies, tokens that are not
 // a signed-in user's, text Postgres cannot hold, keys that are Object.prototype's members,
-// numbers not written as integers, and the cap on unfinished tries.
+// numbers not written as integers, the cap on unfinished tries, and the largest valid body.
 import assert from "node:assert/strict";
 import { MAX_BODY_BYTES } from "../imagine/body.ts";
 import { createHandler, RETRY_AFTER_SECONDS } from "../imagine/handler.ts";
 import { call, FakeStore, post, token, USER_ID } from "./fake_store.ts";
+import { SETTINGS_RULES } from "../_shared/settings_rules.ts";
+
+Deno.test("the largest valid body, every character a surrogate pair, is within the body limit", async () => {
+  const longest = (field: "prompt" | "model" | "style") => "\\ud83e\\udd8a".repeat(SETTINGS_RULES[field].max_chars);
+  const body = `{"prompt": "${longest("prompt")}", "model": "${longest("model")}", "style": "${longest("style")}"}`;
+  assert.ok(body.length < MAX_BODY_BYTES / 2, `${body.length} bytes`);
+  const store = new FakeStore();
+  assert.equal((await post(store, body)).status, 201);
+});
 
 /** A body of `total` bytes in 16 KiB chunks that counts what the handler pulled from it. */
 function countingBody(total: number) {

@@ -43,7 +43,7 @@ export function lightbox(opts: {
   const next = h("button", { type: "button", "data-testid": "lightbox-next", "aria-keyshortcuts": "ArrowRight" }, "Next →");
   const compare = h("select", { id: "compare-with", "data-testid": "compare-with" });
   const stage = h("div", { class: "lightbox-stage", "data-testid": "lightbox-stage" });
-  const varyN = h("input", { type: "number", id: "vary-n", min: LIMITS.nMin, max: LIMITS.nMax, step: 1, value: "4", inputMode: "numeric", "data-testid": "vary-n" });
+  const varyN = h("input", { type: "number", id: "vary-n", min: LIMITS.nMin, max: LIMITS.nMax, step: 1, value: String(LIMITS.defaultN), inputMode: "numeric", "data-testid": "vary-n" });
   const varyStrength = h("select", { id: "vary-strength", "data-testid": "vary-strength" });
   for (const { label, value } of STRENGTHS) varyStrength.append(h("option", { value: String(value) }, `${label} (${value} %)`));
   const varyStart = h("button", { type: "submit", class: "primary", "data-testid": "vary-start" }, "More like this");

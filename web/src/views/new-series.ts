@@ -43,7 +43,7 @@ export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
   }
 
   const prompt = h("textarea", { rows: 3, required: true, placeholder: "a heron at dawn, mist on the water" });
-  const n = h("input", { type: "number", min: LIMITS.nMin, max: LIMITS.nMax, step: 1, value: "4", inputMode: "numeric" });
+  const n = h("input", { type: "number", min: LIMITS.nMin, max: LIMITS.nMax, step: 1, value: String(LIMITS.defaultN), inputMode: "numeric" });
   const size = h("select", {});
   for (const preset of SIZE_PRESETS) {
     size.append(h("option", { value: `${preset.width}x${preset.height}` }, `${preset.label} · ${preset.width}×${preset.height}`));

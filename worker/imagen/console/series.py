@@ -18,7 +18,6 @@ from imagen.console.users import as_user
 from imagen.errors import ImagenError, NotFound
 from imagen.jobs import Storage, TryStatus
 
-SETTINGS = ("model", "width", "height", "steps", "style", "seed")
 # The database's SQLSTATE for the cap on a user's unfinished tries (HTTP 429 through PostgREST).
 TOO_MANY_UNFINISHED = "PT429"
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, try again later
@@ -37,22 +36,27 @@ def find_user(conn: psycopg.Connection, who: str) -> uuid.UUID:
     return row[0]
 
 
-def create_series(conn: psycopg.Connection, user: uuid.UUID, prompt: str, n: int, **settings: object) -> dict:
-    """imagen.create_series as `user`, with the optional settings given (None means the default)."""
-    given = {k: v for k, v in settings.items() if k in SETTINGS and v is not None}
-    names = sql.SQL("").join(sql.SQL(", {} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in given)
-    statement = sql.SQL("select imagen.create_series(%(prompt)s, %(n)s{})").format(names)
-    return queue_as(conn, user, statement, {"prompt": prompt, "n": n, **given})
+def create_series(conn: psycopg.Connection, user: uuid.UUID, prompt: str, n: int | None = None,
+                  **settings: object) -> dict:  # fmt: skip
+    """imagen.create_series as `user`, with n and the optional settings given (None means the default)."""
+    return queue_as(conn, user, *rpc_call("create_series", {"prompt": prompt}, {"n": n, **settings}))
 
 
-def vary_try(conn: psycopg.Connection, series_id: str, index: int, n: int, strength: int | None,
+def vary_try(conn: psycopg.Connection, series_id: str, index: int, n: int | None, strength: int | None,
              seed: int | None) -> dict:  # fmt: skip
     """imagen.vary_image on try `index` of the series, as its owner: a child series of n variations."""
     owner, image_id = finished_try(conn, series_id, index)
-    given = {k: v for k, v in {"strength": strength, "seed": seed}.items() if v is not None}
-    names = sql.SQL("").join(sql.SQL(", {} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in given)
-    statement = sql.SQL("select imagen.vary_image(%(image_id)s, %(n)s{})").format(names)
-    return queue_as(conn, owner, statement, {"image_id": image_id, "n": n, **given})
+    optional = {"n": n, "strength": strength, "seed": seed}
+    return queue_as(conn, owner, *rpc_call("vary_image", {"image_id": image_id}, optional))
+
+
+def rpc_call(function: str, first: dict, optional: dict) -> tuple[sql.Composable, dict]:
+    """`select imagen.<function>(first..., name => value...)`: an optional argument that is None is
+    left out, so the RPC's default (imagen.settings_rules) applies."""
+    given = {k: v for k, v in optional.items() if v is not None}
+    named = [sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in given]
+    arguments = sql.SQL(", ").join([sql.Placeholder(k) for k in first] + named)
+    return sql.SQL("select imagen.{}({})").format(sql.Identifier(function), arguments), {**first, **given}
 
 
 def queue_as(conn: psycopg.Connection, user: uuid.UUID, statement: sql.Composable, params: dict) -> dict:
