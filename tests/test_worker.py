@@ -147,16 +147,16 @@ def test_render_failure_is_retried_then_failed_and_the_series_carries_on(conn, u
 
 
 def test_model_is_loaded_once_for_a_whole_series(monkeypatch, conn, user_a, tiny_model, tmp_path, db_url):
-    from diffusers import AutoPipelineForText2Image
+    from diffusers import DiffusionPipeline
 
     loads = []
-    original = AutoPipelineForText2Image.from_pretrained.__func__
+    original = DiffusionPipeline.from_pretrained.__func__
 
     def counting(cls, *args, **kwargs):
         loads.append(args[0])
         return original(cls, *args, **kwargs)
 
-    monkeypatch.setattr(AutoPipelineForText2Image, "from_pretrained", classmethod(counting))
+    monkeypatch.setattr(DiffusionPipeline, "from_pretrained", classmethod(counting))
     create_tiny_series(conn, user_a, n=5)
     stats = run_burst(db_url, DiffusersRenderer(tiny_model, device="cpu"), tmp_path)
     assert stats.done == 5

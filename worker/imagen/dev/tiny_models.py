@@ -1,7 +1,7 @@
 """Tiny random-weight pipelines built in code, for tests and the demo (no model hub here).
 
 They are saved with `save_pretrained` and loaded back through the same
-`AutoPipelineForText2Image.from_pretrained` path a real model id takes, so everything but the
+`DiffusionPipeline.from_pretrained` path a real model id takes, so everything but the
 weights is exercised. Weights come from a fixed torch seed: the same folder every time.
 """
 
