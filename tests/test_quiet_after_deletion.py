@@ -157,4 +157,3 @@ def done(conn) -> int:
 
 def pending_deletions(conn) -> int:
     return conn.execute("select count(*) from imagen.objects_to_delete").fetchone()[0]
-
