@@ -124,7 +124,7 @@ def test_a_refused_send_pauses_progress_without_slowing_the_render_and_logs_once
         progress.publish(job, step)
         time.sleep(0.003)
     publishing = time.perf_counter() - started
-    assert len(calls) == 1  # then a 2 s pause: the 99 steps after it were not tried one by one
+    assert len(calls) == 1  # then a pause (FIRST_PAUSE): the 99 steps after it were not tried one by one
     assert publishing < 0.3 + 0.1  # the render never waited for the refused sends
     progress.close()  # its flush is refused too: still one line
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]

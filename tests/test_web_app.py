@@ -98,8 +98,12 @@ def own_site(db_url, standin, web_dist, tiny_model, tmp_path) -> Iterator[Static
         yield stack.site
 
 
-def new_page(browser, site: StaticSite, width: int = 1280) -> Page:
+def new_page(browser, site: StaticSite, width: int = 1280, fake_clock: bool = False) -> Page:
+    """A page of the app in a fresh browser context; with fake_clock, the page's timers and Date are
+    Playwright's, which flow as real time does until the test pauses them."""
     context = browser.new_context(viewport={"width": width, "height": 900})
+    if fake_clock:
+        context.clock.install()
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.goto(site.url)

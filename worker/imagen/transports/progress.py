@@ -28,7 +28,11 @@ from imagen.observer import Observer
 log = logging.getLogger(__name__)
 
 Send = Callable[[list[dict]], None]
-FIRST_PAUSE, LONGEST_PAUSE = 2.0, 60.0  # seconds of back-off after a failed send, doubling
+# Seconds of back-off after a failed send, doubling. The first is short: a try on a GPU lasts
+# about a second, and a pause longer than that after one refused message (a quota that tripped for
+# a moment) would lose whole tries' progress; a quota that stays over costs 8 refused sends in the
+# first two minutes.
+FIRST_PAUSE, LONGEST_PAUSE = 0.5, 60.0
 
 
 def series_topic(series_id: object) -> str:
@@ -109,7 +113,7 @@ class BroadcastProgress:
         if now - self._warned_at >= LONGEST_PAUSE:  # one line a minute, however long it lasts
             self._warned_at = now
             over = " (over the project's Realtime quota)" if getattr(exc, "code", None) == "429" else ""
-            log.warning("progress broadcast failed%s, pausing it %.0f s: %s", over, self._pause, exc)
+            log.warning("progress broadcast failed%s, pausing it %g s: %s", over, self._pause, exc)
 
     def close(self, timeout: float = 5.0) -> None:
         with self._ready:
