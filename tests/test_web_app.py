@@ -39,9 +39,10 @@ class Stack:
 
 
 @contextlib.contextmanager
-def local_stack(db_url: str, standin: SupabaseStandIn, web_dist: Path, tiny_model: str, log: Path) -> Iterator[Stack]:
+def local_stack(db_url: str, standin: SupabaseStandIn, web_dist: Path, tiny_model: str, log: Path,
+                **worker_settings: object) -> Iterator[Stack]:  # fmt: skip
     """The app, served as a static host would, with a real worker rendering for it."""
-    env = supabase_worker_env(standin, tiny_model, heartbeat_interval=0.5)
+    env = supabase_worker_env(standin, tiny_model, **{"heartbeat_interval": 0.5, **worker_settings})
     config = web_config(standin.url, standin.keys.anon)
     with worker_process(env, log), StaticSite(web_dist, config) as served:
         yield Stack(db_url, standin, served)

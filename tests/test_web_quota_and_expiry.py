@@ -24,14 +24,20 @@ from tests.test_web_app import RENDER_WAIT_MS, Stack, local_stack, new_page, sig
 from tests.workers import wait_until
 
 JWT_EXPIRY = 20
-# A fifth of the Free plan's 100 messages a second, averaged over a quarter second (5 ticks of 50 ms)
-# instead of a minute, so that going over trips at once and passes within a try. The worker alone
-# stays under it: at its rate bound (2 a second) with one viewer it costs 4 a second.
-SMALL_QUOTA = RealtimeLimits(max_events_per_second=20, tick_seconds=0.05, window_ticks=5)
+# The worker's progress rate: a tiny try lasts about a second on an idle 2-core CPU, and at the
+# default 2 messages a second (a batch with the last step of the try before counts twice, and
+# waits twice as long) a try that short can pass unseen with no quota in sight: the rate bound's
+# trade, not what this test is about. At 8, each try gets several messages.
+PROGRESS_RATE = 8
+# Under a third of the Free plan's 100 messages a second, averaged over a quarter second (5 ticks
+# of 50 ms) instead of a minute, so that going over trips at once and passes within a try. The
+# worker alone stays under it: at its rate with one viewer it costs 16 a second (32 in the
+# quarter second with two tries in one batch).
+SMALL_QUOTA = RealtimeLimits(max_events_per_second=60, tick_seconds=0.05, window_ticks=5)
 TRIES = 10
-# About 1.2 s a try on an idle 2-core CPU (more when it is busy). A try that starts just after the
-# shutdown shows progress only once the page has joined again (0.5-1 s, then a join) and the
-# worker's next message (every half second at its rate bound) arrives while it renders.
+# About a second a try on an idle 2-core CPU (more when it is busy): a try that starts just after
+# the shutdown shows progress once the page has joined again (0.5-1 s, then a join) and the
+# worker's next message arrives while it renders.
 STEPS = 32
 
 # Per tile, the highest step it showed while rendering (its progress bar, from the worker's
@@ -53,12 +59,14 @@ RECORD_PROGRESS = """() => {
 
 @pytest.fixture
 def short_lived_stack(db_url, pg_server, web_dist, tiny_model, tmp_path) -> Iterator[Stack]:
-    """A stack whose Auth signs access tokens for JWT_EXPIRY seconds and whose Realtime has SMALL_QUOTA."""
+    """A stack whose Auth signs access tokens for JWT_EXPIRY seconds and whose Realtime has SMALL_QUOTA,
+    with a worker sending PROGRESS_RATE messages a second at most."""
     admin_url = with_dbname(pg_server.admin_url, db_url.rsplit("/", 1)[1])
     auth = dataclasses.replace(AuthConfig.from_config_toml(), jwt_expiry=JWT_EXPIRY)
+    log = tmp_path / "worker.log"
     with (
         SupabaseStandIn(db_url, admin_url=admin_url, auth_config=auth, realtime_limits=SMALL_QUOTA) as standin,
-        local_stack(db_url, standin, web_dist, tiny_model, tmp_path / "worker.log") as stack,
+        local_stack(db_url, standin, web_dist, tiny_model, log, progress_rate=PROGRESS_RATE) as stack,
     ):
         yield stack
 
