@@ -24,21 +24,21 @@ from tests.test_web_app import RENDER_WAIT_MS, Stack, local_stack, new_page, sig
 from tests.workers import wait_until
 
 JWT_EXPIRY = 20
-# The worker's progress rate: a tiny try lasts about a second on an idle 2-core CPU, and at the
+# The worker's progress rate: a tiny try lasts about half a second on an idle 2-core CPU, and at the
 # default 2 messages a second (a batch with the last step of the try before counts twice, and
 # waits twice as long) a try that short can pass unseen with no quota in sight: the rate bound's
 # trade, not what this test is about. At 8, each try gets several messages.
 PROGRESS_RATE = 8
-# Under a third of the Free plan's 100 messages a second, averaged over a quarter second (5 ticks
-# of 50 ms) instead of a minute, so that going over trips at once and passes within a try. The
-# worker alone stays under it: at its rate with one viewer it costs 16 a second (32 in the
-# quarter second with two tries in one batch).
-SMALL_QUOTA = RealtimeLimits(max_events_per_second=60, tick_seconds=0.05, window_ticks=5)
+# The Free plan's 100 messages a second, averaged over one tick of 50 ms instead of a minute, so
+# that going over trips at once and passes at once. The worker alone stays under it: at its rate
+# with one viewer it costs at most 4 in a tick (80 a second: two tries in one batch).
+SMALL_QUOTA = RealtimeLimits(max_events_per_second=100, tick_seconds=0.05, window_ticks=1)
 TRIES = 10
-# About a second a try on an idle 2-core CPU (more when it is busy): a try that starts just after
-# the shutdown shows progress once the page has joined again (0.5-1 s, then a join) and the
-# worker's next message arrives while it renders.
-STEPS = 32
+# About 0.4 s a try on an idle 2-core CPU (seconds when it is busy). A try that starts just after
+# the shutdown shows progress once the page has joined again and the worker (paused one rate
+# period if a send was refused) sends its next message while the try renders; 8 steps (0.2 s a
+# try) still passed.
+STEPS = 24
 
 # Per tile, the highest step it showed while rendering (its progress bar, from the worker's
 # Broadcast): recorded by the page itself as the DOM changes, so no state between two looks is missed.
