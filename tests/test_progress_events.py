@@ -117,14 +117,14 @@ def test_a_refused_send_pauses_progress_without_slowing_the_render_and_logs_once
         calls.append(batch)
         raise RpcError("429", "You have exceeded your rate limit")
 
-    progress = BroadcastProgress(over_quota, rate=1000)
+    progress = BroadcastProgress(over_quota, rate=2)  # a refused send pauses them one rate period first
     job = make_job(1, series_id=make_job(2).id, series_idx=1, steps=100)
     started = time.perf_counter()
     for step in range(1, 101):
         progress.publish(job, step)
         time.sleep(0.003)
     publishing = time.perf_counter() - started
-    assert len(calls) == 1  # then a 2 s pause: the 99 steps after it were not tried one by one
+    assert len(calls) == 1  # then a 0.5 s pause: the 99 steps after it were not tried one by one
     assert publishing < 0.3 + 0.1  # the render never waited for the refused sends
     progress.close()  # its flush is refused too: still one line
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]

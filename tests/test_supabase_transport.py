@@ -19,15 +19,9 @@ from tests.world import create_tiny_series
 
 
 def supabase_settings(standin, **overrides):
-    return load_settings(
-        transport="supabase",
-        supabase_url=standin.url,
-        supabase_service_role_key=standin.keys.service_role,
-        worker_id="supa-worker",
-        retry_backoff_seconds=0.01,
-        realtime_watchdog_interval=0.5,
-        **overrides,
-    )
+    quick = {"worker_id": "supa-worker", "retry_backoff_seconds": 0.01, "realtime_watchdog_interval": 0.5}
+    return load_settings(transport="supabase", supabase_url=standin.url,
+                         supabase_service_role_key=standin.keys.service_role, **{**quick, **overrides})  # fmt: skip
 
 
 class RunningWorker:

@@ -39,9 +39,10 @@ class Stack:
 
 
 @contextlib.contextmanager
-def local_stack(db_url: str, standin: SupabaseStandIn, web_dist: Path, tiny_model: str, log: Path) -> Iterator[Stack]:
+def local_stack(db_url: str, standin: SupabaseStandIn, web_dist: Path, tiny_model: str, log: Path,
+                **worker_settings: object) -> Iterator[Stack]:  # fmt: skip
     """The app, served as a static host would, with a real worker rendering for it."""
-    env = supabase_worker_env(standin, tiny_model, heartbeat_interval=0.5)
+    env = supabase_worker_env(standin, tiny_model, **{"heartbeat_interval": 0.5, **worker_settings})
     config = web_config(standin.url, standin.keys.anon)
     with worker_process(env, log), StaticSite(web_dist, config) as served:
         yield Stack(db_url, standin, served)
@@ -98,8 +99,12 @@ def own_site(db_url, standin, web_dist, tiny_model, tmp_path) -> Iterator[Static
         yield stack.site
 
 
-def new_page(browser, site: StaticSite, width: int = 1280) -> Page:
+def new_page(browser, site: StaticSite, width: int = 1280, fake_clock: bool = False) -> Page:
+    """A page of the app in a fresh browser context; with fake_clock, the page's timers and Date are
+    Playwright's, which flow as real time does until the test pauses them."""
     context = browser.new_context(viewport={"width": width, "height": 900})
+    if fake_clock:
+        context.clock.install()
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.goto(site.url)

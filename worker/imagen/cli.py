@@ -289,13 +289,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries that log a line per request at INFO: a command prints their warnings only.
+QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    for noisy in ("httpx", "httpcore", "urllib3"):
+    for noisy in QUIET_LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Every command stops on SIGINT and SIGTERM, even if SIGINT was inherited ignored; the worker
     # and the demo install handlers of their own that release what they hold first.

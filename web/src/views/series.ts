@@ -599,6 +599,10 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   // Each channel is joined with a fresh token (setAuth asks the session, which refreshes an
   // expiring one) and joined again after Realtime closes it (an expired token, the project's
   // quota, a restart) or it fails, backing off from 1 s to 30 s; never for a page that is gone.
+  // A channel Realtime closes after it was live a while is joined again at once (once the old one
+  // has left): a try on a GPU lasts about a second, and a wait would cost the try that starts
+  // meanwhile all its progress. One closed again soon after joining backs off.
+  const SETTLED_MS = 1000;
   const channels = new Map<ChannelKind, RealtimeChannel>();
   const rejoins = new Map<ChannelKind, number>();
 
@@ -613,18 +617,22 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
       if (stopped || gone) return;
       const channel = make();
       channels.set(kind, channel);
+      let liveSince: number | null = null;
       channel.subscribe((status, err) => {
         if (channels.get(kind) !== channel) return; // an old channel's last words
         channelState[kind] = status;
         if (status === "SUBSCRIBED") {
           attempt = 0;
+          liveSince = performance.now();
           void refresh();
         } else if (status === "CLOSED" || status === "CHANNEL_ERROR" || status === "TIMED_OUT") {
           if (err) console.warn(`imagen: ${kind} channel ${status}`, err);
           lost = true;
           channels.delete(kind);
-          void ctx.db.removeChannel(channel);
-          joinLater(kind, make, attempt);
+          const removed = ctx.db.removeChannel(channel);
+          const settled = status === "CLOSED" && liveSince !== null && performance.now() - liveSince >= SETTLED_MS;
+          if (settled) void removed.finally(() => join(kind, make));
+          else joinLater(kind, make, attempt);
         }
         drawLiveStatus();
       });

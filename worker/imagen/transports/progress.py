@@ -28,7 +28,12 @@ from imagen.observer import Observer
 log = logging.getLogger(__name__)
 
 Send = Callable[[list[dict]], None]
-FIRST_PAUSE, LONGEST_PAUSE = 2.0, 60.0  # seconds of back-off after a failed send, doubling
+# After a failed send the sends pause, first for one rate period (the next send was due then
+# anyway), doubling up to LONGEST_PAUSE seconds. A try on a GPU lasts about a second: a longer
+# first pause after one refused message (a quota that tripped for a moment) would lose the
+# progress of the tries that start meanwhile; a quota that stays over costs a refused send at
+# 0.5, 1, 2, ... 60 s (at the default rate), a dozen in the first minutes.
+LONGEST_PAUSE = 60.0
 
 
 def series_topic(series_id: object) -> str:
@@ -103,13 +108,13 @@ class BroadcastProgress:
     def _failed(self, exc: Exception, count: int) -> None:
         self.failed += count
         self.observer.progress_dropped("failed", count)
-        self._pause = min(max(self._pause * 2, FIRST_PAUSE), LONGEST_PAUSE)
+        self._pause = min(max(self._pause * 2, 1 / self.rate), LONGEST_PAUSE)
         self._next_send = time.monotonic() + self._pause
         now = time.monotonic()
         if now - self._warned_at >= LONGEST_PAUSE:  # one line a minute, however long it lasts
             self._warned_at = now
             over = " (over the project's Realtime quota)" if getattr(exc, "code", None) == "429" else ""
-            log.warning("progress broadcast failed%s, pausing it %.0f s: %s", over, self._pause, exc)
+            log.warning("progress broadcast failed%s, pausing it %g s: %s", over, self._pause, exc)
 
     def close(self, timeout: float = 5.0) -> None:
         with self._ready:

@@ -127,6 +127,7 @@ class Realtime:
         self.events = RateCounter(self.limits)  # broadcasts: enforced
         self.db_events = RateCounter(self.limits)  # postgres_changes: counted only
         self.sockets: set[Socket] = set()
+        self.shutdowns: list[tuple[str, str]] = []  # (topic, reason) of every channel shut down
         self.outage_until = 0.0
         self.subscription_delay = 0.0
         self.slot = f"imagen_standin_{id(self)}"
@@ -430,6 +431,7 @@ class Realtime:
         del sock.channels[chan.topic]
         if chan.confirm is not None:
             chan.confirm.cancel()
+        self.shutdowns.append((chan.topic, message))
         sub_topic = chan.topic.removeprefix("realtime:")
         system = {"extension": "system", "status": "error", "message": message, "channel": sub_topic}
         await sock.send("system", chan.topic, system)

@@ -217,6 +217,10 @@ class SupabaseStandIn:
         then phx_close): what an expired token or the project's quota does to them."""
         self._run(self.realtime.shut_down_all(message))
 
+    def realtime_shutdowns(self) -> list[tuple[str, str]]:
+        """(topic, reason) of every channel Realtime shut down so far (quota, token, faults)."""
+        return list(self.realtime.shutdowns)
+
     def realtime_topics(self) -> list[str]:
         """The topics joined on the open sockets, one entry per joined channel."""
         return [topic for sock in list(self.realtime.sockets) for topic in list(sock.channels)]
