@@ -128,6 +128,7 @@ class Realtime:
         self.db_events = RateCounter(self.limits)  # postgres_changes: counted only
         self.sockets: set[Socket] = set()
         self.shutdowns: list[tuple[str, str]] = []  # (topic, reason) of every channel shut down
+        self.joins: list[str] = []  # the topic of every channel joined, in order
         self.outage_until = 0.0
         self.subscription_delay = 0.0
         self.slot = f"imagen_standin_{id(self)}"
@@ -378,6 +379,7 @@ class Realtime:
             self_broadcast=bool(broadcast.get("self")), ack_broadcast=bool(broadcast.get("ack")),
             token=token, join_ref=ref,
         )  # fmt: skip
+        self.joins.append(topic)
         self._schedule_confirm(sock, chan)
         response = {"postgres_changes": [b.reply() for b in bindings]}
         await sock.send("phx_reply", topic, {"status": "ok", "response": response}, ref)

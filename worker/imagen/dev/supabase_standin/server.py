@@ -221,6 +221,10 @@ class SupabaseStandIn:
         """(topic, reason) of every channel Realtime shut down so far (quota, token, faults)."""
         return list(self.realtime.shutdowns)
 
+    def realtime_joins(self) -> list[str]:
+        """The topic of every channel joined so far, in order (a topic once a join)."""
+        return list(self.realtime.joins)
+
     def realtime_topics(self) -> list[str]:
         """The topics joined on the open sockets, one entry per joined channel."""
         return [topic for sock in list(self.realtime.sockets) for topic in list(sock.channels)]
