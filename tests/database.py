@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -34,10 +35,14 @@ from imagen.db.migrate import bootstrap
 from imagen.dev.embedded_postgres import EmbeddedPostgres, free_port
 from tests import postgres_image
 
+if TYPE_CHECKING:
+    from testcontainers.core.network import Network
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUPABASE_CLI = REPO_ROOT / "tools" / "supabase" / "node_modules" / ".bin" / "supabase"
 EXPOSED_SCHEMAS = "public, graphql_public, imagen"
 CONTAINER_LABEL = "imagen-test-postgres.pid"
+DATABASE_ALIAS = "imagen-db"
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -78,6 +83,9 @@ class PostgresServer:
     image: str | None = None
     version: str = ""
     restart: Callable[[], None] | None = None
+    # The container's own Docker network (testcontainers' Network), where the server is a container:
+    # other containers join it and reach the server as DATABASE_ALIAS:5432.
+    network: Network | None = None
 
     def describe(self) -> str:
         where = f"container of {self.image}" if self.image else self.kind
@@ -102,15 +110,18 @@ def server_version(url: str) -> str:
 
 
 def remove_stale_containers() -> None:
-    """Containers left by test runs that were killed outright (Ryuk, which would, can't be pulled)."""
+    """Containers and their networks left by test runs that were killed outright (Ryuk, which
+    would, can't be pulled)."""
     fmt = f'{{{{.ID}}}} {{{{.Label "{CONTAINER_LABEL}"}}}}'
-    listed = postgres_image.docker(
-        "ps", "-a", "--filter", f"label={CONTAINER_LABEL}", "--format", fmt, capture_output=True, text=True
-    )
-    for line in listed.stdout.splitlines():
-        cid, _, pid = line.partition(" ")
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            postgres_image.docker("rm", "-f", cid, capture_output=True)
+    for kind in ("container", "network"):  # containers first: a network in use cannot go
+        every = ["-a"] if kind == "container" else []  # stopped ones too
+        listed = postgres_image.docker(
+            kind, "ls", *every, "--filter", f"label={CONTAINER_LABEL}", "--format", fmt, capture_output=True, text=True
+        )
+        for line in listed.stdout.splitlines():
+            found, _, pid = line.partition(" ")
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                postgres_image.docker(kind, "rm", *(["-f"] if every else []), found, capture_output=True)
 
 
 @contextlib.contextmanager
@@ -141,18 +152,25 @@ def container_server(image: str) -> Iterator[PostgresServer]:
     if host := postgres_image.docker_host():
         os.environ["DOCKER_HOST"] = host
     from testcontainers.core.container import DockerContainer
+    from testcontainers.core.network import Network
 
     remove_stale_containers()
+    labels = {CONTAINER_LABEL: str(os.getpid())}
+    # On a network of its own from the start: connecting the running container to one later cut, in
+    # some runs, the connections the tests held through the published port.
+    network = Network(docker_network_kw={"labels": labels})
     # A fixed host port, so that restarting the container keeps the URL.
     port = free_port()
     container = (
         DockerContainer(image)
         .with_env("POSTGRES_PASSWORD", "postgres")  # the supabase/postgres image's; ours trusts
-        .with_kwargs(labels={CONTAINER_LABEL: str(os.getpid())}, shm_size="256m")
+        .with_network(network)
+        .with_network_aliases(DATABASE_ALIAS)
+        .with_kwargs(labels=labels, shm_size="256m")
     )
     # On the host's loopback only (the image trusts every connection); docker-py takes the tuple.
     container.ports["5432/tcp"] = ("127.0.0.1", port)
-    with removed_on_exit(container):
+    with network, removed_on_exit(container):
         container.start()
         url = f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
         wait_ready(url)
@@ -168,6 +186,7 @@ def container_server(image: str) -> Iterator[PostgresServer]:
             image=image,
             version=server_version(url),
             restart=restart,
+            network=network,
         )
 
 

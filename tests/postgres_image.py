@@ -9,6 +9,7 @@ a new image and an unchanged one is reused from the engine's cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -16,7 +17,9 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGE_DIR = REPO_ROOT / "tests" / "postgres-image"
@@ -73,31 +76,53 @@ def image_present(image: str) -> bool:
     return docker("image", "inspect", image, capture_output=True).returncode == 0
 
 
-def build(tag: str | None = None) -> str:
-    """Builds the image unless present; returns its tag. Needs the debootstrap base image."""
-    tag = tag or image_tag()
+def build_image(tag: str, write_context: Callable[[IO[bytes]], None]) -> str:
+    """Builds `tag` unless present, from the tar stream write_context writes; returns the tag.
+    The images build on the debootstrap base image."""
     if image_present(tag):
         return tag
     if not image_present(BASE_IMAGE):
         raise RuntimeError(f"the base image {BASE_IMAGE} is missing: run scripts/setup")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in context_files().items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
     started = time.monotonic()
-    result = docker("build", "--quiet", "--tag", tag, "-", input=buf.getvalue(), capture_output=True, timeout=900)
-    if result.returncode != 0:
-        raise RuntimeError(f"docker build of {tag} failed:\n{result.stderr.decode(errors='replace')}")
-    print(f"postgres_image: built {tag} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    proc = subprocess.Popen(
+        ["docker", "build", "--quiet", "--tag", tag, "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=docker_env(),
+    )  # fmt: skip
+    try:
+        with contextlib.suppress(BrokenPipeError):  # docker stopped reading: its error follows
+            write_context(proc.stdin)
+        _, err = proc.communicate(timeout=1800)  # closes stdin: the end of the context
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if proc.returncode != 0:
+        raise RuntimeError(f"docker build of {tag} failed:\n{err.decode(errors='replace')[-5000:]}")
+    print(f"built {tag} in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return tag
 
 
-if __name__ == "__main__":
+def build(tag: str | None = None) -> str:
+    """Builds the image unless present; returns its tag."""
+
+    def write_context(out: IO[bytes]) -> None:
+        with tarfile.open(fileobj=out, mode="w|") as tar:
+            for name, data in context_files().items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+
+    return build_image(tag or image_tag(), write_context)
+
+
+def main(module: str, build: Callable[[], str], tag: Callable[[], str]) -> None:
+    """`python -m MODULE build|tag`: builds the image (unless present), or names it; prints the tag."""
     if sys.argv[1:] == ["build"]:
         print(build())
     elif sys.argv[1:] == ["tag"]:
-        print(image_tag())
+        print(tag())
     else:
-        sys.exit("usage: python -m tests.postgres_image build|tag")
+        sys.exit(f"usage: python -m {module} build|tag")
+
+
+if __name__ == "__main__":
+    main("tests.postgres_image", build, image_tag)

@@ -4,21 +4,27 @@ off after a failed request, between a claim and its render, mid-render, while st
 Waits and backoffs here are set far longer than the tests may take (an hour's poll timer), so a
 stop that only took effect when they ran out would hang the test: each one proves the signal
 cuts the wait short, and the join's cap is only a guard. Real signals to real processes, with
-SIGINT inherited ignored, are in tests/test_worker_processes.py."""
+SIGINT inherited ignored, are in tests/test_worker_processes.py; to a container, in
+tests/test_worker_image.py."""
 
 from __future__ import annotations
 
+import signal
 import threading
+from types import SimpleNamespace
+
+import pytest
 
 from imagen.dev.harness import HookedStorage
 from imagen.jobs import Job
+from imagen.signals import Stopped
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import MemoryConnector
 from imagen.transports.rpcs import WorkerRpcs
 from imagen.worker import Worker
 from tests.test_worker_loop import StepRenderer, stored
-from tests.workers import wait_until
-from tests.world import make_job
+from tests.workers import serve_burst, wait_until, worker_env
+from tests.world import create_tiny_series, make_job
 
 AN_HOUR = 3600.0
 
@@ -108,3 +114,33 @@ def test_a_stop_while_storing_completes_the_stored_try_and_claims_no_other(tmp_p
     assert ended(running(worker))
     assert [connector.status(j.id) for j in jobs] == ["done", "queued"]
     assert stored(tmp_path) == [f"{jobs[0].id}.png"]
+
+
+def swallowed(stop: Stopped) -> None:
+    """As C code that calls back into Python and clears the error it gets (PyObject_HasAttr does)."""
+
+
+def replaced(stop: Stopped) -> None:
+    """As an extension module whose import the stop cut halfway, imported again while unwinding."""
+    raise ImportError("cannot load module more than once per process") from stop
+
+
+@pytest.mark.parametrize("fate", [swallowed, replaced])
+def test_a_stop_while_loading_the_model_ends_the_start_whatever_became_of_it(
+    fate, conn, db_url, user_a, tmp_path, monkeypatch
+):
+    """Seen with the worker image: a SIGTERM during the model load either left the worker serving
+    (its stop gone, later signals only noted) or ended it with an ImportError and exit code 1."""
+
+    def load(settings):
+        try:
+            signal.raise_signal(signal.SIGTERM)  # the handler raises Stopped here, inside the load
+        except Stopped as stop:
+            fate(stop)
+        return SimpleNamespace(device="cpu", warm_up=lambda sizes: None)
+
+    monkeypatch.setattr("imagen.render.DiffusersRenderer.from_settings", load)
+    create_tiny_series(conn, user_a, n=1)
+    with pytest.raises(Stopped):
+        serve_burst(worker_env(db_url, "tiny", tmp_path), monkeypatch)
+    assert conn.execute("select status, attempts from imagen.jobs").fetchall() == [("queued", 0)]

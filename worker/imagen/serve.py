@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from imagen.config import Settings
-from imagen.signals import on_stop, raise_stopped
+from imagen.signals import Stopped, on_stop, raise_stopped
 from imagen.status_server import watched
 from imagen.transports import open_progress, open_transport
 from imagen.worker import Worker, WorkerStats
@@ -17,22 +19,25 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
     queue, storage = open_transport(settings)
     progress = open_progress(queue, settings.progress_rate)
     worker: Worker | None = None
+    stop_while_starting: list[int] = []
 
     def on_signal(signum: int) -> None:
         if worker is None:  # still starting, nothing held: stop loading at once
+            stop_while_starting.append(signum)
             raise_stopped(signum)
         worker.observer.lifecycle("stopping")
         worker.stop()
 
     try:
         with on_stop(on_signal), watched(settings, queue, storage, progress) as observer:
-            queue.check()  # a project that cannot work stops us here, not after a model load
-            from imagen.render import DiffusersRenderer  # torch (seconds): only once the transport works
+            with stopping_for_good(stop_while_starting):
+                queue.check()  # a project that cannot work stops us here, not after a model load
+                from imagen.render import DiffusersRenderer  # torch (seconds): only once the transport works
 
-            renderer = DiffusersRenderer.from_settings(settings)
-            observer.describe(device=renderer.device, compile=compile_mode(settings))
-            observer.lifecycle("warming")
-            renderer.warm_up(settings.sizes)  # compiling: every served size compiled before the first claim
+                renderer = DiffusersRenderer.from_settings(settings)
+                observer.describe(device=renderer.device, compile=compile_mode(settings))
+                observer.lifecycle("warming")
+                renderer.warm_up(settings.sizes)  # compiling: every served size compiled before the first claim
             worker = Worker(
                 queue,
                 storage,
@@ -54,6 +59,22 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
         if progress is not None:
             progress.close()
         queue.close()
+
+
+@contextmanager
+def stopping_for_good(signals_received: list[int]) -> Iterator[None]:
+    """A stop while starting is raised wherever the main thread is, which may be inside an import or
+    inside C code that calls back into Python: there it can vanish (an error the C code clears), or
+    turn into another error (an extension module imported halfway: "cannot load module more than
+    once per process"). Whatever came of it, once a stop signal arrived the start ends as Stopped."""
+    try:
+        yield
+    except BaseException as exc:
+        if signals_received and not isinstance(exc, Stopped):
+            raise Stopped(signals_received[0]) from exc
+        raise
+    if signals_received:
+        raise Stopped(signals_received[0])
 
 
 def compile_mode(settings: Settings) -> str:

@@ -174,7 +174,11 @@ def run_web_demo(port: int, out: Path, verbose: bool = False) -> int:
                 print("Ctrl-C (or SIGTERM) stops it all.")
                 print(f"\n  open {site.url} — sign up with any email and a 6+ character password\n", flush=True)
                 try:
-                    threading.Event().wait()  # until a signal unwinds every `with` above
+                    # Until a signal unwinds every `with` above. A timed wait: the kernel may hand the
+                    # signal to another thread, and then its handler runs only once the main thread's
+                    # wait ends (an untimed one never did: the SIGTERM test hung).
+                    while True:
+                        time.sleep(0.5)
                 except Stopped as stop:
                     print(f"demo --web: {stop} received, stopping", flush=True)
     return 0
