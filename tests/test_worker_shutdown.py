@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
 
 from imagen.dev.harness import HookedStorage
 from imagen.jobs import Job
-from imagen.signals import Stopped
+from imagen.signals import SIGNAL_CHECK_S, Stopped, on_stop
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import MemoryConnector
 from imagen.transports.rpcs import WorkerRpcs
@@ -144,3 +145,21 @@ def test_a_stop_while_loading_the_model_ends_the_start_whatever_became_of_it(
     with pytest.raises(Stopped):
         serve_burst(worker_env(db_url, "tiny", tmp_path), monkeypatch)
     assert conn.execute("select status, attempts from imagen.jobs").fetchall() == [("queued", 0)]
+
+
+def test_a_stop_signal_the_kernel_hands_another_thread_ends_the_idle_wait_within_a_slice():
+    """The kernel may give a process's signal to any of its threads; Python then runs the handler
+    only when the main thread next runs bytecode, which a wait on a lock never does until it ends.
+    The idle wait (an hour here) is taken in slices, so the stop is handled within one."""
+    queue = WorkerRpcs(MemoryConnector(), "w1")
+    queue.wait_for_work(0)  # a new queue looks for work at once: that wake-up is used up here
+    other = threading.Thread(target=threading.Event().wait, args=(30,), daemon=True)
+    other.start()
+    handled = []
+    with on_stop(lambda signum: (handled.append(signum), queue.interrupt(), queue.wake())):
+        threading.Timer(0.2, signal.pthread_kill, (other.ident, signal.SIGTERM)).start()
+        started = time.monotonic()
+        queue.wait_for_work(AN_HOUR)
+        waited = time.monotonic() - started
+    assert handled == [signal.SIGTERM]
+    assert waited < 0.2 + 2 * SIGNAL_CHECK_S

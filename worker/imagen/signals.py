@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -29,6 +30,23 @@ class Stopped(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+# The longest the main thread waits on a lock in one go. Python runs a signal's handler only
+# between the main thread's bytecodes, and the kernel may hand a process's signal to another
+# thread: then nothing ends a wait on a lock, and the handler waits for the wait's timeout.
+SIGNAL_CHECK_S = 0.5
+
+
+def wait_event(event: threading.Event, timeout: float | None) -> bool:
+    """event.wait(timeout) in slices of SIGNAL_CHECK_S, so a stop signal is handled within one."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = SIGNAL_CHECK_S if deadline is None else min(SIGNAL_CHECK_S, deadline - time.monotonic())
+        if left <= 0:
+            return event.is_set()
+        if event.wait(left):
+            return True
 
 
 def raise_stopped(signum: int) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from imagen.signals import Stopped, die_with_parent
+from imagen.signals import Stopped, die_with_parent, wait_event
 
 WEB_DIR = Path(__file__).resolve().parents[3] / "web"
 
@@ -174,11 +174,9 @@ def run_web_demo(port: int, out: Path, verbose: bool = False) -> int:
                 print("Ctrl-C (or SIGTERM) stops it all.")
                 print(f"\n  open {site.url} — sign up with any email and a 6+ character password\n", flush=True)
                 try:
-                    # Until a signal unwinds every `with` above. A timed wait: the kernel may hand the
-                    # signal to another thread, and then its handler runs only once the main thread's
-                    # wait ends (an untimed one never did: the SIGTERM test hung).
-                    while True:
-                        time.sleep(0.5)
+                    # Until a signal unwinds every `with` above (in slices: an untimed wait never saw a
+                    # signal the kernel handed another thread; the SIGTERM test hung).
+                    wait_event(threading.Event(), None)
                 except Stopped as stop:
                     print(f"demo --web: {stop} received, stopping", flush=True)
     return 0

@@ -22,6 +22,7 @@ from imagen.config import ConfigError
 from imagen.errors import ImagenError
 from imagen.jobs import HeartbeatAnswer, Job, JobCancelled, LeaseLost, TryStatus
 from imagen.observer import Observer
+from imagen.signals import wait_event
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -175,7 +176,7 @@ class WorkerRpcs:
         self._wake.set()
 
     def wait_for_work(self, timeout: float) -> None:
-        self._wake.wait(timeout)
+        wait_event(self._wake, timeout)  # the worker's main thread: a stop signal is handled within 0.5 s
         if not self._stop.is_set():
             self._wake.clear()
 
