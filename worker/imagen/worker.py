@@ -156,10 +156,11 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 self.observer.tick()
+                looked_at = datetime.now(UTC)
                 claimed = self.drain()
                 if not claimed and not self.stopping.is_set():
                     self.remove_deleted_objects()  # idle: nothing waits on this
-                if burst and not claimed and not self._retry_pending():
+                if burst and not claimed and not self._retry_pending(looked_at):
                     break
                 if not claimed:
                     self.queue.wait_for_work(self._next_wait())
@@ -395,13 +396,15 @@ class Worker:
             setattr(self.stats, what, getattr(self.stats, what) + 1)
         self.observer.ended(what)
 
-    def _retry_pending(self) -> bool:
-        """A try this worker failed will be due again: burst mode waits for it."""
+    def _retry_pending(self, looked_at: datetime) -> bool:
+        """A try this worker failed falls due at or after `looked_at`, when the queue was last
+        found empty: burst mode waits for it. (Not "after now": a retry that fell due between the
+        empty claim and this check would be left in the queue.)"""
         self.in_flight.acquire()  # wait for the finisher: it may still fail its try
         self.in_flight.acquire()
         self.in_flight.release()
         self.in_flight.release()
-        return self._retry_at is not None and self._retry_at > datetime.now(UTC)
+        return self._retry_at is not None and self._retry_at >= looked_at
 
     def _next_wait(self) -> float:
         if self._retry_at is None:
