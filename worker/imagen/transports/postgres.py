@@ -56,13 +56,14 @@ class PostgresConnector:
     def _thread_conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            conn = self._connect() if not self._stop.is_set() else None
+            # A thread that calls after close() (one still finishing a try) gets an error, not a
+            # connection that nothing would close.
+            if self._stop.is_set():
+                raise psycopg.OperationalError("the connector is closed")
+            conn = self._connect()
             with self._conns_lock:
-                # A thread that calls after close() (one still finishing a try) gets no connection
-                # that nothing would close.
-                if conn is None or self._stop.is_set():
-                    if conn is not None:
-                        conn.close()
+                if self._stop.is_set():  # closed while this one was being opened
+                    conn.close()
                     raise psycopg.OperationalError("the connector is closed")
                 self._conns = [c for c in self._conns if not c.closed] + [conn]
             self._local.conn = conn
