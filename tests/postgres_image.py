@@ -38,11 +38,17 @@ def context_files() -> dict[str, bytes]:
     }
 
 
+def digest(*parts: bytes) -> str:
+    """An image's tag: a hash of what it is built from, each part ended by a NUL."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part + b"\0")
+    return h.hexdigest()[:16]
+
+
 def image_tag() -> str:
-    digest = hashlib.sha256()
-    for name, data in sorted(context_files().items()):
-        digest.update(name.encode() + b"\0" + data + b"\0")
-    return f"{IMAGE_NAME}:{digest.hexdigest()[:16]}"
+    parts = [part for name, data in sorted(context_files().items()) for part in (name.encode(), data)]
+    return f"{IMAGE_NAME}:{digest(*parts)}"
 
 
 def docker_host() -> str | None:

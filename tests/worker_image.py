@@ -11,7 +11,6 @@ reused from the engine's cache; a change to the source alone reuses the dependen
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import re
@@ -51,19 +50,12 @@ def requirements_text() -> str:
     return "".join(f"{line}\n" for line in requirements())
 
 
-def digest(*parts: bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part + b"\0")
-    return h.hexdigest()[:16]
-
-
 def wheelhouse() -> Path:
     """The wheels the image installs, made once per requirement list."""
     if sys.version_info[:2] != IMAGE_PYTHON:
         raise RuntimeError(f"the image runs Python {IMAGE_PYTHON[0]}.{IMAGE_PYTHON[1]}: build its wheels with that one")
     text = requirements_text()
-    folder = WHEELS_ROOT / f"worker-wheels-{digest(text.encode())}"
+    folder = WHEELS_ROOT / f"worker-wheels-{postgres_image.digest(text.encode())}"
     if (folder / "requirements.txt").exists():
         return folder
     partial = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
@@ -105,7 +97,7 @@ def image_tag() -> str:
     for name, path in source_files():
         content = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
         parts += [name.encode(), content]
-    return f"{IMAGE_NAME}:{digest(*parts)}"
+    return f"{IMAGE_NAME}:{postgres_image.digest(*parts)}"
 
 
 def write_context(out, wheels: Path) -> None:
