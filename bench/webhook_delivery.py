@@ -51,8 +51,7 @@ def finish(conn: psycopg.Connection, ids: list, rate: float | None, batch: int) 
 
 def arrivals(receiver: WebhookReceiver) -> dict[str, float]:
     """try id -> when its try.done was first accepted."""
-    with receiver._lock:
-        return {receiver.payloads[hook]["data"]["try_id"]: at for hook, at in receiver.arrived.items()}
+    return {payload["data"]["try_id"]: at for payload, at in receiver.arrivals()}
 
 
 def wait_for(receiver: WebhookReceiver, ids: list, timeout: float) -> dict[str, float]:

@@ -65,6 +65,11 @@ class WebhookReceiver:
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
+    def arrivals(self) -> list[tuple[dict, float]]:
+        """(payload, when it was first accepted) of every webhook id accepted so far."""
+        with self._lock:
+            return [(self.payloads[webhook_id], at) for webhook_id, at in self.arrived.items()]
+
     def url(self, path: str = "/hooks") -> str:
         return f"http://127.0.0.1:{self.server.server_port}{path}"
 
