@@ -65,7 +65,7 @@ def child(spec: dict) -> dict:
     out["warm_up_s"] = renderer.warm_up(sizes) or 0.0
     width, height = sizes[0]
     nothing = uuid.UUID(int=0)
-    job = Job(id=nothing, owner_id=nothing, series_id=None, series_idx=None, prompt="a lighthouse at dusk",
+    job = Job.build(id=nothing, owner_id=nothing, series_id=None, series_idx=None, prompt="a lighthouse at dusk",
               model="tiny", width=width, height=height, steps=STEPS, style=None, seed=1, attempts=0,
               max_attempts=1)  # fmt: skip
     begun = time.perf_counter()

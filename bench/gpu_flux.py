@@ -101,8 +101,9 @@ def build_full_flux(device: str, dtype: torch.dtype):
 
 def make_jobs(n: int, width: int, steps: int, height: int | None = None) -> list[Job]:
     series = uuid.uuid4()
-    return [Job(uuid.uuid4(), uuid.uuid4(), series, i + 1, PROMPT, "flux-random", width, height or width,
-                steps, None, 1000 + i, 0, 3) for i in range(n)]  # fmt: skip
+    return [Job.build(id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=series, series_idx=i + 1, prompt=PROMPT,
+                      model="flux-random", width=width, height=height or width, steps=steps, seed=1000 + i,
+                      max_attempts=3) for i in range(n)]  # fmt: skip
 
 
 def sync(device: str) -> None:

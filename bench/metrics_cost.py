@@ -32,7 +32,7 @@ SCRAPE_EVERY = 0.1  # 150 times as often as a usual 15 s scrape interval
 def tries(n: int, steps: int, size: int) -> list[Job]:
     series = uuid.uuid4()
     owner = uuid.uuid4()
-    return [Job(id=uuid.uuid4(), owner_id=owner, series_id=series, series_idx=i, prompt="a lighthouse at dusk",
+    return [Job.build(id=uuid.uuid4(), owner_id=owner, series_id=series, series_idx=i, prompt="a lighthouse at dusk",
                 model="tiny", width=size, height=size, steps=steps, style=None, seed=i, attempts=0, max_attempts=3)
             for i in range(1, n + 1)]  # fmt: skip
 

@@ -35,7 +35,7 @@ PROMPT = "a lighthouse on a cliff at dusk"
 
 def jobs(seeds: list[int], width: int, height: int, steps: int) -> list[Job]:
     series = uuid.uuid4()
-    return [Job(id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=series, series_idx=i + 1, prompt=PROMPT,
+    return [Job.build(id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=series, series_idx=i + 1, prompt=PROMPT,
                 model="gate", width=width, height=height, steps=steps, style=None, seed=seed, attempts=0,
                 max_attempts=1) for i, seed in enumerate(seeds)]  # fmt: skip
 

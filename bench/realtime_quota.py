@@ -56,7 +56,7 @@ def render_tries(progress: BroadcastProgress, until: float) -> int:
     series_id, tries = uuid.uuid4(), 0
     while time.monotonic() < until:
         tries += 1
-        job = Job(id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=series_id, series_idx=tries, prompt="p",
+        job = Job.build(id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=series_id, series_idx=tries, prompt="p",
                   model="flux", width=1024, height=1024, steps=STEPS, style=None, seed=tries, attempts=1,
                   max_attempts=3)  # fmt: skip
         for step in range(1, STEPS + 1):

@@ -47,7 +47,7 @@ class PacedRenderer:
 def a_job(steps: int) -> Job:
     import uuid
 
-    return Job(id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=None, series_idx=None, prompt="p", model="paced",
+    return Job.build(id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=None, series_idx=None, prompt="p", model="paced",
                width=256, height=256, steps=steps, style=None, seed=1, attempts=0, max_attempts=3)  # fmt: skip
 
 

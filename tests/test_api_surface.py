@@ -26,14 +26,15 @@ INTENDED = {
         "imagen.add_tries(uuid,integer)",
         "imagen.cancel_job(uuid)",
         "imagen.cancel_series(uuid)",
-        "imagen.create_series(text,integer,text,integer,integer,integer,text,bigint)",
+        "imagen.create_series(text,integer,jsonb)",
         "imagen.max_unfinished_tries()",
         "imagen.queue_places()",
         "imagen.retry_job(uuid)",
         "imagen.select_image(uuid,uuid,boolean)",
         "imagen.set_favourite(uuid,boolean)",
         "imagen.settings_rules()",
-        "imagen.submit_job(text,text,integer,integer,integer,text,bigint)",
+        "imagen.submit_job(text,jsonb)",
+        "imagen.try_kinds()",
         "imagen.vary_image(uuid,integer,integer,bigint)",
     },
 }
@@ -42,15 +43,13 @@ INTENDED = {
 # would have matched.
 HELPERS = {
     "try_seed": {"base_seed": 1, "idx": 1},
-    "settings_problem": {"prompt": "x", "model": "m", "width": 512, "height": 512, "steps": 4,
-                         "style": None, "seed": None},
+    "settings_problem": {"kind": "generate", "settings": {"prompt": "x"}},
     "caller_is_service": {},
     "own_series": {"series_id": "00000000-0000-4000-8000-000000000000"},
     "own_job": {"job_id": "00000000-0000-4000-8000-000000000000"},
     "max_unfinished_tries": {"owner_id": "00000000-0000-4000-8000-000000000000"},
     "notify_jobs": {},
-    "assert_valid_settings": {"prompt": "x", "width": 512, "height": 512, "steps": 4, "model": "m",
-                              "style": None, "seed": None},
+    "checked_settings": {"kind": "generate", "settings": {"prompt": "x"}},
 }  # fmt: skip
 
 
@@ -114,17 +113,17 @@ def test_users_cannot_wake_the_workers_by_hand(conn, user_a):
 
 def test_the_user_rpcs_still_work_through_the_moved_helpers(conn, user_a):
     with as_user(conn, user_a):
-        series = conn.execute("select imagen.create_series('a heron', 2, seed => 7)").fetchone()[0]
-        job = conn.execute("select (imagen.submit_job('solo', seed => 3)).id").fetchone()[0]
+        series = conn.execute("""select imagen.create_series('a heron', 2, '{"seed": 7}')""").fetchone()[0]
+        job = conn.execute("""select (imagen.submit_job('solo', '{"seed": 3}')).id""").fetchone()[0]
         conn.execute("select imagen.add_tries(%s, 1)", (series["id"],))
         conn.execute("select imagen.cancel_series(%s)", (series["id"],))
         conn.execute("select imagen.cancel_job(%s)", (job,))
         conn.execute("select imagen.retry_job(%s)", (job,))
-    with pytest.raises(psycopg.errors.CheckViolation), as_user(conn, user_a):  # settings_problem, in the CHECK
-        conn.execute(
-            "insert into imagen.series (prompt, model, width, height, steps, count) values ('', 'm', 512, 512, 4, 1)"
-        )
-    seeds = conn.execute("select seed from imagen.jobs where series_id = %s order by series_idx", (series["id"],))
+    with pytest.raises(psycopg.errors.InvalidParameterValue), as_user(conn, user_a):  # settings_problem, in a trigger
+        conn.execute("""insert into imagen.series (settings, count) values ('{"prompt": ""}', 1)""")
+    seeds = conn.execute(
+        "select (settings->>'seed')::int from imagen.jobs where series_id = %s order by series_idx", (series["id"],)
+    )
     assert [r[0] for r in seeds] == [7, 8, 9]
 
 

@@ -24,7 +24,7 @@ COMPILE_CACHE = Path.home() / ".cache" / "imagen" / "test-compile-cache"
 
 
 def job(width: int, height: int, steps: int = 4, seed: int = 7) -> Job:
-    return Job(id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=uuid.uuid4(), series_idx=1,
+    return Job.build(id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=uuid.uuid4(), series_idx=1,
                prompt="a red fox in the snow", model="tiny", width=width, height=height, steps=steps,
                style="watercolour", seed=seed, attempts=0, max_attempts=3)  # fmt: skip
 

@@ -65,8 +65,9 @@ def test_two_concurrent_claimers_never_take_the_same_try(db_url, conn, user_a, u
     # More than a user's cap: queued as the service role.
     with as_worker(conn):
         conn.execute(
-            "insert into imagen.jobs (owner_id, prompt, model, width, height, steps, seed)"
-            " select u, 'p' || i, 'm', 256, 256, 1, i from unnest(%s::uuid[]) u, generate_series(1, 60) i",
+            "insert into imagen.jobs (owner_id, settings)"
+            " select u, jsonb_build_object('prompt', 'p' || i, 'model', 'm', 'seed', i)"
+            " from unnest(%s::uuid[]) u, generate_series(1, 60) i",
             (users,),
         )
     claimed = race_two_claimers(db_url)

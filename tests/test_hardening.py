@@ -8,6 +8,7 @@ import time
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from imagen.console.users import acting_as, as_user
 from tests.world import as_worker, claim, complete, create_series, finish_all, job_row
@@ -100,9 +101,7 @@ def test_no_function_relies_on_is_superuser(conn):
 
 # -- 3. direct writes obey the RPCs' rules ---------------------------------------------------
 
-SOLO_INSERT = (
-    "insert into imagen.jobs (prompt, model, width, height, steps, style, seed) values (%s, %s, 256, 256, 1, %s, 1)"
-)
+SOLO_INSERT = "insert into imagen.jobs (settings) values (%s)"
 
 
 @pytest.mark.parametrize(
@@ -111,25 +110,30 @@ SOLO_INSERT = (
     ids=["empty model", "blank model", "201-char model", "10 MB model", "1001-char style"],
 )
 def test_direct_insert_refuses_what_submit_job_refuses(conn, user_a, model, style):
-    with pytest.raises(psycopg.errors.CheckViolation), as_user(conn, user_a):
-        conn.execute(SOLO_INSERT, ("p", model, style))
+    settings = {"model": model, "width": 256, "height": 256, "steps": 1, "style": style, "seed": 1}
+    with pytest.raises(psycopg.Error) as direct, as_user(conn, user_a):
+        conn.execute(SOLO_INSERT, (Jsonb({"prompt": "p", **settings}),))
     with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
-        conn.execute("select imagen.submit_job('p', model => %s, style => %s)", (model, style))
-    assert err.value.sqlstate == "22023"
+        conn.execute("select imagen.submit_job('p', %s)", (Jsonb(settings),))
+    assert err.value.sqlstate == direct.value.sqlstate == "22023"
+    assert err.value.diag.message_primary == direct.value.diag.message_primary
     assert conn.execute("select count(*) from imagen.jobs").fetchone()[0] == 0
 
 
-def test_direct_insert_of_a_series_member_with_other_settings_is_refused(conn, user_a):
+def test_a_series_member_inserted_directly_takes_its_series_settings(conn, user_a):
+    """Whatever settings or kind a direct insert gives a series' try, it renders its series'."""
     series = create_series(conn, user_a, 1)
-    with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
+    with as_user(conn, user_a):
         conn.execute("update imagen.series set count = 2 where id = %s", (series["id"],))
         conn.execute(
-            "insert into imagen.jobs (series_id, series_idx, prompt, model, width, height, steps, seed)"
-            " values (%s, 2, 'something else', 'black-forest-labs/FLUX.1-schnell', 1024, 1024, 4, 1)",
+            """insert into imagen.jobs (series_id, series_idx, kind, settings)"""
+            """ values (%s, 2, 'vary', '{"prompt": "something else", "source_path": "x.png"}')""",
             (series["id"],),
         )
-    assert err.value.sqlstate == "22023"
-    assert conn.execute("select count(*) from imagen.jobs").fetchone()[0] == 1
+    kind, settings = conn.execute(
+        "select kind, settings - 'seed' from imagen.jobs where series_id = %s and series_idx = 2", (series["id"],)
+    ).fetchone()
+    assert (kind, settings) == ("generate", series["settings"])
 
 
 def test_raising_series_count_without_adding_tries_is_refused(conn, user_a):
@@ -142,9 +146,7 @@ def test_raising_series_count_without_adding_tries_is_refused(conn, user_a):
 
 def test_a_series_inserted_without_its_tries_is_refused(conn, user_a):
     with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
-        conn.execute(
-            "insert into imagen.series (prompt, model, width, height, steps, count) values ('p', 'm', 256, 256, 1, 3)"
-        )
+        conn.execute("""insert into imagen.series (settings, count) values ('{"prompt": "p", "model": "m"}', 3)""")
     assert err.value.sqlstate == "22023"
     assert conn.execute("select count(*) from imagen.series").fetchone()[0] == 0
 
@@ -152,15 +154,17 @@ def test_a_series_inserted_without_its_tries_is_refused(conn, user_a):
 def test_a_series_written_by_hand_like_create_series_is_accepted(conn, user_a):
     with as_user(conn, user_a):
         series_id = conn.execute(
-            "insert into imagen.series (prompt, model, width, height, steps, base_seed, count)"
-            " values ('p', 'm', 256, 256, 1, 7, 2) returning id"
+            """insert into imagen.series (settings, count)"""
+            """ values ('{"prompt": "p", "model": "m", "width": 256, "height": 256, "steps": 1, "seed": 7}', 2)"""
+            " returning id"
         ).fetchone()[0]
         conn.execute(
-            "insert into imagen.jobs (series_id, series_idx, prompt, model, width, height, steps, seed)"
-            " select %s, i, 'p', 'm', 256, 256, 1, 6 + i from generate_series(1, 2) i",
-            (series_id,),
+            "insert into imagen.jobs (series_id, series_idx) select %s, i from generate_series(1, 2) i", (series_id,)
         )
-    assert conn.execute("select count(*) from imagen.jobs where series_id = %s", (series_id,)).fetchone()[0] == 2
+    seeds = conn.execute(
+        "select (settings->>'seed')::int from imagen.jobs where series_id = %s order by series_idx", (series_id,)
+    ).fetchall()
+    assert seeds == [(7,), (8,)]
 
 
 # -- 4. queue order --------------------------------------------------------------------------
@@ -257,7 +261,9 @@ def test_users_cannot_read_which_worker_holds_a_try(conn, user_a):
 
 def test_user_rpcs_returning_a_try_work_without_reading_leased_by(conn, user_a):
     with as_user(conn, user_a):
-        job = conn.execute("select (imagen.submit_job('a solo owl', width => 256, height => 256)).id").fetchone()[0]
+        job = conn.execute(
+            """select (imagen.submit_job('a solo owl', '{"width": 256, "height": 256}')).id"""
+        ).fetchone()[0]
         assert conn.execute("select status from imagen.cancel_job(%s)", (job,)).fetchone() == ("cancelled",)
         assert conn.execute("select status from imagen.retry_job(%s)", (job,)).fetchone() == ("queued",)
     assert job_row(conn, job)["status"] == "queued"

@@ -58,14 +58,14 @@ def test_counts_queued_running_and_requeueable_expired_leases_only(conn, scaler,
     # The queued tries are cancelled; the running one keeps its worker until it stops; the expired
     # lease, now asked to cancel, will not come back.
     assert depth(scaler) == 1
-    assert (depth(scaler, running["model"]), depth(scaler, "another model")) == (1, 0)
+    assert (depth(scaler, running["settings"]["model"]), depth(scaler, "another model")) == (1, 0)
 
 
 def test_counts_one_models_tries(conn, scaler, user_a):
     with as_worker(conn):
         conn.execute(
-            "insert into imagen.jobs (owner_id, prompt, model, width, height, steps, seed)"
-            " select %s, 'p', m, 256, 256, 1, 1 from unnest(array['one', 'one', 'two']) m",
+            "insert into imagen.jobs (owner_id, settings)"
+            " select %s, jsonb_build_object('prompt', 'p', 'model', m) from unnest(array['one', 'one', 'two']) m",
             (user_a,),
         )
     assert (depth(scaler), depth(scaler, "one"), depth(scaler, "two"), depth(scaler, "three")) == (3, 2, 1, 0)

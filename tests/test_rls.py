@@ -135,8 +135,7 @@ def test_user_cannot_insert_images(conn, world, user_a):
         "authenticated",
         {"sub": str(user_a), "role": "authenticated"},
         "insert into imagen.images"
-        " (job_id, owner_id, prompt, model, width, height, steps, seed, bucket, path, bytes)"
-        " values (%s, %s, 'p', 'm', 256, 256, 1, 1, 'imagen', 'x', 1)",
+        " (job_id, owner_id, bucket, path, bytes) values (%s, %s, 'imagen', 'x', 1)",
         (job, user_a),
     )
 
@@ -150,7 +149,8 @@ def test_user_cannot_insert_images(conn, world, user_a):
         "lease_expires_at = now()",
         "attempts = 0",
         "max_attempts = 10",
-        "seed = 1",
+        "settings = '{}'",
+        "kind = 'vary'",
         "image_id = null",
         "progress = 4",
         "error = 'x'",
@@ -173,8 +173,7 @@ def test_user_cannot_insert_a_try_into_other_users_series(conn, world, user_a):
     b = world["b_queued"]
     with pytest.raises(psycopg.errors.InsufficientPrivilege), as_user(conn, user_a):
         conn.execute(
-            "insert into imagen.jobs (series_id, series_idx, prompt, model, width, height, steps, seed)"
-            " values (%s, 1, 'p', 'm', 256, 256, 1, 1)",
+            "insert into imagen.jobs (series_id, series_idx) values (%s, 1)",
             (b["id"],),
         )
 
@@ -182,8 +181,7 @@ def test_user_cannot_insert_a_try_into_other_users_series(conn, world, user_a):
 def test_user_cannot_insert_a_job_done(conn, user_a):
     with pytest.raises(psycopg.errors.InsufficientPrivilege), as_user(conn, user_a):
         conn.execute(
-            "insert into imagen.jobs (prompt, model, width, height, steps, seed, status)"
-            " values ('p', 'm', 256, 256, 1, 1, 'done')"
+            """insert into imagen.jobs (settings, status) values ('{"prompt": "p"}', 'done')"""
         )
 
 

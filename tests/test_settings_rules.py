@@ -6,11 +6,13 @@ says what the database says for the same input."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 import subprocess
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from imagen.config import DEFAULT_MODEL
 from imagen.console.settings_rules import SETTINGS_RULES
@@ -26,21 +28,35 @@ TEXTS = ["prompt", "model", "style"]
 
 
 def rules(conn) -> dict[str, dict]:
+    """The published rules, numbers as JSON has them (the function's numerics are decimals)."""
     rows = conn.cursor(row_factory=dict_row).execute("select * from imagen.settings_rules()").fetchall()
-    return {row.pop("field"): row for row in rows}
+    as_json = {Decimal: lambda d: int(d) if d == d.to_integral_value() else float(d)}
+    return {row.pop("field"): {k: as_json.get(type(v), lambda x: x)(v) for k, v in row.items()} for row in rows}
 
 
-def problem(conn, **changed) -> str | None:
-    s = {**VALID, **changed}
+def problem(conn, kind: str = "generate", **changed) -> str | None:
+    """What the one generic check says of these settings (VALID with `changed`)."""
     return conn.execute(
-        "select imagen_private.settings_problem(%s, %s, %s, %s, %s, %s, %s)",
-        (s["prompt"], s["model"], s["width"], s["height"], s["steps"], s["style"], s["seed"]),
+        "select imagen_private.settings_problem(%s, %s)", (kind, Jsonb({**VALID, **changed}))
     ).fetchone()[0]
 
 
 def test_every_published_field_is_checked_here(conn):
-    # n (a request's) and strength (a variation's): their checks are pinned in test_validation and test_variations.
-    assert set(rules(conn)) == {"n", "strength", *NUMBERS, *TEXTS}
+    # n (a request's), strength and source_path (a variation's): pinned in test_validation and test_variations.
+    assert set(rules(conn)) == {"n", "strength", "source_path", *NUMBERS, *TEXTS}
+
+
+def test_every_rule_says_what_a_generated_form_needs(conn):
+    """Each field has a kind of value, a label, a position, and numbers have their limits and step."""
+    for field, rule in rules(conn).items():
+        assert rule["kind"] in ("integer", "decimal", "choice", "text", "picture"), field
+        assert rule["label"] and rule["position"] is not None, field
+        if rule["kind"] in ("integer", "decimal"):
+            assert None not in (rule["min_value"], rule["max_value"], rule["step"]), field
+        if rule["kind"] == "text":
+            assert rule["max_chars"], field
+        if rule["kind"] == "choice":
+            assert rule["choices"], field
 
 
 @pytest.mark.parametrize("field", NUMBERS)
@@ -68,7 +84,7 @@ def test_n_is_refused_past_its_published_limits(conn, user_a):
     rule = rules(conn)["n"]
     for bad in (rule["min_value"] - 1, rule["max_value"] + 1):
         with as_user(conn, user_a), pytest.raises(psycopg.errors.InvalidParameterValue) as refused:
-            conn.execute("select imagen.create_series('a heron', %s, model => 'm')", (bad,))
+            conn.execute("""select imagen.create_series('a heron', %s, '{"model": "m"}')""", (bad,))
         assert refused.value.diag.message_primary == f"{rule['rule']}, got {bad}"
 
 
@@ -90,7 +106,7 @@ def test_the_rpcs_defaults_are_the_published_ones(conn, user_a):
         solo = conn.execute("select to_jsonb(imagen.submit_job('a heron'))").fetchone()[0]
     assert str(series["count"]) == tries
     for made in (series, solo):
-        assert {field: str(made[field]) for field in published} == published
+        assert {field: str(made["settings"][field]) for field in published} == published
 
 
 def test_a_worker_loads_the_databases_default_model_unless_told_otherwise(conn):
@@ -101,7 +117,7 @@ def test_a_worker_loads_the_databases_default_model_unless_told_otherwise(conn):
 
 def test_the_strong_strength_is_within_the_strength_rule(conn):
     strong = rules(conn)["strength"]["strong_value"]
-    assert conn.execute("select imagen_private.strength_problem(%s)", (strong,)).fetchone()[0] is None
+    assert problem(conn, "vary", strength=strong) is None
 
 
 def database_says(conn, user, call: str, args: tuple) -> str:
@@ -161,12 +177,13 @@ def test_the_web_forms_words_are_the_databases(conn, user_a):
     adds = [("0", 3), ("8", 3), ("12", 1)]
     said = web_form({"forms": [{**good, field: value} for field, value in bad], "adds": adds})
 
-    create = "select imagen.create_series(%s, %s, width => %s, height => %s, steps => %s, style => %s, seed => %s)"
+    create = "select imagen.create_series(%s, %s, %s)"
     for (field, value), problems in zip(bad, said["forms"], strict=True):
         form = {**good, field: value}
         width, height = (int(side) for side in form["size"].split("x"))
-        args = (form["prompt"], int(form["n"]), width, height, int(form["steps"]), form["style"] or None,
-                int(form["seed"]) if form["seed"] else None)  # fmt: skip
+        settings = {"width": width, "height": height, "steps": int(form["steps"]), "style": form["style"] or None,
+                    "seed": int(form["seed"]) if form["seed"] else None}  # fmt: skip
+        args = (form["prompt"], int(form["n"]), Jsonb(settings))
         assert problems == {field: database_says(conn, user_a, create, args)}
     with as_user(conn, user_a):
         series = {count: conn.execute("select imagen.create_series('a heron', %s)", (count,)).fetchone()[0]["id"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from imagen.console.users import as_user
 
@@ -36,7 +37,15 @@ def count_rows(conn) -> tuple[int, int]:
     return conn.execute("select (select count(*) from imagen.series), (select count(*) from imagen.jobs)").fetchone()
 
 
+def as_rpc_args(args: dict) -> dict:
+    """prompt and n as themselves, every other field in the one settings value."""
+    return {k: v for k, v in args.items() if k in ("prompt", "n")} | {
+        "settings": Jsonb({k: v for k, v in args.items() if k not in ("prompt", "n")})
+    }
+
+
 def call_create_series(conn, user, args: dict):
+    args = as_rpc_args(args)
     names = ", ".join(f"{k} => %({k})s" for k in args)
     with as_user(conn, user):
         return conn.execute(f"select imagen.create_series({names})", args).fetchone()[0]
@@ -53,7 +62,7 @@ def test_create_series_rejects_bad_input(conn, user_a, field, override):
 
 @pytest.mark.parametrize(("field", "override"), [b for b in BAD_INPUTS if b[0] != "n"], ids=lambda v: str(v)[:30])
 def test_submit_job_rejects_bad_input(conn, user_a, field, override):
-    args = {k: v for k, v in {**GOOD, **override}.items() if k != "n"}
+    args = as_rpc_args({k: v for k, v in {**GOOD, **override}.items() if k != "n"})
     names = ", ".join(f"{k} => %({k})s" for k in args)
     with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
         conn.execute(f"select imagen.submit_job({names})", args)
@@ -70,7 +79,8 @@ def test_boundary_values_are_accepted(conn, user_a):
 
 def test_defaults_are_flux_schnell_1024_square_4_steps(conn, user_a):
     series = call_create_series(conn, user_a, {"prompt": "a kite", "n": 1})
-    assert (series["model"], series["width"], series["height"], series["steps"]) == (
+    settings = series["settings"]
+    assert (settings["model"], settings["width"], settings["height"], settings["steps"]) == (
         "black-forest-labs/FLUX.1-schnell",
         1024,
         1024,
@@ -81,7 +91,7 @@ def test_defaults_are_flux_schnell_1024_square_4_steps(conn, user_a):
 def test_given_seed_gives_consecutive_seeds(conn, user_a):
     series = call_create_series(conn, user_a, {"prompt": "a kite", "n": 4, "seed": 1000})
     seeds = conn.execute(
-        "select seed from imagen.jobs where series_id = %s order by series_idx", (series["id"],)
+        "select (settings->>'seed')::bigint from imagen.jobs where series_id = %s order by series_idx", (series["id"],)
     ).fetchall()
     assert [s for (s,) in seeds] == [1000, 1001, 1002, 1003]
 
@@ -104,10 +114,42 @@ def test_add_tries_refuses_more_than_ten(conn, user_a):
         grown = conn.execute("select imagen.add_tries(%s, 2)", (series["id"],)).fetchone()[0]
     assert grown["count"] == 10
     seeds = conn.execute(
-        "select seed from imagen.jobs where series_id = %s order by series_idx", (series["id"],)
+        "select (settings->>'seed')::bigint from imagen.jobs where series_id = %s order by series_idx", (series["id"],)
     ).fetchall()
     assert [s for (s,) in seeds] == list(range(5, 15))
     with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
         conn.execute("select imagen.add_tries(%s, 1)", (series["id"],))
     assert err.value.sqlstate == "22023"
     assert err.value.diag.message_primary.startswith("n ")
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"widht": 512}, "widht is not a setting of a generate try"),
+        ({"strength": 35}, "strength is not a setting of a generate try"),
+        ({"width": "512"}, 'width must be a multiple of 16 between 256 and 2048, got "512"'),
+        ({"width": 512.5}, "width must be a multiple of 16 between 256 and 2048, got 512.5"),
+        ({"style": 7}, "style must be at most 200 characters, got 7"),
+        ({"source_path": "someone/else.png"}, "source_path is written by the database, not given"),
+    ],
+    ids=lambda v: str(v)[:30],
+)
+def test_settings_that_are_unknown_of_another_kind_or_mistyped_are_refused(conn, user_a, settings, said):
+    """A typo is never ignored, a number must be a JSON number of the right kind, and a path the
+    database derives is never a user's to give."""
+    with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
+        conn.execute("select imagen.create_series('a kite', 1, %s)", (Jsonb(settings),))
+    assert err.value.sqlstate == "22023"
+    assert err.value.diag.message_primary == said
+    assert count_rows(conn) == (0, 0)
+
+
+def test_create_series_of_prompt_and_n_alone_takes_every_default(conn, user_a):
+    """The mission's call, create_series(prompt, n), as a frontend makes it."""
+    with as_user(conn, user_a):
+        series = conn.execute("select imagen.create_series('a kite', 2)").fetchone()[0]
+    assert series["count"] == 2 and series["kind"] == "generate"
+    assert series["settings"] == {"prompt": "a kite", "model": "black-forest-labs/FLUX.1-schnell",
+                                  "width": 1024, "height": 1024, "steps": 4}  # fmt: skip
+    assert len(series["try_ids"]) == 2

@@ -16,10 +16,8 @@ def finished_picture(conn, user) -> str:
     series = create_tiny_series(conn, user, n=1, seed=7)
     return str(
         conn.execute(
-            "insert into imagen.images (job_id, owner_id, series_id, prompt, model, width, height, steps, style,"
-            " seed, bucket, path, bytes)"
-            " select id, owner_id, series_id, prompt, model, width, height, steps, style, seed, 'imagen',"
-            "        owner_id || '/' || series_id || '/' || id || '.png', 10"
+            "insert into imagen.images (job_id, owner_id, series_id, bucket, path, bytes)"
+            " select id, owner_id, series_id, 'imagen', owner_id || '/' || series_id || '/' || id || '.png', 10"
             " from imagen.jobs where series_id = %s returning id",
             (series["id"],),
         ).fetchone()[0]
@@ -41,17 +39,24 @@ def counts(conn) -> tuple[int, int]:
 def test_a_variation_series_knows_its_parent_and_its_tries_their_source(conn, user_a):
     image_id = finished_picture(conn, user_a)
     child = vary(conn, user_a, image_id, n=3)
-    assert (child["parent_image_id"], child["strength"], child["count"]) == (image_id, 35, 3)  # the published default
-    parent = conn.execute("select prompt, model, width, height, steps, path, seed from imagen.images").fetchone()
-    assert (child["prompt"], child["model"], child["width"], child["height"], child["steps"]) == parent[:5]
+    assert (child["kind"], child["parent_image_id"], child["count"]) == ("vary", image_id, 3)
+    assert child["settings"]["strength"] == 35  # the published default
+    parent_settings, path = conn.execute(
+        "select j.settings, i.path from imagen.images i join imagen.jobs j on j.id = i.job_id"
+    ).fetchone()
+    shared = ("prompt", "model", "width", "height", "steps")
+    assert {k: child["settings"][k] for k in shared} == {k: parent_settings[k] for k in shared}
+    parent = (*(parent_settings[k] for k in shared), path, parent_settings["seed"])
     tries = conn.execute(
-        "select strength, source_path, seed from imagen.jobs where series_id = %s order by series_idx", (child["id"],)
+        "select (settings->>'strength')::int, settings->>'source_path', (settings->>'seed')::bigint from imagen.jobs"
+        " where series_id = %s and kind = 'vary' order by series_idx",
+        (child["id"],),
     ).fetchall()
     assert [(s, p) for s, p, _ in tries] == [(35, parent[5])] * 3
     assert len({seed for *_, seed in tries} | {parent[6]}) == 4  # new seeds
     with as_user(conn, user_a):  # add_tries carries the source on
         conn.execute("select imagen.add_tries(%s, 1)", (child["id"],))
-    assert conn.execute("select source_path from imagen.jobs where series_id = %s and series_idx = 4",
+    assert conn.execute("select settings->>'source_path' from imagen.jobs where series_id = %s and series_idx = 4",
                         (child["id"],)).fetchone() == (parent[5],)  # fmt: skip
 
 
@@ -88,8 +93,8 @@ def test_nobody_varies_another_user_s_picture(conn, user_a, user_b):
     # Nor by writing the row directly: the foreign key alone would accept any picture.
     with pytest.raises(psycopg.errors.InsufficientPrivilege), as_user(conn, user_b):
         conn.execute(
-            "insert into imagen.series (prompt, model, width, height, steps, count, parent_image_id, strength)"
-            " values ('x', 'tiny', 256, 256, 4, 1, %s, 50)",
+            "insert into imagen.series (kind, settings, count, parent_image_id)"
+            """ values ('vary', '{"prompt": "x", "model": "tiny", "strength": 50}', 1, %s)""",
             (image_id,),
         )
     assert counts(conn) == before
@@ -97,13 +102,20 @@ def test_nobody_varies_another_user_s_picture(conn, user_a, user_b):
 
 def test_users_never_write_a_try_s_source(conn, user_a):
     image_id = finished_picture(conn, user_a)
+    elsewhere = '"source_path": "someone-else/their/picture.png"'
+    # A solo variation is refused (a source comes only from a series' parent picture)...
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as refused, as_user(conn, user_a):
+        conn.execute(f"""insert into imagen.jobs (kind, settings) values ('vary', '{{"prompt": "x", {elsewhere}}}')""")
+    assert refused.value.diag.message_primary.startswith("kind: a vary try is made from one of your pictures")
+    # ...a solo try cannot name one...
+    with pytest.raises(psycopg.errors.InvalidParameterValue), as_user(conn, user_a):
+        conn.execute(f"""insert into imagen.jobs (settings) values ('{{"prompt": "x", {elsewhere}}}')""")
+    # ...and a series' try takes its series' settings, whatever it was given.
+    child = vary(conn, user_a, image_id, n=1)
+    with as_user(conn, user_a):
+        conn.execute("select imagen.add_tries(%s, 1)", (child["id"],))
     with pytest.raises(psycopg.errors.InsufficientPrivilege), as_user(conn, user_a):
-        conn.execute(
-            "insert into imagen.jobs (prompt, model, width, height, steps, seed, source_path)"
-            " values ('x', 'tiny', 256, 256, 4, 1, 'someone-else/their/picture.png')"
-        )
-    with pytest.raises(psycopg.errors.InsufficientPrivilege), as_user(conn, user_a):
-        conn.execute("update imagen.jobs set source_path = 'x.png' where true")
+        conn.execute("""update imagen.jobs set settings = settings || '{"source_path": "x.png"}' where true""")
     assert vary(conn, user_a, image_id, n=1)["parent_image_id"] == image_id
 
 
@@ -121,8 +133,8 @@ def test_deleting_the_parent_picture_keeps_the_child_series(conn, user_a):
     image_id = finished_picture(conn, user_a)
     child = vary(conn, user_a, image_id, n=1)
     conn.execute("delete from imagen.images where id = %s", (image_id,))
-    assert conn.execute("select parent_image_id, strength from imagen.series where id = %s",
-                        (child["id"],)).fetchone() == (None, 35)  # fmt: skip
+    assert conn.execute("select parent_image_id, kind, (settings->>'strength')::int from imagen.series where id = %s",
+                        (child["id"],)).fetchone() == (None, "vary", 35)  # fmt: skip
     with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
         conn.execute("select imagen.add_tries(%s, 1)", (child["id"],))
-    assert err.value.sqlstate == "22023" and "varies was deleted" in err.value.diag.message_primary
+    assert err.value.sqlstate == "22023" and "is made from was deleted" in err.value.diag.message_primary

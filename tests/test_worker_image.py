@@ -89,7 +89,7 @@ def test_the_image_renders_a_series_in_burst_mode_as_a_non_root_user(
         exit_code = container.get_wrapped_container().wait(timeout=120)["StatusCode"]
         assert exit_code == 0, logs(container)
     tries = conn.execute(
-        "select j.id::text, j.status, j.seed, i.path from imagen.jobs j join imagen.images i on i.job_id = j.id"
+        "select j.id::text, j.status, (j.settings ->> 'seed')::bigint, i.path from imagen.jobs j join imagen.images i on i.job_id = j.id"
         " where j.series_id = %s order by j.series_idx",
         (series["id"],),
     ).fetchall()

@@ -16,8 +16,8 @@ def queue_solo_jobs(conn, owner, count: int) -> None:
     # (no superuser, as on a hosted project).
     with as_worker(conn):
         conn.execute(
-            "insert into imagen.jobs (owner_id, prompt, model, width, height, steps, seed)"
-            " select %s, 'p' || i, 'm', 256, 256, 1, i from generate_series(1, %s) i",
+            "insert into imagen.jobs (owner_id, settings)"
+            " select %s, jsonb_build_object('prompt', 'p' || i, 'model', 'm', 'seed', i) from generate_series(1, %s) i",
             (owner, count),
         )
 

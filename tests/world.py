@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from imagen.console.users import acting_as, as_user
 from imagen.jobs import Job
@@ -52,10 +53,9 @@ def create_tiny_series(
 ) -> dict:
     """A series for the tiny model, created as `user` the way the frontend does."""
     with as_user(conn, user):
+        settings = {"model": "tiny", "width": size, "height": size, "steps": steps, "seed": seed}
         return conn.execute(
-            "select imagen.create_series('a lighthouse in a storm', %s, model => 'tiny', width => %s, height => %s,"
-            " steps => %s, seed => %s)",
-            (n, size, size, steps, seed),
+            "select imagen.create_series('a lighthouse in a storm', %s, %s)", (n, Jsonb(settings))
         ).fetchone()[0]
 
 
@@ -65,7 +65,7 @@ def make_job(seed: int, **kw) -> Job:
         id=uuid.uuid4(), owner_id=uuid.uuid4(), series_id=None, series_idx=None, prompt="a red fox",
         model="tiny", width=256, height=256, steps=4, style=None, seed=seed, attempts=1, max_attempts=3,
     )  # fmt: skip
-    return Job(**{**fields, **kw})
+    return Job.build(**{**fields, **kw})
 
 
 def race_two_claimers(db_url: str) -> dict[str, list]:

@@ -1,26 +1,33 @@
--- The render settings' rules, written once (imagen.settings_rules). The tables' CHECKs
--- (20_tables.sql) and the RPCs' 22023 messages both come from imagen_private.settings_problem, so
--- a direct insert and an RPC refuse the same things.
+-- A try's settings are one jsonb value (imagen.series.settings, imagen.jobs.settings), and their
+-- rules are rows (imagen.settings_rules). One generic check (settings_problem) applies the rows to
+-- a value, so a new setting is a new row here and the code that uses it; the web form, the CLI's
+-- options and the imagine function's fields are generated from the same rows (scripts/gen-types).
+-- The check runs from triggers on insert and when the value itself changes, never on the status,
+-- lease and progress writes of the queue.
 
--- Every setting's rule, published: its limits, its default and the rule in words. The one place
--- these numbers and words are written: settings_problem (the tables' CHECKs, the RPCs' 22023
--- messages) and add_tries read them here, scripts/gen-types writes the web app's rules from here,
--- and the imagine function and the CLI leave ranges and defaults to the RPCs. n is a request's,
--- not a setting's; strength is a variation's (vary_image): the percent of the picture that is
--- rendered anew. Beside `rule` (a value out of its limits): empty_rule, a missing or blank value
--- where that is said otherwise (prompt); grow_rule, add_tries past n's maximum (%s: the series'
--- count); strong_value, the strong choice the web app offers beside the default (strength).
+-- Every field's rule, published. The one place these numbers and words are written.
+--   part: 'request' (n: how many tries, not a setting of one), 'settings' (what a user gives),
+--         'derived' (written by the database for the worker: a variation's source_path).
+--   kind: how the value is typed and checked: integer, decimal, choice, text, picture.
+--   kinds: the kinds of work it belongs to (NULL: every kind); a setting of another kind is refused.
+--   required: a try of those kinds must have it (after defaults are filled in).
+--   label, unit, step, position, form: what a generated form shows, in position order.
+--   rule: the refusal's words; empty_rule: a missing or blank value where that is said otherwise;
+--   grow_rule: add_tries past n's maximum (%s: the series' count); strong_value: the strong choice
+--   the web app offers beside the default (strength).
 create or replace function imagen.settings_rules()
- returns table(field text, min_value bigint, max_value bigint, multiple_of integer, max_chars integer, default_value text, rule text, empty_rule text, grow_rule text, strong_value bigint)
+ returns table(field text, part text, kind text, kinds text[], required boolean, label text, unit text, step numeric, "position" integer, form boolean, min_value numeric, max_value numeric, multiple_of integer, max_chars integer, choices text[], default_value text, rule text, empty_rule text, grow_rule text, strong_value numeric)
  language sql
  immutable
  set search_path to ''
 as $$
-  select l.field, l.min_value, l.max_value, l.multiple_of, l.max_chars, l.default_value,
+  select l.field, l.part, l.kind, l.kinds, l.required, l.label, l.unit, l.step, l.position, l.form,
+         l.min_value, l.max_value, l.multiple_of, l.max_chars, l.choices, l.default_value,
          case
-           when l.max_chars is not null and l.field = 'model'
-             then format('%s must be a model id of 1 to %s characters', l.field, l.max_chars)
-           when l.max_chars is not null then format('%s must be at most %s characters', l.field, l.max_chars)
+           when l.field = 'model' then format('%s must be a model id of 1 to %s characters', l.field, l.max_chars)
+           when l.kind = 'text' then format('%s must be at most %s characters', l.field, l.max_chars)
+           when l.kind = 'choice' then format('%s must be one of %s', l.field, array_to_string(l.choices, ', '))
+           when l.kind = 'picture' then format('%s must be a picture of yours', l.field)
            when l.multiple_of is not null
              then format('%s must be a multiple of %s between %s and %s', l.field, l.multiple_of, l.min_value, l.max_value)
            else format('%s must be between %s and %s', l.field, l.min_value, l.max_value)
@@ -31,21 +38,37 @@ as $$
          end,
          l.strong_value
   from (values
-    ('n', 1::bigint, 10::bigint, null::integer, null::integer, '4'::text, null::bigint),
-    ('prompt', null, null, null, 2000, null, null),
-    ('model', null, null, null, 200, 'black-forest-labs/FLUX.1-schnell', null),
-    ('width', 256, 2048, 16, null, '1024', null),
-    ('height', 256, 2048, 16, null, '1024', null),
-    ('steps', 1, 50, null, null, '4', null),
-    ('style', null, null, null, 200, null, null),
-    ('seed', 0, 4294967295, null, null, null, null),
-    ('strength', 5, 95, null, null, '35', 70)
-  ) as l(field, min_value, max_value, multiple_of, max_chars, default_value, strong_value)
+    ('n', 'request', 'integer', null::text[], true, 'Tries', null::text, 1::numeric, 10, true, 1::numeric, 10::numeric, null::integer, null::integer, null::text[], '4'::text, null::numeric),
+    ('prompt', 'settings', 'text', null, true, 'Prompt', null, null, 20, true, null, null, null, 2000, null, null, null),
+    ('model', 'settings', 'text', null, true, 'Model', null, null, 30, false, null, null, null, 200, null, 'black-forest-labs/FLUX.1-schnell', null),
+    ('width', 'settings', 'integer', null, true, 'Width', 'px', 16, 40, true, 256, 2048, 16, null, null, '1024', null),
+    ('height', 'settings', 'integer', null, true, 'Height', 'px', 16, 50, true, 256, 2048, 16, null, null, '1024', null),
+    ('steps', 'settings', 'integer', null, true, 'Steps', null, 1, 60, true, 1, 50, null, null, null, '4', null),
+    ('style', 'settings', 'text', null, false, 'Style', null, null, 80, true, null, null, null, 200, null, null, null),
+    ('seed', 'settings', 'integer', null, false, 'Seed', null, 1, 90, true, 0, 4294967295, null, null, null, null, null),
+    ('strength', 'settings', 'integer', '{vary}', true, 'Strength', '%', 5, 100, true, 5, 95, null, null, null, '35', 70),
+    ('source_path', 'derived', 'picture', '{vary}', false, 'Source picture', null, null, 110, false, null, null, null, null, null, null, null)
+  ) as l(field, part, kind, kinds, required, label, unit, step, position, form, min_value, max_value, multiple_of, max_chars, choices, default_value, strong_value)
 $$;
 grant execute on function imagen.settings_rules() to authenticated, service_role;
 
--- The same rules as one jsonb value, field -> rule. Immutable and without arguments, so a query
--- that names it (settings_problem, in every CHECK) folds it to a constant when it is planned.
+-- The kinds of work a try can be, and whether one needs a source picture. A renderer is chosen
+-- by kind (the worker's `Renderer.kind`); a kind with a source is made from one of the user's
+-- pictures (vary_image), never queued on its own.
+create or replace function imagen.try_kinds()
+ returns table(kind text, needs_source boolean, label text)
+ language sql
+ immutable
+ set search_path to ''
+as $$
+  select * from (values
+    ('generate', false, 'New picture'),
+    ('vary', true, 'Variation')
+  ) as k(kind, needs_source, label)
+$$;
+grant execute on function imagen.try_kinds() to authenticated, service_role;
+
+-- The same rules as one jsonb value, field -> rule, for the RPCs that read one field's rule.
 create or replace function imagen_private.settings_rules_by_field()
  returns jsonb
  language sql
@@ -56,68 +79,138 @@ as $$
 $$;
 grant execute on function imagen_private.settings_rules_by_field() to authenticated, service_role;
 
--- What is wrong with these settings, as a message that starts with the field's name; NULL if
--- nothing is. A NULL style or seed is fine (no style; a random seed). Limits and words come from
--- imagen.settings_rules().
-create or replace function imagen_private.settings_problem(prompt text, model text, width integer, height integer, steps integer, style text, seed bigint)
- returns text
+-- The settings of a try of this kind with every missing field that has a default filled in. A
+-- field given as null stays null (the check then refuses it if it is required).
+create or replace function imagen_private.settings_with_defaults(kind text, settings jsonb)
+ returns jsonb
  language sql
  immutable
  set search_path to ''
 as $$
-  select case
-    when prompt is null or prompt !~ '[^[:space:]]' then r #>> '{prompt,empty_rule}'
-    when length(prompt) > (r #>> '{prompt,max_chars}')::integer
-      then format('%s, got %s', r #>> '{prompt,rule}', length(prompt))
-    when model is null or model !~ '[^[:space:]]' or length(model) > (r #>> '{model,max_chars}')::integer
-      then r #>> '{model,rule}'
-    when width is null or width not between (r #>> '{width,min_value}')::integer and (r #>> '{width,max_value}')::integer
-      or width % (r #>> '{width,multiple_of}')::integer <> 0
-      then format('%s, got %s', r #>> '{width,rule}', width)
-    when height is null or height not between (r #>> '{height,min_value}')::integer and (r #>> '{height,max_value}')::integer
-      or height % (r #>> '{height,multiple_of}')::integer <> 0
-      then format('%s, got %s', r #>> '{height,rule}', height)
-    when steps is null or steps not between (r #>> '{steps,min_value}')::integer and (r #>> '{steps,max_value}')::integer
-      then format('%s, got %s', r #>> '{steps,rule}', steps)
-    when length(style) > (r #>> '{style,max_chars}')::integer then r #>> '{style,rule}'
-    when seed not between (r #>> '{seed,min_value}')::bigint and (r #>> '{seed,max_value}')::bigint
-      then format('%s, got %s', r #>> '{seed,rule}', seed)
-  end
-  from (select imagen_private.settings_rules_by_field() as r) rules
+  select coalesce(jsonb_object_agg(r.field, case when r.kind in ('integer', 'decimal')
+                                                 then to_jsonb(r.default_value::numeric)
+                                                 else to_jsonb(r.default_value) end), '{}'::jsonb)
+         || coalesce(settings_with_defaults.settings, '{}'::jsonb)
+  from imagen.settings_rules() r
+  where r.part <> 'request' and r.default_value is not null
+    and (r.kinds is null or settings_with_defaults.kind = any(r.kinds))
 $$;
-grant execute on function imagen_private.settings_problem(text,text,integer,integer,integer,text,bigint) to authenticated, service_role;
+grant execute on function imagen_private.settings_with_defaults(text,jsonb) to authenticated, service_role;
 
--- What is wrong with a variation's strength (NULL: not a variation), or NULL if nothing is.
-create or replace function imagen_private.strength_problem(strength integer)
+-- What is wrong with these settings for a try of this kind, as a message that starts with the
+-- field's name; NULL if nothing is. Unknown fields and fields of another kind are refused, so a
+-- typo is never silently ignored. Numbers must be JSON numbers, texts JSON strings.
+create or replace function imagen_private.settings_problem(kind text, settings jsonb)
  returns text
- language sql
- immutable
+ language plpgsql
+ stable
  set search_path to ''
 as $$
-  select case
-    when strength not between (r #>> '{strength,min_value}')::integer and (r #>> '{strength,max_value}')::integer
-      then format('%s, got %s', r #>> '{strength,rule}', strength)
-  end
-  from (select imagen_private.settings_rules_by_field() as r) rules
+declare
+  _rule record;
+  _key text;
+  _value jsonb;
+  _number numeric;
+begin
+  if not exists (select from imagen.try_kinds() k where k.kind = settings_problem.kind) then
+    return format('kind must be one of %s, got %s',
+                  (select string_agg(k.kind, ', ') from imagen.try_kinds() k), coalesce(kind, 'null'));
+  end if;
+  if jsonb_typeof(settings) is distinct from 'object' then
+    return 'settings must be a JSON object';
+  end if;
+  select k into _key from jsonb_object_keys(settings) k
+  where not exists (select from imagen.settings_rules() r
+                    where r.field = k and r.part <> 'request' and (r.kinds is null or settings_problem.kind = any(r.kinds)))
+  order by k limit 1;
+  if _key is not null then
+    return format('%s is not a setting of a %s try', _key, kind);
+  end if;
+  for _rule in
+    select * from imagen.settings_rules() r
+    where r.part <> 'request' and (r.kinds is null or settings_problem.kind = any(r.kinds))
+    order by r.position
+  loop
+    _value := settings -> _rule.field;
+    if _value is null or _value = 'null'::jsonb then
+      if _rule.required then
+        return coalesce(_rule.empty_rule, case when _rule.kind in ('text', 'picture') then _rule.rule
+                                               else _rule.rule || ', got null' end);
+      end if;
+      continue;
+    end if;
+    if _rule.kind in ('integer', 'decimal') then
+      if jsonb_typeof(_value) <> 'number' then
+        return format('%s, got %s', _rule.rule, _value);
+      end if;
+      _number := _value::numeric;
+      if _number not between _rule.min_value and _rule.max_value
+         or (_rule.kind = 'integer' and (_number <> trunc(_number) or _number % coalesce(_rule.multiple_of, 1) <> 0)) then
+        return format('%s, got %s', _rule.rule, _value);
+      end if;
+    elsif jsonb_typeof(_value) <> 'string' then
+      return format('%s, got %s', _rule.rule, _value);
+    elsif _rule.kind = 'choice' then
+      if not (_value #>> '{}') = any(_rule.choices) then
+        return format('%s, got %s', _rule.rule, _value);
+      end if;
+    elsif _rule.kind = 'text' then
+      if _rule.required and (_value #>> '{}') !~ '[^[:space:]]' then
+        return coalesce(_rule.empty_rule, _rule.rule);
+      end if;
+      if length(_value #>> '{}') > _rule.max_chars then
+        return case when _rule.field = 'model' then _rule.rule
+                    else format('%s, got %s', _rule.rule, length(_value #>> '{}')) end;
+      end if;
+    end if;
+  end loop;
+  return null;
+end;
 $$;
-grant execute on function imagen_private.strength_problem(integer) to authenticated, service_role;
+grant execute on function imagen_private.settings_problem(text,jsonb) to authenticated, service_role;
 
--- Raises 22023 naming the first bad field; shared by every RPC that takes render settings.
-create or replace function imagen_private.assert_valid_settings(prompt text, width integer, height integer, steps integer, model text, style text, seed bigint)
+-- Settings as a user gives them, with defaults filled in, or 22023 naming the first bad field.
+-- A derived field is the database's to write, never a user's.
+create or replace function imagen_private.checked_settings(kind text, settings jsonb)
+ returns jsonb
+ language plpgsql
+ stable
+ set search_path to ''
+as $$
+declare
+  _settings jsonb := imagen_private.settings_with_defaults(kind, settings);
+  _problem text := coalesce(
+    (select format('%s is written by the database, not given', r.field)
+     from imagen.settings_rules() r
+     where r.part = 'derived' and jsonb_typeof(settings) = 'object' and settings ? r.field
+     order by r.position limit 1),
+    imagen_private.settings_problem(kind, _settings));
+begin
+  if _problem is not null then
+    raise exception '%', _problem using errcode = '22023';
+  end if;
+  return jsonb_strip_nulls(_settings);
+end;
+$$;
+grant execute on function imagen_private.checked_settings(text,jsonb) to authenticated, service_role;
+
+-- n tries of one request: 22023 with n's rule otherwise.
+create or replace function imagen_private.assert_valid_n(n integer)
  returns void
  language plpgsql
  immutable
  set search_path to ''
 as $$
 declare
-  _problem text := imagen_private.settings_problem(prompt, model, width, height, steps, style, seed);
+  _n jsonb := imagen_private.settings_rules_by_field() -> 'n';
 begin
-  if _problem is not null then
-    raise exception '%', _problem using errcode = '22023';
+  if n is null or n not between (_n ->> 'min_value')::integer and (_n ->> 'max_value')::integer then
+    raise exception '%, got %', _n ->> 'rule', coalesce(n::text, 'null')
+      using errcode = '22023';
   end if;
 end;
 $$;
-grant execute on function imagen_private.assert_valid_settings(text,integer,integer,integer,text,text,bigint) to authenticated, service_role;
+grant execute on function imagen_private.assert_valid_n(integer) to authenticated, service_role;
 
 -- The seed of try idx: base + idx - 1 (wrapping at 2^32) when a base is given, random otherwise.
 create or replace function imagen_private.try_seed(base_seed bigint, idx integer)
@@ -131,4 +224,3 @@ as $$
   end
 $$;
 grant execute on function imagen_private.try_seed(bigint,integer) to authenticated, service_role;
-

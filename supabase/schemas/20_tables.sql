@@ -5,47 +5,30 @@
 create table imagen.series (
   id uuid primary key default gen_random_uuid(),
   owner_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
-  prompt text not null,
-  model text not null,
-  width integer not null,
-  height integer not null,
-  steps integer not null,
-  style text,
-  base_seed bigint,
-  count integer not null constraint series_count_range check (
-    count between (imagen_private.settings_rules_by_field() #>> '{n,min_value}')::integer
-      and (imagen_private.settings_rules_by_field() #>> '{n,max_value}')::integer
-  ),
+  -- count's range (n's rule) is checked by series_check_settings (60_triggers_events.sql).
+  count integer not null,
   selected_image_id uuid,
   created_at timestamptz not null default now(),
-  -- A variation series (vary_image) renders from this picture, `strength` percent of it anew.
+  -- The picture a series of a kind with a source (vary) is made from; its lineage.
   parent_image_id uuid,
-  strength integer constraint series_strength_valid check (imagen_private.strength_problem(strength) is null),
   -- The owner's mark in the gallery (a series is one user's, so the mark is per user).
   favourite boolean not null default false,
-  constraint series_variation_has_strength check (parent_image_id is null or strength is not null),
-  -- Render settings are checked here too, so a direct insert cannot bypass the RPCs' rules.
-  constraint series_settings_valid
-    check (imagen_private.settings_problem(prompt, model, width, height, steps, style, base_seed) is null)
+  -- The kind of work (imagen.try_kinds) and its settings, one value checked against
+  -- imagen.settings_rules() by series_check_settings when either is written; seed, if any, is the
+  -- base seed of the tries.
+  kind text not null default 'generate',
+  settings jsonb not null default '{}'::jsonb,
+  constraint series_only_a_variation_has_a_parent check (parent_image_id is null or kind <> 'generate')
 );
 comment on table imagen.series is 'One prompt asked for count times; the user picks a winner.';
+comment on column imagen.series.settings is 'What every try of the series is rendered with (imagen.settings_rules): prompt, model, size, steps, style, base seed, a variation''s strength.';
 
 create table imagen.jobs (
   id uuid primary key default gen_random_uuid(),
   owner_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
   -- Deleting a series deletes its tries (and, below, its pictures).
   series_id uuid references imagen.series (id) on delete cascade,
-  series_idx integer constraint jobs_series_idx_range check (
-    series_idx between (imagen_private.settings_rules_by_field() #>> '{n,min_value}')::integer
-      and (imagen_private.settings_rules_by_field() #>> '{n,max_value}')::integer
-  ),
-  prompt text not null,
-  model text not null,
-  width integer not null,
-  height integer not null,
-  steps integer not null,
-  style text,
-  seed bigint not null,
+  series_idx integer,
   status text not null default 'queued'
     constraint jobs_status_known check (status in ('queued', 'running', 'done', 'failed', 'cancelled')),
   cancel_requested boolean not null default false,
@@ -65,29 +48,21 @@ create table imagen.jobs (
   -- release, a failure's backoff or an expired lease keep it (the try was already being served).
   queued_at timestamptz not null default now(),
   claim_id uuid,
-  -- A variation's try: copied from its series and its parent picture by jobs_take_their_source.
-  strength integer constraint jobs_strength_valid check (imagen_private.strength_problem(strength) is null),
-  source_path text,
-  constraint jobs_series_member_has_index check (series_id is null or series_idx is not null),
-  constraint jobs_settings_valid
-    check (imagen_private.settings_problem(prompt, model, width, height, steps, style, seed) is null)
+  -- The kind of work and the whole of what the renderer needs: its series' settings with this
+  -- try's own seed, and for a variation its source picture (jobs_take_their_settings).
+  kind text not null default 'generate',
+  settings jsonb not null default '{}'::jsonb,
+  constraint jobs_series_member_has_index check (series_id is null or series_idx is not null)
 );
 comment on table imagen.jobs is 'One try: queued -> running -> done | failed | cancelled.';
 comment on column imagen.jobs.claim_id is 'The claim that took this try (a retried claim finds it).';
-comment on column imagen.jobs.source_path is 'A variation''s source picture in the bucket (never written by users).';
+comment on column imagen.jobs.settings is 'What the try is rendered with (imagen.settings_rules); a series'' try takes its series'' settings and its own seed.';
 
 create table imagen.images (
   id uuid primary key default gen_random_uuid(),
   job_id uuid not null references imagen.jobs (id) on delete cascade,
   owner_id uuid not null references auth.users (id) on delete cascade,
   series_id uuid references imagen.series (id) on delete cascade,
-  prompt text not null,
-  model text not null,
-  width integer not null,
-  height integer not null,
-  steps integer not null,
-  style text,
-  seed bigint not null,
   bucket text not null,
   path text not null,
   bytes integer not null constraint images_bytes_positive check (bytes > 0),
@@ -98,7 +73,7 @@ create table imagen.images (
   -- Target of the winner foreign key: (image, its series).
   constraint images_id_series_id_key unique (id, series_id)
 );
-comment on table imagen.images is 'One per finished try; series_id copied from its job.';
+comment on table imagen.images is 'One per finished try; series_id copied from its job, settings read through it.';
 
 alter table imagen.jobs
   add constraint jobs_image_id_fkey foreign key (image_id)

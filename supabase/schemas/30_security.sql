@@ -20,19 +20,20 @@ grant select, delete on imagen.objects_to_delete to service_role;
 -- Users create series and tries (normally through create_series), pick a winner, add tries,
 -- and delete series; they never write worker state.
 grant select, delete on imagen.series to authenticated;
-grant insert (prompt, model, width, height, steps, style, base_seed, count, parent_image_id, strength)
-  on imagen.series to authenticated;
+grant insert (count, parent_image_id, kind, settings) on imagen.series to authenticated;
 grant update (selected_image_id, count, favourite) on imagen.series to authenticated;
 
 -- jobs.leased_by names the worker's host and pid, claim_id is the worker's: not the users'
 -- business. Realtime drops columns a subscriber may not select, so a user's `select *` on jobs
 -- fails: name the columns. The user RPCs that return a try read it through own_job.
 grant select (
-  id, owner_id, series_id, series_idx, prompt, model, width, height, steps, style, seed, status,
-  cancel_requested, attempts, max_attempts, run_after, lease_expires_at, progress, error, image_id,
-  created_at, started_at, finished_at, updated_at, queued_at, strength
+  id, owner_id, series_id, series_idx, status, cancel_requested, attempts, max_attempts, run_after,
+  lease_expires_at, progress, error, image_id, created_at, started_at, finished_at, updated_at,
+  queued_at, kind, settings
 ) on imagen.jobs to authenticated;
-grant insert (series_id, series_idx, prompt, model, width, height, steps, style, seed) on imagen.jobs to authenticated;
+-- A series' try takes its settings from its series (jobs_take_their_settings); a solo try's are
+-- checked like any.
+grant insert (series_id, series_idx, kind, settings) on imagen.jobs to authenticated;
 -- status only for the transitions jobs_guard_user_update allows (cancel, retry).
 grant update (status, cancel_requested) on imagen.jobs to authenticated;
 
@@ -134,10 +135,10 @@ as $$
 declare
   _job imagen.jobs;
 begin
-  select j.id, j.owner_id, j.series_id, j.series_idx, j.prompt, j.model, j.width, j.height, j.steps,
-         j.style, j.seed, j.status, j.cancel_requested, j.attempts, j.max_attempts, j.run_after,
-         null, j.lease_expires_at, j.progress, j.error, j.image_id, j.created_at, j.started_at,
-         j.finished_at, j.updated_at, j.queued_at, null::uuid, j.strength, null::text
+  select j.id, j.owner_id, j.series_id, j.series_idx, j.status, j.cancel_requested, j.attempts,
+         j.max_attempts, j.run_after, null, j.lease_expires_at, j.progress, j.error, j.image_id,
+         j.created_at, j.started_at, j.finished_at, j.updated_at, j.queued_at, null::uuid, j.kind,
+         j.settings
   into _job
   from imagen.jobs j where j.id = own_job.job_id;
   if not found then

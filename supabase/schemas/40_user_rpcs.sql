@@ -1,66 +1,73 @@
 -- What users call, through PostgREST or the edge function. All SECURITY INVOKER: they write with
 -- exactly the user's rights (RLS, column grants), so the tables' rules hold on every path.
 
--- Queues tries first..last of a series with the series' settings; one statement, so one
--- NOTIFY and one cap check.
+-- Queues tries first..last of a series; jobs_take_their_settings gives each its series' kind and
+-- settings with its own seed. One statement, so one NOTIFY and one cap check.
 create or replace function imagen_private.queue_series_tries(series imagen.series, first_idx integer, last_idx integer)
  returns uuid[]
  language sql
  set search_path to ''
 as $$
   with inserted as (
-    insert into imagen.jobs (series_id, series_idx, prompt, model, width, height, steps, style, seed)
-    select series.id, idx, series.prompt, series.model, series.width, series.height, series.steps,
-           series.style, imagen_private.try_seed(series.base_seed, idx)
-    from generate_series(first_idx, last_idx) as idx
+    insert into imagen.jobs (series_id, series_idx)
+    select series.id, idx from generate_series(first_idx, last_idx) as idx
     returning id, series_idx
   )
   select array_agg(id order by series_idx) from inserted
 $$;
 grant execute on function imagen_private.queue_series_tries(imagen.series,integer,integer) to authenticated, service_role;
 
--- n tries of one request: 22023 with n's rule otherwise.
-create or replace function imagen_private.assert_valid_n(n integer)
- returns void
- language plpgsql
- immutable
- set search_path to ''
-as $$
-declare
-  _n jsonb := imagen_private.settings_rules_by_field() -> 'n';
-begin
-  if n is null or n not between (_n ->> 'min_value')::integer and (_n ->> 'max_value')::integer then
-    raise exception '%, got %', _n ->> 'rule', coalesce(n::text, 'null')
-      using errcode = '22023';
-  end if;
-end;
-$$;
-grant execute on function imagen_private.assert_valid_n(integer) to authenticated, service_role;
-
--- Validates, then inserts the series and its n tries in one transaction; returns the series
--- with its job_ids. Bad input raises 22023 naming the field and writes nothing.
-create or replace function imagen.create_series(prompt text, n integer default ((imagen_private.settings_rules_by_field() #>> '{n,default_value}'::text[]))::integer, model text default (imagen_private.settings_rules_by_field() #>> '{model,default_value}'::text[]), width integer default ((imagen_private.settings_rules_by_field() #>> '{width,default_value}'::text[]))::integer, height integer default ((imagen_private.settings_rules_by_field() #>> '{height,default_value}'::text[]))::integer, steps integer default ((imagen_private.settings_rules_by_field() #>> '{steps,default_value}'::text[]))::integer, style text default null::text, seed bigint default null::bigint)
+-- A new series of n tries of this kind with these settings (checked; defaults filled in), as the
+-- RPCs return it: the series with its try_ids (and job_ids, their name before, for one release).
+create or replace function imagen_private.start_series(kind text, settings jsonb, n integer, parent_image_id uuid)
  returns jsonb
  language plpgsql
  set search_path to ''
 as $$
 declare
   _series imagen.series;
-  _job_ids uuid[];
+  _try_ids uuid[];
 begin
   perform imagen_private.assert_valid_n(n);
-  perform imagen_private.assert_valid_settings(prompt, width, height, steps, model, style, seed);
-
-  insert into imagen.series (prompt, model, width, height, steps, style, base_seed, count)
-  values (prompt, model, width, height, steps, style, seed, n)
+  insert into imagen.series (kind, settings, count, parent_image_id)
+  values (kind, settings, n, parent_image_id)
   returning * into _series;
-  _job_ids := imagen_private.queue_series_tries(_series, 1, n);
-  return to_jsonb(_series) || jsonb_build_object('job_ids', to_jsonb(_job_ids));
+  _try_ids := imagen_private.queue_series_tries(_series, 1, n);
+  return to_jsonb(_series) || jsonb_build_object('try_ids', to_jsonb(_try_ids), 'job_ids', to_jsonb(_try_ids));
 end;
 $$;
-comment on function imagen.create_series(text,integer,text,integer,integer,integer,text,bigint) is
-  'Creates a series of n tries (limits and default: imagen.settings_rules) of one prompt; returns the series with its job_ids.';
-grant execute on function imagen.create_series(text,integer,text,integer,integer,integer,text,bigint) to authenticated, service_role;
+grant execute on function imagen_private.start_series(text,jsonb,integer,uuid) to authenticated, service_role;
+
+-- Validates, then inserts the series and its n tries in one transaction; returns the series with
+-- its try_ids. settings holds the rest (imagen.settings_rules(): model, width, height, steps,
+-- style, seed, ...); a field left out takes its rule's default. Bad input raises 22023 naming the
+-- field and writes nothing.
+create or replace function imagen.create_series(prompt text, n integer default ((imagen_private.settings_rules_by_field() #>> '{n,default_value}'::text[]))::integer, settings jsonb default '{}'::jsonb)
+ returns jsonb
+ language sql
+ set search_path to ''
+as $$
+  select imagen_private.start_series('generate',
+    coalesce(create_series.settings, '{}'::jsonb) || jsonb_build_object('prompt', create_series.prompt), n, null);
+$$;
+comment on function imagen.create_series(text,integer,jsonb) is
+  'Creates a series of n tries (limits and defaults: imagen.settings_rules) of one prompt with these settings; returns the series with its try_ids.';
+grant execute on function imagen.create_series(text,integer,jsonb) to authenticated, service_role;
+
+-- The settings every kind of work shares (those of no particular kind), without the seed: what a
+-- child series (a variation) keeps of the picture it is made from.
+create or replace function imagen_private.shared_settings(settings jsonb)
+ returns jsonb
+ language sql
+ immutable
+ set search_path to ''
+as $$
+  select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
+  from jsonb_each(settings) e
+  join imagen.settings_rules() r on r.field = e.key and r.part = 'settings' and r.kinds is null
+  where e.key <> 'seed'
+$$;
+grant execute on function imagen_private.shared_settings(jsonb) to authenticated, service_role;
 
 -- "More like this": a child series of n variations of one of the caller's pictures (its prompt and
 -- settings, new seeds unless one is given), each rendered from that picture with `strength`
@@ -72,36 +79,26 @@ create or replace function imagen.vary_image(image_id uuid, n integer default ((
  set search_path to ''
 as $$
 declare
-  _image imagen.images;
-  _problem text := coalesce(imagen_private.strength_problem(strength),
-    case when strength is null then (imagen_private.settings_rules_by_field() #>> '{strength,rule}') || ', got null' end);
-  _series imagen.series;
-  _job_ids uuid[];
+  _source jsonb;
 begin
-  select * into _image from imagen.images i where i.id = vary_image.image_id;
+  select j.settings into _source
+  from imagen.images i join imagen.jobs j on j.id = i.job_id
+  where i.id = vary_image.image_id;
   if not found then
     raise exception 'image_id % is not one of your pictures', vary_image.image_id using errcode = '22023';
   end if;
-  perform imagen_private.assert_valid_n(n);
-  if _problem is not null then
-    raise exception '%', _problem using errcode = '22023';
-  end if;
-  perform imagen_private.assert_valid_settings(_image.prompt, _image.width, _image.height, _image.steps,
-                                               _image.model, _image.style, seed);
-  insert into imagen.series (prompt, model, width, height, steps, style, base_seed, count, parent_image_id, strength)
-  values (_image.prompt, _image.model, _image.width, _image.height, _image.steps, _image.style, seed, n,
-          _image.id, vary_image.strength)
-  returning * into _series;
-  _job_ids := imagen_private.queue_series_tries(_series, 1, n);
-  return to_jsonb(_series) || jsonb_build_object('job_ids', to_jsonb(_job_ids));
+  return imagen_private.start_series('vary',
+    imagen_private.shared_settings(_source)
+      || jsonb_build_object('strength', vary_image.strength, 'seed', vary_image.seed),
+    n, vary_image.image_id);
 end;
 $$;
 comment on function imagen.vary_image(uuid,integer,integer,bigint) is
-  'Creates a child series of n variations of one of your pictures (image-to-image, new seeds); returns it with its job_ids.';
+  'Creates a child series of n variations of one of your pictures (image-to-image, new seeds); returns it with its try_ids.';
 grant execute on function imagen.vary_image(uuid,integer,integer,bigint) to authenticated, service_role;
 
--- One try outside any series; it shows in the flat gallery.
-create or replace function imagen.submit_job(prompt text, model text default (imagen_private.settings_rules_by_field() #>> '{model,default_value}'::text[]), width integer default ((imagen_private.settings_rules_by_field() #>> '{width,default_value}'::text[]))::integer, height integer default ((imagen_private.settings_rules_by_field() #>> '{height,default_value}'::text[]))::integer, steps integer default ((imagen_private.settings_rules_by_field() #>> '{steps,default_value}'::text[]))::integer, style text default null::text, seed bigint default null::bigint)
+-- One try outside any series; it shows in the flat gallery. settings as create_series's.
+create or replace function imagen.submit_job(prompt text, settings jsonb default '{}'::jsonb)
  returns imagen.jobs
  language plpgsql
  set search_path to ''
@@ -109,14 +106,13 @@ as $$
 declare
   _id uuid;
 begin
-  perform imagen_private.assert_valid_settings(prompt, width, height, steps, model, style, seed);
-  insert into imagen.jobs (prompt, model, width, height, steps, style, seed)
-  values (prompt, model, width, height, steps, style, coalesce(seed, imagen_private.try_seed(null, 1)))
+  insert into imagen.jobs (kind, settings)
+  values ('generate', coalesce(submit_job.settings, '{}'::jsonb) || jsonb_build_object('prompt', submit_job.prompt))
   returning id into _id;
   return imagen_private.own_job(_id);
 end;
 $$;
-grant execute on function imagen.submit_job(text,text,integer,integer,integer,text,bigint) to authenticated, service_role;
+grant execute on function imagen.submit_job(text,jsonb) to authenticated, service_role;
 
 -- Adds n more tries to one of the caller's series, up to n's maximum in all.
 create or replace function imagen.add_tries(series_id uuid, n integer)
@@ -128,7 +124,7 @@ declare
   _n jsonb := imagen_private.settings_rules_by_field() -> 'n';
   _series imagen.series;
   _first integer;
-  _job_ids uuid[];
+  _try_ids uuid[];
 begin
   perform imagen_private.assert_valid_n(n);
   select * into _series from imagen.series s where s.id = add_tries.series_id for update;
@@ -141,8 +137,8 @@ begin
   end if;
   _first := _series.count + 1;
   update imagen.series s set count = s.count + n where s.id = _series.id returning * into _series;
-  _job_ids := imagen_private.queue_series_tries(_series, _first, _series.count);
-  return to_jsonb(_series) || jsonb_build_object('job_ids', to_jsonb(_job_ids));
+  _try_ids := imagen_private.queue_series_tries(_series, _first, _series.count);
+  return to_jsonb(_series) || jsonb_build_object('try_ids', to_jsonb(_try_ids), 'job_ids', to_jsonb(_try_ids));
 end;
 $$;
 grant execute on function imagen.add_tries(uuid,integer) to authenticated, service_role;

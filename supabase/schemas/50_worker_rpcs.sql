@@ -1,13 +1,15 @@
 -- What the worker calls: service_role only. Claims take turns between owners (the owner served
 -- least recently first), then queue time, then index order within a series.
 
--- The claim, in one write per try. Expired leases first (back to the queue, or failed/cancelled);
--- then, in the queue order (imagen_private.turn_order and line_order), the first owner with a
--- due queued try, and that owner's first such try. Only owners with queued tries are walked
+-- The claim, in one write per try. Expired leases first (back to the queue, or failed/cancelled,
+-- as imagen_private.try_state says); then, in the queue order (imagen_private.turn_order and
+-- line_order), the first owner with a runnable try this worker serves (its models and kinds; NULL:
+-- any), and that owner's first such try. Only owners with queued tries are walked
 -- (owner_turns_turn_idx), so owners long idle cost nothing. The owner's turn moves by the
 -- jobs_note_owner_turn trigger; claim_id is recorded in the update, so a try costs one row
--- version and one Realtime event.
-create or replace function imagen.claim_next(worker_id text, lease_seconds double precision, claim_id uuid)
+-- version and one Realtime event. `status = 'queued'` and the lease's expiry are the indexes'
+-- access paths; try_state decides.
+create or replace function imagen.claim_next(worker_id text, lease_seconds double precision, claim_id uuid, models text[] default null::text[], kinds text[] default null::text[])
  returns setof imagen.jobs
  language plpgsql
  set search_path to ''
@@ -21,20 +23,20 @@ begin
     raise exception 'lease_seconds must be positive' using errcode = '22023';
   end if;
 
-  -- Expired leases: the holder crashed or hung. Out of attempts means failed, a cancel request
-  -- means cancelled, otherwise back to the front of the queue.
+  -- Expired leases: the holder crashed or hung. A runnable one goes back to the front of the
+  -- queue; an ending one ends, cancelled if that was asked, failed otherwise.
   update imagen.jobs j
   set status = case
+        when imagen_private.try_state(j) = 'runnable' then 'queued'
         when j.cancel_requested then 'cancelled'
-        when j.attempts >= j.max_attempts then 'failed'
-        else 'queued'
+        else 'failed'
       end,
       error = case
-        when j.attempts >= j.max_attempts and not j.cancel_requested
+        when imagen_private.try_state(j) = 'ending' and not j.cancel_requested
           then format('the worker rendering it stopped answering (%s of %s attempts)', j.attempts, j.max_attempts)
         else j.error
       end,
-      finished_at = case when j.cancel_requested or j.attempts >= j.max_attempts then now() end,
+      finished_at = case when imagen_private.try_state(j) = 'ending' then now() end,
       lease_expires_at = null
   where j.id in (
     select e.id from imagen.jobs e
@@ -56,7 +58,9 @@ begin
     from imagen.owner_turns t
     cross join lateral (
       select q.id from imagen.jobs q
-      where q.owner_id = t.owner_id and q.status = 'queued' and q.run_after <= now()
+      where q.owner_id = t.owner_id and q.status = 'queued'
+        and imagen_private.try_state(q) = 'runnable'
+        and imagen_private.serves(q, claim_next.models, claim_next.kinds)
       order by imagen_private.line_order(q.queued_at, q.series_idx, q.id)
       limit 1
       for update of q skip locked
@@ -68,7 +72,7 @@ begin
   returning j.*;
 end;
 $$;
-grant execute on function imagen.claim_next(text,double precision,uuid) to service_role;
+grant execute on function imagen.claim_next(text,double precision,uuid,text[],text[]) to service_role;
 
 -- The next try in fair turns (claim_next), for callers that name no claim.
 create or replace function imagen.claim_job(worker_id text, lease_seconds double precision default 60)
@@ -83,7 +87,8 @@ grant execute on function imagen.claim_job(text,double precision) to service_rol
 -- A claim whose answer never arrived (a gateway timeout after the commit) must not strand its
 -- try: the worker names each claim and sends the same id when it retries; a retry hands back what
 -- the first attempt took. claim_id has no default, so PostgREST picks this one only when named.
-create or replace function imagen.claim_job(worker_id text, lease_seconds double precision, claim_id uuid)
+-- models and kinds: what this worker renders (NULL: anything).
+create or replace function imagen.claim_job(worker_id text, lease_seconds double precision, claim_id uuid, models text[] default null::text[], kinds text[] default null::text[])
  returns setof imagen.jobs
  language plpgsql
  set search_path to ''
@@ -100,10 +105,11 @@ begin
   if found then
     return;
   end if;
-  return query select * from imagen.claim_next(claim_job.worker_id, claim_job.lease_seconds, claim_job.claim_id);
+  return query select * from imagen.claim_next(claim_job.worker_id, claim_job.lease_seconds, claim_job.claim_id,
+                                               claim_job.models, claim_job.kinds);
 end;
 $$;
-grant execute on function imagen.claim_job(text,double precision,uuid) to service_role;
+grant execute on function imagen.claim_job(text,double precision,uuid,text[],text[]) to service_role;
 
 -- The try job_id, locked for the rest of the transaction, if worker_id holds its lease (it is
 -- running under that worker); otherwise SQLSTATE IL001, "lease lost".
@@ -187,15 +193,13 @@ begin
     return null;
   end if;
 
-  insert into imagen.images (job_id, owner_id, series_id, prompt, model, width, height, steps,
-                             style, seed, bucket, path, bytes, mime)
-  values (_job.id, _job.owner_id, _job.series_id, _job.prompt, _job.model, _job.width, _job.height,
-          _job.steps, _job.style, _job.seed, complete_job.bucket, complete_job.path,
+  insert into imagen.images (job_id, owner_id, series_id, bucket, path, bytes, mime)
+  values (_job.id, _job.owner_id, _job.series_id, complete_job.bucket, complete_job.path,
           complete_job.bytes, complete_job.mime)
   returning * into _image;
 
   update imagen.jobs j
-  set status = 'done', image_id = _image.id, progress = j.steps, error = null,
+  set status = 'done', image_id = _image.id, progress = (j.settings ->> 'steps')::integer, error = null,
       lease_expires_at = null, finished_at = now()
   where j.id = _job.id;
   return _image;

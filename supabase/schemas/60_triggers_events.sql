@@ -127,7 +127,7 @@ begin
     _limit := imagen_private.max_unfinished_tries(_owner);
     select count(*) into _unfinished
     from imagen.jobs j
-    where j.owner_id = _owner and j.status in ('queued', 'running');
+    where j.owner_id = _owner and j.status = any(imagen_private.unfinished_statuses());
     if _unfinished > _limit then
       select count(*) into _asked from changed c where c.owner_id = _owner and c.status = 'queued';
       raise exception 'too many unfinished tries: you have % queued or running and asked for % more, the limit is %',
@@ -149,55 +149,100 @@ create trigger jobs_enforce_unfinished_cap_on_update
   referencing new table as changed
   for each statement execute function imagen.jobs_enforce_unfinished_cap();
 
--- A try of a series carries the series' settings, and its seed follows the series' base seed.
-create or replace function imagen.jobs_match_their_series()
+-- A series' kind and settings, checked (defaults filled in) when either is written, and its count
+-- within n's rule when it is written: never on the other writes (a pick, a favourite). A kind
+-- with a source needs the picture it is made from.
+create or replace function imagen.series_check_settings()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+begin
+  if tg_op = 'INSERT' or (new.kind, new.settings) is distinct from (old.kind, old.settings) then
+    new.settings := imagen_private.checked_settings(new.kind, new.settings);
+    if tg_op = 'INSERT' and new.parent_image_id is null
+       and (select k.needs_source from imagen.try_kinds() k where k.kind = new.kind) then
+      raise exception 'parent_image_id: a % series is made from one of your pictures', new.kind
+        using errcode = '22023';
+    end if;
+  end if;
+  if tg_op = 'INSERT' or new.count is distinct from old.count then
+    perform imagen_private.assert_valid_n(new.count);
+  end if;
+  return new;
+end;
+$$;
+create trigger series_check_settings
+  before insert or update of kind, settings, count on imagen.series
+  for each row execute function imagen.series_check_settings();
+
+-- A try of a series takes its series' kind and settings, with its own seed (the series' base seed
+-- + index - 1, or random) and, for a variation, the path of the picture it is made from, read
+-- through RLS from the series' parent picture: users never name a path. A solo try's settings are
+-- checked like a series'; it cannot be of a kind that needs a source. Its index is within n's rule.
+create or replace function imagen.jobs_take_their_settings()
  returns trigger
  language plpgsql
  set search_path to ''
 as $$
 declare
   _series imagen.series;
+  _source text;
 begin
+  if new.series_id is null then
+    if (select k.needs_source from imagen.try_kinds() k where k.kind = new.kind) then
+      raise exception 'kind: a % try is made from one of your pictures, in a series (vary_image)', new.kind
+        using errcode = '22023';
+    end if;
+    new.settings := imagen_private.checked_settings(new.kind, new.settings);
+    new.settings := new.settings || jsonb_build_object(
+      'seed', coalesce((new.settings ->> 'seed')::bigint, imagen_private.try_seed(null, 1)));
+    return new;
+  end if;
+  perform imagen_private.assert_valid_n(new.series_idx);
   -- A series the caller cannot see is refused by the insert policy and the foreign key.
   select * into _series from imagen.series s where s.id = new.series_id;
-  if found and (
-    (new.prompt, new.model, new.width, new.height, new.steps, new.style)
-      is distinct from (_series.prompt, _series.model, _series.width, _series.height, _series.steps, _series.style)
-    or (_series.base_seed is not null and new.seed <> imagen_private.try_seed(_series.base_seed, new.series_idx))
-  ) then
-    raise exception 'settings of a try must be those of its series % (prompt, model, width, height, steps, style, seed)',
-      new.series_id
-      using errcode = '22023';
+  if not found then
+    return new;
+  end if;
+  new.kind := _series.kind;
+  new.settings := _series.settings || jsonb_build_object(
+    'seed', imagen_private.try_seed((_series.settings ->> 'seed')::bigint, new.series_idx));
+  if (select k.needs_source from imagen.try_kinds() k where k.kind = new.kind) then
+    select i.path into _source from imagen.images i where i.id = _series.parent_image_id;
+    if _source is null then
+      raise exception 'parent_image_id: the picture series % is made from was deleted', new.series_id
+        using errcode = '22023';
+    end if;
+    new.settings := new.settings || jsonb_build_object('source_path', _source);
   end if;
   return new;
 end;
 $$;
-create trigger jobs_match_their_series
+create trigger jobs_take_their_settings
   before insert on imagen.jobs
-  for each row when (new.series_id is not null)
-  execute function imagen.jobs_match_their_series();
+  for each row execute function imagen.jobs_take_their_settings();
 
--- A variation's try renders from its series' parent picture at the series' strength. Users never
--- name a path: it is read here, through RLS, from the picture the series varies.
-create or replace function imagen.jobs_take_their_source()
+-- The database stays the boundary for a try's settings written later (by the service role or the
+-- database owner): checked when they change, never on a status, lease or progress write.
+create or replace function imagen.jobs_check_settings()
  returns trigger
  language plpgsql
  set search_path to ''
 as $$
+declare
+  _problem text := imagen_private.settings_problem(new.kind, new.settings);
 begin
-  select s.strength, i.path into new.strength, new.source_path
-  from imagen.series s left join imagen.images i on i.id = s.parent_image_id
-  where s.id = new.series_id;
-  if new.strength is not null and new.source_path is null then
-    raise exception 'parent_image_id: the picture series % varies was deleted', new.series_id
-      using errcode = '22023';
+  if _problem is not null then
+    raise exception '%', _problem using errcode = '22023';
   end if;
   return new;
 end;
 $$;
-create trigger jobs_take_their_source
-  before insert on imagen.jobs
-  for each row execute function imagen.jobs_take_their_source();
+create trigger jobs_check_settings
+  before update of kind, settings on imagen.jobs
+  for each row when ((new.kind, new.settings) is distinct from (old.kind, old.settings))
+  execute function imagen.jobs_check_settings();
 
 -- Checked at commit, when create_series and add_tries have written both the count and the tries.
 create or replace function imagen.series_count_matches_tries()

@@ -3,17 +3,24 @@
 -- imagen_private.turn_order and line_order (15_queue_order.sql), which claim_next serves by:
 -- the owner whose turn it is gets the first try of their line; that owner then goes to the back.
 -- So in round k every owner with a k-th try is served once, in turn order: a try's place overall
--- is its rank by (place in its owner's line, its owner's turn). Not modelled: a retried try
--- waiting out its backoff (run_after), which claim_next skips until it is due.
+-- is its rank by (place in its owner's line, its owner's turn). Only runnable tries have a place
+-- (imagen_private.try_state, as the claim decides); a try waiting out a retry's backoff is
+-- expected when it falls due, a rendering one started when it did; an ending one (its lease
+-- expired and the next claim ends it) is not listed.
 --
--- expected_start is an estimate from the last 20 finished renders: the time left on the running
+-- expected_start is an estimate from the last 20 finished renders: the time left on the rendering
 -- tries plus one mean render per try ahead, shared by the workers rendering now; NULL while
--- nothing has finished yet. A running try's expected_start is when it started.
+-- nothing has finished yet.
 --
 -- SECURITY INVOKER: a caller sees the places among the tries it may read, which is the whole
 -- queue for service_role and postgres only; users read their own through imagen.queue_places().
 create view imagen.queue with (security_invoker = true) as
-with recent as (
+with states as (
+  select j.id, j.owner_id, j.series_id, j.series_idx, j.status, j.queued_at, j.started_at, j.run_after,
+         j.leased_by, imagen_private.try_state(j) as state
+  from imagen.jobs j
+  where j.status = any(imagen_private.unfinished_statuses())
+), recent as (
   select avg(extract(epoch from d.finished_at - d.started_at))::double precision as seconds
   from (
     select j.finished_at, j.started_at from imagen.jobs j
@@ -22,18 +29,18 @@ with recent as (
     limit 20
   ) d
 ), rendering as (
-  select count(distinct j.leased_by) as workers,
-         coalesce(sum(greatest(r.seconds - extract(epoch from now() - j.started_at)::double precision, 0)), 0)
+  select count(distinct s.leased_by) as workers,
+         coalesce(sum(greatest(r.seconds - extract(epoch from now() - s.started_at)::double precision, 0)), 0)
            as seconds_left
-  from imagen.jobs j cross join recent r
-  where j.status = 'running'
+  from states s cross join recent r
+  where s.state = 'rendering'
 ), lines as (
-  select j.id, j.owner_id, j.series_id, j.series_idx, j.status, j.queued_at,
+  select s.*,
          row_number() over (
-           partition by j.owner_id order by imagen_private.line_order(j.queued_at, j.series_idx, j.id)
+           partition by s.owner_id order by imagen_private.line_order(s.queued_at, s.series_idx, s.id)
          ) as place_in_line
-  from imagen.jobs j
-  where j.status = 'queued'
+  from states s
+  where s.state = 'runnable'
 ), places as (
   select l.*,
          row_number() over (
@@ -43,12 +50,14 @@ with recent as (
 )
 select p.id, p.owner_id, p.series_id, p.series_idx, p.status, p.place, p.place_in_line,
        now() + make_interval(secs => (g.seconds_left + (p.place - 1) * r.seconds) / greatest(g.workers, 1))
-         as expected_start
+         as expected_start,
+       p.state
 from places p cross join recent r cross join rendering g
 union all
-select j.id, j.owner_id, j.series_id, j.series_idx, j.status, null, null, j.started_at
-from imagen.jobs j
-where j.status = 'running';
+select s.id, s.owner_id, s.series_id, s.series_idx, s.status, null, null,
+       case s.state when 'waiting' then s.run_after else s.started_at end, s.state
+from states s
+where s.state in ('waiting', 'rendering');
 comment on view imagen.queue is
   'Every unfinished try: its place overall and in its owner''s line (in claim order), and an expected start.';
 revoke all on imagen.queue from public, anon, authenticated;

@@ -11,12 +11,11 @@ end;
 $$;
 grant usage on schema imagen to imagen_autoscaler;
 
--- The tries that want a worker: queued (due or waiting out a retry's backoff) and running, less
--- the expired leases the next claim will end instead of requeueing (out of attempts, or their
--- cancel was asked). Running tries count so that a scale-down never takes a worker from a render
--- in progress; an expired lease counts until a claim requeues it. Done, failed and cancelled tries
--- never count. model: that model's tries only, for workers that serve one model; NULL: all.
--- SECURITY DEFINER (owned by postgres): the role reads no table itself, and learns a count only.
+-- The tries that want a worker (imagen_private.wants_a_worker: runnable, waiting out a backoff,
+-- or rendering) among those a worker serving this model would claim (imagen_private.serves);
+-- NULL: every model. Rendering tries count so that a scale-down never takes a worker from a render
+-- in progress. SECURITY DEFINER (owned by postgres): the role reads no table itself, and learns a
+-- count only.
 create or replace function imagen.queue_depth(model text default null)
  returns bigint
  language sql
@@ -25,10 +24,9 @@ create or replace function imagen.queue_depth(model text default null)
  set search_path to ''
 as $$
   select count(*) from imagen.jobs j
-  where j.status in ('queued', 'running')
-    and (queue_depth.model is null or j.model = queue_depth.model)
-    and not (j.status = 'running' and j.lease_expires_at < now()
-             and (j.cancel_requested or j.attempts >= j.max_attempts));
+  where j.status = any(imagen_private.unfinished_statuses())
+    and imagen_private.wants_a_worker(j)
+    and imagen_private.serves(j, case when queue_depth.model is not null then array[queue_depth.model] end, null);
 $$;
 revoke execute on function imagen.queue_depth(text) from public, anon, authenticated, service_role;
 grant execute on function imagen.queue_depth(text) to imagen_autoscaler;

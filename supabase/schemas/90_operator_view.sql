@@ -1,7 +1,7 @@
 -- The operator's view of the fleet, in one statement: what is runnable (by model, and how long the
 -- oldest has waited), who has the most unfinished tries, and which workers hold leases since when.
 -- `imagen queue` prints it; each worker samples its counts for its Prometheus metrics.
--- Runnable is what claim_next would hand out now: queued and due, or running on an expired lease.
+-- Runnable, waiting and rendering are imagen_private.try_state's words, the claim's own rule.
 -- Waits count from queued_at, when the user last put the try in the queue.
 -- Users are named by id; their emails only when asked (with_emails), for an operator at a terminal.
 -- SECURITY INVOKER and granted to service_role only (postgres owns it): both read every row
@@ -18,14 +18,13 @@ begin
   end if;
   return (
     with unfinished as (
-      select j.owner_id, j.model, j.status, j.queued_at, j.leased_by, j.started_at, j.lease_expires_at,
-             (j.status = 'queued' and j.run_after <= now()) or (j.status = 'running' and j.lease_expires_at < now())
-               as runnable
+      select j.owner_id, j.settings ->> 'model' as model, j.status, j.queued_at, j.leased_by, j.started_at,
+             j.lease_expires_at, imagen_private.try_state(j) as state
       from imagen.jobs j
-      where j.status in ('queued', 'running')
+      where j.status = any(imagen_private.unfinished_statuses())
     ), models as (
       select u.model, count(*) as runnable, extract(epoch from now() - min(u.queued_at))::double precision as wait
-      from unfinished u where u.runnable
+      from unfinished u where u.state = 'runnable'
       group by u.model
     ), users as (
       select u.owner_id, count(*) as unfinished, count(*) filter (where u.status = 'queued') as queued,
@@ -41,9 +40,9 @@ begin
     )
     select jsonb_build_object(
       'measured_at', now(),
-      'runnable', (select count(*) from unfinished u where u.runnable),
-      'waiting', (select count(*) from unfinished u where u.status = 'queued' and not u.runnable),
-      'running', (select count(*) from unfinished u where u.status = 'running'),
+      'runnable', (select count(*) from unfinished u where u.state = 'runnable'),
+      'waiting', (select count(*) from unfinished u where u.state = 'waiting'),
+      'running', (select count(*) from unfinished u where u.state = 'rendering'),
       'oldest_wait_seconds', (select max(m.wait) from models m),
       'by_model', coalesce((
         select jsonb_agg(jsonb_build_object('model', m.model, 'runnable', m.runnable, 'oldest_wait_seconds', m.wait)

@@ -7,14 +7,14 @@ export type Database = {
           Tables: {
             "images": {
                   Row: {
-                    "bucket": string,"bytes": number,"created_at": string,"height": number,"id": string,"job_id": string,"mime": string,"model": string,"owner_id": string,"path": string,"prompt": string,"seed": number,"series_id": string | null,"steps": number,"style": string | null,"width": number
+                    "bucket": string,"bytes": number,"created_at": string,"id": string,"job_id": string,"mime": string,"owner_id": string,"path": string,"series_id": string | null
                   }
                   ComputedFields: never
                   Insert: {
-                    "bucket": string,"bytes": number,"created_at"?: string,"height": number,"id"?: string,"job_id": string,"mime"?: string,"model": string,"owner_id": string,"path": string,"prompt": string,"seed": number,"series_id"?: string | null,"steps": number,"style"?: string | null,"width": number
+                    "bucket": string,"bytes": number,"created_at"?: string,"id"?: string,"job_id": string,"mime"?: string,"owner_id": string,"path": string,"series_id"?: string | null
                   }
                   Update: {
-                    "bucket"?: string,"bytes"?: number,"created_at"?: string,"height"?: number,"id"?: string,"job_id"?: string,"mime"?: string,"model"?: string,"owner_id"?: string,"path"?: string,"prompt"?: string,"seed"?: number,"series_id"?: string | null,"steps"?: number,"style"?: string | null,"width"?: number
+                    "bucket"?: string,"bytes"?: number,"created_at"?: string,"id"?: string,"job_id"?: string,"mime"?: string,"owner_id"?: string,"path"?: string,"series_id"?: string | null
                   }
                   Relationships: [
                     {
@@ -33,14 +33,14 @@ isOneToOne: false
                   ]
                 },"jobs": {
                   Row: {
-                    "attempts": number,"cancel_requested": boolean,"claim_id": string | null,"created_at": string,"error": string | null,"finished_at": string | null,"height": number,"id": string,"image_id": string | null,"lease_expires_at": string | null,"leased_by": string | null,"max_attempts": number,"model": string,"owner_id": string,"progress": number,"prompt": string,"queued_at": string,"run_after": string,"seed": number,"series_id": string | null,"series_idx": number | null,"source_path": string | null,"started_at": string | null,"status": string,"steps": number,"strength": number | null,"style": string | null,"updated_at": string,"width": number
+                    "attempts": number,"cancel_requested": boolean,"claim_id": string | null,"created_at": string,"error": string | null,"finished_at": string | null,"id": string,"image_id": string | null,"kind": string,"lease_expires_at": string | null,"leased_by": string | null,"max_attempts": number,"owner_id": string,"progress": number,"queued_at": string,"run_after": string,"series_id": string | null,"series_idx": number | null,"settings": NonNullable<Json>,"started_at": string | null,"status": string,"updated_at": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height": number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model": string,"owner_id"?: string,"progress"?: number,"prompt": string,"queued_at"?: string,"run_after"?: string,"seed": number,"series_id"?: string | null,"series_idx"?: number | null,"source_path"?: string | null,"started_at"?: string | null,"status"?: string,"steps": number,"strength"?: number | null,"style"?: string | null,"updated_at"?: string,"width": number
+                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"id"?: string,"image_id"?: string | null,"kind"?: string,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"owner_id"?: string,"progress"?: number,"queued_at"?: string,"run_after"?: string,"series_id"?: string | null,"series_idx"?: number | null,"settings"?: NonNullable<Json>,"started_at"?: string | null,"status"?: string,"updated_at"?: string
                   }
                   Update: {
-                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"height"?: number,"id"?: string,"image_id"?: string | null,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"model"?: string,"owner_id"?: string,"progress"?: number,"prompt"?: string,"queued_at"?: string,"run_after"?: string,"seed"?: number,"series_id"?: string | null,"series_idx"?: number | null,"source_path"?: string | null,"started_at"?: string | null,"status"?: string,"steps"?: number,"strength"?: number | null,"style"?: string | null,"updated_at"?: string,"width"?: number
+                    "attempts"?: number,"cancel_requested"?: boolean,"claim_id"?: string | null,"created_at"?: string,"error"?: string | null,"finished_at"?: string | null,"id"?: string,"image_id"?: string | null,"kind"?: string,"lease_expires_at"?: string | null,"leased_by"?: string | null,"max_attempts"?: number,"owner_id"?: string,"progress"?: number,"queued_at"?: string,"run_after"?: string,"series_id"?: string | null,"series_idx"?: number | null,"settings"?: NonNullable<Json>,"started_at"?: string | null,"status"?: string,"updated_at"?: string
                   }
                   Relationships: [
                     {
@@ -101,14 +101,14 @@ isOneToOne: false
                   ]
                 },"series": {
                   Row: {
-                    "base_seed": number | null,"count": number,"created_at": string,"favourite": boolean,"height": number,"id": string,"model": string,"owner_id": string,"parent_image_id": string | null,"prompt": string,"selected_image_id": string | null,"steps": number,"strength": number | null,"style": string | null,"width": number
+                    "count": number,"created_at": string,"favourite": boolean,"id": string,"kind": string,"owner_id": string,"parent_image_id": string | null,"selected_image_id": string | null,"settings": NonNullable<Json>
                   }
                   ComputedFields: never
                   Insert: {
-                    "base_seed"?: number | null,"count": number,"created_at"?: string,"favourite"?: boolean,"height": number,"id"?: string,"model": string,"owner_id"?: string,"parent_image_id"?: string | null,"prompt": string,"selected_image_id"?: string | null,"steps": number,"strength"?: number | null,"style"?: string | null,"width": number
+                    "count": number,"created_at"?: string,"favourite"?: boolean,"id"?: string,"kind"?: string,"owner_id"?: string,"parent_image_id"?: string | null,"selected_image_id"?: string | null,"settings"?: NonNullable<Json>
                   }
                   Update: {
-                    "base_seed"?: number | null,"count"?: number,"created_at"?: string,"favourite"?: boolean,"height"?: number,"id"?: string,"model"?: string,"owner_id"?: string,"parent_image_id"?: string | null,"prompt"?: string,"selected_image_id"?: string | null,"steps"?: number,"strength"?: number | null,"style"?: string | null,"width"?: number
+                    "count"?: number,"created_at"?: string,"favourite"?: boolean,"id"?: string,"kind"?: string,"owner_id"?: string,"parent_image_id"?: string | null,"selected_image_id"?: string | null,"settings"?: NonNullable<Json>
                   }
                   Relationships: [
                     {
@@ -164,7 +164,7 @@ isOneToOne: false
           Views: {
             "queue": {
                   Row: {
-                    "expected_start": string | null,"id": string | null,"owner_id": string | null,"place": number | null,"place_in_line": number | null,"series_id": string | null,"series_idx": number | null,"status": string | null
+                    "expected_start": string | null,"id": string | null,"owner_id": string | null,"place": number | null,"place_in_line": number | null,"series_id": string | null,"series_idx": number | null,"state": string | null,"status": string | null
                   }
                   ComputedFields: never
                   Relationships: [
@@ -184,29 +184,22 @@ isOneToOne: false
 "created_at": string,
 "error": string | null,
 "finished_at": string | null,
-"height": number,
 "id": string,
 "image_id": string | null,
+"kind": string,
 "lease_expires_at": string | null,
 "leased_by": string | null,
 "max_attempts": number,
-"model": string,
 "owner_id": string,
 "progress": number,
-"prompt": string,
 "queued_at": string,
 "run_after": string,
-"seed": number,
 "series_id": string | null,
 "series_idx": number | null,
-"source_path": string | null,
+"settings": NonNullable<Json>,
 "started_at": string | null,
 "status": string,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"updated_at": string,
-"width": number
+"updated_at": string
             }
                           SetofOptions: {
         from: "*"
@@ -216,21 +209,15 @@ isOneToOne: false
       } },
 "cancel_series":
 { Args: { "series_id": string }; Returns: {
-              "base_seed": number | null,
-"count": number,
+              "count": number,
 "created_at": string,
 "favourite": boolean,
-"height": number,
 "id": string,
-"model": string,
+"kind": string,
 "owner_id": string,
 "parent_image_id": string | null,
-"prompt": string,
 "selected_image_id": string | null,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"width": number
+"settings": NonNullable<Json>
             }
                           SetofOptions: {
         from: "*"
@@ -246,29 +233,22 @@ isOneToOne: false
 "created_at": string,
 "error": string | null,
 "finished_at": string | null,
-"height": number,
 "id": string,
 "image_id": string | null,
+"kind": string,
 "lease_expires_at": string | null,
 "leased_by": string | null,
 "max_attempts": number,
-"model": string,
 "owner_id": string,
 "progress": number,
-"prompt": string,
 "queued_at": string,
 "run_after": string,
-"seed": number,
 "series_id": string | null,
 "series_idx": number | null,
-"source_path": string | null,
+"settings": NonNullable<Json>,
 "started_at": string | null,
 "status": string,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"updated_at": string,
-"width": number
+"updated_at": string
             }[]
                           SetofOptions: {
         from: "*"
@@ -276,36 +256,29 @@ isOneToOne: false
         isOneToOne: false
         isSetofReturn: true
       } } |
-{ Args: { "claim_id": string,"lease_seconds": number,"worker_id": string }; Returns: {
+{ Args: { "claim_id": string,"kinds"?: (string)[],"lease_seconds": number,"models"?: (string)[],"worker_id": string }; Returns: {
               "attempts": number,
 "cancel_requested": boolean,
 "claim_id": string | null,
 "created_at": string,
 "error": string | null,
 "finished_at": string | null,
-"height": number,
 "id": string,
 "image_id": string | null,
+"kind": string,
 "lease_expires_at": string | null,
 "leased_by": string | null,
 "max_attempts": number,
-"model": string,
 "owner_id": string,
 "progress": number,
-"prompt": string,
 "queued_at": string,
 "run_after": string,
-"seed": number,
 "series_id": string | null,
 "series_idx": number | null,
-"source_path": string | null,
+"settings": NonNullable<Json>,
 "started_at": string | null,
 "status": string,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"updated_at": string,
-"width": number
+"updated_at": string
             }[]
                           SetofOptions: {
         from: "*"
@@ -314,36 +287,29 @@ isOneToOne: false
         isSetofReturn: true
       } },
 "claim_next":
-{ Args: { "claim_id": string,"lease_seconds": number,"worker_id": string }; Returns: {
+{ Args: { "claim_id": string,"kinds"?: (string)[],"lease_seconds": number,"models"?: (string)[],"worker_id": string }; Returns: {
               "attempts": number,
 "cancel_requested": boolean,
 "claim_id": string | null,
 "created_at": string,
 "error": string | null,
 "finished_at": string | null,
-"height": number,
 "id": string,
 "image_id": string | null,
+"kind": string,
 "lease_expires_at": string | null,
 "leased_by": string | null,
 "max_attempts": number,
-"model": string,
 "owner_id": string,
 "progress": number,
-"prompt": string,
 "queued_at": string,
 "run_after": string,
-"seed": number,
 "series_id": string | null,
 "series_idx": number | null,
-"source_path": string | null,
+"settings": NonNullable<Json>,
 "started_at": string | null,
 "status": string,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"updated_at": string,
-"width": number
+"updated_at": string
             }[]
                           SetofOptions: {
         from: "*"
@@ -356,19 +322,12 @@ isOneToOne: false
               "bucket": string,
 "bytes": number,
 "created_at": string,
-"height": number,
 "id": string,
 "job_id": string,
 "mime": string,
-"model": string,
 "owner_id": string,
 "path": string,
-"prompt": string,
-"seed": number,
-"series_id": string | null,
-"steps": number,
-"style": string | null,
-"width": number
+"series_id": string | null
             }
                           SetofOptions: {
         from: "*"
@@ -377,7 +336,7 @@ isOneToOne: false
         isSetofReturn: false
       } },
 "create_series":
-{ Args: { "height"?: number,"model"?: string,"n"?: number,"prompt": string,"seed"?: number,"steps"?: number,"style"?: string,"width"?: number }; Returns: Json
+{ Args: { "n"?: number,"prompt": string,"settings"?: Json }; Returns: Json
                            },
 "fail_job":
 { Args: { "backoff_seconds"?: number,"error": string,"job_id": string,"worker_id": string }; Returns: {
@@ -387,29 +346,22 @@ isOneToOne: false
 "created_at": string,
 "error": string | null,
 "finished_at": string | null,
-"height": number,
 "id": string,
 "image_id": string | null,
+"kind": string,
 "lease_expires_at": string | null,
 "leased_by": string | null,
 "max_attempts": number,
-"model": string,
 "owner_id": string,
 "progress": number,
-"prompt": string,
 "queued_at": string,
 "run_after": string,
-"seed": number,
 "series_id": string | null,
 "series_idx": number | null,
-"source_path": string | null,
+"settings": NonNullable<Json>,
 "started_at": string | null,
 "status": string,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"updated_at": string,
-"width": number
+"updated_at": string
             }
                           SetofOptions: {
         from: "*"
@@ -431,29 +383,22 @@ isOneToOne: false
 "created_at": string,
 "error": string | null,
 "finished_at": string | null,
-"height": number,
 "id": string,
 "image_id": string | null,
+"kind": string,
 "lease_expires_at": string | null,
 "leased_by": string | null,
 "max_attempts": number,
-"model": string,
 "owner_id": string,
 "progress": number,
-"prompt": string,
 "queued_at": string,
 "run_after": string,
-"seed": number,
 "series_id": string | null,
 "series_idx": number | null,
-"source_path": string | null,
+"settings": NonNullable<Json>,
 "started_at": string | null,
 "status": string,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"updated_at": string,
-"width": number
+"updated_at": string
             }
                           SetofOptions: {
         from: "*"
@@ -493,6 +438,7 @@ isOneToOne: false
 "place_in_line": number | null,
 "series_id": string | null,
 "series_idx": number | null,
+"state": string | null,
 "status": string | null
             }[]
                           SetofOptions: {
@@ -509,29 +455,22 @@ isOneToOne: false
 "created_at": string,
 "error": string | null,
 "finished_at": string | null,
-"height": number,
 "id": string,
 "image_id": string | null,
+"kind": string,
 "lease_expires_at": string | null,
 "leased_by": string | null,
 "max_attempts": number,
-"model": string,
 "owner_id": string,
 "progress": number,
-"prompt": string,
 "queued_at": string,
 "run_after": string,
-"seed": number,
 "series_id": string | null,
 "series_idx": number | null,
-"source_path": string | null,
+"settings": NonNullable<Json>,
 "started_at": string | null,
 "status": string,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"updated_at": string,
-"width": number
+"updated_at": string
             }
                           SetofOptions: {
         from: "*"
@@ -547,29 +486,22 @@ isOneToOne: false
 "created_at": string,
 "error": string | null,
 "finished_at": string | null,
-"height": number,
 "id": string,
 "image_id": string | null,
+"kind": string,
 "lease_expires_at": string | null,
 "leased_by": string | null,
 "max_attempts": number,
-"model": string,
 "owner_id": string,
 "progress": number,
-"prompt": string,
 "queued_at": string,
 "run_after": string,
-"seed": number,
 "series_id": string | null,
 "series_idx": number | null,
-"source_path": string | null,
+"settings": NonNullable<Json>,
 "started_at": string | null,
 "status": string,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"updated_at": string,
-"width": number
+"updated_at": string
             }
                           SetofOptions: {
         from: "*"
@@ -579,21 +511,15 @@ isOneToOne: false
       } },
 "select_image":
 { Args: { "image_id": string,"series_id": string,"stop_rest"?: boolean }; Returns: {
-              "base_seed": number | null,
-"count": number,
+              "count": number,
 "created_at": string,
 "favourite": boolean,
-"height": number,
 "id": string,
-"model": string,
+"kind": string,
 "owner_id": string,
 "parent_image_id": string | null,
-"prompt": string,
 "selected_image_id": string | null,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"width": number
+"settings": NonNullable<Json>
             }
                           SetofOptions: {
         from: "*"
@@ -603,21 +529,15 @@ isOneToOne: false
       } },
 "set_favourite":
 { Args: { "favourite": boolean,"series_id": string }; Returns: {
-              "base_seed": number | null,
-"count": number,
+              "count": number,
 "created_at": string,
 "favourite": boolean,
-"height": number,
 "id": string,
-"model": string,
+"kind": string,
 "owner_id": string,
 "parent_image_id": string | null,
-"prompt": string,
 "selected_image_id": string | null,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"width": number
+"settings": NonNullable<Json>
             }
                           SetofOptions: {
         from: "*"
@@ -627,40 +547,33 @@ isOneToOne: false
       } },
 "settings_rules":
 { Args: Record<PropertyKey, never>; Returns: {
-              "default_value": string,"empty_rule": string,"field": string,"grow_rule": string,"max_chars": number,"max_value": number,"min_value": number,"multiple_of": number,"rule": string,"strong_value": number
+              "choices": (string)[],"default_value": string,"empty_rule": string,"field": string,"form": boolean,"grow_rule": string,"kind": string,"kinds": (string)[],"label": string,"max_chars": number,"max_value": number,"min_value": number,"multiple_of": number,"part": string,"position": number,"required": boolean,"rule": string,"step": number,"strong_value": number,"unit": string
             }[]
                            },
 "submit_job":
-{ Args: { "height"?: number,"model"?: string,"prompt": string,"seed"?: number,"steps"?: number,"style"?: string,"width"?: number }; Returns: {
+{ Args: { "prompt": string,"settings"?: Json }; Returns: {
               "attempts": number,
 "cancel_requested": boolean,
 "claim_id": string | null,
 "created_at": string,
 "error": string | null,
 "finished_at": string | null,
-"height": number,
 "id": string,
 "image_id": string | null,
+"kind": string,
 "lease_expires_at": string | null,
 "leased_by": string | null,
 "max_attempts": number,
-"model": string,
 "owner_id": string,
 "progress": number,
-"prompt": string,
 "queued_at": string,
 "run_after": string,
-"seed": number,
 "series_id": string | null,
 "series_idx": number | null,
-"source_path": string | null,
+"settings": NonNullable<Json>,
 "started_at": string | null,
 "status": string,
-"steps": number,
-"strength": number | null,
-"style": string | null,
-"updated_at": string,
-"width": number
+"updated_at": string
             }
                           SetofOptions: {
         from: "*"
@@ -668,6 +581,11 @@ isOneToOne: false
         isOneToOne: true
         isSetofReturn: false
       } },
+"try_kinds":
+{ Args: Record<PropertyKey, never>; Returns: {
+              "kind": string,"label": string,"needs_source": boolean
+            }[]
+                           },
 "vary_image":
 { Args: { "image_id": string,"n"?: number,"seed"?: number,"strength"?: number }; Returns: Json
                            }

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     )
 
     model: str = DEFAULT_MODEL
+    # The model ids whose tries this worker claims, comma-separated; unset: IMAGEN_MODEL alone. A
+    # worker loading a local copy names the id it stands for (IMAGEN_MODEL=/models/flux-schnell,
+    # IMAGEN_CLAIM_MODELS=black-forest-labs/FLUX.1-schnell). `*`: every model (a development stack
+    # whose one tiny pipeline renders every try; never on a fleet with several models).
+    claim_models: str | None = None
     device: str | None = None
     dtype: Literal["bfloat16", "float16", "float32"] | None = None
     # torch.compile the denoiser. A compiling worker renders every size in IMAGEN_SIZES once
@@ -164,6 +169,14 @@ class Settings(BaseSettings):
                 f"IMAGEN_LEASE_SECONDS ({self.lease_seconds:g} s)"
             )
         return self
+
+    def models_claimed(self) -> tuple[str, ...] | None:
+        """The model ids this worker claims tries of; None: every model."""
+        if self.claim_models is None:
+            return (self.model,)
+        if self.claim_models.strip() == "*":
+            return None
+        return tuple(m.strip() for m in self.claim_models.split(",") if m.strip())
 
     def require_database_url(self) -> str:
         if self.database_url is None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 # Kept importable from here, where the loop's code has always found them.
 from imagen.errors import BadSettings as BadSettings
@@ -45,22 +46,19 @@ class TryStatus(StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class Job:
+    """One try as the worker gets it: where it belongs, its kind of work and its settings whole
+    (imagen.settings_rules: prompt, model, width, height, steps, style, seed and the kind's own,
+    such as a variation's strength and source_path). The settings go to the renderer and into the
+    PNG's metadata as they are; the properties below name the ones every kind has."""
+
     id: uuid.UUID
     owner_id: uuid.UUID
     series_id: uuid.UUID | None
     series_idx: int | None
-    prompt: str
-    model: str
-    width: int
-    height: int
-    steps: int
-    style: str | None
-    seed: int
+    kind: str
+    settings: Mapping[str, Any]
     attempts: int
     max_attempts: int
-    # A variation (imagen.vary_image): rendered from the picture at source_path, strength % anew.
-    strength: int | None = None
-    source_path: str | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> Job:
@@ -68,7 +66,58 @@ class Job:
         for key in ("id", "owner_id", "series_id"):
             if isinstance(fields[key], str):
                 fields[key] = uuid.UUID(fields[key])
+        fields["settings"] = MappingProxyType(dict(fields["settings"]))
         return cls(**fields)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        id: uuid.UUID,
+        owner_id: uuid.UUID,
+        series_id: uuid.UUID | None = None,
+        series_idx: int | None = None,
+        kind: str = "generate",
+        attempts: int = 0,
+        max_attempts: int = 1,
+        **settings: Any,
+    ) -> Job:
+        """A try made in code (a warm-up, a benchmark, a test): settings as keywords, None left out."""
+        values = MappingProxyType({k: v for k, v in settings.items() if v is not None})
+        return cls(id, owner_id, series_id, series_idx, kind, values, attempts, max_attempts)
+
+    @property
+    def prompt(self) -> str:
+        return self.settings["prompt"]
+
+    @property
+    def model(self) -> str:
+        return self.settings["model"]
+
+    @property
+    def width(self) -> int:
+        return int(self.settings["width"])
+
+    @property
+    def height(self) -> int:
+        return int(self.settings["height"])
+
+    @property
+    def steps(self) -> int:
+        return int(self.settings["steps"])
+
+    @property
+    def style(self) -> str | None:
+        return self.settings.get("style")
+
+    @property
+    def seed(self) -> int:
+        return int(self.settings["seed"])
+
+    @property
+    def source_path(self) -> str | None:
+        """The picture a kind with a source (a variation) is made from, in the bucket."""
+        return self.settings.get("source_path")
 
     @property
     def storage_path(self) -> str:

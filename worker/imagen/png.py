@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
+import json
 
 from PIL import Image, PngImagePlugin
 
 from imagen.jobs import Job
 
-# A try's bookkeeping, not how its picture was made. Every other field of Job goes in the PNG, so
-# a setting added to Job is written without a change here.
-NOT_METADATA = frozenset({"owner_id", "attempts", "max_attempts", "source_path"})
-
-
 def job_metadata(job: Job, model: str) -> dict[str, str]:
-    """The try's settings, ids and the model that rendered it (the renderer's: what ran)."""
-    values = {f.name: getattr(job, f.name) for f in dataclasses.fields(job) if f.name not in NOT_METADATA}
-    values |= {"job_id": values.pop("id"), "model": model}
+    """The try's ids, its kind, its settings whole (imagen:settings, JSON) and each setting on its
+    own (imagen:<field>, for tools that read one chunk), and the pipeline that rendered it. A new
+    setting is written without a change here."""
+    values = {"job_id": job.id, "series_id": job.series_id, "series_idx": job.series_idx, "kind": job.kind}
+    values |= dict(job.settings)
+    values |= {"settings": json.dumps(dict(job.settings), sort_keys=True, ensure_ascii=False), "pipeline": model}
     return {f"imagen:{k}": str(v) for k, v in values.items() if v is not None}
 
 

@@ -210,9 +210,8 @@ class DiffusersRenderer:
         for width, height in sizes:
             begun = time.perf_counter()
             nothing = uuid.UUID(int=0)
-            self.render(Job(id=nothing, owner_id=nothing, series_id=None, series_idx=None, prompt=WARM_UP_PROMPT,
-                            model=self.model, width=width, height=height, steps=WARM_UP_STEPS, style=None, seed=0,
-                            attempts=0, max_attempts=1))  # fmt: skip
+            self.render(Job.build(id=nothing, owner_id=nothing, prompt=WARM_UP_PROMPT, model=self.model,
+                                  width=width, height=height, steps=WARM_UP_STEPS, seed=0))
             seconds.append(f"{width}x{height} {time.perf_counter() - begun:.1f} s")
         total = time.perf_counter() - started
         log.info("warm-up done: %d sizes in %.1f s (%s)", len(sizes), total, ", ".join(seconds))
@@ -253,14 +252,14 @@ class DiffusersRenderer:
         self, job: Job, on_step: Callable[[int], bool] | None = None, source: Image.Image | None = None
     ) -> Image.Image:
         """Renders `job`; on_step(step) is called after each step and returns False to abort. A
-        variation (job.strength) renders from `source`, job.strength percent of it anew."""
+        variation (kind vary) renders from `source`, its strength percent of it anew."""
         self.check_size(job.width, job.height)
         pipe, call = self.pipe, {"width": job.width, "height": job.height, "num_inference_steps": job.steps}
-        if job.strength is not None:
+        if job.kind == "vary":
             if source is None:
                 raise BadSettings("a variation needs the picture it varies")
             pipe = self.image_to_image()
-            strength = job.strength / 100
+            strength = job.settings["strength"] / 100
             steps = image_to_image_steps(job.steps, strength, self.is_flux)
             picture = source.convert("RGB").resize((job.width, job.height), Image.Resampling.LANCZOS)
             call = {"image": picture, "strength": strength, "num_inference_steps": steps}

@@ -262,7 +262,7 @@ class Worker:
             return lease.abort_reason is None
 
         try:
-            if job.strength is None:
+            if job.source_path is None:
                 image = self.renderer.render(job, on_step)
             else:
                 image = self.renderer.render(job, on_step, source=self._source(job))

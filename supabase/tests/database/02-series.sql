@@ -24,10 +24,10 @@ select is(
    where series_id = (select (s ->> 'id')::uuid from created)),
   array[1, 2, 3], 'series_idx runs 1..3');
 select is(
-  (select count(distinct seed)::int from imagen.jobs where series_id = (select (s ->> 'id')::uuid from created)),
+  (select count(distinct settings ->> 'seed')::int from imagen.jobs where series_id = (select (s ->> 'id')::uuid from created)),
   3, 'every try has its own seed');
 select is(
-  (select jsonb_array_length(s -> 'job_ids') from created), 3, 'create_series returns the job ids');
+  (select jsonb_array_length(s -> 'try_ids') from created), 3, 'create_series returns the try ids');
 select is(
   (select count(*)::int from imagen.jobs where series_id is null), 1, 'the solo job has no series');
 

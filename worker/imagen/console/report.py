@@ -14,7 +14,8 @@ from imagen.errors import NotFound
 from imagen.jobs import TryStatus
 
 TRIES_SQL = """
-select j.id, j.series_idx, j.seed, j.status, j.progress, j.steps, j.attempts, j.error,
+select j.id, j.series_idx, (j.settings ->> 'seed')::bigint as seed, j.status, j.progress,
+       (j.settings ->> 'steps')::integer as steps, j.attempts, j.error,
        extract(epoch from coalesce(j.finished_at, now()) - j.started_at)::float as seconds,
        i.id as image_id, i.bucket, i.path, i.series_id as image_series_id,
        s.selected_image_id is not distinct from i.id and i.id is not null as winner,
@@ -29,9 +30,9 @@ order by j.series_idx
 """
 
 RECENT_SQL = """
-select s.id, s.prompt, s.count, s.created_at,
+select s.id, s.settings ->> 'prompt' as prompt, s.count, s.created_at,
        count(*) filter (where j.status = 'done') as done,
-       count(*) filter (where j.status in ('queued', 'running')) as pending
+       count(*) filter (where j.status = any(imagen_private.unfinished_statuses())) as pending
 from imagen.series s left join imagen.jobs j on j.series_id = s.id
 group by s.id order by s.created_at desc limit %s
 """

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from imagen.config import ConfigError
 from imagen.console.progress import TryBars
@@ -38,8 +39,10 @@ def find_user(conn: psycopg.Connection, who: str) -> uuid.UUID:
 
 def create_series(conn: psycopg.Connection, user: uuid.UUID, prompt: str, n: int | None = None,
                   **settings: object) -> dict:  # fmt: skip
-    """imagen.create_series as `user`, with n and the optional settings given (None means the default)."""
-    return queue_as(conn, user, *rpc_call("create_series", {"prompt": prompt}, {"n": n, **settings}))
+    """imagen.create_series as `user`, with n and the settings given as one value (a setting that is
+    None is left out, so its rule's default applies)."""
+    given = {k: v for k, v in settings.items() if v is not None}
+    return queue_as(conn, user, *rpc_call("create_series", {"prompt": prompt}, {"n": n, "settings": Jsonb(given)}))
 
 
 def vary_try(conn: psycopg.Connection, series_id: str, index: int, n: int | None, strength: int | None,

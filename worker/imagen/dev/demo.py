@@ -60,14 +60,14 @@ def run_demo(n: int, out: Path, model: str | None = None) -> int:
             # As the frontend does: role authenticated with the user's JWT claims.
             series = create_series(conn, user, PROMPT, n, model=settings.model, width=size, height=size, seed=42)
             with as_user(conn, user):
-                conn.execute("select imagen.submit_job(%s, model => %s, width => %s, height => %s)",
+                conn.execute("select imagen.submit_job(%s, jsonb_build_object('model', %s::text, 'width', %s::int, 'height', %s::int))",
                              ("a solo sketch of a gull", settings.model, size, size))  # fmt: skip
             print(f"demo: user {user} created series {series['id']} with {n} tries, and one solo try\n")
 
             # Progress bars tell the story here; the worker's per-try log lines would interleave.
             logging.getLogger("imagen.worker").setLevel(logging.WARNING)
             queue, storage = open_transport(settings)
-            bars = TryBars([(i, series["steps"]) for i in range(1, n + 1)])
+            bars = TryBars([(i, series["settings"]["steps"]) for i in range(1, n + 1)])
             worker = Worker(
                 queue,
                 storage,

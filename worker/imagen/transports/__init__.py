@@ -17,10 +17,11 @@ from imagen.transports.rpcs import WorkerRpcs
 
 
 def queue_options(settings: Settings) -> dict:
-    return {"lease_seconds": settings.lease_seconds, "retry_backoff_seconds": settings.retry_backoff_seconds}
+    return {"lease_seconds": settings.lease_seconds, "retry_backoff_seconds": settings.retry_backoff_seconds,
+            "models": settings.models_claimed()}
 
 
-def postgres_queue(database_url: str, worker_id: str, **options: float) -> WorkerRpcs:
+def postgres_queue(database_url: str, worker_id: str, **options: object) -> WorkerRpcs:
     from imagen.transports.postgres import PostgresConnector
 
     return WorkerRpcs(PostgresConnector(database_url), worker_id, **options)

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -133,8 +133,13 @@ class WorkerRpcs:
         worker_id: str,
         lease_seconds: float = 60,
         retry_backoff_seconds: float = 2.0,
+        models: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> None:
         self.connector = connector
+        # What this worker renders: the claim hands out only tries of these models and kinds (None: any).
+        self.models = None if models is None else list(models)
+        self.kinds = None if kinds is None else list(kinds)
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self.retry_backoff_seconds = retry_backoff_seconds
@@ -192,6 +197,7 @@ class WorkerRpcs:
         # One claim_id for this claim and all its retries: if an answer is lost after the commit,
         # the retry gets the same try back instead of leaving it stranded until its lease expires.
         params = {"worker_id": self.worker_id, "lease_seconds": self.lease_seconds, "claim_id": str(uuid.uuid4())}
+        params |= {k: v for k, v in (("models", self.models), ("kinds", self.kinds)) if v is not None}
         asked = time.perf_counter()
         row = first(self._call("claim_job", params))
         self.observer.claimed(time.perf_counter() - asked, queue_wait(row) if row else None)
