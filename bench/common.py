@@ -157,9 +157,9 @@ def lift_unfinished_cap(conn: psycopg.Connection, user: uuid.UUID) -> None:
 
 def drain_postgres_queue(url: str, worker_id: str, storage: Path, renderer, overlap: bool) -> tuple:
     """A burst worker on the postgres transport until the queue is empty: (stats, wall seconds)."""
+    from imagen.loop.worker import Worker
     from imagen.transports import postgres_queue
     from imagen.transports.local_storage import LocalStorage
-    from imagen.worker import Worker
 
     queue = postgres_queue(url, worker_id, lease_seconds=60)
     try:

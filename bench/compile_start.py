@@ -52,7 +52,7 @@ def child(spec: dict) -> dict:
     from torch._dynamo.utils import counters
 
     from imagen.jobs import Job
-    from imagen.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
+    from imagen.rendering.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
 
     torch.set_num_threads(spec["threads"])
     out: dict = {"imported_s": time.time() - started_wall}

@@ -43,7 +43,7 @@ from bench.common import RESULTS_DIR, parser, print_table, start_child
 from bench.gpu_flux import FLOOR_SECONDS, PROMPT, Results, build_full_flux, make_jobs, median, sync, worker_series
 from bench.quality_gate import compare, verdict
 from imagen.dev.tiny_models import build_tiny_flux
-from imagen.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
+from imagen.rendering.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
 
 GOAL_LOSSLESS_S = 0.45
 GOAL_FP8_S = 0.38

@@ -8,8 +8,8 @@ time limit still leaves what it got):
 2. where a picture's time goes: the 4 denoising steps, the VAE decode, and the copy back to the
    host (`postprocess` to PIL: .cpu(), float, numpy, uint8) — the part of result.images[0] the
    GPU waits through — and the renderer's own tail (`postprocess` to a tensor, then
-   imagen.render.to_picture: 8 bits on the device, then the copy), plus a step preview
-   (imagen.preview) and the PNG encode on their own;
+   imagen.rendering.render.to_picture: 8 bits on the device, then the copy), plus a step preview
+   (imagen.rendering.preview) and the PNG encode on their own;
 3. through the real worker loop (Worker over the memory queue and local storage, claim-ahead and
    store overlap on, as a GPU renderer gets by default): the GPU's idle share between consecutive
    tries, and the cost of step previews: the real progress publisher (BroadcastProgress, which
@@ -41,18 +41,18 @@ import torch
 from bench.common import RESULTS_DIR, parser, print_table
 from imagen.dev.tiny_models import build_tiny_flux, clip_tokenizer, t5_tokenizer
 from imagen.jobs import Job
-from imagen.png import encode_png, job_metadata
-from imagen.preview import preview_jpeg
-from imagen.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
+from imagen.rendering.png import encode_png, job_metadata
+from imagen.rendering.preview import preview_jpeg
+from imagen.rendering.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
 
 try:
-    from imagen.render import to_picture
+    from imagen.rendering.render import to_picture
 except ImportError:  # before the renderer rounded the picture to 8 bits on the device
     to_picture = None
+from imagen.loop.worker import Worker
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import memory_queue
 from imagen.transports.progress import BroadcastProgress
-from imagen.worker import Worker
 
 FLOOR_SECONDS = 291e12 / 790e12  # 291 TFLOP per 1024² picture at an H100's 790 TFLOP/s: 0.368 s
 GOAL_COMPILED_SECONDS = 0.48
@@ -243,7 +243,7 @@ def breakdown(renderer: DiffusersRenderer, size: int, steps: int, repeats: int) 
     denoise, decode, to_pil, copy, preview, png, begin, finish = [], [], [], [], [], [], [], []
     tail, identical = [], []
     try:
-        from imagen.preview import start_preview
+        from imagen.rendering.preview import start_preview
     except ImportError:  # before previews were split between the render and publisher threads
         start_preview = None
     job = make_jobs(1, size, steps)[0]

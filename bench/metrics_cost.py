@@ -19,12 +19,12 @@ from pathlib import Path
 
 from bench.common import parser, print_table, write_results
 from imagen.jobs import Job
-from imagen.metrics import WorkerMetrics
-from imagen.observer import Observer
-from imagen.status_server import StatusServer
+from imagen.loop.worker import Worker
+from imagen.monitoring.metrics import WorkerMetrics
+from imagen.monitoring.observer import Observer
+from imagen.monitoring.status_server import StatusServer
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import memory_queue
-from imagen.worker import Worker
 
 SCRAPE_EVERY = 0.1  # 150 times as often as a usual 15 s scrape interval
 
@@ -102,7 +102,7 @@ def hooks_microseconds(observer: Observer, steps: int, repeats: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     args = parser(__doc__).parse_args(argv)
     from imagen.dev.tiny_models import tiny_path
-    from imagen.render import DiffusersRenderer
+    from imagen.rendering.render import DiffusersRenderer
 
     renderer = DiffusersRenderer(str(tiny_path("tiny")), device="cpu")
     # The smoke run checks the harness only: the smallest picture, no warm-up burst.

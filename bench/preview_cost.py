@@ -1,5 +1,5 @@
 """Cost of one step preview on the CPU: a 1024x1024 FLUX step's packed latents (1, 4096, 64) →
-the 128 px JPEG of imagen.preview, split into its stages, set against the budget of 2 % of a
+the 128 px JPEG of imagen.rendering.preview, split into its stages, set against the budget of 2 % of a
 FLUX.1-schnell step on an H100 (0.368 s per 4-step picture floor → ~92 ms a step → ~1.84 ms).
 
 The latents are random (the worst case for JPEG: noise compresses worst, so the quality search
@@ -12,7 +12,7 @@ import time
 import torch
 
 from bench.common import parser, print_table, summary_ms, write_results
-from imagen.preview import encode_small, latent_rgb, latents_to_rgb, preview_jpeg
+from imagen.rendering.preview import encode_small, latent_rgb, latents_to_rgb, preview_jpeg
 
 SIDE = 1024
 FLOOR_S_PER_PICTURE = 0.368  # bench/RESULTS.md: FLUX.1-schnell, 4 steps, H100

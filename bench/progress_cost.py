@@ -31,9 +31,9 @@ from imagen.config import load_settings
 from imagen.console.users import as_user, ensure_user
 from imagen.dev.supabase_standin import SupabaseStandIn
 from imagen.dev.tiny_models import tiny_path
-from imagen.render import DiffusersRenderer
+from imagen.loop.worker import Worker
+from imagen.rendering.render import DiffusersRenderer
 from imagen.transports import open_progress, open_transport
-from imagen.worker import Worker
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "supabase/migrations"
 BEFORE_HEARTBEAT = MIGRATIONS / "20261128080300_imagen_series_delete.sql"

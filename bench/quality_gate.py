@@ -98,7 +98,7 @@ def gate(
 
 def cpu_modes(model: str, compile_cache: str | None) -> tuple[Callable, dict]:
     """The reference (float32 eager) and the modes the CPU can run, as renderer factories."""
-    from imagen.render import DiffusersRenderer
+    from imagen.rendering.render import DiffusersRenderer
 
     def make(**kwargs):
         return lambda: DiffusersRenderer(model, device="cpu", **kwargs)

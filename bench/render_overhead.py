@@ -17,8 +17,8 @@ from PIL import Image
 from bench.common import bench_database, drain_postgres_queue, parser, print_table, write_results
 from imagen.console.users import as_user
 from imagen.dev.tiny_models import tiny_path
-from imagen.png import read_metadata
-from imagen.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
+from imagen.rendering.png import read_metadata
+from imagen.rendering.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
 
 PROMPT = "a lighthouse on a cliff at dusk"
 SIZE = 256  # the smallest size imagen.create_series accepts

@@ -22,10 +22,10 @@ from PIL import Image
 from bench.common import bench_database, parser, print_table, wait_for, write_results
 from imagen.dev.harness import HookedStorage, postgres_worker_env, start_worker
 from imagen.jobs import Job, RenderAborted
+from imagen.loop.worker import Worker
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import MemoryConnector
 from imagen.transports.rpcs import WorkerRpcs
-from imagen.worker import Worker
 
 STEP_S = 0.126
 AN_HOUR = 3600.0

@@ -13,10 +13,10 @@ from pydantic import SecretStr
 
 from bench.common import NullRenderer, bench_database, parser, print_table, summary_ms, wait_for, write_results
 from imagen.console.users import as_user
+from imagen.loop.worker import Worker
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.postgres import PostgresConnector
 from imagen.transports.rpcs import WorkerRpcs
-from imagen.worker import Worker
 
 
 class PollOnlyConnector(PostgresConnector):

@@ -17,7 +17,7 @@ import psycopg
 from bench.common import bench_database, parser, print_table, summary_ms, write_results
 from imagen.console.users import as_user, ensure_user
 from imagen.dev.webhook_receiver import WebhookReceiver
-from imagen.webhooks import Deliverer
+from imagen.webhooks.deliverer import Deliverer
 
 USERS = 8
 

@@ -72,7 +72,7 @@ def tiny_model() -> str:
 
 @pytest.fixture(scope="session")
 def renderer(tiny_model):
-    from imagen.render import DiffusersRenderer
+    from imagen.rendering.render import DiffusersRenderer
 
     return DiffusersRenderer(tiny_model, device="cpu")
 

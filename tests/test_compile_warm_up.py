@@ -14,7 +14,7 @@ from torch._dynamo.utils import counters
 
 from imagen.config import ConfigError, load_settings
 from imagen.jobs import Job
-from imagen.render import DiffusersRenderer
+from imagen.rendering.render import DiffusersRenderer
 
 SIZES = [(256, 256), (256, 192)]
 # Inductor's cache kept between runs, as a worker would keep it: the warm-up still traces every

@@ -81,11 +81,11 @@ def test_user_creates_a_series_over_http_and_reads_it_back(imagine, standin, use
 
     from pydantic import SecretStr
 
+    from imagen.loop.worker import Worker
     from imagen.transports.rpcs import WorkerRpcs
     from imagen.transports.supabase.project import SupabaseProject
     from imagen.transports.supabase.queue import SupabaseConnector
     from imagen.transports.supabase.storage import SupabaseStorage
-    from imagen.worker import Worker
 
     project = SupabaseProject(standin.url, SecretStr(standin.keys.service_role))
     queue = WorkerRpcs(SupabaseConnector(project), "edge-test")

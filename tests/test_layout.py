@@ -90,7 +90,7 @@ def test_the_dev_tools_plug_in_through_entry_points():
 
 def test_the_worker_loop_and_the_transports_import_without_torch():
     code = (
-        "import sys, imagen.worker, imagen.cli, imagen.transports.rpcs, imagen.transports.memory,"
+        "import sys, imagen.loop.worker, imagen.cli, imagen.transports.rpcs, imagen.transports.memory,"
         " imagen.transports.postgres, imagen.console.series; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,7 +8,7 @@ import logging
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
-from imagen.log_format import JsonFormatter, event_name
+from imagen.monitoring.log_format import JsonFormatter, event_name
 from tests.workers import run_burst
 from tests.world import create_tiny_series
 

@@ -13,11 +13,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from imagen.config import ConfigError, load_settings
-from imagen.metrics import WorkerMetrics, imagen_version
-from imagen.status_server import StatusServer
+from imagen.loop.worker import Worker
+from imagen.monitoring.metrics import WorkerMetrics, imagen_version
+from imagen.monitoring.status_server import StatusServer
 from imagen.transports import postgres_queue
 from imagen.transports.local_storage import LocalStorage
-from imagen.worker import Worker
 from tests.workers import wait_until
 from tests.world import create_tiny_series
 
@@ -109,7 +109,7 @@ def probe(base: str, path: str) -> tuple[int, str]:
 def test_readiness_is_false_while_warming_up_and_true_once_serving(
     monkeypatch, conn, user_a, tiny_model, tmp_path, db_url
 ):
-    from imagen.render import DiffusersRenderer
+    from imagen.rendering.render import DiffusersRenderer
     from imagen.serve import serve
 
     create_tiny_series(conn, user_a, n=1, steps=1)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from imagen.preview import (
+from imagen.rendering.preview import (
     FLUX_RGB_BIAS,
     MAX_BYTES,
     SDXL_RGB_BIAS,
@@ -16,7 +16,7 @@ from imagen.preview import (
     preview_jpeg,
     unpack_flux_latents,
 )
-from imagen.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
+from imagen.rendering.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
 
 
 def step_latents(renderer: DiffusersRenderer, width: int, height: int, **call) -> list[torch.Tensor]:

@@ -12,8 +12,8 @@ import io
 from PIL import Image
 from realtime import RealtimeSubscribeStates
 
+from imagen.loop.worker import Worker
 from imagen.transports import open_progress, open_transport
-from imagen.worker import Worker
 from tests.broadcast import Listener
 from tests.test_supabase_transport import supabase_settings
 from tests.world import create_tiny_series

@@ -10,11 +10,11 @@ import time
 
 from imagen.cli import main
 from imagen.console.progress_feed import NotifyFeed
+from imagen.loop.worker import Worker
 from imagen.transports import open_progress, postgres_queue
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.postgres import PostgresConnector
 from imagen.transports.progress import BroadcastProgress
-from imagen.worker import Worker
 from tests.world import claim, create_tiny_series, make_job
 
 

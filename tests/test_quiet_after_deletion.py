@@ -17,14 +17,14 @@ import threading
 
 import pytest
 
-from imagen import worker as worker_module
 from imagen.cli import QUIET_LIBRARIES
 from imagen.config import load_settings
 from imagen.console.users import as_user
-from imagen.observer import Observer
-from imagen.thumbnail import thumbnail_path
+from imagen.loop import worker as worker_module
+from imagen.loop.worker import Worker
+from imagen.monitoring.observer import Observer
+from imagen.rendering.thumbnail import thumbnail_path
 from imagen.transports import open_progress, open_transport
-from imagen.worker import Worker
 from tests.test_supabase_transport import is_joined, supabase_settings
 from tests.workers import wait_until
 from tests.world import create_tiny_series

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from imagen.config import load_settings
-from imagen.thumbnail import thumbnail_path
+from imagen.loop.worker import Worker
+from imagen.rendering.thumbnail import thumbnail_path
 from imagen.transports import open_transport
-from imagen.worker import Worker
 from tests.workers import run_worker_burst, supabase_worker_env, wait_until
 from tests.world import create_tiny_series
 

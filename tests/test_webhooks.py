@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 
 from imagen.console.users import as_user
 from imagen.dev.webhook_receiver import WebhookReceiver
-from imagen.webhooks import RETRY_SCHEDULE, Deliverer, Delivery, private_address, signed_headers
+from imagen.webhooks.deliverer import RETRY_SCHEDULE, Deliverer, Delivery, private_address, signed_headers
 from tests.workers import wait_until
 from tests.world import as_worker, claim, complete, create_series
 

@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 from imagen.console.users import as_user
-from imagen.png import encode_png, job_metadata, read_metadata
-from imagen.render import DiffusersRenderer
-from imagen.thumbnail import THUMB_BYTES, THUMB_SIDE, thumbnail_path
+from imagen.rendering.png import encode_png, job_metadata, read_metadata
+from imagen.rendering.render import DiffusersRenderer
+from imagen.rendering.thumbnail import THUMB_BYTES, THUMB_SIDE, thumbnail_path
 from tests.workers import run_burst, wait_until
 from tests.world import create_tiny_series, make_job
 
@@ -181,8 +181,8 @@ def test_finishing_overlaps_the_next_render(conn, user_a, renderer, tmp_path, db
     def on_progress(job, step):
         rendering.set()
 
+    from imagen.loop.worker import Worker
     from imagen.transports import postgres_queue
-    from imagen.worker import Worker
 
     queue = postgres_queue(db_url, "overlap", retry_backoff_seconds=0.01)
     try:
@@ -213,16 +213,16 @@ def test_overlapped_finishing_gives_the_same_result(conn, user_a, renderer, tmp_
 def test_overlap_is_chosen_from_the_render_device(renderer):
     from bench.common import NullRenderer
 
-    from imagen.worker import Worker
+    from imagen.loop.worker import Worker
 
     assert Worker(None, None, renderer).overlap_io is False  # CPU: the render uses every core
     assert Worker(None, None, NullRenderer()).overlap_io is True
 
 
 def test_the_loop_runs_on_the_in_memory_queue(renderer, tmp_path):
+    from imagen.loop.worker import Worker
     from imagen.transports.local_storage import LocalStorage
     from imagen.transports.memory import memory_queue
-    from imagen.worker import Worker
 
     series = uuid.uuid4()
     jobs = [make_job(s, series_id=series, series_idx=i, attempts=0) for i, s in enumerate((1, 2, 3), start=1)]
@@ -287,9 +287,9 @@ def test_the_next_try_is_claimed_while_one_renders(conn, user_a, renderer, tmp_p
 
 
 def test_stopping_releases_the_current_and_the_claimed_ahead_try(conn, user_a, renderer, tmp_path, db_url):
+    from imagen.loop.worker import Worker
     from imagen.transports import postgres_queue
     from imagen.transports.local_storage import LocalStorage
-    from imagen.worker import Worker
 
     create_tiny_series(conn, user_a, n=3, steps=8)
     queue = postgres_queue(db_url, "stopper")
@@ -311,9 +311,9 @@ def test_stopping_releases_the_current_and_the_claimed_ahead_try(conn, user_a, r
 
 
 def test_a_try_cancelled_while_it_is_stored_leaves_no_file(conn, user_a, renderer, tmp_path, db_url):
+    from imagen.loop.worker import Worker
     from imagen.transports import postgres_queue
     from imagen.transports.local_storage import LocalStorage
-    from imagen.worker import Worker
 
     series = create_tiny_series(conn, user_a, n=1)
 
@@ -352,7 +352,7 @@ def test_deleting_a_finished_series_removes_its_pictures_from_storage(conn, user
 def test_the_picture_is_rounded_to_8_bits_where_it_is_exactly_as_diffusers_does(dtype):
     from diffusers.image_processor import VaeImageProcessor
 
-    from imagen.render import to_picture
+    from imagen.rendering.render import to_picture
 
     image = torch.rand(3, 24, 40, generator=torch.Generator().manual_seed(3)).to(dtype)
     theirs = VaeImageProcessor.numpy_to_pil(VaeImageProcessor.pt_to_numpy(image[None]))[0]

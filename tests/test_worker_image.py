@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from psycopg.conninfo import conninfo_to_dict
 
-from imagen.png import read_metadata
+from imagen.rendering.png import read_metadata
 from tests import worker_image
 from tests.database import CONTAINER_LABEL, DATABASE_ALIAS, REPO_ROOT, PostgresServer, removed_on_exit
 from tests.workers import running_try, scalar, wait_until

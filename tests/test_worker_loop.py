@@ -13,11 +13,11 @@ from collections.abc import Callable
 from PIL import Image
 
 from imagen.jobs import Job, RenderAborted
-from imagen.thumbnail import thumbnail_path
+from imagen.loop.worker import Worker
+from imagen.rendering.thumbnail import thumbnail_path
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import MemoryConnector, memory_queue
 from imagen.transports.rpcs import WorkerRpcs
-from imagen.worker import Worker
 from tests.workers import wait_until
 from tests.world import make_job
 

@@ -18,11 +18,11 @@ import pytest
 
 from imagen.dev.harness import HookedStorage
 from imagen.jobs import Job
+from imagen.loop.worker import Worker
 from imagen.signals import SIGNAL_CHECK_S, Stopped, on_stop
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.memory import MemoryConnector
 from imagen.transports.rpcs import WorkerRpcs
-from imagen.worker import Worker
 from tests.test_worker_loop import StepRenderer, stored
 from tests.workers import serve_burst, wait_until, worker_env
 from tests.world import create_tiny_series, make_job
@@ -140,7 +140,7 @@ def test_a_stop_while_loading_the_model_ends_the_start_whatever_became_of_it(
             fate(stop)
         return SimpleNamespace(device="cpu", warm_up=lambda sizes: None)
 
-    monkeypatch.setattr("imagen.render.DiffusersRenderer.from_settings", load)
+    monkeypatch.setattr("imagen.rendering.render.DiffusersRenderer.from_settings", load)
     create_tiny_series(conn, user_a, n=1)
     with pytest.raises(Stopped):
         serve_burst(worker_env(db_url, "tiny", tmp_path), monkeypatch)

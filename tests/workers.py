@@ -14,9 +14,9 @@ from imagen.dev.harness import ignore_sigint as ignore_sigint
 from imagen.dev.harness import postgres_worker_env
 from imagen.dev.harness import start_worker as start_worker
 from imagen.dev.web_stack import supabase_worker_env as worker_box_env
+from imagen.loop.worker import Worker, WorkerStats
 from imagen.transports import postgres_queue
 from imagen.transports.local_storage import LocalStorage
-from imagen.worker import Worker, WorkerStats
 
 
 def run_burst(db_url: str, renderer, storage_dir: Path, worker_id: str = "test-worker", **kw) -> WorkerStats:

@@ -10,7 +10,7 @@ interface Entry {
 }
 
 /** The thumbnail the worker stores beside each picture: {job_id}.webp next to {job_id}.png
- * (worker/imagen/thumbnail.py). Screens show it; the lightbox and Download use the picture. */
+ * (worker/imagen/rendering/thumbnail.py). Screens show it; the lightbox and Download use the picture. */
 export function thumbnailPath(path: string): string {
   return path.replace(/\.png$/, "") + ".webp";
 }

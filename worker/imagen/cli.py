@@ -52,7 +52,7 @@ def cmd_db_autoscaler_login(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from imagen.log_format import use_log_format
+    from imagen.monitoring.log_format import use_log_format
     from imagen.serve import serve
 
     settings = load_settings(transport=args.transport, model=args.model)
@@ -68,7 +68,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
-    from imagen.webhooks import Deliverer
+    from imagen.webhooks.deliverer import Deliverer
 
     settings = load_settings()
     deliverer = Deliverer(

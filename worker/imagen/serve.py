@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from imagen.config import Settings
+from imagen.loop.worker import Worker, WorkerStats
+from imagen.monitoring.status_server import watched
 from imagen.signals import Stopped, on_stop, raise_stopped
-from imagen.status_server import watched
 from imagen.transports import open_progress, open_transport
-from imagen.worker import Worker, WorkerStats
 
 log = logging.getLogger("imagen")
 
@@ -32,7 +32,7 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
         with on_stop(on_signal), watched(settings, queue, storage, progress) as observer:
             with stopping_for_good(stop_while_starting):
                 queue.check()  # a project that cannot work stops us here, not after a model load
-                from imagen.render import DiffusersRenderer  # torch (seconds): only once the transport works
+                from imagen.rendering.render import DiffusersRenderer  # torch (seconds): only once the transport works
 
                 renderer = DiffusersRenderer.from_settings(settings)
                 observer.describe(device=renderer.device, compile=compile_mode(settings))

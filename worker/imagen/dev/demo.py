@@ -23,9 +23,9 @@ from imagen.console.series import create_series, pick_winner, write_sheet
 from imagen.console.users import as_user, ensure_user
 from imagen.db.migrate import migrate
 from imagen.dev.embedded_postgres import EmbeddedPostgres
-from imagen.render import DiffusersRenderer
+from imagen.loop.worker import Worker
+from imagen.rendering.render import DiffusersRenderer
 from imagen.transports import open_transport
-from imagen.worker import Worker
 
 PROMPT = "a lighthouse on a cliff at dusk, warm light, long exposure"
 
@@ -65,7 +65,7 @@ def run_demo(n: int, out: Path, model: str | None = None) -> int:
             print(f"demo: user {user} created series {series['id']} with {n} tries, and one solo try\n")
 
             # Progress bars tell the story here; the worker's per-try log lines would interleave.
-            logging.getLogger("imagen.worker").setLevel(logging.WARNING)
+            logging.getLogger("imagen.loop.worker").setLevel(logging.WARNING)
             queue, storage = open_transport(settings)
             bars = TryBars([(i, series["settings"]["steps"]) for i in range(1, n + 1)])
             worker = Worker(

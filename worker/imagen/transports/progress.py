@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 
 from imagen.jobs import DEFAULT_PROGRESS_RATE, Job
-from imagen.observer import Observer
+from imagen.monitoring.observer import Observer
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def series_topic(series_id: object) -> str:
 
 
 class BroadcastProgress:
-    observer: Observer = Observer()  # told of messages sent and dropped (imagen.metrics)
+    observer: Observer = Observer()  # told of messages sent and dropped (imagen.monitoring.metrics)
 
     def __init__(self, send: Send, previews: bool = True, rate: float = DEFAULT_PROGRESS_RATE) -> None:
         if rate <= 0:

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 from imagen.config import ConfigError
 from imagen.errors import ImagenError
 from imagen.jobs import HeartbeatAnswer, Job, JobCancelled, LeaseLost, TryStatus
-from imagen.observer import Observer
+from imagen.monitoring.observer import Observer
 from imagen.signals import wait_event
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def queue_wait(row: dict) -> float | None:
 class WorkerRpcs:
     """The JobQueue the worker loop uses, over any connector."""
 
-    observer: Observer = Observer()  # told of answers, retries and claims (imagen.metrics)
+    observer: Observer = Observer()  # told of answers, retries and claims (imagen.monitoring.metrics)
 
     def __init__(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagen.observer import Observer
+from imagen.monitoring.observer import Observer
 from imagen.transports.rpcs import with_retries
 from imagen.transports.supabase.project import SupabaseProject
 
@@ -11,7 +11,7 @@ CONTENT_TYPES = {"png": "image/png", "webp": "image/webp"}
 
 
 class SupabaseStorage:
-    observer: Observer = Observer()  # told of retried calls (imagen.metrics)
+    observer: Observer = Observer()  # told of retried calls (imagen.monitoring.metrics)
 
     def __init__(self, project: SupabaseProject, bucket: str = "imagen") -> None:
         self.project = project

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from PIL import Image
 
-from imagen import thumbnail
+from imagen.rendering import thumbnail
 
 MAX_SIDE = 256
 MAX_BYTES = 10_000

@@ -1,5 +1,5 @@
 """What the worker tells whoever watches it: the loop, the queue and the progress publisher call
-these hooks, and this class does nothing with them. imagen.metrics counts them for Prometheus and
+these hooks, and this class does nothing with them. imagen.monitoring.metrics counts them for Prometheus and
 the health probes; the loop never learns who listens (nor imports prometheus_client).
 
 Hooks on the render thread (tick) only store a number, so a step never waits on an observer.

@@ -15,8 +15,8 @@ from prometheus_client.exposition import choose_encoder
 
 from imagen.config import Settings
 from imagen.errors import ConfigError
-from imagen.metrics import QueueSampler, WorkerMetrics
-from imagen.observer import Observer
+from imagen.monitoring.metrics import QueueSampler, WorkerMetrics
+from imagen.monitoring.observer import Observer
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from imagen.jobs import (
     Storage,
     user_error,
 )
-from imagen.observer import Observer
-from imagen.png import encode_png, job_metadata
-from imagen.thumbnail import encode_thumbnail, thumbnail_path
+from imagen.monitoring.observer import Observer
+from imagen.rendering.png import encode_png, job_metadata
+from imagen.rendering.thumbnail import encode_thumbnail, thumbnail_path
 
 log = logging.getLogger(__name__)
 # A failing cleanup of deleted pictures is tried again (and logged) at most this often.
@@ -121,7 +121,7 @@ class Worker:
         # Per-step progress (with a small preview of the step's latents) for the people watching.
         self.progress = progress
         self.previews = previews
-        self.observer = observer or Observer()  # metrics and health (imagen.metrics), or nobody
+        self.observer = observer or Observer()  # metrics and health (imagen.monitoring.metrics), or nobody
         self.log_prompts = log_prompts  # users' words in the log only when the operator says so
         # Overlapping claims and stores with the render pays off when the render runs on a GPU (or
         # the queue is remote); on a CPU the render already uses every core and overlapping only
@@ -294,7 +294,7 @@ class Worker:
         """The step's preview, started here and encoded by the publisher (see start_preview)."""
         if not (self.previews and self.progress.previews) or latents is None:
             return None
-        from imagen.preview import start_preview  # torch: only renderers that pass latents have it
+        from imagen.rendering.preview import start_preview  # torch: only renderers that pass latents have it
 
         try:
             return start_preview(latents, job.height, job.width)
@@ -337,7 +337,7 @@ class Worker:
             self._release_slot(lease)
 
     def _store_thumbnail(self, job: Job, image: Image.Image) -> None:
-        """The small picture screens load (imagen.thumbnail); without it they fall back to the PNG,
+        """The small picture screens load (imagen.rendering.thumbnail); without it they fall back to the PNG,
         so a thumbnail that cannot be made or stored never costs the try."""
         try:
             self.storage.put(thumbnail_path(job.storage_path), encode_thumbnail(image))

@@ -1,5 +1,5 @@
 """Small pictures: the thumbnail stored beside every PNG, and the shared quality search that
-also makes the step previews (imagen.preview). No torch here: the worker loop imports it.
+also makes the step previews (imagen.rendering.preview). No torch here: the worker loop imports it.
 
 Screens show thumbnails (tiles, gallery cards); the lightbox and Download load the full PNG. A
 FLUX picture of 1024² is about 1.5-2.5 MB as PNG; its thumbnail is WebP, at most THUMB_SIDE px on

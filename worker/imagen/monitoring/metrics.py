@@ -1,4 +1,4 @@
-"""The worker's Prometheus metrics and health, fed by the Observer hooks (imagen.observer).
+"""The worker's Prometheus metrics and health, fed by the Observer hooks (imagen.monitoring.observer).
 
 Every figure is a counter, a histogram or a gauge set where the event happens: a scrape only
 reads them. Queue depth comes from the database (imagen.queue_overview) on a thread of its own
@@ -20,7 +20,7 @@ from typing import get_args
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
 
-from imagen.observer import Lifecycle, Observer, Outcome
+from imagen.monitoring.observer import Lifecycle, Observer, Outcome
 
 log = logging.getLogger(__name__)
 
