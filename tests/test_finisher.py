@@ -13,7 +13,7 @@ from PIL import Image
 
 from imagen.loop.finisher import Finisher
 from imagen.loop.lease import Heartbeat, Lease
-from imagen.loop.outcomes import Outcomes, WorkerStats
+from imagen.loop.outcomes import IN_FLIGHT, Outcomes, WorkerStats
 from imagen.monitoring.observer import Observer
 from imagen.rendering.png import read_metadata
 from imagen.rendering.thumbnail import thumbnail_path
@@ -59,7 +59,7 @@ class Parts:
 
 def parts(tmp_path: Path, storage: LocalStorage | None = None, **job) -> Parts:
     queue = memory_queue([make_job(1, **job)], retry_backoff_seconds=0)
-    slots, stopping, retries = threading.BoundedSemaphore(2), threading.Event(), []
+    slots, stopping, retries = threading.BoundedSemaphore(IN_FLIGHT), threading.Event(), []
     outcomes = Outcomes(queue, Heartbeat(queue, 60), slots, stopping, Observer(), on_retry=retries.append)
     storage = storage or LocalStorage(tmp_path)
     finisher = Finisher(queue, storage, outcomes, stopping, Observer(), model="test-model")
@@ -93,7 +93,7 @@ def test_a_finished_try_is_stored_with_its_settings_and_thumbnail_then_completed
     assert files(tmp_path) == sorted([f"{job.id}.png", thumbnail_path(job.storage_path).rsplit("/", 1)[-1]])
     metadata = read_metadata((tmp_path / job.storage_path).read_bytes())
     assert (metadata["seed"], metadata["model"]) == (str(job.seed), "test-model")
-    assert (p.stats.done, lease.done.is_set(), p.free_slots()) == (1, True, 2)
+    assert (p.stats.done, lease.done.is_set(), p.free_slots()) == (1, True, IN_FLIGHT)
     assert p.outcomes.heartbeat.leases == {}
 
 
@@ -104,7 +104,7 @@ def test_a_try_cancelled_while_it_was_stored_leaves_no_picture(tmp_path):
     p.finisher.finish(lease, PICTURE, started=0.0, render_seconds=0.1)
     assert p.memory.status(lease.job.id) == "cancelled"
     assert files(tmp_path) == []
-    assert (p.stats.cancelled, p.stats.done, p.free_slots()) == (1, 0, 2)
+    assert (p.stats.cancelled, p.stats.done, p.free_slots()) == (1, 0, IN_FLIGHT)
 
 
 def test_a_cancel_heard_by_heartbeat_before_completion_also_deletes_the_picture(tmp_path):
@@ -125,7 +125,7 @@ def test_a_lease_lost_before_completion_leaves_the_picture_to_the_new_owner(tmp_
     # The same path for every attempt: the new owner overwrites it; deleting it would delete theirs.
     assert f"{lease.job.id}.png" in files(tmp_path)
     assert p.memory.status(lease.job.id) == "running"
-    assert (p.stats.lost, p.stats.done, p.free_slots()) == (1, 0, 2)
+    assert (p.stats.lost, p.stats.done, p.free_slots()) == (1, 0, IN_FLIGHT)
 
 
 @pytest.mark.parametrize("attempts, outcome", [(1, "queued"), (3, "failed")])
@@ -137,7 +137,7 @@ def test_a_store_that_fails_fails_the_try_and_frees_its_slot_once(tmp_path, atte
     assert p.memory.status(lease.job.id) == outcome
     assert p.memory.jobs[lease.job.id].error == "the render failed (OSError)"
     assert (p.stats.failed, len(p.retries)) == ((0, 1) if outcome == "queued" else (1, 0))
-    assert p.free_slots() == 2
+    assert p.free_slots() == IN_FLIGHT
 
 
 def test_a_store_cut_short_by_a_stop_hands_the_try_back_without_spending_an_attempt(tmp_path):
@@ -147,7 +147,7 @@ def test_a_store_cut_short_by_a_stop_hands_the_try_back_without_spending_an_atte
     p.stopping.set()
     p.finisher.finish(lease, PICTURE, started=0.0, render_seconds=0.1)
     assert (p.memory.status(lease.job.id), p.memory.jobs[lease.job.id].attempts) == ("queued", 0)
-    assert (p.stats.released, p.stats.failed, p.free_slots()) == (1, 0, 2)
+    assert (p.stats.released, p.stats.failed, p.free_slots()) == (1, 0, IN_FLIGHT)
 
 
 def test_a_thumbnail_that_cannot_be_stored_never_costs_the_try(tmp_path, caplog):

@@ -18,6 +18,8 @@ from imagen.loop.lease import Heartbeat, Lease
 from imagen.monitoring.observer import Observer, Outcome
 
 log = logging.getLogger(__name__)
+# Tries a worker holds at once: one rendering and at most one being stored, so memory stays bounded.
+IN_FLIGHT = 2
 
 
 @dataclass
@@ -41,7 +43,7 @@ class Outcomes:
     ) -> None:
         self.queue = queue
         self.heartbeat = heartbeat
-        self.slots = slots  # one per try rendering or being stored
+        self.slots = slots  # IN_FLIGHT of them: one per try rendering or being stored
         self.stopping = stopping
         self.observer = observer
         self.on_retry = on_retry  # told when a try this worker failed runs again
@@ -108,9 +110,9 @@ class Outcomes:
 
     def wait_until_settled(self) -> None:
         """Returns once no try holds a slot: none renders, none is being stored."""
-        for _ in range(2):
+        for _ in range(IN_FLIGHT):
             self.slots.acquire()
-        for _ in range(2):
+        for _ in range(IN_FLIGHT):
             self.slots.release()
 
     def _unsettled(self, what: str, lease: Lease, exc: Exception) -> None:

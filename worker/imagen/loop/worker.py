@@ -23,7 +23,7 @@ from imagen.jobs import BadSettings, Job, JobQueue, ProgressPublisher, RenderAbo
 from imagen.loop.finisher import Finisher
 from imagen.loop.housekeeping import Housekeeping
 from imagen.loop.lease import Heartbeat, Lease
-from imagen.loop.outcomes import Outcomes, WorkerStats
+from imagen.loop.outcomes import IN_FLIGHT, Outcomes, WorkerStats
 from imagen.loop.steps import ProgressHook, StepReports
 from imagen.monitoring.observer import Observer
 
@@ -59,8 +59,7 @@ class Worker:
         self.overlap_io = overlap_io if overlap_io is not None else renderer.device != "cpu"
         self.heartbeat = Heartbeat(queue, heartbeat_interval)
         self.claimer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagen-claim")
-        # One try rendering and at most one being stored: memory stays bounded.
-        self.in_flight = threading.BoundedSemaphore(2)
+        self.in_flight = threading.BoundedSemaphore(IN_FLIGHT)
         self.stopping = threading.Event()
         self.housekeeping = Housekeeping(queue, storage)
         self.outcomes = Outcomes(queue, self.heartbeat, self.in_flight, self.stopping, self.observer,
