@@ -1,5 +1,7 @@
-"""The package's shape: the loop imports no torch, nothing imports in a circle, an installed wheel
-migrates a database from outside the checkout."""
+"""The package's shape: a short top (the core and the entry points) with the rest in subpackages by
+concern, no part importing upward, no class over 150 lines and no function over 200, the product
+never importing imagen.dev; the loop imports no torch, nothing imports in a circle, an installed
+wheel migrates a database from outside the checkout."""
 
 from __future__ import annotations
 
@@ -76,6 +78,92 @@ def test_an_import_from_the_product_into_dev_is_caught(tmp_path):
     stray.write_text("def f():\n    from imagen.dev.tiny_models import tiny_path\n")
     files = {**package_files(), "imagen.stray": stray}
     assert product_imports_of_dev(files) == {"imagen.stray": {"imagen.dev.tiny_models"}}
+
+
+# The top of the package: the core every part may use, and the entry points that put the parts
+# together (cli; serve, the `imagen worker` command). Everything else lives in a subpackage.
+CORE = {"imagen.config", "imagen.errors", "imagen.jobs", "imagen.signals", "imagen.plugins"}
+MAX_TOP_MODULES = 10  # __init__ included
+
+
+def test_the_top_of_the_package_holds_the_core_and_at_most_ten_modules():
+    top = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert len(top) <= MAX_TOP_MODULES, f"{len(top)} modules at the top of imagen ({top}): move some into a subpackage"
+    assert {f"imagen.{name}" for name in top} >= CORE
+
+
+def upward_imports(files: dict[str, Path]) -> dict[str, set[str]]:
+    """Imports that reach up, by this rule: a module inside a subpackage (imagen.loop.worker,
+    imagen.transports.supabase.queue) imports, of the modules at the top, only the core (config,
+    errors, jobs, signals, plugins) — never cli or serve, which put the parts together — and never
+    the __init__ of a package that encloses it (imagen.transports' __init__ builds the transports
+    out of its subpackages). Modules of its own, a sibling's or an enclosing package's subpackages
+    are fair: imagen.transports.supabase builds on imagen.transports.rpcs as postgres does."""
+    top = {name for name, path in files.items() if name.count(".") == 1 and path.name != "__init__.py"}
+    reaching = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        if package == "imagen":  # the top itself: its imports go down or sideways
+            continue
+        parts = package.split(".")
+        enclosing = {".".join(parts[:i]) for i in range(1, len(parts))}
+        up = {m for m in imports_of(path, set(files)) if (m in top and m not in CORE) or m in enclosing}
+        if up:
+            reaching[name] = up
+    return reaching
+
+
+def test_no_part_of_the_package_imports_upward():
+    assert upward_imports(package_files()) == {}
+
+
+def test_an_upward_import_is_caught(tmp_path):
+    stray, deep = tmp_path / "stray.py", tmp_path / "deep.py"
+    stray.write_text("from imagen.config import Settings\nfrom imagen import serve\n")
+    deep.write_text("def f():\n    from imagen.transports import open_transport\n"
+                    "    from imagen.transports.rpcs import RpcError\n")  # fmt: skip
+    files = {**package_files(), "imagen.loop.stray": stray, "imagen.transports.supabase.deep": deep}
+    assert upward_imports(files) == {"imagen.loop.stray": {"imagen.serve"},
+                                     "imagen.transports.supabase.deep": {"imagen.transports"}}  # fmt: skip
+
+
+MAX_CLASS_LINES, MAX_FUNCTION_LINES = 150, 200
+# Known to be over, each with its reason. The test also fails once one of them fits, so this list stays true.
+OVERSIZED = {
+    # h-mem is adding the GPU memory modes to it now; split loading and compiling from the call after that lands.
+    "imagen.rendering.render.DiffusersRenderer",
+    # Development stand-ins, not the product: each imitates a whole server (Realtime's channels,
+    # postgres_changes, broadcast authorization and limits; the HTTP front of PostgREST, Auth,
+    # Storage). To split by the concerns of the server it follows.
+    "imagen.dev.supabase_standin.realtime.Realtime",
+    "imagen.dev.supabase_standin.server.SupabaseStandIn",
+}
+
+
+def sizes(files: dict[str, Path]) -> dict[str, tuple[str, int]]:
+    """Every class and function (methods and nested ones too) by qualified name: its kind and its
+    lines, end_lineno - lineno + 1."""
+    found = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                kind = "class" if isinstance(child, ast.ClassDef) else "function"
+                found[f"{prefix}.{child.name}"] = (kind, child.end_lineno - child.lineno + 1)
+                visit(child, f"{prefix}.{child.name}")
+            else:
+                visit(child, prefix)
+
+    for name, path in files.items():
+        visit(ast.parse(path.read_text()), name)
+    return found
+
+
+def test_no_class_is_over_150_lines_and_no_function_over_200():
+    limits = {"class": MAX_CLASS_LINES, "function": MAX_FUNCTION_LINES}
+    over = {name: lines for name, (kind, lines) in sizes(package_files()).items() if lines > limits[kind]}
+    assert {name: lines for name, lines in over.items() if name not in OVERSIZED} == {}
+    assert OVERSIZED - set(over) == set(), "these fit now: take them off OVERSIZED"
 
 
 def test_the_dev_tools_plug_in_through_entry_points():

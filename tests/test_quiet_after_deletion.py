@@ -20,7 +20,7 @@ import pytest
 from imagen.cli import QUIET_LIBRARIES
 from imagen.config import load_settings
 from imagen.console.users import as_user
-from imagen.loop import worker as worker_module
+from imagen.loop import housekeeping
 from imagen.loop.worker import Worker
 from imagen.monitoring.observer import Observer
 from imagen.rendering.thumbnail import thumbnail_path
@@ -106,7 +106,7 @@ def scaled(**settings: object) -> dict:
 def test_after_a_series_is_deleted_no_worker_log_line_repeats_within_a_minute(transport, request, conn, user_a,
                                                                             renderer, tmp_path, worker_log,
                                                                             monkeypatch):  # fmt: skip
-    monkeypatch.setattr(worker_module, "CLEANUP_RETRY_SECONDS", worker_module.CLEANUP_RETRY_SECONDS * SCALE)
+    monkeypatch.setattr(housekeeping, "CLEANUP_RETRY_SECONDS", housekeeping.CLEANUP_RETRY_SECONDS * SCALE)
     if transport == "supabase":
         standin = request.getfixturevalue("standin")
         settings = supabase_settings(standin, **scaled())

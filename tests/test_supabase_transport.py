@@ -11,6 +11,7 @@ import time
 import pytest
 
 from imagen.config import load_settings
+from imagen.loop.housekeeping import Housekeeping
 from imagen.loop.worker import Worker
 from imagen.rendering.thumbnail import thumbnail_path
 from imagen.transports import open_transport
@@ -216,7 +217,6 @@ def test_a_try_cancelled_while_it_rendered_is_reported_on_both_transports(transp
 def test_deleting_a_series_removes_its_pictures_from_storage_once_on_the_supabase_transport(conn, standin, user_a):
     """forget_object_deletions(ids bigint[]) takes the ids as a JSON array, as PostgREST builds it
     with json_to_record: one cleanup removes the objects and empties objects_to_delete."""
-    import types
 
     import httpx
 
@@ -238,8 +238,7 @@ def test_deleting_a_series_removes_its_pictures_from_storage_once_on_the_supabas
         calls = []
         call = queue.connector.call
         queue.connector.call = lambda fn, params: calls.append(fn) or call(fn, params)
-        worker = Worker(queue, storage, types.SimpleNamespace(device="cpu"))
-        assert worker.remove_deleted_objects() == 2
+        assert Housekeeping(queue, storage).remove_deleted_objects() == 2
     finally:
         queue.close()
     assert calls == ["pending_object_deletions", "forget_object_deletions", "pending_object_deletions"]

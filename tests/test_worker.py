@@ -294,14 +294,14 @@ def test_stopping_releases_the_current_and_the_claimed_ahead_try(conn, user_a, r
     create_tiny_series(conn, user_a, n=3, steps=8)
     queue = postgres_queue(db_url, "stopper")
     try:
-        worker = Worker(queue, LocalStorage(tmp_path), renderer, poll_interval=0.1, overlap_io=True)
 
         def on_progress(job, step):
             if job.series_idx == 1 and step == 4:
                 wait_until(lambda: running_count(db_url) == 2, 10, what="try 2 claimed ahead")
                 worker.stop()
 
-        worker.on_progress = on_progress
+        worker = Worker(queue, LocalStorage(tmp_path), renderer, poll_interval=0.1, overlap_io=True,
+                        on_progress=on_progress)  # fmt: skip
         stats = worker.run()
     finally:
         queue.close()

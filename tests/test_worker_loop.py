@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 from PIL import Image
 
 from imagen.jobs import Job, RenderAborted
@@ -139,6 +140,20 @@ def test_a_failing_render_is_retried_until_max_attempts_then_failed(tmp_path):
     assert memory.jobs[job.id].attempts == 2
     assert memory.jobs[job.id].error == "the render failed (RuntimeError)"
     assert memory.calls.count("fail_job") == 2
+
+
+class FullDisk(LocalStorage):
+    def put(self, path: str, data: bytes) -> None:
+        raise OSError("no space left on device")
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])  # stored inline, and on the finisher thread
+def test_a_store_that_fails_fails_the_try_and_the_worker_carries_on(tmp_path, device):
+    jobs = [make_job(seed, attempts=0, max_attempts=1) for seed in (1, 2)]
+    queue = memory_queue(jobs, retry_backoff_seconds=0)
+    worker = Worker(queue, FullDisk(tmp_path), StepRenderer(device), poll_interval=0.05, heartbeat_interval=0.01)
+    assert worker.run(burst=True).failed == 2
+    assert [queue.connector.status(j.id) for j in jobs] == ["failed", "failed"]
 
 
 def test_a_wake_up_hint_starts_a_claim_long_before_the_poll_timer(tmp_path):

@@ -65,7 +65,7 @@ def run_demo(n: int, out: Path, model: str | None = None) -> int:
             print(f"demo: user {user} created series {series['id']} with {n} tries, and one solo try\n")
 
             # Progress bars tell the story here; the worker's per-try log lines would interleave.
-            logging.getLogger("imagen.loop.worker").setLevel(logging.WARNING)
+            logging.getLogger("imagen.loop").setLevel(logging.WARNING)
             queue, storage = open_transport(settings)
             bars = TryBars([(i, series["settings"]["steps"]) for i in range(1, n + 1)])
             worker = Worker(
