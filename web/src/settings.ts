@@ -3,7 +3,8 @@
 // picture's prompt on images); the next schema keeps them in one `settings` jsonb value with a
 // `kind` beside it (a picture reads its try's: images.job_id → jobs.settings, embedded as
 // `jobs!images_job_id_fkey(settings)` since images and jobs are joined by two foreign keys).
-// Switching is this file alone.
+// Switching is this file alone (and the PostgREST stand-in learning that embedding, since today
+// the app's reads use no embedding: api.ts).
 import type { Tables } from "./database.types";
 import { SETTINGS_RULES as RULES } from "./settings_rules";
 
@@ -89,7 +90,7 @@ export function sourceImageOf(row: Pick<Tables<"series">, "parent_image_id">): s
 export function createSeriesArgs(prompt: string, n: number, settings: Record<string, SettingValue>) {
   const args: Record<string, SettingValue> = { prompt, n };
   for (const field of ["model", "width", "height", "steps", "style", "seed"]) {
-    if (settings[field] !== undefined && settings[field] !== null) args[field] = settings[field];
+    if (settings[field] !== undefined) args[field] = settings[field]; // null too: the database says what it makes of it
   }
   return args as { prompt: string; n: number };
 }
