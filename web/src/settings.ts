@@ -55,7 +55,7 @@ export function kindOf(row: Pick<Tables<"series">, "strength">): WorkKind {
 }
 
 /** A series' or a picture's prompt. */
-export function promptOf(row: { prompt: string }): string {
+export function promptOf(row: Pick<SeriesRow, "prompt"> | PictureSettingsRow): string {
   return row.prompt;
 }
 
@@ -71,8 +71,10 @@ export function trySettings(row: TrySettingsRow): { seed: number; steps: number 
 export const PICTURE_SETTINGS_COLUMNS = "prompt";
 export type PictureSettingsRow = Pick<Tables<"images">, "prompt">;
 
-/** The column a search by prompt filters on (PostgREST's filter syntax). */
-export const PROMPT_FILTER = "prompt";
+/** The column a search by prompt filters on (PostgREST's filter syntax), in series and in
+ * pictures (later their try's: an embedded filter). */
+export const SERIES_PROMPT_FILTER = "prompt";
+export const PICTURE_PROMPT_FILTER = "prompt";
 
 /** The series columns a variation series is found by (its source picture) and listed with. */
 export const SOURCE_IMAGE_FILTER = "parent_image_id";

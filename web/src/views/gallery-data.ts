@@ -2,7 +2,7 @@
 // the solo pictures, and marking a favourite. RLS shows each user only their own.
 import { fail, type Image, IMAGE_COLUMNS, type Job, type Series, UNFINISHED } from "../api";
 import type { ImagenClient } from "../client";
-import { PROMPT_FILTER } from "../settings";
+import { PICTURE_PROMPT_FILTER, SERIES_PROMPT_FILTER } from "../settings";
 
 export type GalleryFilter = "all" | "favourites" | "unfinished";
 
@@ -30,7 +30,7 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
   let series = db.from("series").select("*").order("created_at", { ascending: false }).limit(query.limit + 1);
   if (query.before) series = series.lt("created_at", query.before);
   const pattern = query.search.trim() ? `%${query.search.trim().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
-  if (pattern) series = series.ilike(PROMPT_FILTER, pattern);
+  if (pattern) series = series.ilike(SERIES_PROMPT_FILTER, pattern);
   if (query.filter === "favourites") series = series.eq("favourite", true);
   if (query.filter === "unfinished") {
     // At most the cap's number of unfinished tries: a short list of series ids.
@@ -45,7 +45,7 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
   const shown = page.data.slice(0, query.limit);
   const ids = shown.map((s) => s.id);
   let solo = db.from("images").select(IMAGE_COLUMNS).is("series_id", null).order("created_at", { ascending: false }).limit(200);
-  if (pattern) solo = solo.ilike(PROMPT_FILTER, pattern);
+  if (pattern) solo = solo.ilike(PICTURE_PROMPT_FILTER, pattern);
   const [jobs, images, solos] = await Promise.all([
     ids.length ? db.from("jobs").select("id,series_id,series_idx,status,image_id").in("series_id", ids) : null,
     ids.length ? db.from("images").select(IMAGE_COLUMNS).in("series_id", ids) : null,

@@ -87,6 +87,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     tileList,
   );
   main.replaceChildren(h("p", { class: "muted", "data-testid": "series-loading" }, "Loading…"));
+  const tileActions = { ...actions, open: (idx: number) => viewer.open(idx), openToVary: (idx: number) => viewer.openToVary(idx) };
 
   function draw(): void {
     if (stopped || !view) return;
@@ -108,7 +109,6 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     shots = shotsOf(tiles);
     viewer.refresh();
   }
-  const tileActions = { ...actions, open: (idx: number) => viewer.open(idx), openToVary: (idx: number) => viewer.openToVary(idx) };
 
   // --- reading: one read at a time; asked again meanwhile, it reads once more after -------------
   let inFlight: Promise<void> | null = null;
