@@ -2,34 +2,15 @@
 // first picture's; the prompt, the date, "k of n done", a state badge, a favourite mark), and the
 // solo pictures (images where series_id is null). Search by prompt, filter (all, favourites,
 // unfinished), and a page at a time (keyset on created_at: "Show older").
-import type { Gallery, GalleryFilter, Image, Series } from "../api";
+import type { Image } from "../api";
 import { type Cleanup, type Ctx, errorMessage } from "../context";
-import { announce, attr, clip, h, show, syncList, text } from "../dom";
+import { announce, h, show, syncList, text } from "../dom";
 import { thumbnailPath, withThumbnails } from "../pictures";
+import { type Card, createCard, createSolo, toCards, updateCard, updateSolo } from "./gallery-cards";
+import { type GalleryFilter, readGallery, setFavourite } from "./gallery-data";
 
 const POLL_MS = 3000;
 const PAGE = 24;
-
-interface Card {
-  series: Series;
-  done: number;
-  unfinished: number;
-  failed: number;
-  cancelled: number;
-  cover: Image | null;
-}
-
-/** The one word a card's badge says about its series. */
-function stateOf(card: Card): { state: string; label: string } {
-  if (card.unfinished > 0) return { state: "running", label: "Running" };
-  if (card.series.selected_image_id) return { state: "winner", label: "Winner picked" };
-  if (card.failed > 0 && card.done === 0) return { state: "failed", label: "Failed" };
-  if (card.cancelled > 0 && card.done < card.series.count) return { state: "cancelled", label: "Cancelled" };
-  if (card.failed > 0) return { state: "failed", label: "Some failed" };
-  return { state: "done", label: "Done" };
-}
-
-const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
   const seriesList = h("ul", { class: "grid gallery", "aria-label": "Series", "data-testid": "series-list" });
@@ -77,91 +58,6 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
   // Cards show the thumbnail (the picture itself where it has none); the solo link opens the picture.
   const shown = (image: Image) => urls.get(thumbnailPath(image.path)) ?? urls.get(image.path);
 
-  function createCard(card: Card): HTMLLIElement {
-    const favourite = h("button", { type: "button", class: "favourite", "data-testid": "favourite" });
-    favourite.addEventListener("click", () => void toggleFavourite(li));
-    const li = h(
-      "li",
-      { class: "card series-card", "data-testid": "series-card", "data-series-id": card.series.id },
-      h(
-        "a",
-        { class: "series-link", href: `#/series/${card.series.id}` },
-        h("span", { class: "thumb" }, h("img", { alt: "", loading: "lazy" })),
-        h("span", { class: "prompt", "data-testid": "series-card-prompt" }),
-      ),
-      h(
-        "span",
-        { class: "meta" },
-        h("time", { "data-testid": "series-card-date" }),
-        h("span", { class: "count", "data-testid": "series-card-count" }),
-        h("span", { class: "badge state-badge", "data-testid": "series-card-state" }),
-        favourite,
-      ),
-    );
-    return li;
-  }
-
-  function updateCard(li: HTMLLIElement, card: Card): void {
-    const img = li.querySelector("img")!;
-    const url = card.cover ? shown(card.cover) : undefined;
-    attr(img, "src", url ?? null);
-    show(img, url !== undefined);
-    text(li.querySelector(".prompt")!, card.series.prompt);
-    attr(li.querySelector(".prompt")!, "title", card.series.prompt);
-    const time = li.querySelector("time")!;
-    attr(time, "datetime", card.series.created_at);
-    text(time, dateFormat.format(new Date(card.series.created_at)));
-    text(li.querySelector(".count")!, `${card.done} of ${card.series.count} done`);
-    const { state, label } = stateOf(card);
-    const badge = li.querySelector<HTMLElement>(".state-badge")!;
-    text(badge, label);
-    attr(badge, "data-state", state);
-    attr(li, "data-state", state);
-    attr(li, "data-done", card.done);
-    attr(li, "data-count", card.series.count);
-    const favourite = li.querySelector<HTMLButtonElement>(".favourite")!;
-    attr(favourite, "aria-pressed", card.series.favourite ? "true" : "false");
-    attr(favourite, "aria-label", `Favourite: ${clip(card.series.prompt, 60)}`);
-    text(favourite, card.series.favourite ? "★" : "☆");
-  }
-
-  function createSolo(image: Image): HTMLLIElement {
-    return h(
-      "li",
-      { class: "card solo-card", "data-testid": "solo-card" },
-      h(
-        "a",
-        { class: "series-link", target: "_blank", rel: "noopener" },
-        h("span", { class: "thumb" }, h("img", { alt: "", loading: "lazy" })),
-        h("span", { class: "prompt" }, image.prompt),
-      ),
-      h("span", { class: "meta" }, h("time", { datetime: image.created_at }, dateFormat.format(new Date(image.created_at)))),
-    );
-  }
-
-  function updateSolo(li: HTMLLIElement, image: Image): void {
-    attr(li.querySelector("a")!, "href", urls.get(image.path) ?? null);
-    attr(li.querySelector("img")!, "src", shown(image) ?? null);
-  }
-
-  function toCards(page: Gallery): Card[] {
-    const imageById = new Map(page.images.map((image) => [image.id, image]));
-    return page.series.map((s) => {
-      const tries = page.jobs.filter((job) => job.series_id === s.id).sort((a, b) => (a.series_idx ?? 0) - (b.series_idx ?? 0));
-      const count = (status: string) => tries.filter((job) => job.status === status).length;
-      const firstDone = tries.find((job) => job.image_id !== null && imageById.has(job.image_id));
-      const winner = s.selected_image_id ? imageById.get(s.selected_image_id) : undefined;
-      return {
-        series: s,
-        done: count("done"),
-        unfinished: count("queued") + count("running"),
-        failed: count("failed"),
-        cancelled: count("cancelled"),
-        cover: winner ?? (firstDone?.image_id ? imageById.get(firstDone.image_id)! : null),
-      };
-    });
-  }
-
   async function sign(images: Image[]): Promise<void> {
     try {
       for (const [path, url] of await ctx.pictures.viewUrls(withThumbnails(images))) urls.set(path, url);
@@ -179,7 +75,7 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
     window.clearTimeout(timer);
     const asked = `${search.value}\n${filter.value}`;
     try {
-      const page = await ctx.api.readGallery(query(null, shownCount));
+      const page = await readGallery(ctx.db, query(null, shownCount));
       if (stopped || asked !== `${search.value}\n${filter.value}`) return; // a newer search is on its way
       cards = toCards(page);
       await sign([...cards.flatMap((c) => (c.cover ? [c.cover] : [])), ...page.solo]);
@@ -198,7 +94,7 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
     if (!last) return;
     more.disabled = true;
     try {
-      const page = await ctx.api.readGallery(query(last.series.created_at, PAGE));
+      const page = await readGallery(ctx.db, query(last.series.created_at, PAGE));
       const older = toCards(page);
       await sign(older.flatMap((c) => (c.cover ? [c.cover] : [])));
       if (stopped) return;
@@ -215,9 +111,9 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
   }
 
   function draw(solo: Image[] | null, hasMore: boolean): void {
-    syncList(seriesList, cards, (c) => c.series.id, createCard, updateCard);
+    syncList(seriesList, cards, (c) => c.series.id, (card) => createCard(card, (li) => void toggleFavourite(li)), (li, card) => updateCard(li, card, shown));
     if (solo !== null) {
-      syncList(soloList, solo, (image) => image.id, createSolo, updateSolo);
+      syncList(soloList, solo, (image) => image.id, createSolo, (li, image) => updateSolo(li, image, urls, shown));
       show(soloSection, solo.length > 0);
     }
     const searching = search.value.trim() !== "" || filter.value !== "all";
@@ -234,9 +130,9 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
     if (!card) return;
     const next = !card.series.favourite;
     try {
-      await ctx.api.setFavourite(card.series.id, next);
+      await setFavourite(ctx.db, card.series.id, next);
       card.series = { ...card.series, favourite: next };
-      updateCard(li, card);
+      updateCard(li, card, shown);
       announce(next ? "Marked as a favourite" : "No longer a favourite");
     } catch (e) {
       text(error, errorMessage(e));

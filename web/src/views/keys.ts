@@ -1,4 +1,5 @@
-// "?" anywhere (outside a text field) lists the keyboard shortcuts in a modal dialog; Esc closes it.
+// The keyboard shortcuts: "?" anywhere (outside a text field) lists them in a modal dialog (Esc
+// closes it); on a series page the digit keys pick the winner.
 import { h } from "../dom";
 
 const KEYS: [string, string][] = [
@@ -15,6 +16,24 @@ export function isTyping(target: EventTarget | null): boolean {
   if (!(target instanceof HTMLElement)) return false;
   if (target instanceof HTMLInputElement) return !["checkbox", "radio", "button", "submit", "reset"].includes(target.type);
   return target.isContentEditable || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
+}
+
+/** The key that picks try `idx` on a series page (1–9, and 0 for 10), or null. */
+export function pickKeyFor(idx: number): string | null {
+  if (idx >= 1 && idx <= 9) return String(idx);
+  return idx === 10 ? "0" : null;
+}
+
+/** Listens for the digit keys that pick a try (outside a text field); returns what stops it. */
+export function onPickKeys(pick: (idx: number) => void): () => void {
+  function onKey(event: KeyboardEvent): void {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) return;
+    if (!/^[0-9]$/.test(event.key)) return;
+    event.preventDefault();
+    pick(event.key === "0" ? 10 : Number(event.key));
+  }
+  document.addEventListener("keydown", onKey);
+  return () => document.removeEventListener("keydown", onKey);
 }
 
 export function installKeysHelp(): void {

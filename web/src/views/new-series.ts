@@ -1,10 +1,28 @@
-// New series: prompt, number of tries, size preset, steps, optional seed and style.
-// The form checks the database's rules first (rules.ts); what the database still refuses with
-// 22023 is shown next to the field its message names.
+// New series: the prompt, the number of tries, and every setting the rules offer a form (their
+// kind, label, unit, limits and order come from settings_rules.ts: a new setting appears here with
+// no change to this file), with aspect-ratio presets for the size. The form checks the database's
+// rules first (rules.ts); what the database still refuses with 22023 is shown next to the field
+// its message names.
 import { ApiError } from "../api";
 import { type Ctx, errorMessage } from "../context";
 import { attr, h, show, text } from "../dom";
-import { type Field, fieldOfMessage, inFieldWords, LIMITS, type Problems, SIZE_PRESETS, validateSeries } from "../rules";
+import {
+  type Field,
+  fieldOfMessage,
+  formSettings,
+  inFieldWords,
+  labelOf,
+  LIMITS,
+  type Problems,
+  type SeriesInput,
+  SIZE_PRESETS,
+  uncheckedSeries,
+  validateSeries,
+} from "../rules";
+import { seriesSettings } from "../settings";
+import type { SettingsRule } from "../settings_rules";
+
+type Control = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
 
 /** Tests and debugging: `localStorage.setItem("imagen:client-checks", "off")` sends the form as
  * typed, so the database's own messages can be seen. */
@@ -16,12 +34,70 @@ function clientChecksOn(): boolean {
   }
 }
 
-export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
-  const errors = {} as Record<Field, HTMLElement>;
-  const hints = {} as Record<Field, string | null>;
-  const inputs = {} as Record<Field, HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>;
+/** The input a setting's kind calls for, holding its default. */
+function settingControl(rule: SettingsRule): Control {
+  const value = rule.default_value ?? "";
+  if (rule.kind === "integer" || rule.kind === "decimal") {
+    const integer = rule.kind === "integer";
+    return h("input", {
+      type: "number",
+      min: rule.min_value,
+      max: rule.max_value,
+      step: rule.step ?? (integer ? 1 : "any"),
+      value,
+      inputMode: integer ? "numeric" : "decimal",
+      autocomplete: "off",
+    });
+  }
+  if (rule.kind === "choice") {
+    const select = h("select", {});
+    if (rule.default_value === null) select.append(h("option", { value: "" }, "default"));
+    for (const choice of rule.choices ?? []) select.append(h("option", { value: choice, selected: choice === value }, choice));
+    return select;
+  }
+  return h("input", { type: "text", autocomplete: "off", value });
+}
 
-  function field(name: Field, label: string, control: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement, hint?: string) {
+/** What the field says under itself: its limits. */
+function settingHint(rule: SettingsRule): string | undefined {
+  if (rule.min_value !== null && rule.max_value !== null) {
+    const unit = rule.unit ? ` ${rule.unit}` : "";
+    return `${rule.min_value} to ${rule.max_value}${unit}${rule.multiple_of !== null ? `, a multiple of ${rule.multiple_of}` : ""}`;
+  }
+  return rule.max_chars !== null ? `at most ${rule.max_chars} characters` : undefined;
+}
+
+function settingLabel(field: string, rule: SettingsRule): string {
+  return `${labelOf(field)}${rule.unit ? ` (${rule.unit})` : ""}${rule.default_value === null ? " (optional)" : ""}`;
+}
+
+/** The size presets, for a form that has width and height: picking one fills both in; typing a
+ * size of no preset shows "custom". */
+function sizePresets(width: Control, height: Control): HTMLSelectElement & { sync(): void } {
+  const presets = h("select", { id: "size-preset" }, h("option", { value: "" }, "custom"));
+  for (const preset of SIZE_PRESETS) {
+    presets.append(h("option", { value: `${preset.width}x${preset.height}` }, `${preset.label} · ${preset.width}×${preset.height}`));
+  }
+  const sync = () => {
+    const typed = `${width.value}x${height.value}`;
+    presets.value = [...presets.options].some((option) => option.value === typed) ? typed : "";
+  };
+  presets.addEventListener("change", () => {
+    if (presets.value === "") return;
+    [width.value, height.value] = presets.value.split("x") as [string, string];
+  });
+  width.addEventListener("input", sync);
+  height.addEventListener("input", sync);
+  sync();
+  return Object.assign(presets, { sync });
+}
+
+export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
+  const errors: Record<Field, HTMLElement> = {};
+  const hints: Record<Field, string | null> = {};
+  const inputs: Record<Field, Control> = {};
+
+  function field(name: Field, label: string, control: Control, hint?: string) {
     const id = `field-${name}`;
     control.id = id;
     control.name = name;
@@ -37,27 +113,16 @@ export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
   }
 
   function describe(name: Field, withError: boolean): void {
-    const control = inputs[name];
+    const control = inputs[name]!;
     attr(control, "aria-describedby", [withError ? `error-${name}` : null, hints[name]].filter(Boolean).join(" ") || null);
     attr(control, "aria-invalid", withError ? "true" : null);
   }
 
   const prompt = h("textarea", { rows: 3, required: true, placeholder: "a heron at dawn, mist on the water" });
   const n = h("input", { type: "number", min: LIMITS.nMin, max: LIMITS.nMax, step: 1, value: String(LIMITS.defaultN), inputMode: "numeric" });
-  const size = h("select", {});
-  for (const preset of SIZE_PRESETS) {
-    size.append(h("option", { value: `${preset.width}x${preset.height}` }, `${preset.label} · ${preset.width}×${preset.height}`));
-  }
-  const steps = h("input", {
-    type: "number",
-    min: LIMITS.stepsMin,
-    max: LIMITS.stepsMax,
-    step: 1,
-    value: String(LIMITS.defaultSteps),
-    inputMode: "numeric",
-  });
-  const seed = h("input", { type: "text", inputMode: "numeric", autocomplete: "off", placeholder: "random" });
-  const style = h("input", { type: "text", autocomplete: "off", placeholder: "none" });
+  const settings = formSettings().filter(([, rule]) => rule.kind !== "picture"); // a picture is chosen elsewhere (More like this)
+  const settingFields = settings.map(([name, rule]) => field(name, settingLabel(name, rule), settingControl(rule), settingHint(rule)));
+  const presets = inputs.width && inputs.height ? sizePresets(inputs.width, inputs.height) : null;
 
   const formError = h("p", { class: "field-error", role: "alert", "data-testid": "form-error" });
   show(formError, false);
@@ -67,37 +132,31 @@ export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
     "form",
     { class: "card series-form", "aria-labelledby": "new-title", noValidate: true },
     h("h1", { id: "new-title" }, "New series"),
-    field("prompt", "Prompt", prompt),
+    field("prompt", labelOf("prompt"), prompt),
     h(
       "div",
       { class: "row" },
-      field("n", "Tries", n, `${LIMITS.nMin} to ${LIMITS.nMax}`),
-      field("size", "Size", size, "aspect ratio · width×height"),
-      field("steps", "Steps", steps, `${LIMITS.stepsMin} to ${LIMITS.stepsMax}`),
-    ),
-    h(
-      "div",
-      { class: "row" },
-      field("seed", "Seed (optional)", seed, `0 to ${LIMITS.seedMax}; try i gets seed + i − 1`),
-      field("style", "Style (optional)", style, `at most ${LIMITS.styleMaxChars} characters`),
+      field("n", labelOf("n"), n, `${LIMITS.nMin} to ${LIMITS.nMax}`),
+      presets &&
+        h("div", { class: "field field-size" }, h("label", { for: "size-preset" }, "Size preset"), presets),
+      ...settingFields,
     ),
     formError,
     h("div", { class: "actions" }, submit),
   );
 
   function showProblems(problems: Problems): void {
-    for (const name of Object.keys(inputs) as Field[]) {
+    for (const name of Object.keys(inputs)) {
       const message = problems[name];
-      text(errors[name], message !== undefined ? inFieldWords(message) : "");
-      show(errors[name], message !== undefined);
+      text(errors[name]!, message !== undefined ? inFieldWords(message) : "");
+      show(errors[name]!, message !== undefined);
       describe(name, message !== undefined);
     }
   }
 
   function focusFirst(problems: Problems): void {
-    const order: Field[] = ["prompt", "n", "size", "steps", "seed", "style"];
-    const first = order.find((name) => problems[name] !== undefined);
-    if (first) inputs[first].focus();
+    const first = ["prompt", "n", ...settings.map(([name]) => name)].find((name) => problems[name] !== undefined);
+    if (first) inputs[first]!.focus();
   }
 
   // Ctrl+Enter (Cmd+Enter on a Mac) starts the series from any field, the prompt's textarea included.
@@ -110,34 +169,23 @@ export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     show(formError, false);
-    const input = { prompt: prompt.value, n: n.value, size: size.value, steps: steps.value, seed: seed.value, style: style.value };
+    const input: SeriesInput = Object.fromEntries(Object.entries(inputs).map(([name, control]) => [name, control.value]));
     const { problems, args } = validateSeries(input);
-    const checks = clientChecksOn();
-    if (checks && !args) {
+    if (clientChecksOn() && !args) {
       showProblems(problems);
       focusFirst(problems);
       return;
     }
     showProblems({});
-    // Without client checks, send what was typed (numbers as numbers where they parse).
-    const sent = args ?? {
-      prompt: input.prompt,
-      n: Number(input.n.trim() === "" ? NaN : input.n),
-      width: Number(input.size.split("x")[0]),
-      height: Number(input.size.split("x")[1]),
-      steps: Number(input.steps.trim() === "" ? NaN : input.steps),
-      ...(input.seed.trim() ? { seed: Number(input.seed) } : {}),
-      ...(input.style.trim() ? { style: input.style.trim() } : {}),
-    };
     submit.disabled = true;
     form.setAttribute("aria-busy", "true");
     try {
-      const id = await ctx.api.createSeries(sent);
+      const id = await ctx.api.createSeries(args ?? uncheckedSeries(input));
       location.hash = `#/series/${id}`;
     } catch (e) {
       const message = errorMessage(e);
       const named = e instanceof ApiError && e.code === "22023" ? fieldOfMessage(message) : null;
-      if (named) {
+      if (named && inputs[named]) {
         showProblems({ [named]: message });
         inputs[named].focus();
       } else {
@@ -157,14 +205,14 @@ export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
   if (from) {
     void ctx.api.readSeriesRow(from).then((series) => {
       if (!series || !form.isConnected) return;
-      prompt.value = series.prompt;
+      const chosen = seriesSettings(series);
+      prompt.value = chosen.prompt;
       n.value = String(series.count);
-      const sized = `${series.width}x${series.height}`;
-      if (![...size.options].some((option) => option.value === sized)) size.append(h("option", { value: sized }, `${series.width}×${series.height}`));
-      size.value = sized;
-      steps.value = String(series.steps);
-      seed.value = series.base_seed !== null ? String(series.base_seed) : "";
-      style.value = series.style ?? "";
+      for (const [name] of settings) {
+        const value = chosen[name];
+        if (value !== undefined) inputs[name]!.value = value === null ? "" : String(value);
+      }
+      presets?.sync();
       form.setAttribute("data-filled-from", series.id);
     });
   }

@@ -1,0 +1,113 @@
+// The gallery's cards: one per series (its cover, prompt, date, "k of n done", a state badge and a
+// favourite mark), and one per solo picture.
+import type { Image, Series } from "../api";
+import { attr, clip, h, show, text } from "../dom";
+import { promptOf } from "../settings";
+import type { Gallery } from "./gallery-data";
+
+export interface Card {
+  series: Series;
+  done: number;
+  unfinished: number;
+  failed: number;
+  cancelled: number;
+  cover: Image | null;
+}
+
+/** The one word a card's badge says about its series. */
+function stateOf(card: Card): { state: string; label: string } {
+  if (card.unfinished > 0) return { state: "running", label: "Running" };
+  if (card.series.selected_image_id) return { state: "winner", label: "Winner picked" };
+  if (card.failed > 0 && card.done === 0) return { state: "failed", label: "Failed" };
+  if (card.cancelled > 0 && card.done < card.series.count) return { state: "cancelled", label: "Cancelled" };
+  if (card.failed > 0) return { state: "failed", label: "Some failed" };
+  return { state: "done", label: "Done" };
+}
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+export function createCard(card: Card, onFavourite: (li: HTMLLIElement) => void): HTMLLIElement {
+  const favourite = h("button", { type: "button", class: "favourite", "data-testid": "favourite" });
+  favourite.addEventListener("click", () => onFavourite(li));
+  const li = h(
+    "li",
+    { class: "card series-card", "data-testid": "series-card", "data-series-id": card.series.id },
+    h(
+      "a",
+      { class: "series-link", href: `#/series/${card.series.id}` },
+      h("span", { class: "thumb" }, h("img", { alt: "", loading: "lazy" })),
+      h("span", { class: "prompt", "data-testid": "series-card-prompt" }),
+    ),
+    h(
+      "span",
+      { class: "meta" },
+      h("time", { "data-testid": "series-card-date" }),
+      h("span", { class: "count", "data-testid": "series-card-count" }),
+      h("span", { class: "badge state-badge", "data-testid": "series-card-state" }),
+      favourite,
+    ),
+  );
+  return li;
+}
+
+export function updateCard(li: HTMLLIElement, card: Card, shown: (image: Image) => string | undefined): void {
+  const img = li.querySelector("img")!;
+  const url = card.cover ? shown(card.cover) : undefined;
+  attr(img, "src", url ?? null);
+  show(img, url !== undefined);
+  text(li.querySelector(".prompt")!, promptOf(card.series));
+  attr(li.querySelector(".prompt")!, "title", promptOf(card.series));
+  const time = li.querySelector("time")!;
+  attr(time, "datetime", card.series.created_at);
+  text(time, dateFormat.format(new Date(card.series.created_at)));
+  text(li.querySelector(".count")!, `${card.done} of ${card.series.count} done`);
+  const { state, label } = stateOf(card);
+  const badge = li.querySelector<HTMLElement>(".state-badge")!;
+  text(badge, label);
+  attr(badge, "data-state", state);
+  attr(li, "data-state", state);
+  attr(li, "data-done", card.done);
+  attr(li, "data-count", card.series.count);
+  const favourite = li.querySelector<HTMLButtonElement>(".favourite")!;
+  attr(favourite, "aria-pressed", card.series.favourite ? "true" : "false");
+  attr(favourite, "aria-label", `Favourite: ${clip(promptOf(card.series), 60)}`);
+  text(favourite, card.series.favourite ? "★" : "☆");
+}
+
+export function createSolo(image: Image): HTMLLIElement {
+  return h(
+    "li",
+    { class: "card solo-card", "data-testid": "solo-card" },
+    h(
+      "a",
+      { class: "series-link", target: "_blank", rel: "noopener" },
+      h("span", { class: "thumb" }, h("img", { alt: "", loading: "lazy" })),
+      h("span", { class: "prompt" }, promptOf(image)),
+    ),
+    h("span", { class: "meta" }, h("time", { datetime: image.created_at }, dateFormat.format(new Date(image.created_at)))),
+  );
+}
+
+export function updateSolo(li: HTMLLIElement, image: Image, urls: Map<string, string>, shown: (image: Image) => string | undefined): void {
+  attr(li.querySelector("a")!, "href", urls.get(image.path) ?? null);
+  attr(li.querySelector("img")!, "src", shown(image) ?? null);
+}
+
+export function toCards(page: Gallery): Card[] {
+  const imageById = new Map(page.images.map((image) => [image.id, image]));
+  return page.series.map((s) => {
+    const tries = page.jobs.filter((job) => job.series_id === s.id).sort((a, b) => (a.series_idx ?? 0) - (b.series_idx ?? 0));
+    const count = (status: string) => tries.filter((job) => job.status === status).length;
+    const firstDone = tries.find((job) => job.image_id !== null && imageById.has(job.image_id));
+    const winner = s.selected_image_id ? imageById.get(s.selected_image_id) : undefined;
+    return {
+      series: s,
+      done: count("done"),
+      unfinished: count("queued") + count("running"),
+      failed: count("failed"),
+      cancelled: count("cancelled"),
+      cover: winner ?? (firstDone?.image_id ? imageById.get(firstDone.image_id)! : null),
+    };
+  });
+}
+
