@@ -92,7 +92,7 @@ def test_a_finished_try_is_stored_with_its_settings_and_thumbnail_then_completed
     assert p.memory.jobs[job.id].image["path"] == job.storage_path
     assert files(tmp_path) == sorted([f"{job.id}.png", thumbnail_path(job.storage_path).rsplit("/", 1)[-1]])
     metadata = read_metadata((tmp_path / job.storage_path).read_bytes())
-    assert (metadata["seed"], metadata["model"]) == (str(job.seed), "test-model")
+    assert (metadata["seed"], metadata["pipeline"]) == (str(job.seed), "test-model")
     assert (p.stats.done, lease.done.is_set(), p.free_slots()) == (1, True, IN_FLIGHT)
     assert p.outcomes.heartbeat.leases == {}
 

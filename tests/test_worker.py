@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -23,7 +24,7 @@ from tests.world import create_tiny_series, make_job
 def submit_solo(conn, user) -> uuid.UUID:
     with as_user(conn, user):
         return conn.execute(
-            "select id from imagen.submit_job('a gull', model => 'tiny', width => 256, height => 256)"
+            """select id from imagen.submit_job('a gull', '{"model": "tiny", "width": 256, "height": 256}')"""
         ).fetchone()[0]
 
 
@@ -90,9 +91,11 @@ def test_png_metadata_round_trips(renderer):
     job = make_job(1234, series_id=uuid.uuid4(), series_idx=3, prompt="ein Fuchs im Schnee — 狐", style="ink")
     data = encode_png(renderer.render(job), job_metadata(job, "tiny"))
     meta = read_metadata(data)
+    assert json.loads(meta.pop("settings")) == dict(job.settings)  # the value whole
     assert meta == {
         "prompt": job.prompt, "style": "ink", "seed": "1234", "steps": "4", "width": "256", "height": "256",
         "model": "tiny", "series_id": str(job.series_id), "series_idx": "3", "job_id": str(job.id),
+        "kind": "generate", "pipeline": "tiny",
     }  # fmt: skip
 
 
@@ -114,7 +117,7 @@ def test_cancel_while_rendering_stores_nothing(conn, user_a, renderer, tmp_path,
 
     stats = run_burst(db_url, renderer, tmp_path, on_progress=on_progress)
     assert stats.cancelled == 1
-    assert rows(conn, "select status, progress < steps from imagen.jobs") == [("cancelled", True)]
+    assert rows(conn, "select status, progress < (settings->>'steps')::int from imagen.jobs") == [("cancelled", True)]
     assert rows(conn, "select count(*) from imagen.images") == [(0,)]
     assert list(tmp_path.rglob("*.png")) == []
 
@@ -368,10 +371,12 @@ def test_a_variation_series_renders_from_its_parent_picture_with_the_resident_mo
 
     create_tiny_series(conn, user_a, n=1, seed=5)
     run_burst(db_url, renderer, tmp_path)
-    parent_id, parent_path, parent_seed = conn.execute("select id, path, seed from imagen.images").fetchone()
+    parent_id, parent_path, parent_seed = conn.execute(
+        "select i.id, i.path, (j.settings->>'seed')::bigint from imagen.images i join imagen.jobs j on j.id = i.job_id"
+    ).fetchone()
     with as_user(conn, user_a):
         child = conn.execute("select imagen.vary_image(%s, 1, strength => 40)", (parent_id,)).fetchone()[0]
-    assert (child["parent_image_id"], child["strength"]) == (str(parent_id), 40)
+    assert (child["parent_image_id"], child["settings"]["strength"]) == (str(parent_id), 40)
 
     def second_load(*args, **kwargs):
         raise AssertionError("a variation loaded the model again")
@@ -388,7 +393,8 @@ def test_a_variation_series_renders_from_its_parent_picture_with_the_resident_mo
         assert getattr(variation, part) is getattr(renderer.pipe, part)
     assert steps.count(4) == 1 and max(steps) == 4  # its 4 steps are the steps it rendered
 
-    images = rows(conn, "select path, seed from imagen.images where series_id = %s order by path", (child["id"],))
+    images = rows(conn, "select i.path, (j.settings->>'seed')::bigint from imagen.images i join imagen.jobs j"
+                        " on j.id = i.job_id where i.series_id = %s order by i.path", (child["id"],))  # fmt: skip
     ((path, seed),) = images
     assert seed != parent_seed  # a new seed
     parent_path = tmp_path / parent_path

@@ -18,7 +18,12 @@ from imagen.console.settings_rules import SETTINGS_RULES
 from imagen.jobs import TryStatus
 
 # imagen submit's options: every published setting but n (-n), the prompt and a variation's strength.
-SERIES_SETTINGS = [field for field in SETTINGS_RULES if field not in ("n", "prompt", "strength")]
+# `imagen submit`'s options: the settings a new series (kind generate) takes, beside its prompt.
+SERIES_SETTINGS = [
+    field for field, rule in sorted(SETTINGS_RULES.items(), key=lambda item: item[1]["position"])
+    if rule["part"] == "settings" and field != "prompt" and (rule["kinds"] is None or "generate" in rule["kinds"])
+]  # fmt: skip
+OPTION_TYPES = {"integer": int, "decimal": float}
 
 
 def connect_database(settings: Settings | None = None) -> psycopg.Connection:
@@ -118,7 +123,7 @@ def cmd_vary(args: argparse.Namespace) -> int:
             return exc.exit_code
     print(
         f"series {series['id']}: {series['count']} variations of try {args.index} queued"
-        f" (strength {series['strength']} %)"
+        f" (strength {series['settings']['strength']} %)"
     )
     return 0
 
@@ -207,8 +212,10 @@ def setting_help(field: str) -> str:
 
 
 def add_setting_option(parser: argparse.ArgumentParser, field: str) -> None:
-    """--FIELD for a published setting: text if its rule limits characters, else an integer."""
-    parser.add_argument(f"--{field}", type=str if SETTINGS_RULES[field]["max_chars"] else int, help=setting_help(field))
+    """--FIELD for a published setting, typed by its rule's kind (a choice offers its choices)."""
+    rule = SETTINGS_RULES[field]
+    parser.add_argument(f"--{field}", type=OPTION_TYPES.get(rule["kind"], str), choices=rule["choices"],
+                        help=setting_help(field))  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

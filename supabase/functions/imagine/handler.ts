@@ -45,7 +45,8 @@ async function create(req: Request, store: ImagenStore): Promise<Response> {
   if (!checked.ok) return json(400, { error: checked.error });
   const { data, error } = await store.createSeries(checked.args);
   if (error) return dbFailure(error);
-  return json(201, { series_id: data.id, job_ids: data.job_ids });
+  // job_ids: the same ids under their old name, kept for one release.
+  return json(201, { series_id: data.id, try_ids: data.try_ids, job_ids: data.try_ids });
 }
 
 async function read(url: URL, store: ImagenStore): Promise<Response> {
@@ -60,11 +61,13 @@ async function read(url: URL, store: ImagenStore): Promise<Response> {
   const placeOf = new Map(data.places.map((p) => [p.id, p]));
   const tries = data.tries.map((t) => ({
     index: t.series_idx,
-    job_id: t.id,
+    try_id: t.id,
+    job_id: t.id, // its old name, kept for one release
     status: t.status,
     progress: t.progress,
-    steps: t.steps,
-    seed: t.seed,
+    steps: t.settings.steps,
+    seed: t.settings.seed,
+    settings: t.settings,
     error: t.error,
     image_url: signed.data[pathOf.get(t.id) ?? ""] ?? null,
     // Counted by the database (imagen.queue), as the web app and `imagen status` show them.

@@ -14,12 +14,12 @@ export type Result<T> = { data: T; error: null } | { data: null; error: DbError 
 export interface Try {
   id: string;
   series_idx: number;
-  seed: number;
   status: string;
   progress: number;
-  steps: number;
   error: string | null;
   image_id: string | null;
+  /** The try's settings, one value (imagen.settings_rules): its seed and steps among them. */
+  settings: { seed: number; steps: number } & Record<string, unknown>;
 }
 
 /** A queued try's place, as imagen.queue_places counts it (the order claims serve). */
@@ -39,7 +39,7 @@ export interface SeriesView {
 }
 
 export interface ImagenStore {
-  createSeries(args: CreateSeriesArgs): Promise<Result<{ id: string; job_ids: string[] }>>;
+  createSeries(args: CreateSeriesArgs): Promise<Result<{ id: string; try_ids: string[] }>>;
   /** null data: no such series visible to the caller. */
   readSeries(id: string): Promise<Result<SeriesView | null>>;
   signUrls(paths: string[], seconds: number): Promise<Result<Record<string, string>>>;
@@ -49,10 +49,12 @@ export function supabaseStore(client: SupabaseClient): ImagenStore {
   const db = client.schema("imagen");
   return {
     async createSeries(args) {
-      const { from_image_id, ...rest } = args;
+      // A new series: prompt and n, the rest as one settings value. A variation: vary_image's own
+      // arguments (n, seed and the variation's settings).
+      const { from_image_id, prompt, n, ...settings } = args;
       const { data, error } = from_image_id === undefined
-        ? await db.rpc("create_series", rest)
-        : await db.rpc("vary_image", { image_id: from_image_id, ...rest });
+        ? await db.rpc("create_series", { prompt, ...(n === undefined ? {} : { n }), settings })
+        : await db.rpc("vary_image", { image_id: from_image_id, ...(n === undefined ? {} : { n }), ...settings });
       return error ? { data: null, error } : { data, error: null };
     },
     async readSeries(id) {
@@ -60,7 +62,7 @@ export function supabaseStore(client: SupabaseClient): ImagenStore {
       if (series.error) return { data: null, error: series.error };
       if (series.data === null) return { data: null, error: null };
       const [tries, images, places] = await Promise.all([
-        db.from("jobs").select("id,series_idx,seed,status,progress,steps,error,image_id").eq("series_id", id)
+        db.from("jobs").select("id,series_idx,status,progress,error,image_id,settings").eq("series_id", id)
           .order("series_idx"),
         db.from("images").select("id,job_id,path").eq("series_id", id),
         db.rpc("queue_places"),

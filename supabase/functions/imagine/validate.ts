@@ -5,29 +5,37 @@
 // "\ud800"). The fields are the published settings (imagen.settings_rules, generated into
 // ../_shared/settings_rules.ts), so a setting added there is taken here without a change.
 // With from_image_id the series is "more like" that picture (imagen.vary_image): its prompt and
-// settings are the picture's, so only n, strength and seed go with it.
+// settings are the picture's, so only n, seed and a variation's own settings go with it.
 import { SETTINGS_RULES, type SettingsRule } from "../_shared/settings_rules.ts";
 
 type Setting = keyof typeof SETTINGS_RULES;
 export type CreateSeriesArgs = Partial<Record<Setting, string | number>> & { from_image_id?: string };
 
-type Kind = "string" | "integer" | "bigint";
+type Kind = "string" | "integer" | "bigint" | "decimal";
 // The SQL parameter types' ranges: integer (int4), and bigint as far as JSON numbers are exact.
-const LIMITS: Record<Exclude<Kind, "string">, [number, number]> = {
+const LIMITS: Record<Exclude<Kind, "string" | "decimal">, [number, number]> = {
   integer: [-2147483648, 2147483647],
   bigint: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
-/** A setting's parameter type, read from its rule: text has a length limit, a number a range
- * (bigint where the range passes int4's). */
+/** A setting's JSON type, read from its rule's kind (an integer is bigint where its range passes
+ * int4's). */
 function kindOf(rule: SettingsRule): Kind {
-  if (rule.max_chars !== null) return "string";
+  if (rule.kind === "text" || rule.kind === "choice") return "string";
+  if (rule.kind === "decimal") return "decimal";
   return rule.max_value !== null && rule.max_value > LIMITS.integer[1] ? "bigint" : "integer";
 }
 
+// What a caller may give: every published field but those the database derives (a source's path).
+const GIVEN = Object.entries(SETTINGS_RULES).filter(([, rule]) => rule.part !== "derived") as [string, SettingsRule][];
 const FIELDS: Record<string, Kind> = {
   from_image_id: "string",
-  ...Object.fromEntries(Object.entries(SETTINGS_RULES).map(([field, rule]) => [field, kindOf(rule)])),
+  ...Object.fromEntries(GIVEN.map(([field, rule]) => [field, kindOf(rule)])),
+};
+/** Whether a field belongs to a try of this kind of work (a rule's kinds; null: every kind). */
+const belongsTo = (field: string, kind: string): boolean => {
+  const kinds = (SETTINGS_RULES as Record<string, SettingsRule>)[field]?.kinds ?? null;
+  return kinds === null || kinds.includes(kind);
 };
 
 // A number not written as an integer (3.0, 1e1, 2.5): JSON.parse makes 3 of "3.0", so the text
@@ -54,6 +62,10 @@ function problem(kind: Kind, value: unknown): string | null {
     if (value.includes("\u0000")) return "must not contain NUL (\\u0000)";
     if (!value.isWellFormed()) return "must be valid Unicode (it has a lone surrogate)";
     return null;
+  }
+  if (kind === "decimal") {
+    const n = value instanceof NotIntegerText ? Number(value.source) : value;
+    return typeof n === "number" && Number.isFinite(n) ? null : "must be a number";
   }
   if (value instanceof NotIntegerText) {
     return `must be an integer, written without a fraction or exponent, got ${value.source}`;
@@ -92,13 +104,15 @@ export function checkCreateSeries(body: unknown): Checked {
     if (value === undefined || value === null) continue;
     const bad = problem(kind, value);
     if (bad) return { ok: false, error: `${name}: ${bad}` };
-    args[name] = value;
+    args[name] = value instanceof NotIntegerText ? Number(value.source) : value;
   }
+  const given = Object.keys(args).filter((name) => name !== "from_image_id" && name !== "n");
   if (args.from_image_id === undefined) {
     if (args.prompt === undefined) return { ok: false, error: "prompt: required" };
-    if (args.strength !== undefined) return { ok: false, error: "strength: only with from_image_id (a variation's)" };
+    const other = given.find((name) => !belongsTo(name, "generate"));
+    if (other) return { ok: false, error: `${other}: only with from_image_id (a variation's)` };
   } else {
-    const own = Object.keys(args).find((name) => !["n", "from_image_id", "strength", "seed"].includes(name));
+    const own = given.find((name) => name !== "seed" && (belongsTo(name, "generate") || !belongsTo(name, "vary")));
     if (own) return { ok: false, error: `${own}: not with from_image_id (a variation keeps its picture's settings)` };
   }
   return { ok: true, args: args as unknown as CreateSeriesArgs };

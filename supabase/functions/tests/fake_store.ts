@@ -24,25 +24,32 @@ export class FakeStore implements ImagenStore {
   createSeries(args: CreateSeriesArgs) {
     this.created.push(args);
     if (this.failWith) return Promise.resolve({ data: null, error: this.failWith });
-    return Promise.resolve({ data: { id: SERIES_ID, job_ids: JOB_IDS }, error: null });
+    return Promise.resolve({ data: { id: SERIES_ID, try_ids: JOB_IDS }, error: null });
   }
 
   readSeries(id: string) {
     if (this.failWith) return Promise.resolve({ data: null, error: this.failWith });
     if (id !== SERIES_ID) return Promise.resolve({ data: null, error: null });
     const view: SeriesView = {
-      series: { id: SERIES_ID, prompt: "a heron", count: 2 },
+      series: { id: SERIES_ID, settings: { prompt: "a heron" }, count: 2 },
       tries: [
-        { id: JOB_IDS[0], series_idx: 1, seed: 7, status: "done", progress: 4, steps: 4, error: null, image_id: "i1" },
+        {
+          id: JOB_IDS[0],
+          series_idx: 1,
+          status: "done",
+          progress: 4,
+          error: null,
+          image_id: "i1",
+          settings: { seed: 7, steps: 4 },
+        },
         {
           id: JOB_IDS[1],
           series_idx: 2,
-          seed: 8,
           status: "running",
           progress: 2,
-          steps: 4,
           error: null,
           image_id: null,
+          settings: { seed: 8, steps: 4 },
         },
       ],
       images: [{ id: "i1", job_id: JOB_IDS[0], path: `owner/${SERIES_ID}/${JOB_IDS[0]}.png` }],

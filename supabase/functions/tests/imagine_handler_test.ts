@@ -7,7 +7,7 @@ Deno.test("POST creates a series and answers 201 with its id and job ids", async
   const store = new FakeStore();
   const res = await post(store, { prompt: "a heron", n: 2, width: 512 });
   assert.equal(res.status, 201);
-  assert.deepEqual(await res.json(), { series_id: SERIES_ID, job_ids: JOB_IDS });
+  assert.deepEqual(await res.json(), { series_id: SERIES_ID, try_ids: JOB_IDS, job_ids: JOB_IDS });
   assert.deepEqual(store.created, [{ prompt: "a heron", n: 2, width: 512 }]);
   assert.equal(res.headers.get("Access-Control-Allow-Origin"), "*");
 });
