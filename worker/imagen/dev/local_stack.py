@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 
+from imagen.config import unknown_variables
 from imagen.console.users import ensure_user
 from imagen.db.migrate import migrate
 from imagen.dev.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
@@ -37,6 +38,9 @@ TRY_COMMANDS = (
 
 def cmd_dev(args) -> int:
     """`imagen dev`, registered as the imagen.commands entry point 'dev' (the CLI does not import dev)."""
+    if problems := unknown_variables():  # the worker would refuse them: say so here, once
+        print(f"imagen dev: {'; '.join(problems)}", flush=True)
+        return 2
     model = args.model or os.environ.get("IMAGEN_MODEL") or "tiny"
     if not args.verbose:  # the terminal is for what to paste; a line per migration only with -v
         logging.getLogger("imagen.db.migrate").setLevel(logging.WARNING)
@@ -86,7 +90,9 @@ def serve_locally(folder: Path, user: str, model: str, kept: bool) -> int:
             except Stopped as stop:
                 print(f"imagen dev: {stop} received, stopping the worker and the database", flush=True)
                 return 0
-        print(f"imagen dev: the worker stopped (exit code {worker.returncode}); its log: {log}", flush=True)
+        last = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+        where = f" (log: {log})" if kept else ""
+        print(f"imagen dev: the worker stopped (exit code {worker.returncode}): {last[0]}{where}", flush=True)
         return 1
 
 
