@@ -5,6 +5,8 @@ transport, before the model loads."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -102,3 +104,25 @@ def test_an_unknown_imagen_variable_stops_every_command_naming_the_closest_setti
     status = subprocess.run([sys.executable, "-m", "imagen.cli", "status"], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert_stopped_with_one_line(status, "did you mean IMAGEN_MODEL?")
+
+
+def test_with_a_secret_key_realtime_wakes_the_worker_and_no_request_carries_the_key_as_a_bearer(conn, standin,
+                                                                                                user_a):  # fmt: skip
+    from imagen.config import load_settings
+    from imagen.transports import open_transport
+    from tests.test_supabase_transport import assert_insert_wakes
+    from tests.workers import wait_until
+
+    key = standin.keys.secret_key
+    settings = load_settings(transport="supabase", supabase_url=standin.url, supabase_service_role_key=key,
+                             realtime_watchdog_interval=0.5)  # fmt: skip
+    queue, _ = open_transport(settings, checked=True)
+    try:
+        project = queue.connector.project
+        assert "Authorization" not in project.client.options.headers
+        assert "Authorization" not in project.client.postgrest.session.headers
+        wait_until(queue.connector.is_listening, 10, what="the Realtime channel joined with the secret key")
+        time.sleep(0.3)  # the system message follows the join
+        assert_insert_wakes(queue, conn, user_a)
+    finally:
+        queue.close()
