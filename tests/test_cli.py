@@ -183,6 +183,7 @@ def test_status_says_when_no_worker_seems_to_be_running(cli_env, conn, user_a, c
     assert main(["status", series["id"]]) == 0
     out = capsys.readouterr().out
     assert "no worker seems to be running: tries have waited 45 s to be claimed and no try has ever started" in out
+    assert "starts in" not in out  # no estimate holds without a worker
     # A try held under a live lease: a worker is there, busy.
     conn.execute("update imagen.jobs set status = 'running', leased_by = 'w', lease_expires_at = now() + interval"
                  " '1 minute', started_at = now() - interval '40 seconds' where series_idx = 1")  # fmt: skip

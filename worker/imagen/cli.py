@@ -140,14 +140,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     with connect_database(settings) as conn:
+        notice = no_worker_notice(conn)
         if not args.series:
             print(recent_series_table(conn))
         else:
             tries = series_tries(conn, args.series)
             if any(t["status"] == TryStatus.RUNNING for t in tries):
                 tries = running_steps(settings, conn, args.series)
-            print(tries_table(tries))
-        if notice := no_worker_notice(conn):
+            print(tries_table(tries, expected_starts=notice is None))
+        if notice:
             print(f"\n{notice}")
     return 0
 
