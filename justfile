@@ -15,6 +15,10 @@ setup:
 demo *args:
     {{venv}}/imagen demo {{args}}
 
+# A local database, user and worker for the `imagen` commands, until Ctrl-C; prints the environment to paste (--data DIR keeps it).
+dev *args:
+    {{venv}}/imagen dev {{args}}
+
 # Apply the migrations to DATABASE_URL (bootstrap where needed).
 migrate url:
     {{venv}}/imagen db migrate --database-url "{{url}}"

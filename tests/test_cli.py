@@ -7,10 +7,12 @@ import re
 import subprocess
 import sys
 
+import psycopg
 import pytest
 
 from imagen.cli import main
 from tests.workers import run_burst
+from tests.world import create_tiny_series
 
 
 @pytest.fixture
@@ -127,3 +129,87 @@ def test_demo_renders_a_series_end_to_end_on_its_embedded_default_whatever_the_e
     assert (tmp_path / "demo" / "sheet.png").is_file()
     assert len(list((tmp_path / "demo" / "images").rglob("*.png"))) == 4
     assert not (tmp_path / "production-images").exists()
+
+
+@pytest.mark.parametrize("command", [["status", "abc"], ["pick", "abc", "1"], ["sheet", "abc"], ["vary", "0f6c", "1"]])
+def test_a_malformed_series_id_is_named_in_every_command_that_takes_one(cli_env, capsys, command):
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"imagen: series id must be a UUID like 0f6c2b1e-8d3a-4c5f-9e7b-2a1d4c6e8f90, got {command[1]!r}"
+
+
+def test_an_unmigrated_database_says_what_to_run(databases, monkeypatch, tmp_path, capsys):
+    empty = databases.create_empty()
+    monkeypatch.setenv("IMAGEN_DATABASE_URL", empty)
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert main(["status"]) == 2
+    finally:
+        databases.drop(empty)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "does not exist: the database is not migrated" in err
+    assert "`supabase db push`" in err and "`imagen db migrate`" in err
+
+
+def test_the_picture_folder_is_the_same_from_any_folder_and_a_missing_picture_is_one_line(
+    cli_env, conn, user_a, renderer, db_url, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.delenv("IMAGEN_STORAGE_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    from imagen.config import load_settings
+
+    here = load_settings().storage_dir
+    (tmp_path / "another").mkdir()
+    monkeypatch.chdir(tmp_path / "another")
+    assert load_settings().storage_dir == here == tmp_path / "data" / "imagen" / "images"
+    series = create_tiny_series(conn, user_a, n=1)
+    run_burst(db_url, renderer, tmp_path / "elsewhere")  # a worker that stored its pictures elsewhere
+    assert main(["sheet", series["id"], "-o", str(tmp_path / "sheet.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("imagen: picture ") and f"is not under {here}: set IMAGEN_STORAGE_DIR" in err
+
+
+def make_tries_wait(conn, seconds: int) -> None:
+    ago = "now() - make_interval(secs => %(s)s)"
+    conn.execute(f"update imagen.jobs set queued_at = {ago}, run_after = {ago} where status = 'queued'", {"s": seconds})
+
+
+def test_status_says_when_no_worker_seems_to_be_running(cli_env, conn, user_a, capsys):
+    series = create_tiny_series(conn, user_a, n=2)
+    assert main(["status", series["id"]]) == 0
+    assert "no worker seems to be running" not in capsys.readouterr().out  # just queued: nothing to say yet
+    make_tries_wait(conn, 45)
+    assert main(["status", series["id"]]) == 0
+    out = capsys.readouterr().out
+    assert "no worker seems to be running: tries have waited 45 s to be claimed and no try has ever started" in out
+    assert "starts in" not in out  # no estimate holds without a worker
+    # A try held under a live lease: a worker is there, busy.
+    conn.execute("update imagen.jobs set status = 'running', leased_by = 'w', lease_expires_at = now() + interval"
+                 " '1 minute', started_at = now() - interval '40 seconds' where series_idx = 1")  # fmt: skip
+    assert main(["status"]) == 0
+    assert "no worker" not in capsys.readouterr().out
+
+
+def test_submit_wait_says_when_no_worker_claims_and_keeps_waiting(cli_env, conn, user_a, renderer, db_url, capsys):
+    import threading
+
+    from imagen.console.progress_feed import NotifyFeed
+    from imagen.console.series import watch_series
+    from tests.workers import wait_until
+
+    series = create_tiny_series(conn, user_a, n=1)
+    feed, watching = NotifyFeed(db_url, series["id"]), psycopg.connect(db_url, autocommit=True)
+    # Claimable for a second, with no worker: said after half a second of it.
+    watcher = threading.Thread(target=watch_series, args=(watching, series["id"], feed, 0.5))
+    try:
+        make_tries_wait(conn, 1)
+        watcher.start()
+        wait_until(lambda: "no worker seems to be running" in capsys.readouterr().err, 30, what="the notice")
+        assert watcher.is_alive()  # still waiting
+        run_burst(db_url, renderer, cli_env / "images")
+        watcher.join(timeout=30)
+        assert not watcher.is_alive()
+    finally:
+        feed.close()
+        watching.close()

@@ -168,10 +168,12 @@ def test_no_class_is_over_150_lines_and_no_function_over_200():
 
 def test_the_dev_tools_plug_in_through_entry_points():
     from imagen.dev.demo import cmd_demo
+    from imagen.dev.local_stack import cmd_dev
     from imagen.dev.tiny_models import TINY_KINDS, tiny_path
     from imagen.plugins import COMMANDS, MODELS, plugin
 
     assert plugin(COMMANDS, "demo") is cmd_demo
+    assert plugin(COMMANDS, "dev") is cmd_dev
     assert {name: plugin(MODELS, name) for name in TINY_KINDS} == {name: tiny_path for name in TINY_KINDS}
     assert plugin(MODELS, "black-forest-labs/FLUX.1-schnell") is None
 

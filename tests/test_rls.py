@@ -134,8 +134,7 @@ def test_user_cannot_insert_images(conn, world, user_a):
         conn,
         "authenticated",
         {"sub": str(user_a), "role": "authenticated"},
-        "insert into imagen.images"
-        " (job_id, owner_id, bucket, path, bytes) values (%s, %s, 'imagen', 'x', 1)",
+        "insert into imagen.images (job_id, owner_id, bucket, path, bytes) values (%s, %s, 'imagen', 'x', 1)",
         (job, user_a),
     )
 
@@ -180,9 +179,7 @@ def test_user_cannot_insert_a_try_into_other_users_series(conn, world, user_a):
 
 def test_user_cannot_insert_a_job_done(conn, user_a):
     with pytest.raises(psycopg.errors.InsufficientPrivilege), as_user(conn, user_a):
-        conn.execute(
-            """insert into imagen.jobs (settings, status) values ('{"prompt": "p"}', 'done')"""
-        )
+        conn.execute("""insert into imagen.jobs (settings, status) values ('{"prompt": "p"}', 'done')""")
 
 
 @pytest.mark.parametrize("sql", WORKER_RPCS)

@@ -6,8 +6,8 @@ says what the database says for the same input."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 import subprocess
+from decimal import Decimal
 
 import psycopg
 import pytest

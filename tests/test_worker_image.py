@@ -61,8 +61,10 @@ def worker_container(image: str, network, db_url: str, model: Path, images: Path
     url = f"postgresql://postgres:postgres@{DATABASE_ALIAS}:5432/{conninfo_to_dict(db_url)['dbname']}"
     # Settings from the environment only; one torch thread, as for every worker the tests start
     # (conftest.py): two test processes share the cores.
+    # The mounted copy answers for the model id the tries ask for, as a local FLUX copy would.
     env = {"IMAGEN_TRANSPORT": "postgres", "IMAGEN_DATABASE_URL": url, "IMAGEN_MODEL": "/models/tiny",
-           "IMAGEN_POLL_INTERVAL": "0.5", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}  # fmt: skip
+           "IMAGEN_CLAIM_MODELS": "tiny", "IMAGEN_POLL_INTERVAL": "0.5", "HF_HUB_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
     return (
         DockerContainer(image)
         .with_command(list(args))
@@ -89,8 +91,8 @@ def test_the_image_renders_a_series_in_burst_mode_as_a_non_root_user(
         exit_code = container.get_wrapped_container().wait(timeout=120)["StatusCode"]
         assert exit_code == 0, logs(container)
     tries = conn.execute(
-        "select j.id::text, j.status, (j.settings ->> 'seed')::bigint, i.path from imagen.jobs j join imagen.images i on i.job_id = j.id"
-        " where j.series_id = %s order by j.series_idx",
+        "select j.id::text, j.status, (j.settings ->> 'seed')::bigint, i.path"
+        " from imagen.jobs j join imagen.images i on i.job_id = j.id where j.series_id = %s order by j.series_idx",
         (series["id"],),
     ).fetchall()
     assert [status for _, status, _, _ in tries] == ["done", "done"]

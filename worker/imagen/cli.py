@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -15,7 +16,9 @@ import psycopg
 from imagen import signals
 from imagen.config import ConfigError, Settings, load_settings
 from imagen.console.settings_rules import SETTINGS_RULES
+from imagen.errors import BadArgument
 from imagen.jobs import TryStatus
+from imagen.transports.rpcs import APPLY_MIGRATIONS, UNMIGRATED_CODES
 
 # imagen submit's options: every published setting but n (-n), the prompt and a variation's strength.
 # `imagen submit`'s options: the settings a new series (kind generate) takes, beside its prompt.
@@ -24,6 +27,14 @@ SERIES_SETTINGS = [
     if rule["part"] == "settings" and field != "prompt" and (rule["kinds"] is None or "generate" in rule["kinds"])
 ]  # fmt: skip
 OPTION_TYPES = {"integer": int, "decimal": float}
+
+
+def series_id(text: str) -> str:
+    """A series id as people paste it, checked here so that a typo is named, not a SQL error."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        raise BadArgument(f"series id must be a UUID like 0f6c2b1e-8d3a-4c5f-9e7b-2a1d4c6e8f90, got {text!r}") from None
 
 
 def connect_database(settings: Settings | None = None) -> psycopg.Connection:
@@ -129,17 +140,21 @@ def cmd_vary(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from imagen.console.liveness import no_worker_notice
     from imagen.console.report import recent_series_table, series_tries, tries_table
 
     settings = load_settings()
     with connect_database(settings) as conn:
+        notice = no_worker_notice(conn)
         if not args.series:
             print(recent_series_table(conn))
-            return 0
-        tries = series_tries(conn, args.series)
-        if any(t["status"] == TryStatus.RUNNING for t in tries):
-            tries = running_steps(settings, conn, args.series)
-        print(tries_table(tries))
+        else:
+            tries = series_tries(conn, args.series)
+            if any(t["status"] == TryStatus.RUNNING for t in tries):
+                tries = running_steps(settings, conn, args.series)
+            print(tries_table(tries, expected_starts=notice is None))
+        if notice:
+            print(f"\n{notice}")
     return 0
 
 
@@ -195,14 +210,16 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_dev_tool(args: argparse.Namespace) -> int:
+    """`imagen demo` and `imagen dev`: development code (imagen.dev), reached through its entry
+    point of the same name, not an import."""
     from imagen.plugins import COMMANDS, plugin
 
-    # The demo is development code (imagen.dev), reached through its entry point, not an import.
-    if (demo := plugin(COMMANDS, "demo")) is None:
-        print("imagen demo: the development tools are not installed (entry point 'demo')", file=sys.stderr)
+    if (tool := plugin(COMMANDS, args.command)) is None:
+        print(f"imagen {args.command}: the development tools are not installed (entry point {args.command!r})",
+              file=sys.stderr)  # fmt: skip
         return 2
-    return demo(args)
+    return tool(args)
 
 
 def setting_help(field: str) -> str:
@@ -292,7 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="where pictures and the sheet go")
     p.add_argument("--web", action="store_true", help="serve the web app on a local stack until Ctrl-C")
     p.add_argument("--port", type=int, default=8080, help="--web: the web app's port")
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_dev_tool)
+
+    p = sub.add_parser("dev", help="a local database, user and worker for the commands above, until Ctrl-C")
+    p.add_argument("--user", default="me@example.com", help="the local user to submit as (default: me@example.com)")
+    p.add_argument("--model", help="default: tiny (no download); IMAGEN_MODEL picks a real one")
+    p.add_argument("--data", type=Path, help="keep the database and pictures in DIR across runs (default: a"
+                   " throwaway folder, removed on exit)")  # fmt: skip
+    p.set_defaults(func=cmd_dev_tool)
     return parser
 
 
@@ -302,6 +326,12 @@ QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3")
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "series", None):
+            args.series = series_id(args.series)
+    except BadArgument as exc:
+        print(f"imagen: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -316,14 +346,18 @@ def main(argv: list[str] | None = None) -> int:
     except signals.Stopped as stop:
         logging.getLogger("imagen").info("stopped by %s", stop)
         return 0
-    except (ConfigError, LookupError) as exc:
+    except (ConfigError, LookupError, BadArgument) as exc:
         print(f"imagen: {exc}", file=sys.stderr)
         return 2
     except psycopg.OperationalError as exc:
         print(f"imagen: cannot reach the database: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:
-        print(f"imagen: {exc.diag.message_primary or exc}", file=sys.stderr)
+        message = exc.diag.message_primary or str(exc).strip()
+        if exc.sqlstate in UNMIGRATED_CODES:  # the database has no imagen schema, or an older one
+            print(f"imagen: {message}: the database is not migrated; {APPLY_MIGRATIONS}", file=sys.stderr)
+            return 2
+        print(f"imagen: {message}", file=sys.stderr)
         return 1
 
 

@@ -1,8 +1,11 @@
-"""Settings from the environment (prefix IMAGEN_) or a .env file. Secrets are SecretStr, so
-they print as '**********' in logs and reprs."""
+"""Settings from the environment (prefix IMAGEN_) or a `.env` file in the current folder (the
+folder the command runs in; the environment wins over it). Secrets are SecretStr, so they print as
+'**********' in logs and reprs. An IMAGEN_ variable that names no setting stops every command that
+loads settings: a typo must not fall back to a default silently (IMAGEN_MODLE=tiny loading FLUX)."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import socket
 from pathlib import Path
@@ -17,6 +20,23 @@ from imagen.errors import ModelLoadError as ModelLoadError
 from imagen.jobs import DEFAULT_PROGRESS_RATE
 
 DEFAULT_MODEL = "black-forest-labs/FLUX.1-schnell"
+ENV_FILE = ".env"
+# IMAGEN_ variables read by something other than Settings: `imagen db autoscaler-login`, and the
+# repository's setup, test and CI tooling (which pass their environment on to the workers they start).
+OTHER_VARIABLES = frozenset({
+    "IMAGEN_AUTOSCALER_PASSWORD", "IMAGEN_DOCKER_SOCK", "IMAGEN_DOCKER_ROOT", "IMAGEN_SETUP_NO_DOCKER",
+    "IMAGEN_TEST_LOCAL_POSTGRES", "IMAGEN_TEST_POSTGRES_IMAGE", "IMAGEN_ARTIFACTS",
+})  # fmt: skip
+
+
+def default_storage_dir() -> Path:
+    """Where the postgres transport keeps pictures unless IMAGEN_STORAGE_DIR says otherwise: the
+    user's data folder ($XDG_DATA_HOME/imagen/images, else ~/.local/share/imagen/images), the same
+    whichever folder a command starts in, so `imagen sheet` finds what the worker wrote."""
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "imagen" / "images"
+
+
 # The sizes the web app offers (web/src/rules.ts SIZE_PRESETS), width x height.
 WEB_APP_SIZES = ((1024, 1024), (1248, 832), (832, 1248), (1152, 864), (864, 1152), (1280, 720), (720, 1280))
 
@@ -52,18 +72,25 @@ def model_folder(model: str) -> Path | None:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="IMAGEN_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="IMAGEN_", env_file=ENV_FILE, extra="ignore")
 
     transport: Literal["postgres", "supabase"] = "postgres"
     # postgres transport: a direct connection (DATABASE_URL accepted too).
     database_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("IMAGEN_DATABASE_URL", "DATABASE_URL")
     )
-    # supabase transport: the project URL and the service-role key, nothing else.
+    # supabase transport: the project URL and the project's secret key, nothing else. The key is
+    # the new secret key (sb_secret_..., Dashboard > Project Settings > API Keys) or the legacy
+    # service_role JWT; SUPABASE_SECRET_KEY is the same setting under the dashboard's new name.
     supabase_url: str | None = Field(default=None, validation_alias=AliasChoices("IMAGEN_SUPABASE_URL", "SUPABASE_URL"))
     supabase_service_role_key: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("IMAGEN_SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_SERVICE_ROLE_KEY"),
+        validation_alias=AliasChoices(
+            "IMAGEN_SUPABASE_SERVICE_ROLE_KEY",
+            "SUPABASE_SERVICE_ROLE_KEY",
+            "IMAGEN_SUPABASE_SECRET_KEY",
+            "SUPABASE_SECRET_KEY",
+        ),
     )
 
     model: str = DEFAULT_MODEL
@@ -102,7 +129,8 @@ class Settings(BaseSettings):
     # only elsewhere). bench/quality_gate.py measures what it changes in the pictures.
     quantize: Literal["none", "float8"] = "none"
 
-    storage_dir: Path = Path("imagen-images")
+    # Absolute once loaded: a relative IMAGEN_STORAGE_DIR is taken from the folder the command starts in.
+    storage_dir: Path = Field(default_factory=default_storage_dir)
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     poll_interval: float = Field(default=2.0, gt=0)
     lease_seconds: float = Field(default=60.0, gt=0)
@@ -153,6 +181,11 @@ class Settings(BaseSettings):
             raise ValueError("every width and height must be positive")
         return value
 
+    @field_validator("storage_dir")
+    @classmethod
+    def _storage_dir_is_absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
     @field_validator("model")
     @classmethod
     def _a_model_folder_holds_a_pipeline(cls, value: str) -> str:
@@ -184,8 +217,35 @@ class Settings(BaseSettings):
         return self.database_url.get_secret_value()
 
 
+def known_variables() -> frozenset[str]:
+    """Every IMAGEN_ name something reads: each setting's, its aliases, and OTHER_VARIABLES."""
+    names = set(OTHER_VARIABLES)
+    for name, field in Settings.model_fields.items():
+        names.add(f"IMAGEN_{name.upper()}")
+        if isinstance(field.validation_alias, AliasChoices):
+            names.update(str(choice).upper() for choice in field.validation_alias.choices)
+    return frozenset(n for n in names if n.startswith("IMAGEN_"))
+
+
+def unknown_variables() -> list[str]:
+    """Lines naming each IMAGEN_ variable, in the environment or ./.env, that nothing reads."""
+    from dotenv import dotenv_values
+
+    found = {name for name in os.environ if name.upper().startswith("IMAGEN_")}
+    if Path(ENV_FILE).is_file():
+        found |= {name for name in dotenv_values(ENV_FILE) if name.upper().startswith("IMAGEN_")}
+    known = known_variables()
+    problems = []
+    for name in sorted(n for n in found if n.upper() not in known):
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
+        problems.append(f"{name} is not a setting" + (f" (did you mean {close[0]}?)" if close else ""))
+    return problems
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with command-line overrides; errors as one ConfigError line."""
+    if problems := unknown_variables():
+        raise ConfigError("; ".join(problems))
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

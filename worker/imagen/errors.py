@@ -19,6 +19,10 @@ class ModelLoadError(ConfigError):
     """IMAGEN_MODEL names no pipeline that loads."""
 
 
+class BadArgument(ImagenError, ValueError):
+    """An argument a person typed has the wrong shape; the message says what is expected."""
+
+
 class NotFound(ImagenError, LookupError):
     """A series or try that was named does not exist (or is not the caller's)."""
 

@@ -16,7 +16,8 @@ log = logging.getLogger("imagen")
 
 
 def serve(settings: Settings, burst: bool = False) -> WorkerStats:
-    queue, storage = open_transport(settings)
+    # A project or database that cannot work stops us here, before the model loads or Realtime connects.
+    queue, storage = open_transport(settings, checked=True)
     progress = open_progress(queue, settings.progress_rate)
     worker: Worker | None = None
     stop_while_starting: list[int] = []
@@ -31,7 +32,6 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
     try:
         with on_stop(on_signal), watched(settings, queue, storage, progress) as observer:
             with stopping_for_good(stop_while_starting):
-                queue.check()  # a project that cannot work stops us here, not after a model load
                 from imagen.rendering.render import DiffusersRenderer  # torch (seconds): only once the transport works
 
                 renderer = DiffusersRenderer.from_settings(settings)

@@ -63,7 +63,8 @@ def format_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def tries_table(tries: list[dict]) -> str:
+def tries_table(tries: list[dict], expected_starts: bool = True) -> str:
+    """expected_starts=False: no "starts in" (no worker seems to run, so no estimate holds)."""
     rows = []
     for t in tries:
         state = t["status"]
@@ -71,7 +72,7 @@ def tries_table(tries: list[dict]) -> str:
             state += f" {t['progress']}/{t['steps']}"
         elif state == TryStatus.QUEUED and t["queue_position"]:
             state += f" (#{t['queue_position']} in queue, #{t['place_in_line']} in its owner's line"
-            if t["starts_in"] is not None:
+            if expected_starts and t["starts_in"] is not None:
                 state += f", starts in ~{max(t['starts_in'], 0):.0f} s"
             state += ")"
         rows.append(

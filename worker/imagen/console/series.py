@@ -3,6 +3,7 @@ write its contact sheet. Every user action runs as that user, so RLS applies as 
 
 from __future__ import annotations
 
+import sys
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from imagen.config import ConfigError
+from imagen.console.liveness import QUIET_SECONDS, no_worker_notice
 from imagen.console.progress import TryBars
 from imagen.console.progress_feed import ProgressFeed, latest_steps
 from imagen.console.report import series_tries, tries_table
@@ -74,12 +76,15 @@ def queue_as(conn: psycopg.Connection, user: uuid.UUID, statement: sql.Composabl
         raise TooManyUnfinished(f"{exc.diag.message_primary}; {what_to_do}") from exc
 
 
-def watch_series(conn: psycopg.Connection, series_id: str, feed: ProgressFeed) -> list[dict]:
+def watch_series(conn: psycopg.Connection, series_id: str, feed: ProgressFeed,
+                 quiet_seconds: float = QUIET_SECONDS) -> list[dict]:  # fmt: skip
     """A progress bar per try until every try has finished; then the table of tries. Steps come
-    from the progress events; states from the rows, re-read as events arrive or twice a second."""
+    from the progress events; states from the rows, re-read as events arrive or twice a second.
+    While no worker seems to be running, it says so (once each time that starts), and waits on."""
     tries = series_tries(conn, series_id)
     bars = TryBars([(t["series_idx"], t["steps"]) for t in tries])
     heard: dict[int, int] = {}
+    told = False
     try:
         while True:
             heard = latest_steps(feed.poll(0.5), heard)
@@ -88,6 +93,11 @@ def watch_series(conn: psycopg.Connection, series_id: str, feed: ProgressFeed) -
                 bars.update(t["series_idx"], t["progress"], t["status"])
             if all(TryStatus(t["status"]).finished for t in tries):
                 break
+            notice = no_worker_notice(conn, quiet_seconds)
+            if notice and not told:
+                print(f"imagen: {notice}; still waiting (Ctrl-C stops waiting, the tries stay queued)",
+                      file=sys.stderr, flush=True)  # fmt: skip
+            told = notice is not None
     finally:
         bars.close()
     print(tries_table(tries))

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from imagen.config import load_settings
 from imagen.console.progress import TryBars
@@ -60,8 +61,8 @@ def run_demo(n: int, out: Path, model: str | None = None) -> int:
             # As the frontend does: role authenticated with the user's JWT claims.
             series = create_series(conn, user, PROMPT, n, model=settings.model, width=size, height=size, seed=42)
             with as_user(conn, user):
-                conn.execute("select imagen.submit_job(%s, jsonb_build_object('model', %s::text, 'width', %s::int, 'height', %s::int))",
-                             ("a solo sketch of a gull", settings.model, size, size))  # fmt: skip
+                solo = {"model": settings.model, "width": size, "height": size}
+                conn.execute("select imagen.submit_job(%s, %s)", ("a solo sketch of a gull", Jsonb(solo)))
             print(f"demo: user {user} created series {series['id']} with {n} tries, and one solo try\n")
 
             # Progress bars tell the story here; the worker's per-try log lines would interleave.

@@ -68,9 +68,11 @@ def free_port() -> int:
 
 @dataclass
 class EmbeddedPostgres:
-    """`with EmbeddedPostgres() as pg: pg.url(...)` — a fresh cluster, removed on exit."""
+    """`with EmbeddedPostgres() as pg: pg.url(...)` — a fresh cluster, removed on exit; or, with
+    keep_in, a cluster in that folder, made on first use, started again on the next, kept on exit."""
 
     durable: bool = False
+    keep_in: Path | None = None
     bin_dir: Path = field(default_factory=find_bin_dir)
     port: int = field(default_factory=free_port)
     data_dir: Path | None = None
@@ -92,24 +94,31 @@ class EmbeddedPostgres:
         return result
 
     def start(self) -> EmbeddedPostgres:
-        self.data_dir = Path(tempfile.mkdtemp(prefix="imagen-pg-", dir="/tmp"))
+        if self.keep_in is not None:
+            self.data_dir = self.keep_in.absolute()
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="imagen-pg-", dir="/tmp"))
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")
             os.chown(self.data_dir, user.pw_uid, user.pw_gid)
-        self._run_as_owner(
-            str(self.bin_dir / "initdb"),
-            "-D", str(self.data_dir / "data"),
-            "-U", SUPERUSER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--no-sync",
-        )  # fmt: skip
+        if not (self.data_dir / "data" / "PG_VERSION").exists():
+            self._run_as_owner(
+                str(self.bin_dir / "initdb"),
+                "-D", str(self.data_dir / "data"),
+                "-U", SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            )  # fmt: skip
         settings = dict(SERVER_SETTINGS, port=str(self.port))
-        if not self.durable:
+        if not (self.durable or self.keep_in is not None):
             # Throwaway data: skip the fsyncs that dominate small transactions. synchronous_commit
             # stays on (cheap without fsync) so logical decoding sees a commit at once.
             settings.update(fsync="off", full_page_writes="off")
-        with open(self.data_dir / "data" / "postgresql.auto.conf", "a") as conf:
+        # Written whole at every start: a kept cluster gets this run's port.
+        with open(self.data_dir / "data" / "postgresql.auto.conf", "w") as conf:
+            conf.write("# Written by imagen.dev.embedded_postgres at each start.\n")
             for key, value in settings.items():
                 conf.write(f"{key} = '{value}'\n")
         self._start_server()
@@ -160,8 +169,11 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self.data_dir is None:
             return
-        self._stop_server(signal.SIGQUIT)
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.keep_in is not None:
+            self._stop_server(signal.SIGINT)  # a clean shutdown: the data stays for the next run
+        else:
+            self._stop_server(signal.SIGQUIT)
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         self.data_dir = None
 
     def url(self, dbname: str = "postgres", user: str = "postgres") -> str:

@@ -143,9 +143,14 @@ def worker_process(env: dict, log_path: Path) -> Iterator[subprocess.Popen]:
 def supabase_worker_env(supabase_url: str, service_role_key: str, model: str, **settings: object) -> dict:
     """A worker box's environment: the supabase transport, the project URL and the service role."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEN_", "DATABASE_URL", "SUPABASE_"))}
-    env |= {"IMAGEN_TRANSPORT": "supabase", "SUPABASE_URL": supabase_url,
-            "SUPABASE_SERVICE_ROLE_KEY": service_role_key, "IMAGEN_MODEL": model, "HF_HUB_OFFLINE": "1",
-            "IMAGEN_CLAIM_MODELS": "*"}  # fmt: skip  one tiny pipeline renders every try
+    env |= {
+        "IMAGEN_TRANSPORT": "supabase",
+        "SUPABASE_URL": supabase_url,
+        "SUPABASE_SERVICE_ROLE_KEY": service_role_key,
+        "IMAGEN_MODEL": model,
+        "HF_HUB_OFFLINE": "1",
+        "IMAGEN_CLAIM_MODELS": "*",
+    }  # fmt: skip  one tiny pipeline renders every try
     env.update({f"IMAGEN_{k.upper()}": str(v) for k, v in settings.items()})
     return env
 

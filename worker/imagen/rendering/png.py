@@ -9,6 +9,7 @@ from PIL import Image, PngImagePlugin
 
 from imagen.jobs import Job
 
+
 def job_metadata(job: Job, model: str) -> dict[str, str]:
     """The try's ids, its kind, its settings whole (imagen:settings, JSON) and each setting on its
     own (imagen:<field>, for tools that read one chunk), and the pipeline that rendered it. A new

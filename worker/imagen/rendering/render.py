@@ -210,8 +210,18 @@ class DiffusersRenderer:
         for width, height in sizes:
             begun = time.perf_counter()
             nothing = uuid.UUID(int=0)
-            self.render(Job.build(id=nothing, owner_id=nothing, prompt=WARM_UP_PROMPT, model=self.model,
-                                  width=width, height=height, steps=WARM_UP_STEPS, seed=0))
+            self.render(
+                Job.build(
+                    id=nothing,
+                    owner_id=nothing,
+                    prompt=WARM_UP_PROMPT,
+                    model=self.model,
+                    width=width,
+                    height=height,
+                    steps=WARM_UP_STEPS,
+                    seed=0,
+                )
+            )
             seconds.append(f"{width}x{height} {time.perf_counter() - begun:.1f} s")
         total = time.perf_counter() - started
         log.info("warm-up done: %d sizes in %.1f s (%s)", len(sizes), total, ", ".join(seconds))

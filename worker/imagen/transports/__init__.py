@@ -17,8 +17,11 @@ from imagen.transports.rpcs import WorkerRpcs
 
 
 def queue_options(settings: Settings) -> dict:
-    return {"lease_seconds": settings.lease_seconds, "retry_backoff_seconds": settings.retry_backoff_seconds,
-            "models": settings.models_claimed()}
+    return {
+        "lease_seconds": settings.lease_seconds,
+        "retry_backoff_seconds": settings.retry_backoff_seconds,
+        "models": settings.models_claimed(),
+    }
 
 
 def postgres_queue(database_url: str, worker_id: str, **options: object) -> WorkerRpcs:
@@ -30,8 +33,12 @@ def postgres_queue(database_url: str, worker_id: str, **options: object) -> Work
 def supabase_credentials(settings: Settings) -> tuple[str, SecretStr]:
     if not settings.supabase_url or settings.supabase_service_role_key is None:
         raise ConfigError(
-            "the supabase transport needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY (the project's service-role key)"
+            "the supabase transport needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY (the project's secret key,"
+            " sb_secret_..., or its legacy service_role key)"
         )
+    from imagen.transports.supabase.keys import check_worker_key
+
+    check_worker_key(settings.supabase_service_role_key.get_secret_value())
     return settings.supabase_url, settings.supabase_service_role_key
 
 
@@ -41,18 +48,31 @@ def supabase_project(settings: Settings):
     return SupabaseProject(*supabase_credentials(settings), settings.request_timeout)
 
 
-def open_transport(settings: Settings) -> tuple[WorkerRpcs, Storage]:
+def open_transport(settings: Settings, checked: bool = False) -> tuple[WorkerRpcs, Storage]:
+    """The queue and storage of the configured transport. checked: the RPCs are tried once before
+    any wake-up connection opens, so credentials or a schema that cannot work stop the caller with
+    one ConfigError (not with a Realtime client's refused connection logged first)."""
     if settings.transport == "postgres":
         from imagen.transports.local_storage import LocalStorage
+        from imagen.transports.postgres import PostgresConnector
 
-        queue = postgres_queue(settings.require_database_url(), settings.worker_id, **queue_options(settings))
-        return queue, LocalStorage(settings.storage_dir)
-    from imagen.transports.supabase.queue import SupabaseConnector
-    from imagen.transports.supabase.storage import SupabaseStorage
+        connector, storage = PostgresConnector(settings.require_database_url()), LocalStorage(settings.storage_dir)
+    else:
+        from imagen.transports.supabase.queue import SupabaseConnector
+        from imagen.transports.supabase.storage import SupabaseStorage
 
-    project = supabase_project(settings)
-    connector = SupabaseConnector(project, watchdog_interval=settings.realtime_watchdog_interval)
-    return WorkerRpcs(connector, settings.worker_id, **queue_options(settings)), SupabaseStorage(project)
+        project = supabase_project(settings)
+        connector = SupabaseConnector(project, watchdog_interval=settings.realtime_watchdog_interval)
+        storage = SupabaseStorage(project)
+    queue = WorkerRpcs(connector, settings.worker_id, **queue_options(settings), start=not checked)
+    if checked:
+        try:
+            queue.check()
+        except BaseException:
+            queue.close()
+            raise
+        queue.start()
+    return queue, storage
 
 
 @contextmanager

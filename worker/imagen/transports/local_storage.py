@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from imagen.errors import NotFound
+
 
 class LocalStorage:
     bucket = "local"
@@ -33,4 +35,10 @@ class LocalStorage:
         self.path_of(path).unlink(missing_ok=True)
 
     def get(self, path: str) -> bytes:
-        return self.path_of(path).read_bytes()
+        try:
+            return self.path_of(path).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(
+                f"picture {path} is not under {self.root}: set IMAGEN_STORAGE_DIR to the folder the worker stores"
+                " pictures in"
+            ) from None

@@ -112,7 +112,11 @@ class MemoryConnector:
             self.deleted_objects[key] = {"id": key, "bucket": bucket, "path": path}
 
     def _claim_job(
-        self, worker_id: str, lease_seconds: float, claim_id: str, models: list[str] | None = None,
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        claim_id: str,
+        models: list[str] | None = None,
         kinds: list[str] | None = None,
     ) -> list[dict]:
         now = datetime.now(UTC)
@@ -121,7 +125,7 @@ class MemoryConnector:
                 return [entry.row()]
         for entry in self.jobs.values():  # insertion order: series order, then index order
             job = entry.job
-            if models is not None and job.model not in models or kinds is not None and job.kind not in kinds:
+            if (models is not None and job.model not in models) or (kinds is not None and job.kind not in kinds):
                 continue
             if entry.status == TryStatus.QUEUED and entry.run_after <= now:
                 entry.status, entry.leased_by, entry.claim_id = TryStatus.RUNNING, worker_id, claim_id

@@ -31,6 +31,18 @@ CHANNEL = "imagen_jobs"
 PROGRESS_CHANNEL = "imagen_progress"
 
 
+# libpq reports no SQLSTATE for a failed connection; these words in its message mean the server
+# refused the login itself (a wrong user, password, database or pg_hba rule), not the network.
+LOGIN_REFUSED = (
+    "password authentication failed", "is not permitted to log in", "does not exist", "no pg_hba.conf entry",
+)  # fmt: skip
+
+
+def connection_failure(message: str) -> str:
+    """A SQLSTATE for a connection that failed: 28000 (refused login) or 08000 (transient)."""
+    return "28000" if any(words in message for words in LOGIN_REFUSED) else "08000"
+
+
 @cache
 def rpc_statement(fn: str, names: tuple[str, ...]) -> sql.Composed:
     """select to_jsonb(r) from imagen.fn(a => %(a)s, ...) r: PostgREST's JSON, one row per result."""
@@ -39,6 +51,8 @@ def rpc_statement(fn: str, names: tuple[str, ...]) -> sql.Composed:
 
 
 class PostgresConnector:
+    credentials = "IMAGEN_DATABASE_URL must log in as a role that may `set role service_role` (postgres on Supabase)"
+
     def __init__(self, database_url: str) -> None:
         self._url = database_url
         self._local = threading.local()
@@ -86,8 +100,8 @@ class PostgresConnector:
             conn = getattr(self._local, "conn", None)
             if conn is not None and conn.broken:
                 conn.close()
-            # No SQLSTATE: the connection itself failed (refused, reset, closed).
-            raise RpcError(exc.sqlstate or "08000", exc.diag.message_primary or str(exc).strip()) from exc
+            message = exc.diag.message_primary or str(exc).strip()
+            raise RpcError(exc.sqlstate or connection_failure(message), message) from exc
 
     broadcast_holds_previews = False  # a NOTIFY payload is at most 8000 bytes
 

@@ -48,6 +48,34 @@ TRANSIENT_CODES = frozenset({
 TRANSIENT_SQLSTATE_CLASSES = ("08", "53")  # connection exceptions, insufficient resources
 
 
+# Answers that say the configuration is wrong, whatever the call: restarting cannot fix them, so
+# they stop the worker with one line and exit code 2 (the unit file does not restart on 2).
+# The credentials were refused: a wrong, garbage or low-privilege key (the gateway's 401, PostgREST's
+# JWT errors, 42501 from a role without rights), or a login the database refuses.
+REFUSED_CODES = frozenset({"401", "403", "42501", "PGRST300", "PGRST301", "PGRST302", "28000", "28P01"})
+# No imagen schema, or an older one: the migrations were not applied (PGRST202/205: PostgREST knows
+# no such function or table).
+UNMIGRATED_CODES = frozenset({"3F000", "42P01", "42883", "PGRST202", "PGRST205"})
+APPLY_MIGRATIONS = (
+    "apply the migrations: `supabase db push` for a Supabase project, `imagen db migrate` for a plain PostgreSQL"
+)
+
+
+def configuration_error(exc: RpcError, credentials: str) -> ConfigError | None:
+    """The ConfigError an answer stands for, or None if it says nothing about the configuration."""
+    if exc.code == SCHEMA_NOT_EXPOSED:
+        return ConfigError(
+            "the project's API does not expose schema imagen: add it under Dashboard > Project Settings"
+            " > Data API > Exposed schemas, or add it to [api] schemas in supabase/config.toml and run"
+            " `supabase config push`"
+        )
+    if exc.code in REFUSED_CODES:
+        return ConfigError(f"the worker's credentials were refused ({exc}): {credentials}")
+    if exc.code in UNMIGRATED_CODES:
+        return ConfigError(f"the database has no imagen schema, or an older one ({exc}): {APPLY_MIGRATIONS}")
+    return None
+
+
 def is_transient(code: str) -> bool:
     return code in TRANSIENT_CODES or code.startswith(TRANSIENT_SQLSTATE_CLASSES)
 
@@ -135,6 +163,8 @@ class WorkerRpcs:
         retry_backoff_seconds: float = 2.0,
         models: Sequence[str] | None = None,
         kinds: Sequence[str] | None = None,
+        *,
+        start: bool = True,
     ) -> None:
         self.connector = connector
         # What this worker renders: the claim hands out only tries of these models and kinds (None: any).
@@ -146,7 +176,12 @@ class WorkerRpcs:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._wake.set()  # claim on start
-        connector.start(self._wake.set)
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """The connector starts delivering wake-up hints (the constructor does this unless told not to)."""
+        self.connector.start(self._wake.set)
 
     def _call(self, fn: str, params: dict, *, retry: bool = True) -> Any:
         try:
@@ -159,17 +194,19 @@ class WorkerRpcs:
                 self.observer.answered()
             if exc.code == LEASE_LOST:
                 raise LeaseLost(exc.message) from exc
-            if exc.code == SCHEMA_NOT_EXPOSED:
-                raise ConfigError(
-                    "the project's API does not expose schema imagen: add it under Dashboard > Project Settings"
-                    " > Data API > Exposed schemas, or add it to [api] schemas in supabase/config.toml and run"
-                    " `supabase config push`"
-                ) from exc
+            if (config := configuration_error(exc, self.credentials)) is not None:
+                raise config from exc
             raise
+
+    @property
+    def credentials(self) -> str:
+        """What to set when the credentials are refused (the connector's words, else generic ones)."""
+        return getattr(self.connector, "credentials", "check the worker's database or project credentials")
 
     def check(self) -> None:
         """Fails at start, before the model loads, if the RPCs cannot work at all (a ConfigError for
-        a schema the API does not expose). A heartbeat for no job is a no-op that answers 'lost'."""
+        refused credentials, a schema the API does not expose, an unmigrated database). A heartbeat
+        for no job is a no-op that answers 'lost'."""
         self._call("heartbeat_job", {"job_id": str(uuid.UUID(int=0)), "worker_id": self.worker_id,
                                      "progress": 0, "lease_seconds": self.lease_seconds})  # fmt: skip
 

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 import psycopg
 from aiohttp import WSMsgType, web
 
-from imagen.dev.supabase_standin.keys import InvalidToken
+from imagen.dev.supabase_standin.keys import GatewayRefusal, InvalidToken, forwarded_token
 from imagen.dev.supabase_standin.realtime_limits import RateCounter, RealtimeLimits
 
 log = logging.getLogger(__name__)
@@ -309,7 +309,8 @@ class Realtime:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if time.monotonic() < self.outage_until:
             return web.Response(status=503, text="stand-in: outage")
-        token = request.query.get("apikey", "")
+        # The gateway swaps an opaque key for its role's JWT (the CLI's Kong config, LUA_RT_WS_EXPR).
+        token = self.keys.gateway_token(request.query.get("apikey", "")) or ""
         try:
             claims = self.keys.verify(token)
         except InvalidToken as exc:
@@ -351,7 +352,8 @@ class Realtime:
 
     async def _join(self, sock: Socket, topic: str, ref: str | None, payload: dict) -> None:
         claims, token = sock.claims, sock.token
-        if payload.get("access_token"):
+        # An API key ("sb_...") as the join's token is no user's: the socket's token stands.
+        if payload.get("access_token") and not str(payload["access_token"]).startswith("sb_"):
             token = payload["access_token"]
             try:
                 claims = self.keys.verify(token)
@@ -517,12 +519,12 @@ class Realtime:
             await sock.send("phx_reply", chan.topic, {"status": "ok", "response": {}}, ref)
 
     def _caller(self, request: web.Request) -> dict | None:
-        """AuthTenant: the Authorization bearer token, else apikey; None when missing or invalid."""
-        auth = request.headers.get("Authorization", "")
-        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else request.headers.get("apikey")
+        """AuthTenant: the Authorization bearer token, else apikey (as the gateway forwards them);
+        None when missing or invalid."""
         try:
+            token = forwarded_token(self.keys, request.headers.get("Authorization", ""), request.headers.get("apikey"))
             return self.keys.verify(token or "")
-        except InvalidToken:
+        except (GatewayRefusal, InvalidToken):
             return None
 
     async def handle_broadcast_api(self, request: web.Request) -> web.Response:

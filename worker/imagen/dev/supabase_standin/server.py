@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from aiohttp import web
+from multidict import CIMultiDict
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from imagen.dev.mail_catcher import MailCatcher
@@ -16,7 +17,14 @@ from imagen.dev.supabase_standin import auth, auth_links, auth_mail, postgrest, 
 from imagen.dev.supabase_standin.app_keys import AUTH_POOL, BLOB_ROOT, CLAIMS, EXPOSED, KEYS, POOL
 from imagen.dev.supabase_standin.db import ConnectionPool
 from imagen.dev.supabase_standin.faults import FAULTS, Faults, inject_faults
-from imagen.dev.supabase_standin.keys import InvalidToken, ProjectKeys
+from imagen.dev.supabase_standin.keys import (
+    INVALID_API_KEY,
+    NO_API_KEY,
+    GatewayRefusal,
+    InvalidToken,
+    ProjectKeys,
+    forwarded_token,
+)
 from imagen.dev.supabase_standin.realtime import Realtime
 from imagen.dev.supabase_standin.realtime_limits import RealtimeLimits
 
@@ -60,25 +68,36 @@ async def authenticate(request: web.Request, handler):
     """Verifies the JWT (Authorization, else apikey) as the API gateway and PostgREST do."""
     if request.path == "/auth/v1/verify":  # the gateway's open route: a mail's link carries no key
         return await handler(request)
+    try:
+        token = forwarded_token(
+            request.app[KEYS], request.headers.get("Authorization", ""),
+            request.headers.get("apikey") or request.query.get("apikey"),
+        )  # fmt: skip
+    except GatewayRefusal as refused:
+        return gateway_error(*refused.args)
     if request.path.startswith("/auth/v1/"):
         # The gateway's key-auth wants only the project's apikey (header or query); Auth itself
         # reads the Authorization header where an endpoint needs a user.
         key = request.headers.get("apikey") or request.query.get("apikey")
         if not key:
-            return gateway_error("No API key found in request", "No `apikey` request header or url param was found.")
+            return gateway_error(*NO_API_KEY)
         try:
-            role = request.app[KEYS].verify(key)["role"]
+            role = request.app[KEYS].verify(request.app[KEYS].gateway_token(key) or "")["role"]
         except InvalidToken:
             role = None
         if role not in ("anon", "service_role"):
-            return gateway_error("Invalid API key", "Double check your Supabase `anon` or `service_role` API key.")
+            return gateway_error(*INVALID_API_KEY)
+        # What Auth reads as the caller: an opaque key's role JWT in place of the key itself.
+        opaque = request.headers.get("Authorization", "").startswith("Bearer sb_") or key.startswith("sb_")
+        if opaque and token and request.headers.get("Authorization") != f"Bearer {token}":
+            headers = CIMultiDict(request.headers)
+            headers["Authorization"] = f"Bearer {token}"
+            request = request.clone(headers=headers)
         return await handler(request)
     if request.path.startswith("/realtime/") or (
         request.method == "GET" and request.path.startswith("/storage/v1/object/sign/")
     ):
         return await handler(request)
-    auth = request.headers.get("Authorization", "")
-    token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else request.headers.get("apikey")
     if not token:
         return postgrest.error(401, "PGRST302", "No API key found in request")
     try:

@@ -1,5 +1,6 @@
-"""A connection to a Supabase project with the service-role key: the official async client on
-an event loop thread of its own, so the synchronous worker can call it from any thread."""
+"""A connection to a Supabase project with its secret (or legacy service-role) key: the official
+async client on an event loop thread of its own, so the synchronous worker can call it from any
+thread."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from storage3.exceptions import StorageApiError
 from supabase import AsyncClient, acreate_client
 
 from imagen.transports.rpcs import NETWORK, RpcError
+from imagen.transports.supabase.keys import is_jwt, key_headers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -24,6 +26,8 @@ T = TypeVar("T")
 def as_rpc_error(exc: Exception) -> RpcError:
     """One shape for every failure of the official clients; RpcError says if it is transient."""
     if isinstance(exc, APIError):  # PostgREST's code, a SQLSTATE, or the HTTP status of a proxy's page
+        if not exc.code and "API key" in f"{exc.message} {exc.hint}":  # the gateway's 401, which has no code
+            return RpcError("401", exc.message or str(exc))
         return RpcError(str(exc.code or ""), exc.message or str(exc))
     if isinstance(exc, StorageApiError):  # Storage: the HTTP status tells
         return RpcError(str(exc.status), exc.message)
@@ -42,6 +46,10 @@ class SupabaseProject:
         self._thread.start()
         self.stopping = threading.Event()
         self.client: AsyncClient = self.run(acreate_client(self.url, self.key.get_secret_value()))
+        if not is_jwt(self.key.get_secret_value()):
+            # supabase-py sends its key as a bearer too; an opaque key belongs on apikey alone (the
+            # PostgREST and Storage clients are made later, from these headers).
+            self.client.options.headers.pop("Authorization", None)
         self._http: httpx.AsyncClient | None = None  # for Realtime's broadcast API
 
     def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
@@ -68,11 +76,10 @@ class SupabaseProject:
         """Realtime's HTTP broadcast API with the service role (which may send to private topics)."""
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self.request_timeout)
-        secret = self.key.get_secret_value()
         response = await self._http.post(
             f"{self.url}/realtime/v1/api/broadcast",
             json={"messages": messages},
-            headers={"apikey": secret, "Authorization": f"Bearer {secret}"},
+            headers=key_headers(self.key.get_secret_value()),
         )
         if response.status_code >= 400:
             raise APIError({"code": str(response.status_code), "message": response.text[:200]})

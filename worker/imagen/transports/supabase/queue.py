@@ -11,6 +11,11 @@ from imagen.transports.supabase.realtime import RealtimeWakeups
 
 
 class SupabaseConnector:
+    credentials = (
+        "set SUPABASE_SERVICE_ROLE_KEY to the project's secret key (sb_secret_..., Dashboard > Project Settings >"
+        " API Keys) or its legacy service_role key"
+    )
+
     def __init__(self, project: SupabaseProject, watchdog_interval: float = 5.0) -> None:
         self.project = project
         self.watchdog_interval = watchdog_interval

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 
+from imagen.transports.supabase.keys import is_jwt
+
 log = logging.getLogger(__name__)
 # websockets logs the handshake's request line at DEBUG, and the Realtime URL carries the
 # service-role key as ?apikey=: never let that reach a log, whatever level the worker runs at.
@@ -81,6 +83,8 @@ class RealtimeWakeups:
 
     async def _build(self) -> None:
         client = AsyncRealtimeClient(self.realtime_url, token=self._key, max_retries=3, initial_backoff=0.5)
+        if not is_jwt(self._key):
+            client.access_token = None  # an opaque key is the socket's apikey, never a join's user token
         channel = client.channel("imagen-worker-jobs")
         channel.on_postgres_changes("INSERT", schema="imagen", table="jobs", callback=self._safe("event"))
         channel.on_system(self._safe("system"))
