@@ -180,3 +180,22 @@ def test_the_chosen_mode_is_logged_once_at_start(tiny_model, caplog):
     lines = [r.getMessage() for r in caplog.records if "memory mode" in r.getMessage()]
     assert renderer.memory_mode == "full"
     assert lines == ["memory mode full (auto: no accelerator memory to save on cpu)"]
+
+
+def vary(pipe, picture: torch.Tensor) -> torch.Tensor:
+    from diffusers import AutoPipelineForImage2Image
+
+    variations = AutoPipelineForImage2Image.from_pipe(pipe)  # as DiffusersRenderer.image_to_image makes it
+    variations.set_progress_bar_config(disable=True)
+    seed = torch.Generator("cpu").manual_seed(4)
+    return variations("a red fox in the snow", image=picture[None], strength=0.6, width=128, height=128,
+                      num_inference_steps=3, guidance_scale=0.0, max_sequence_length=32, generator=seed,
+                      output_type="pt").images[0]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["text-offload", "model-offload", "sequential-offload"])
+def test_variations_reuse_the_offloaded_components(resident_picture, mode):
+    resident = build_tiny_flux()
+    offloaded = build_tiny_flux()
+    apply_memory_mode(offloaded, mode, "cpu")
+    assert torch.equal(vary(offloaded, resident_picture), vary(resident, resident_picture))
