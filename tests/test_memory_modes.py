@@ -84,6 +84,14 @@ def test_compile_narrows_auto_to_the_modes_that_compile(flux_schnell):
         auto(flux_schnell, 23.2, compile=True)
 
 
+def test_weights_already_on_the_card_count_as_free_for_auto(flux_schnell):
+    from imagen.memory import Footprint, weights_on
+
+    footprint = Footprint.of(flux_schnell)
+    assert weights_on(flux_schnell, "meta") == footprint.denoiser + footprint.text_encoders + footprint.others
+    assert weights_on(flux_schnell, "cuda") == 0
+
+
 def test_without_a_card_auto_is_full(flux_schnell):
     mode, why = resolve_memory_mode("auto", flux_schnell, "cpu", [(1024, 1024)], compile=False, quantize="none")
     assert mode == "full" and why == "auto: no accelerator memory to save on cpu"

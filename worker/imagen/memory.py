@@ -114,6 +114,18 @@ class Footprint:
         return resident + WORKING_BYTES_PER_MEGAPIXEL * pixels // 2**20 + MARGIN_BYTES
 
 
+def weights_on(pipe, device: str) -> int:
+    """Bytes of `pipe`'s weights already on `device`'s kind of device."""
+    import torch
+
+    kind = torch.device(device).type
+    return sum(
+        module_bytes(m)
+        for m in pipe.components.values()
+        if isinstance(m, torch.nn.Module) and next(m.parameters()).device.type == kind
+    )
+
+
 def float8_storage_bytes(denoiser: torch.nn.Module) -> int:
     """The denoiser's size with float8 storage, measured on a weightless twin (the meta device) with
     diffusers' own choice of the layers it casts; what it leaves is counted in the denoiser's dtype."""
@@ -254,5 +266,6 @@ def resolve_memory_mode(
     free = free_bytes(device)
     if free is None:
         return "full", f"auto: no accelerator memory to save on {device}"
+    free += weights_on(pipe, device)  # a pipeline built on the card (a benchmark's) holds what it would use
     pixels = max((w * h for w, h in sizes), default=1024 * 1024)
     return choose_memory_mode(free, Footprint.of(pipe), pixels, compile=compile, quantize=quantize)
