@@ -178,7 +178,7 @@ def test_model_offload_hooks_every_component(resident_picture):
 
 @pytest.mark.parametrize("mode", ["text-offload", "model-offload", "sequential-offload"])
 def test_the_renderer_refuses_to_offload_without_a_card(tiny_model, mode):
-    with pytest.raises(ConfigError, match=f"IMAGEN_MEMORY_MODE={mode} .*on device cpu there is no card"):
+    with pytest.raises(ConfigError, match=f"IMAGEN_MEMORY_MODE={mode} .*on device cpu there is no card to offload"):
         DiffusersRenderer(tiny_model, device="cpu", memory_mode=mode)
 
 

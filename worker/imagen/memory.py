@@ -75,7 +75,6 @@ TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
 
 
 def module_bytes(module: torch.nn.Module) -> int:
-
     return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
 
 
@@ -260,7 +259,7 @@ def resolve_memory_mode(
         if mode.offload != "none" and not device.startswith("cuda"):
             raise ConfigError(
                 f"IMAGEN_MEMORY_MODE={requested} moves weights between host and card memory; on device {device} "
-                "there is no card: use full (or auto)"
+                "there is no card to offload from (offloading is for CUDA cards): use full (or auto)"
             )
         return requested, "set"
     free = free_bytes(device)
