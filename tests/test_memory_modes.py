@@ -160,6 +160,10 @@ def test_group_offloading_streams_the_components_it_names(resident_picture, mode
                 if _is_group_offload_enabled(getattr(pipe, name))}  # fmt: skip
     everything = {"text_encoder", "text_encoder_2", "transformer", "vae"}
     assert streamed == (set(TEXT_ENCODERS) if mode.endswith("text-offload") else everything)
+    for name in streamed:  # layer by layer: each linear layer arrives on its own, never a whole encoder
+        linears = [m for m in getattr(pipe, name).modules() if isinstance(m, torch.nn.Linear)]
+        assert linears and all(hasattr(m, "_diffusers_hook") and m._diffusers_hook.get_hook("group_offloading")
+                               for m in linears), name  # fmt: skip
     assert (torch.float8_e4m3fn in {p.dtype for p in pipe.transformer.parameters()}) == MODES[mode].float8
     picture = render(pipe)
     if MODES[mode].float8:

@@ -25,8 +25,8 @@ GIB = 2**30
 # size: FLUX.1-schnell peaked 2.4 GiB allocated above its weights at 1024² on the H200 (§4), plus
 # room for the caching allocator's fragmentation.
 WORKING_BYTES_PER_MEGAPIXEL = 3 * GIB
-# A streamed component holds a block or two at a time: one computing, the next arriving (T5-XXL's
-# blocks are 0.36 GiB each and its embedding 0.25 GiB).
+# A streamed component holds a layer or two at a time: one computing, the next arriving (T5-XXL's
+# largest, its embedding, is 0.25 GiB; FLUX's largest linear 0.07 GiB).
 STREAMED_BYTES = 1 * GIB
 # Kept free: the cuBLAS workspace, other processes' small allocations, the reading's own drift.
 MARGIN_BYTES = 1 * GIB
@@ -51,7 +51,7 @@ MODES = {
     for mode in (
         # Everything resident: the fastest, FLUX needs ~35.4 GiB free.
         MemoryMode("full", float8=False, offload="none", compiles=True),
-        # The text encoders streamed block by block from host memory when a new prompt is encoded
+        # The text encoders streamed layer by layer from host memory when a new prompt is encoded
         # (once a series: the tries share its embeddings); the denoiser and VAE resident. Lossless.
         MemoryMode("text-offload", float8=False, offload="text", compiles=True),
         # All resident, the denoiser's weights in float8 (diffusers keeps norms, modulation and
@@ -219,16 +219,16 @@ def apply_memory_mode(pipe, name: str, device: str) -> None:
             component.to("cpu")
     if mode.offload == "none":
         pipe.to(device)
-    elif mode.offload == "text":
-        modules = [part for part, m in pipe.components.items() if isinstance(m, torch.nn.Module)]
-        pipe.enable_group_offload(
-            onload_device=target, offload_type="block_level", num_blocks_per_group=1, use_stream=streams,
-            exclude_modules=[part for part in modules if part not in TEXT_ENCODERS],
-        )  # fmt: skip
     elif mode.offload == "model":
         pipe.enable_model_cpu_offload(device=device)
     else:
-        pipe.enable_group_offload(onload_device=target, offload_type="leaf_level", use_stream=streams)
+        # Layer by layer: "block_level" groups only a component's direct ModuleList children, and T5's
+        # blocks sit one level down (encoder.block), so it would bring all 8.9 GiB of T5 at once.
+        modules = [part for part, m in pipe.components.items() if isinstance(m, torch.nn.Module)]
+        resident = [part for part in modules if part not in TEXT_ENCODERS] if mode.offload == "text" else []
+        pipe.enable_group_offload(
+            onload_device=target, offload_type="leaf_level", use_stream=streams, exclude_modules=resident
+        )
 
 
 def free_accelerator_bytes(device: str) -> int | None:
