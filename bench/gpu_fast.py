@@ -254,7 +254,6 @@ def main(argv: list[str] | None = None) -> None:
                 renderer.render(job)
                 sync(device)
                 times.append(time.perf_counter() - begun)
-            # the first picture apart: text-offload streams the text encoders for a new prompt
             # the first picture apart too: text-offload streams the text encoders for a new prompt
             timing.update({"times_s": times, "s_per_picture": sum(times) / len(times), "first_picture_s": times[0],
                            "later_s_per_picture": median(times[1:]) if len(times) > 1 else None})  # fmt: skip
