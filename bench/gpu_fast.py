@@ -48,7 +48,7 @@ from bench.common import RESULTS_DIR, parser, print_table, start_child
 from bench.gpu_flux import FLOOR_SECONDS, PROMPT, Results, build_full_flux, make_jobs, median, sync, worker_series
 from bench.quality_gate import compare, verdict
 from imagen.dev.tiny_models import build_tiny_flux
-from imagen.memory import GIB, MODES
+from imagen.rendering.memory import GIB, MODES
 from imagen.rendering.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
 
 GOAL_LOSSLESS_S = 0.45
@@ -56,7 +56,7 @@ GOAL_FP8_S = 0.38
 GOAL_IDLE_SHARE = 0.02
 GATE_SEEDS = [11, 12]
 # The memory cap each memory mode runs under (GiB a process may allocate): the free memory of the
-# smallest card it is meant for (imagen.memory's thresholds; full is the reference, uncapped).
+# smallest card it is meant for (imagen.rendering.memory's thresholds; full, the reference, has none).
 MEMORY_MODE_CAPS_GIB = {"text-offload": 30.5, "float8-storage": 30.5, "model-offload": 30.5,
                         "float8-text-offload": 21.5, "sequential-offload": 7.0}  # fmt: skip
 

@@ -1,6 +1,6 @@
-"""IMAGEN_MEMORY_MODE (imagen.memory): which mode `auto` picks for a card's free memory, measured on
-FLUX.1-schnell's real architecture (weightless, on the meta device) with the free-memory reading
-passed in; and each mode applied to the tiny FLUX pipeline on the CPU: the offloading hooks are in
+"""IMAGEN_MEMORY_MODE (imagen.rendering.memory): which mode `auto` picks for a card's free memory,
+measured on FLUX.1-schnell's real architecture (weightless, on the meta device) with the free-memory
+reading passed in; and each mode applied to the tiny FLUX pipeline on the CPU: the offloading hooks are in
 place and the pictures match the resident pipeline's (float8 storage within a tolerance)."""
 
 from __future__ import annotations
@@ -15,8 +15,16 @@ from diffusers.hooks.group_offloading import _is_group_offload_enabled
 
 from imagen.config import ConfigError, load_settings
 from imagen.dev.tiny_models import build_tiny_flux
-from imagen.memory import GIB, MODES, MemoryModeSetting, apply_memory_mode, resolve_memory_mode
-from imagen.render import DiffusersRenderer
+from imagen.rendering.memory import (
+    GIB,
+    MODES,
+    Footprint,
+    MemoryModeSetting,
+    apply_memory_mode,
+    resolve_memory_mode,
+    weights_on,
+)
+from imagen.rendering.render import DiffusersRenderer
 from tests.test_compile_warm_up import job
 
 # FLUX.1-schnell at 1024², GiB free each mode needs (docs: config.py's IMAGEN_MEMORY_MODE).
@@ -42,8 +50,6 @@ def test_the_setting_offers_auto_and_every_mode():
 
 
 def test_what_each_mode_needs_for_flux_schnell_at_1024(flux_schnell):
-    from imagen.memory import Footprint
-
     footprint = Footprint.of(flux_schnell)
     needs = {name: round(footprint.needed(mode, 1024 * 1024) / GIB, 1) for name, mode in MODES.items()}
     assert needs == FLUX_NEEDS_GIB
@@ -85,8 +91,6 @@ def test_compile_narrows_auto_to_the_modes_that_compile(flux_schnell):
 
 
 def test_weights_already_on_the_card_count_as_free_for_auto(flux_schnell):
-    from imagen.memory import Footprint, weights_on
-
     footprint = Footprint.of(flux_schnell)
     assert weights_on(flux_schnell, "meta") == footprint.denoiser + footprint.text_encoders + footprint.others
     assert weights_on(flux_schnell, "cuda") == 0
@@ -187,7 +191,7 @@ def test_the_renderer_refuses_to_offload_without_a_card(tiny_model, mode):
 
 
 def test_the_chosen_mode_is_logged_once_at_start(tiny_model, caplog):
-    with caplog.at_level("INFO", logger="imagen.render"):
+    with caplog.at_level("INFO", logger="imagen.rendering.render"):
         renderer = DiffusersRenderer(tiny_model, device="cpu")
     lines = [r.getMessage() for r in caplog.records if "memory mode" in r.getMessage()]
     assert renderer.memory_mode == "full"

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from imagen.errors import ConfigError as ConfigError
 from imagen.errors import ModelLoadError as ModelLoadError
 from imagen.jobs import DEFAULT_PROGRESS_RATE
-from imagen.memory import MemoryModeSetting, check_combination
+from imagen.rendering.memory import MemoryModeSetting, check_combination
 
 DEFAULT_MODEL = "black-forest-labs/FLUX.1-schnell"
 # The sizes the web app offers (web/src/rules.ts SIZE_PRESETS), width x height.
@@ -102,15 +102,16 @@ class Settings(BaseSettings):
     # with torchao (dynamic float8 activations and weights on GPUs that have float8 matmuls, weights
     # only elsewhere). bench/quality_gate.py measures what it changes in the pictures.
     quantize: Literal["none", "float8"] = "none"
-    # Where the weights live, for cards the whole model does not fit (imagen/memory.py; FLUX.1-schnell
-    # at 1024², GiB free on the card): "full" all resident (35.4); "text-offload" the text encoders
-    # streamed from host memory once a prompt (27.3); "float8-storage" the transformer's weights
-    # stored in float8, lossy (27.4); "float8-text-offload" both, lossy: a 24 GB card (19.3);
-    # "model-offload" one component on the card at a time (26.1); "sequential-offload" every layer
-    # streamed as it runs, the slowest (5.0). "auto": from the card's free memory at start, the
-    # fastest lossless mode that fits (full, text-offload, sequential-offload); full without a GPU.
-    # Refused: float8 storage, model- and sequential-offload with IMAGEN_COMPILE; float8 storage and
-    # model- and sequential-offload with IMAGEN_QUANTIZE. Offloading needs the host memory it frees.
+    # Where the weights live, for cards the whole model does not fit (imagen/rendering/memory.py;
+    # FLUX.1-schnell at 1024², GiB free on the card): "full" all resident (35.4); "text-offload" the
+    # text encoders streamed from host memory once a prompt (27.3); "float8-storage" the
+    # transformer's weights stored in float8, lossy (27.4); "float8-text-offload" both, lossy: a
+    # 24 GB card (19.3); "model-offload" one component on the card at a time (26.1);
+    # "sequential-offload" every layer streamed as it runs, the slowest (5.0). "auto": from the
+    # card's free memory at start, the fastest lossless mode that fits (full, text-offload,
+    # sequential-offload); full without a GPU. Refused: float8 storage, model- and
+    # sequential-offload with IMAGEN_COMPILE; float8 storage and model- and sequential-offload with
+    # IMAGEN_QUANTIZE. Offloading needs the host memory it frees.
     memory_mode: MemoryModeSetting = "auto"
 
     storage_dir: Path = Path("imagen-images")

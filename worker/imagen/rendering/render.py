@@ -15,8 +15,8 @@ from PIL import Image
 
 from imagen.config import ConfigError, ModelLoadError, model_folder
 from imagen.jobs import BadSettings, Job, RenderAborted
-from imagen.memory import apply_memory_mode, free_accelerator_bytes, resolve_memory_mode
 from imagen.plugins import MODELS, plugin
+from imagen.rendering.memory import apply_memory_mode, free_accelerator_bytes, resolve_memory_mode
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,8 @@ class DiffusersRenderer:
         torch.compile's `mode`; compile_vae: the VAE too, channels-last. Compiling happens on the
         first render of each size: call warm_up(sizes) before serving. attention_backend: a
         diffusers attention backend name for the denoiser. quantize "float8": lossy, see
-        quantize_float8. memory_mode: where the weights live (imagen.memory; auto picks from the free
-        memory free_memory(device) reads, for the largest of `sizes`)."""
+        quantize_float8. memory_mode: where the weights live (imagen.rendering.memory; auto picks
+        from the free memory free_memory(device) reads, for the largest of `sizes`)."""
         # The class model_index.json names, imported alone: AutoPipelineForText2Image imports every
         # pipeline diffusers has to map names (2.6 s more at every worker start, a busy CPU).
         from diffusers import DiffusionPipeline
@@ -220,8 +220,18 @@ class DiffusersRenderer:
         for width, height in sizes:
             begun = time.perf_counter()
             nothing = uuid.UUID(int=0)
-            self.render(Job.build(id=nothing, owner_id=nothing, prompt=WARM_UP_PROMPT, model=self.model,
-                                  width=width, height=height, steps=WARM_UP_STEPS, seed=0))
+            self.render(
+                Job.build(
+                    id=nothing,
+                    owner_id=nothing,
+                    prompt=WARM_UP_PROMPT,
+                    model=self.model,
+                    width=width,
+                    height=height,
+                    steps=WARM_UP_STEPS,
+                    seed=0,
+                )
+            )
             seconds.append(f"{width}x{height} {time.perf_counter() - begun:.1f} s")
         total = time.perf_counter() - started
         log.info("warm-up done: %d sizes in %.1f s (%s)", len(sizes), total, ", ".join(seconds))
