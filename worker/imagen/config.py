@@ -102,16 +102,11 @@ class Settings(BaseSettings):
     # with torchao (dynamic float8 activations and weights on GPUs that have float8 matmuls, weights
     # only elsewhere). bench/quality_gate.py measures what it changes in the pictures.
     quantize: Literal["none", "float8"] = "none"
-    # Where the weights live, for cards the whole model does not fit (imagen/rendering/memory.py;
-    # FLUX.1-schnell at 1024², GiB free on the card): "full" all resident (35.4); "text-offload" the
-    # text encoders streamed from host memory once a prompt (27.3); "float8-storage" the
-    # transformer's weights stored in float8, lossy (27.4); "float8-text-offload" both, lossy: a
-    # 24 GB card (19.3); "model-offload" one component on the card at a time (26.1);
-    # "sequential-offload" every layer streamed as it runs, the slowest (5.0). "auto": from the
-    # card's free memory at start, the fastest lossless mode that fits (full, text-offload,
-    # sequential-offload); full without a GPU. Refused: float8 storage, model- and
-    # sequential-offload with IMAGEN_COMPILE; float8 storage and model- and sequential-offload with
-    # IMAGEN_QUANTIZE. Offloading needs the host memory it frees.
+    # Where the weights live on a card too small for the whole model (rendering/memory.py; GiB free
+    # FLUX.1-schnell needs at 1024²): full (35.4); text-offload, the text encoders streamed once a
+    # prompt (27.3); float8-storage, lossy (27.4); float8-text-offload, lossy, a 24 GB card (19.3);
+    # model-offload (26.1); sequential-offload, the slowest (5.0). auto: the fastest lossless mode
+    # that fits the card's free memory at start; full without a GPU. Some refuse IMAGEN_COMPILE/QUANTIZE.
     memory_mode: MemoryModeSetting = "auto"
 
     storage_dir: Path = Path("imagen-images")
