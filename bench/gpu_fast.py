@@ -41,6 +41,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from types import MappingProxyType
 
 import torch
 
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         return DiffusersRenderer(f"flux-{size_kind}-random", device=device, dtype=dtype_name, pipeline=pipe,
                                  compile_cache_dir=cache, **{"memory_mode": "full", **options})  # fmt: skip
 
-    gate_jobs = [dataclasses.replace(job, seed=seed) for job, seed in
+    gate_jobs = [dataclasses.replace(job, settings=MappingProxyType({**job.settings, "seed": seed})) for job, seed in
                  zip(make_jobs(len(GATE_SEEDS), size, steps), GATE_SEEDS, strict=True)]  # fmt: skip
 
     # 1. the reference, then the attention backends (eager, a step each)
