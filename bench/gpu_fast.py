@@ -17,12 +17,17 @@ after the other, with a fresh model each (quantization and compilation change it
 4. cold and warm start of the fastest lossless compiled mode (measured before max-autotune, whose
    autotuning may use up the budget): each a fresh process that builds the model,
    compiles and warms up (DiffusersRenderer.warm_up, as `imagen worker` does before its first
-   claim) and renders one try; the warm one reuses the cold one's Inductor cache folder.
+   claim) and renders one try; the warm one reuses the cold one's Inductor cache folder;
+5. the memory modes (IMAGEN_MEMORY_MODE, eager: the offloading ones do not compile), each under a
+   memory cap the size of the card it is meant for (torch.cuda.set_per_process_memory_fraction: an
+   out-of-memory error is the verdict "does not fit"): seconds a picture, the first picture (where
+   text-offload streams the text encoders), the weights resident on the card, the peak, the gate.
 
 Prints each figure as it comes and rewrites the JSON after each (a run stopped at its time limit
 keeps what it measured); `--time-budget` skips what would not fit. Without a GPU it runs the same
 code on the tiny architecture on the CPU (`--smoke`: eager and regional compile only, and the
-start processes without compile, so the test suite keeps it alive in about a minute)."""
+start processes without compile, so the test suite keeps it alive in about a minute; of the memory
+modes, float8-storage: the CPU has no card to offload to)."""
 
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from types import MappingProxyType
 
 import torch
 
@@ -43,12 +49,17 @@ from bench.common import RESULTS_DIR, parser, print_table, start_child
 from bench.gpu_flux import FLOOR_SECONDS, PROMPT, Results, build_full_flux, make_jobs, median, sync, worker_series
 from bench.quality_gate import compare, verdict
 from imagen.dev.tiny_models import build_tiny_flux
+from imagen.rendering.memory import GIB, MODES
 from imagen.rendering.render import FLUX_CALL_DEFAULTS, DiffusersRenderer
 
 GOAL_LOSSLESS_S = 0.45
 GOAL_FP8_S = 0.38
 GOAL_IDLE_SHARE = 0.02
 GATE_SEEDS = [11, 12]
+# The memory cap each memory mode runs under (GiB a process may allocate): the free memory of the
+# smallest card it is meant for (imagen.rendering.memory's thresholds; full, the reference, has none).
+MEMORY_MODE_CAPS_GIB = {"text-offload": 30.5, "float8-storage": 30.5, "model-offload": 30.5,
+                        "float8-text-offload": 21.5, "sequential-offload": 7.0}  # fmt: skip
 
 
 def build(size_kind: str, device: str, dtype: torch.dtype):
@@ -154,10 +165,11 @@ def main(argv: list[str] | None = None) -> None:
     def renderer_for(options: dict, cache: str) -> DiffusersRenderer:
         free(device)
         pipe = build(size_kind, device, dtype)
+        # full unless the mode says: auto would read the card with this model already built on it
         return DiffusersRenderer(f"flux-{size_kind}-random", device=device, dtype=dtype_name, pipeline=pipe,
-                                 compile_cache_dir=cache, **options)  # fmt: skip
+                                 compile_cache_dir=cache, **{"memory_mode": "full", **options})  # fmt: skip
 
-    gate_jobs = [dataclasses.replace(job, seed=seed) for job, seed in
+    gate_jobs = [dataclasses.replace(job, settings=MappingProxyType({**job.settings, "seed": seed})) for job, seed in
                  zip(make_jobs(len(GATE_SEEDS), size, steps), GATE_SEEDS, strict=True)]  # fmt: skip
 
     # 1. the reference, then the attention backends (eager, a step each)
@@ -201,6 +213,10 @@ def main(argv: list[str] | None = None) -> None:
             True,
         ),
     ]
+    # 5. the memory modes (after the starts, below)
+    memory_modes = [(f"memory {name}", {"memory_mode": name}, MODES[name].float8) for name in MEMORY_MODE_CAPS_GIB]
+    if not cuda:  # nothing to offload to
+        memory_modes = [mode for mode in memory_modes if MODES[mode[1]["memory_mode"]].offload == "none"]
     if args.smoke:  # the harness only: compiling on the CPU costs a minute (tests/test_compile_warm_up.py compiles)
         modes = [modes[0]]
     if not cuda:  # CUDA graphs and float8 matmuls are a GPU's; float8 weights on the CPU are gated in the suite
@@ -210,6 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.modes:
         wanted = set(args.modes.split(","))
         modes = [mode for mode in modes if mode[0] in wanted or mode[0].startswith("eager")]
+        memory_modes = [mode for mode in memory_modes if mode[0] in wanted]
     renderers_kept: dict[str, dict] = {}
 
     def run_mode(name: str, options: dict, lossy: bool) -> None:
@@ -217,10 +234,19 @@ def main(argv: list[str] | None = None) -> None:
         if left() < needs * (4 if "autotune" in name else 1):
             res.put(f"skipped_{name}", True, f"{name}: skipped (time budget)")
             return
+        cap = MEMORY_MODE_CAPS_GIB.get(options.get("memory_mode")) if cuda else None
         try:
             renderer = renderer_for(options, str(cache_root / name.replace(" ", "_")))
+            timing = {}
+            if cuda:  # what serving holds, without the build's own peak (the model is built on the card)
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+                timing["resident_gib"] = torch.cuda.memory_allocated() / GIB
+            if cap is not None:
+                timing["cap_gib"] = cap
+                torch.cuda.set_per_process_memory_fraction(cap * GIB / torch.cuda.get_device_properties(0).total_memory)
             warm_up = renderer.warm_up([(size, size)])
-            timing = {"warm_up_s": warm_up}
+            timing["warm_up_s"] = warm_up
             jobs = make_jobs(pictures, size, steps)
             times = []
             for job in jobs:
@@ -229,7 +255,9 @@ def main(argv: list[str] | None = None) -> None:
                 renderer.render(job)
                 sync(device)
                 times.append(time.perf_counter() - begun)
-            timing.update({"times_s": times, "s_per_picture": sum(times) / len(times)})
+            # the first picture apart too: text-offload streams the text encoders for a new prompt
+            timing.update({"times_s": times, "s_per_picture": sum(times) / len(times), "first_picture_s": times[0],
+                           "later_s_per_picture": median(times[1:]) if len(times) > 1 else None})  # fmt: skip
             timing["step_ms"] = step_ms(renderer, size, steps, 2)
             gate = compare(reference_pictures, [renderer.render(job) for job in gate_jobs])
             timing["gate"] = {k: v for k, v in gate.items() if k != "per_seed"}
@@ -238,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
             row.update({"kind": "lossy" if lossy else "lossless", "warm_up_s": warm_up,
                         "step_ms": timing["step_ms"], "psnr_db": gate["psnr_db"], "max_diff": gate["max_diff"],
                         "gate": "pass" if verdict(gate, lossy) else "FAIL",
-                        "peak_gib": timing["peak_gib"]})  # fmt: skip
+                        "peak_gib": timing["peak_gib"], "resident_gib": timing.get("resident_gib"), "cap_gib": cap,
+                        "first_picture_s": times[0]})  # fmt: skip
             res.put(
                 f"mode_{name}",
                 timing,
@@ -247,8 +276,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"warm-up {warm_up or 0:.1f} s, gate PSNR {gate['psnr_db']:.1f} dB "
                 f"max diff {gate['max_diff']}, peak {_fmt_gib(timing['peak_gib'])}",
             )
-            # 3. idle between tries through the worker loop: the modes worth deploying
-            if name != modes[0][0] and left() > needs:
+            # 3. idle between tries through the worker loop: the compiled modes worth deploying
+            if name != modes[0][0] and not name.startswith("memory") and left() > needs:
                 loop = worker_series(renderer, size, steps, tries)
                 row["idle_share"] = loop["idle_share_between_tries"]
                 res.put(
@@ -261,6 +290,9 @@ def main(argv: list[str] | None = None) -> None:
 
             traceback.print_exc()
             res.put(f"error_{name}", f"{type(exc).__name__}: {exc}", f"{name} failed: {exc}")
+        finally:
+            if cap is not None:
+                torch.cuda.set_per_process_memory_fraction(1.0)
 
     for name, options, lossy in modes:
         if "autotune" not in name:
@@ -287,6 +319,9 @@ def main(argv: list[str] | None = None) -> None:
                     f"{starts[kind]['first_picture_s']:.1f} s (warm-up {starts[kind]['warm_up_s']:.1f} s)")  # fmt: skip
     else:
         res.put("skipped_starts", True, "cold/warm starts: skipped (time budget)")
+
+    for name, options, lossy in memory_modes:
+        run_mode(name, options, lossy)
 
     for name, options, lossy in modes:
         if "autotune" in name:

@@ -132,7 +132,7 @@ def test_readiness_is_false_while_warming_up_and_true_once_serving(
         assert wait_until(lambda: probe(base, "/readyz") == (200, "serving"), what="ready once warm")
         assert probe(base, "/healthz") == (200, "serving")
         info = {"worker": settings.worker_id, "model": tiny_model, "device": "cpu", "compile": "off",
-                "version": imagen_version()}  # fmt: skip
+                "memory_mode": "full", "version": imagen_version()}  # fmt: skip
         assert value(samples(base), "imagen_worker_info", **info) == 1
     finally:
         warm.set()

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from imagen.errors import ConfigError as ConfigError
 from imagen.errors import ModelLoadError as ModelLoadError
 from imagen.jobs import DEFAULT_PROGRESS_RATE
+from imagen.rendering.memory import MemoryModeSetting, check_combination
 
 DEFAULT_MODEL = "black-forest-labs/FLUX.1-schnell"
 ENV_FILE = ".env"
@@ -128,6 +129,12 @@ class Settings(BaseSettings):
     # with torchao (dynamic float8 activations and weights on GPUs that have float8 matmuls, weights
     # only elsewhere). bench/quality_gate.py measures what it changes in the pictures.
     quantize: Literal["none", "float8"] = "none"
+    # Where the weights live on a card too small for the whole model (rendering/memory.py; GiB free
+    # FLUX.1-schnell needs at 1024²): full (35.4); text-offload, the text encoders streamed once a
+    # prompt (27.3); float8-storage, lossy (27.4); float8-text-offload, lossy, a 24 GB card (19.3);
+    # model-offload (26.1); sequential-offload, the slowest (5.0). auto: the fastest lossless mode
+    # that fits the card's free memory at start; full without a GPU. Some refuse IMAGEN_COMPILE/QUANTIZE.
+    memory_mode: MemoryModeSetting = "auto"
 
     # Absolute once loaded: a relative IMAGEN_STORAGE_DIR is taken from the folder the command starts in.
     storage_dir: Path = Field(default_factory=default_storage_dir)
@@ -201,6 +208,15 @@ class Settings(BaseSettings):
                 f"IMAGEN_HEARTBEAT_INTERVAL ({self.heartbeat_interval:g} s) must be under half of "
                 f"IMAGEN_LEASE_SECONDS ({self.lease_seconds:g} s)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _memory_mode_combines(self) -> Settings:
+        if self.memory_mode != "auto":
+            try:
+                check_combination(self.memory_mode, compile=self.compile, quantize=self.quantize)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
     def models_claimed(self) -> tuple[str, ...] | None:

@@ -35,7 +35,9 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
                 from imagen.rendering.render import DiffusersRenderer  # torch (seconds): only once the transport works
 
                 renderer = DiffusersRenderer.from_settings(settings)
-                observer.describe(device=renderer.device, compile=compile_mode(settings))
+                observer.describe(
+                    device=renderer.device, compile=compile_mode(settings), memory_mode=renderer.memory_mode
+                )
                 observer.lifecycle("warming")
                 renderer.warm_up(settings.sizes)  # compiling: every served size compiled before the first claim
             worker = Worker(

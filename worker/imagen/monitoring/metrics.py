@@ -76,8 +76,8 @@ class WorkerMetrics(Observer):
         r = self.registry
         self._gpu = GpuMemory("cpu")
         r.register(self._gpu)
-        self._info = Info("imagen_worker", "This worker: model, device, compile mode, version.", registry=r)
-        self.describe(device="unknown", compile="unknown")  # until the model is loaded
+        self._info = Info("imagen_worker", "This worker: model, device, compile and memory modes, version.", registry=r)
+        self.describe(device="unknown", compile="unknown", memory_mode="unknown")  # until the model is loaded
         self._state = Enum("imagen_worker_state", "The worker's phase.", states=list(LIFECYCLE), registry=r)
         self._state.state("loading")
         started = Counter("imagen_tries_started", "Renders started.", ["model"], registry=r)
@@ -108,10 +108,10 @@ class WorkerMetrics(Observer):
         self.queue_sampled_at = Gauge("imagen_queue_sampled_timestamp_seconds",
                                       "When the queue was last read (Unix time).", registry=r)  # fmt: skip
 
-    def describe(self, *, device: str, compile: str) -> None:
+    def describe(self, *, device: str, compile: str, memory_mode: str = "full") -> None:
         """What the loaded renderer runs on (the info metric; GPU memory is read for `device`)."""
         self._info.info({"worker": self.worker_id, "model": self.model, "device": device, "compile": compile,
-                         "version": imagen_version()})  # fmt: skip
+                         "memory_mode": memory_mode, "version": imagen_version()})  # fmt: skip
         self._gpu.device = device
 
     # -- the hooks ---------------------------------------------------------------------------

@@ -19,8 +19,8 @@ Lifecycle = Literal["loading", "warming", "serving", "stopping"]
 
 
 class Observer:
-    def describe(self, *, device: str, compile: str) -> None:
-        """The loaded renderer: its device and compile mode."""
+    def describe(self, *, device: str, compile: str, memory_mode: str = "full") -> None:
+        """The loaded renderer: its device, compile mode and memory mode (IMAGEN_MEMORY_MODE, as chosen)."""
 
     def lifecycle(self, state: Lifecycle) -> None:
         """The worker's phase changed."""

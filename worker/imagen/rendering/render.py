@@ -16,6 +16,7 @@ from PIL import Image
 from imagen.config import ConfigError, ModelLoadError, model_folder
 from imagen.jobs import BadSettings, Job, RenderAborted
 from imagen.plugins import MODELS, plugin
+from imagen.rendering.memory import apply_memory_mode, free_accelerator_bytes, resolve_memory_mode
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,9 @@ class DiffusersRenderer:
         compile_cache_dir: Path | str | None = None,
         attention_backend: str | None = None,
         quantize: str = "none",
+        memory_mode: str = "auto",
+        sizes: Iterable[tuple[int, int]] = ((1024, 1024),),
+        free_memory: Callable[[str], int | None] = free_accelerator_bytes,
     ) -> None:
         """Loads `model` once with from_pretrained (or adopts an already built `pipeline`).
 
@@ -126,7 +130,8 @@ class DiffusersRenderer:
         torch.compile's `mode`; compile_vae: the VAE too, channels-last. Compiling happens on the
         first render of each size: call warm_up(sizes) before serving. attention_backend: a
         diffusers attention backend name for the denoiser. quantize "float8": lossy, see
-        quantize_float8."""
+        quantize_float8. memory_mode: where the weights live (imagen.rendering.memory; auto picks
+        from the free memory free_memory(device) reads, for the largest of `sizes`)."""
         # The class model_index.json names, imported alone: AutoPipelineForText2Image imports every
         # pipeline diffusers has to map names (2.6 s more at every worker start, a busy CPU).
         from diffusers import DiffusionPipeline
@@ -145,7 +150,14 @@ class DiffusersRenderer:
                 pipeline = DiffusionPipeline.from_pretrained(source, dtype=self.dtype)
             except Exception as exc:
                 raise ModelLoadError(f"cannot load IMAGEN_MODEL={model!r}: {exc}".splitlines()[0]) from exc
-        self.pipe = pipeline.to(self.device)
+        if quantize not in ("none", "float8"):
+            raise ConfigError(f"IMAGEN_QUANTIZE must be none or float8, got {quantize!r}")
+        self.memory_mode, why = resolve_memory_mode(
+            memory_mode, pipeline, self.device, sizes, compile=compile, quantize=quantize, free_bytes=free_memory
+        )
+        apply_memory_mode(pipeline, self.memory_mode, self.device)
+        log.info("memory mode %s (%s)", self.memory_mode, why)
+        self.pipe = pipeline
         self.pipe.set_progress_bar_config(disable=True)
         self.is_flux = "Flux" in type(self.pipe).__name__
         # FLUX packs 2x2 latent patches, so sizes must divide by twice the VAE factor.
@@ -154,8 +166,6 @@ class DiffusersRenderer:
         if attention_backend:
             denoiser.set_attention_backend(attention_backend)
         self.quantized = quantize_float8(denoiser, self.device) if quantize == "float8" else None
-        if quantize not in ("none", "float8"):
-            raise ConfigError(f"IMAGEN_QUANTIZE must be none or float8, got {quantize!r}")
         self.compiled = compile
         self.compile_cache = None
         if compile:
@@ -184,7 +194,7 @@ class DiffusersRenderer:
             compile_scope=settings.compile_scope, compile_dynamic=settings.compile_dynamic,
             compile_mode=settings.compile_mode, compile_vae=settings.compile_vae,
             compile_cache_dir=settings.compile_cache_dir, attention_backend=settings.attention_backend,
-            quantize=settings.quantize,
+            quantize=settings.quantize, memory_mode=settings.memory_mode, sizes=settings.sizes,
         )  # fmt: skip
 
     def warm_up(self, sizes: Iterable[tuple[int, int]]) -> float | None:
