@@ -54,6 +54,8 @@ def parse_sizes(value: object) -> object:
         if not (sep and width.isdigit() and height.isdigit()):
             raise ValueError(f"{item!r} is not WIDTHxHEIGHT (sizes are listed as 1024x1024,1248x832)")
         sizes.append((int(width), int(height)))
+    if any(w <= 0 or h <= 0 for w, h in sizes):
+        raise ValueError("every width and height must be positive")
     return tuple(sizes)
 
 
@@ -181,13 +183,6 @@ class Settings(BaseSettings):
     def _parse_sizes(cls, value: object) -> object:
         return parse_sizes(value)
 
-    @field_validator("sizes")
-    @classmethod
-    def _sizes_are_positive(cls, value: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
-        if any(w <= 0 or h <= 0 for w, h in value):
-            raise ValueError("every width and height must be positive")
-        return value
-
     @field_validator("storage_dir")
     @classmethod
     def _storage_dir_is_absolute(cls, value: Path) -> Path:
@@ -219,18 +214,19 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return self
 
-    def models_claimed(self) -> tuple[str, ...] | None:
-        """The model ids this worker claims tries of; None: every model."""
-        if self.claim_models is None:
-            return (self.model,)
-        if self.claim_models.strip() == "*":
-            return None
-        return tuple(m.strip() for m in self.claim_models.split(",") if m.strip())
-
     def require_database_url(self) -> str:
         if self.database_url is None:
             raise ConfigError("no database: set IMAGEN_DATABASE_URL (or DATABASE_URL) to a postgres:// URL")
         return self.database_url.get_secret_value()
+
+
+def models_claimed(settings: Settings) -> tuple[str, ...] | None:
+    """The model ids this worker claims tries of (IMAGEN_CLAIM_MODELS, else IMAGEN_MODEL); None: every model."""
+    if settings.claim_models is None:
+        return (settings.model,)
+    if settings.claim_models.strip() == "*":
+        return None
+    return tuple(m.strip() for m in settings.claim_models.split(",") if m.strip())
 
 
 def known_variables() -> frozenset[str]:

@@ -199,8 +199,10 @@ class ProgressPublisher(Protocol):
 class Renderer(Protocol):
     model: str  # what the pictures' metadata records
     device: str  # "cpu" or an accelerator: the worker overlaps I/O with the render off the CPU
+    kinds: frozenset[str]  # the kinds of work it renders (imagen.try_kinds): the claim hands out only those
 
-    def render(self, job: Job, on_step: Callable[..., bool] | None = None) -> Image.Image:
-        """Renders `job`; on_step(step, latents=None) after each step returns False to abort
-        (RenderAborted). Renderers that can pass the step's latents (for a preview) do. A
-        variation (job.strength set) is called with source=<its source picture> as well."""
+    def render(self, job: Job, on_step: Callable[..., bool] | None = None, **inputs: Image.Image) -> Image.Image:
+        """Renders `job` by its kind; on_step(step, latents=None) after each step returns False to
+        abort (RenderAborted). Renderers that can pass the step's latents (for a preview) do. A
+        kind with a source is called with source=<its picture>, fetched by
+        imagen.transports.inputs (the loop never reads storage for it)."""

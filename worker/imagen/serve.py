@@ -35,6 +35,7 @@ def serve(settings: Settings, burst: bool = False) -> WorkerStats:
                 from imagen.rendering.render import DiffusersRenderer  # torch (seconds): only once the transport works
 
                 renderer = DiffusersRenderer.from_settings(settings)
+                queue.kinds = sorted(renderer.kinds)  # the claim hands this worker only what it renders
                 observer.describe(
                     device=renderer.device, compile=compile_mode(settings), memory_mode=renderer.memory_mode
                 )

@@ -9,7 +9,6 @@ that is not stored ends is imagen.loop.outcomes; what the loop does while idle, 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
@@ -17,15 +16,14 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from PIL import Image
-
-from imagen.jobs import BadSettings, Job, JobQueue, ProgressPublisher, RenderAborted, Renderer, Storage
+from imagen.jobs import JobQueue, ProgressPublisher, RenderAborted, Renderer, Storage
 from imagen.loop.finisher import Finisher
 from imagen.loop.housekeeping import Housekeeping
 from imagen.loop.lease import Heartbeat, Lease
 from imagen.loop.outcomes import IN_FLIGHT, Outcomes, WorkerStats
 from imagen.loop.steps import ProgressHook, StepReports
 from imagen.monitoring.observer import Observer
+from imagen.transports.inputs import fetch_inputs
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +151,7 @@ class Worker:
         log.info("try started %s seed=%s attempt=%s%s", job.label, job.seed, job.attempts, prompt)
         on_step = self.steps.callback(lease)
         try:
-            if job.source_path is None:
-                image = self.renderer.render(job, on_step)
-            else:
-                image = self.renderer.render(job, on_step, source=source_picture(self.storage, job))
+            image = self.renderer.render(job, on_step, **fetch_inputs(self.storage, job))
         except RenderAborted:
             self.outcomes.aborted(lease)
             return
@@ -170,13 +165,3 @@ class Worker:
         # On the finisher's thread the store overlaps the next render; inline, it comes before it.
         finish = self.finisher.finish_later if self.overlap_io else self.finisher.finish
         finish(lease, image, started, render_seconds)
-
-
-def source_picture(storage: Storage, job: Job) -> Image.Image:
-    """The picture a variation renders from (its series' parent picture, in our bucket)."""
-    try:
-        with Image.open(io.BytesIO(storage.get(job.source_path))) as picture:
-            return picture.convert("RGB")
-    except Exception as exc:
-        log.warning("source picture %s of %s unreadable: %s", job.source_path, job.label, exc)
-        raise BadSettings("the picture this try varies could not be read") from exc

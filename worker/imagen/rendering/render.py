@@ -103,6 +103,9 @@ def quantize_float8(module: torch.nn.Module, device: str) -> str:
 
 
 class DiffusersRenderer:
+    # A new picture from the prompt, and a variation from a source picture (image-to-image).
+    kinds = frozenset({"generate", "vary"})
+
     def __init__(
         self,
         model: str,

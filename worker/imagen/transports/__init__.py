@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from pydantic import SecretStr
 
-from imagen.config import ConfigError, Settings
+from imagen.config import ConfigError, Settings, models_claimed
 from imagen.jobs import ProgressPublisher, Storage
 from imagen.transports.rpcs import WorkerRpcs
 
@@ -20,7 +20,7 @@ def queue_options(settings: Settings) -> dict:
     return {
         "lease_seconds": settings.lease_seconds,
         "retry_backoff_seconds": settings.retry_backoff_seconds,
-        "models": settings.models_claimed(),
+        "models": models_claimed(settings),
     }
 
 
