@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from playwright.sync_api import Page, expect
+from psycopg.types.json import Jsonb
 
 from imagen.console.users import as_user
 from imagen.dev.supabase_standin import SupabaseStandIn
@@ -474,8 +475,8 @@ def test_more_like_this_rerun_use_these_settings_and_copy_seed(browser, site, st
     sign_up(page, "vi@example.com")
     user = conn.execute("select id from auth.users where email = 'vi@example.com'").fetchone()[0]
     with as_user(conn, user):  # 256², which the form does not offer: 16 times faster to render
-        parent_id = conn.execute("select imagen.create_series('a kite over dunes', 2, model => 'tiny', width => 256,"
-                                 " height => 256, steps => 2)").fetchone()[0]["id"]  # fmt: skip
+        tiny = Jsonb({"model": "tiny", "width": 256, "height": 256, "steps": 2})
+        parent_id = conn.execute("select imagen.create_series('a kite over dunes', 2, %s)", (tiny,)).fetchone()[0]["id"]
     page.goto(f"{site.url}/#/series/{parent_id}")
     wait_all_done(page, 2)
     page.get_by_test_id("copy-seed-2").click()
@@ -520,14 +521,15 @@ def test_the_gallery_is_a_history_with_dates_states_favourites_search_and_pages(
     with as_user(conn, user):  # 26 series, cancelled before any worker sees them
         for i in range(26):
             prompt = f"{'harbour' if i % 2 else 'forest'} no. {i}"
-            made = conn.execute("select imagen.create_series(%s, 1, model => 'tiny', width => 256, height => 256,"
-                                " steps => 1)", (prompt,)).fetchone()[0]  # fmt: skip
+            tiny = Jsonb({"model": "tiny", "width": 256, "height": 256, "steps": 1})
+            made = conn.execute("select imagen.create_series(%s, 1, %s)", (prompt, tiny)).fetchone()[0]
             conn.execute("select imagen.cancel_series(%s)", (made["id"],))
     # One a minute apart, newest last: pages are keyed on created_at.
     conn.execute("update imagen.series s set created_at = now() - interval '1 minute' * (100 - o.n)"
-                 " from (select id, row_number() over (order by prompt) as n from imagen.series"
+                 " from (select id, row_number() over (order by settings ->> 'prompt') as n from imagen.series"
                  "       where owner_id = %s) o where o.id = s.id", (user,))  # fmt: skip
-    newest = conn.execute("select prompt from imagen.series where owner_id = %s order by created_at desc limit 1",
+    newest = conn.execute("select settings ->> 'prompt' from imagen.series where owner_id = %s"
+                          " order by created_at desc limit 1",
                           (user,)).fetchone()[0]  # fmt: skip
     page.reload()  # the gallery shown at sign-up was empty
     cards = page.get_by_test_id("series-card")
