@@ -5,7 +5,7 @@
 // first and joins the two here, since the project's PostgREST stand-in embeds no resources.
 // Queries name a setting by PostgREST's JSON path (`settings->>prompt`), which it also speaks.
 import type { Json, Tables } from "./database.types";
-import { SETTINGS_RULES as RULES, type SettingsRule, TRY_KINDS } from "./settings_rules";
+import { SETTINGS_RULES as RULES, type SettingsRule, TRY_KINDS, type TryKind } from "./settings_rules";
 
 /** A setting's value as the rules know it: integers and decimals as numbers, the rest as text. */
 export type SettingValue = string | number | null;
@@ -26,9 +26,6 @@ export interface SeriesSettings {
   source_image_id: string | null;
   [field: string]: SettingValue;
 }
-
-/** The kind of work a series (and each of its tries) is. */
-export type WorkKind = keyof typeof TRY_KINDS;
 
 /** A settings value as read: its numbers and texts by field (the database checked their types). */
 function settingsOf(value: Json): Record<string, SettingValue> {
@@ -61,13 +58,9 @@ export function seriesSettings(row: SeriesRow): SeriesSettings {
   };
 }
 
-export function kindOf(row: Pick<Tables<"series">, "kind">): WorkKind {
-  return row.kind in TRY_KINDS ? (row.kind as WorkKind) : "generate";
-}
-
-/** Whether a series of this kind is made from a picture of the user's (a variation). */
+/** Whether a series' kind of work is made from a picture of the user's (a variation). */
 export function hasSource(row: Pick<Tables<"series">, "kind">): boolean {
-  return TRY_KINDS[kindOf(row)].needs_source;
+  return (TRY_KINDS as Record<string, TryKind>)[row.kind]?.needs_source ?? false;
 }
 
 /** A series' prompt. */
