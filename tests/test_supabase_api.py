@@ -38,10 +38,10 @@ def bob(standin, user_b):
         yield client
 
 
-def create_series(client, n=2):
+def create_series(client, n=2, prompt="a heron"):
     return (
         client.schema("imagen")
-        .rpc("create_series", {"prompt": "a heron", "n": n, "width": 256, "height": 256})
+        .rpc("create_series", {"prompt": prompt, "n": n, "settings": {"width": 256, "height": 256}})
         .execute()
         .data
     )
@@ -49,12 +49,34 @@ def create_series(client, n=2):
 
 def test_user_creates_a_series_and_reads_it_back(alice, user_a):
     series = create_series(alice, 3)
-    assert len(series["job_ids"]) == 3
+    assert len(series["try_ids"]) == 3
     rows = alice.schema("imagen").table("jobs").select("id,series_idx,status").eq("series_id", series["id"]).execute()
     assert sorted(r["series_idx"] for r in rows.data) == [1, 2, 3]
     assert {r["status"] for r in rows.data} == {"queued"}
     own = alice.schema("imagen").table("series").select("*").execute().data
     assert [s["owner_id"] for s in own] == [str(user_a)]
+
+
+def test_json_paths_select_filter_and_order_as_postgrest_does(alice):
+    """PostgREST's JSON paths: `->` keeps the JSON value, `->>` gives text, the output is named
+    after the last key unless aliased, and filters and orders take paths too."""
+    create_series(alice, 1, prompt="a heron at dawn")
+    create_series(alice, 1, prompt="the grey HERON")
+    create_series(alice, 1, prompt="an owl")
+    series = alice.schema("imagen").table("series")
+    rows = (
+        series.select("settings->>prompt,size:settings->width,settings->steps")
+        .ilike("settings->>prompt", "%heron%")
+        .order("settings->>prompt", desc=True)
+        .execute()
+        .data
+    )
+    assert rows == [
+        {"prompt": "the grey HERON", "size": 256, "steps": 4},
+        {"prompt": "a heron at dawn", "size": 256, "steps": 4},
+    ]
+    assert series.select("id").eq("settings->width", "256").execute().data  # `->`: compared as JSON
+    assert series.select("id").eq("settings->>width", "256").execute().data  # `->>`: as text
 
 
 def test_other_user_reads_nothing_and_cannot_pick_a_winner(conn, alice, bob):

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from playwright.sync_api import Page, expect
+from psycopg.types.json import Jsonb
 
 from imagen.console.users import as_user
 from imagen.dev.supabase_standin import SupabaseStandIn
@@ -474,8 +475,8 @@ def test_more_like_this_rerun_use_these_settings_and_copy_seed(browser, site, st
     sign_up(page, "vi@example.com")
     user = conn.execute("select id from auth.users where email = 'vi@example.com'").fetchone()[0]
     with as_user(conn, user):  # 256², which the form does not offer: 16 times faster to render
-        parent_id = conn.execute("select imagen.create_series('a kite over dunes', 2, model => 'tiny', width => 256,"
-                                 " height => 256, steps => 2)").fetchone()[0]["id"]  # fmt: skip
+        tiny = Jsonb({"model": "tiny", "width": 256, "height": 256, "steps": 2})
+        parent_id = conn.execute("select imagen.create_series('a kite over dunes', 2, %s)", (tiny,)).fetchone()[0]["id"]
     page.goto(f"{site.url}/#/series/{parent_id}")
     wait_all_done(page, 2)
     page.get_by_test_id("copy-seed-2").click()
@@ -520,14 +521,21 @@ def test_the_gallery_is_a_history_with_dates_states_favourites_search_and_pages(
     with as_user(conn, user):  # 26 series, cancelled before any worker sees them
         for i in range(26):
             prompt = f"{'harbour' if i % 2 else 'forest'} no. {i}"
-            made = conn.execute("select imagen.create_series(%s, 1, model => 'tiny', width => 256, height => 256,"
-                                " steps => 1)", (prompt,)).fetchone()[0]  # fmt: skip
+            tiny = Jsonb({"model": "tiny", "width": 256, "height": 256, "steps": 1})
+            made = conn.execute("select imagen.create_series(%s, 1, %s)", (prompt, tiny)).fetchone()[0]
             conn.execute("select imagen.cancel_series(%s)", (made["id"],))
+        # Two pictures of no series (solo tries), which the worker renders: each card shows its try's prompt.
+        for prompt in ("a harbour by night, alone", "a fox in the snow, alone"):
+            tiny = Jsonb({"model": "tiny", "width": 256, "height": 256, "steps": 1})
+            conn.execute("select imagen.submit_job(%s, %s)", (prompt, tiny))
+    rendered = "select count(*) = 2 from imagen.images where owner_id = %s and series_id is null"
+    wait_until(lambda: conn.execute(rendered, (user,)).fetchone()[0], RENDER_WAIT_MS / 1000, what="solo pictures")
     # One a minute apart, newest last: pages are keyed on created_at.
     conn.execute("update imagen.series s set created_at = now() - interval '1 minute' * (100 - o.n)"
-                 " from (select id, row_number() over (order by prompt) as n from imagen.series"
+                 " from (select id, row_number() over (order by settings ->> 'prompt') as n from imagen.series"
                  "       where owner_id = %s) o where o.id = s.id", (user,))  # fmt: skip
-    newest = conn.execute("select prompt from imagen.series where owner_id = %s order by created_at desc limit 1",
+    newest = conn.execute("select settings ->> 'prompt' from imagen.series where owner_id = %s"
+                          " order by created_at desc limit 1",
                           (user,)).fetchone()[0]  # fmt: skip
     page.reload()  # the gallery shown at sign-up was empty
     cards = page.get_by_test_id("series-card")
@@ -535,6 +543,10 @@ def test_the_gallery_is_a_history_with_dates_states_favourites_search_and_pages(
     expect(cards.first.get_by_test_id("series-card-prompt")).to_have_text(newest)  # the prompt on every card
     expect(cards.first.get_by_test_id("series-card-state")).to_have_text("Cancelled")
     expect(cards.first.locator("time")).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
+    solo = page.get_by_test_id("solo-card")
+    expect(solo).to_have_count(2)
+    prompts = sorted(solo.locator(".prompt").all_inner_texts())
+    assert prompts == ["a fox in the snow, alone", "a harbour by night, alone"]
     page.get_by_test_id("gallery-more").click()
     expect(cards).to_have_count(26)
     expect(page.get_by_test_id("gallery-more")).to_be_hidden()
@@ -550,6 +562,8 @@ def test_the_gallery_is_a_history_with_dates_states_favourites_search_and_pages(
     page.get_by_label("Show").select_option("all")
     page.get_by_label("Search prompts").fill("harbour")
     expect(cards).to_have_count(13)
+    expect(solo).to_have_count(1)  # a solo picture is found by its try's prompt
+    expect(solo.locator(".prompt")).to_have_text("a harbour by night, alone")
     screenshot(page, "11-gallery-search")
     assert_accessible(page, "gallery, searched")
     page.evaluate("document.activeElement.blur()")  # "?" typed into the search field is the field's

@@ -38,25 +38,43 @@ def offered(rules: dict[str, dict]) -> list[str]:
     return sorted(fields, key=lambda name: rules[name]["position"])
 
 
-def validate(forms: list[dict]) -> list[dict]:
+# A decimal setting as scripts/gen-types would write one, were the database to add it: the form
+# must offer and check it with no code of its own. The tests below add it to the generated rules
+# at run time (the web app reads them from that one object).
+GUIDANCE = {"choices": None, "default_value": "3.5", "empty_rule": None, "form": True, "grow_rule": None,
+            "kind": "decimal", "kinds": None, "label": "Guidance", "max_chars": None, "max_value": 20,
+            "min_value": 0, "multiple_of": None, "part": "settings", "position": 70, "required": True,
+            "rule": "guidance must be between 0 and 20", "step": 0.1, "strong_value": None, "unit": None}  # fmt: skip
+
+
+def with_rules(extra: dict[str, dict], then: str):
+    """What `then` (TypeScript, with rules.ts's exports in scope) prints, the `extra` rules added."""
     return deno_prints(
-        f'import {{ validateSeries }} from "{SRC / "rules.ts"}";'
-        f" console.log(JSON.stringify({json.dumps(forms)}.map((form) => validateSeries(form))));"
+        f'import {{ SETTINGS_RULES }} from "{SRC / "settings_rules.ts"}";'
+        f' import * as rules from "{SRC / "rules.ts"}";'
+        f" Object.assign(SETTINGS_RULES, {json.dumps(extra)});"
+        f" console.log(JSON.stringify({then}));"
     )
 
 
-def test_guidance_a_decimal_setting_is_offered_with_no_form_code_of_its_own():
-    rules = web_rules()
-    assert rules["guidance"]["kind"] == "decimal" and "guidance" in offered(rules)
-    assert "strength" not in offered(rules)  # a variation's setting: kinds ["vary"]
+def validate(forms: list[dict], extra: dict[str, dict] | None = None) -> list[dict]:
+    return with_rules(extra or {}, f"{json.dumps(forms)}.map((form) => rules.validateSeries(form))")
+
+
+def test_a_decimal_setting_is_offered_with_no_form_code_of_its_own():
+    offered_with_guidance = with_rules({"guidance": GUIDANCE}, "rules.formSettings().map(([name]) => name)")
+    assert offered_with_guidance == offered({**web_rules(), "guidance": GUIDANCE})
+    assert "guidance" in offered_with_guidance
+    assert "strength" not in offered_with_guidance  # a variation's setting: kinds ["vary"]
 
 
 def test_a_decimal_is_sent_as_a_decimal_and_checked_by_its_rule():
-    rule = web_rules()["guidance"]
+    rule = GUIDANCE
     base = {"prompt": "a heron", "n": "2", "width": "512", "height": "512", "steps": "4", "seed": "", "style": ""}
     over = rule["max_value"] + rule["step"]
     good, bad, words = validate(
-        [{**base, "guidance": "2.5"}, {**base, "guidance": str(over)}, {**base, "guidance": "x"}]
+        [{**base, "guidance": "2.5"}, {**base, "guidance": str(over)}, {**base, "guidance": "x"}],
+        {"guidance": GUIDANCE},
     )
     assert good["problems"] == {}
     assert good["args"] == {"prompt": "a heron", "n": 2,
@@ -66,9 +84,9 @@ def test_a_decimal_is_sent_as_a_decimal_and_checked_by_its_rule():
 
 
 def test_a_setting_left_blank_takes_its_default_only_where_it_has_none():
-    base = {"prompt": "a heron", "n": "1", "width": "512", "height": "512", "steps": "4", "guidance": "1"}
+    base = {"prompt": "a heron", "n": "1", "width": "512", "height": "512", "steps": "4"}
     blank_optional, blank_steps = validate([{**base, "seed": " ", "style": ""}, {**base, "steps": ""}])
-    assert blank_optional["args"]["settings"] == {"width": 512, "height": 512, "steps": 4, "guidance": 1}
+    assert blank_optional["args"]["settings"] == {"width": 512, "height": 512, "steps": 4}
     assert blank_steps["problems"] == {"steps": f"{web_rules()['steps']['rule']}, got null"}
 
 
@@ -101,15 +119,15 @@ def test_the_form_has_a_field_per_offered_setting_in_position_order(browser, sit
             assert field.evaluate("el => el.tagName") == "SELECT"
         expect(field).to_have_value(rule["default_value"] or "")
 
-    # A decimal past its limit is refused next to its field, in the form's words.
+    # A number past its limit is refused next to its field, in the form's words.
     page.get_by_label("Prompt").fill("a heron")
-    guidance = rules["guidance"]
-    over = str(guidance["max_value"] + guidance["step"])
-    page.get_by_test_id("field-guidance").fill(over)
+    steps = rules["steps"]
+    over = str(steps["max_value"] + steps["step"])
+    page.get_by_test_id("field-steps").fill(over)
     page.get_by_test_id("create-series").click()
-    said = f"{guidance['label']}{guidance['rule'].removeprefix('guidance')}, got {over}"
-    expect(page.get_by_test_id("error-guidance")).to_have_text(said)
-    expect(page.get_by_test_id("field-guidance")).to_be_focused()
+    said = f"{steps['label']}{steps['rule'].removeprefix('steps')}, got {over}"
+    expect(page.get_by_test_id("error-steps")).to_have_text(said)
+    expect(page.get_by_test_id("field-steps")).to_be_focused()
     # A size preset fills width and height in.
     page.get_by_label("Size preset").select_option(value="1280x720")
     expect(page.get_by_test_id("field-width")).to_have_value("1280")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from playwright.sync_api import expect
+from psycopg.types.json import Jsonb
 from websockets.sync.client import connect
 
 from imagen.console.users import as_user
@@ -147,8 +148,9 @@ def waiting_series(conn: psycopg.Connection, email: str) -> str:
     user = conn.execute("select id from auth.users where email = %s", (email,)).fetchone()[0]
     with conn.transaction():
         with as_user(conn, user):
-            series = conn.execute("select imagen.create_series('a kite in a gale', %s, model => 'tiny', width => 256,"
-                                  " height => 256, steps => %s)", (TRIES, STEPS)).fetchone()[0]  # fmt: skip
+            settings = Jsonb({"model": "tiny", "width": 256, "height": 256, "steps": STEPS})
+            series = conn.execute("select imagen.create_series('a kite in a gale', %s, %s)",
+                                  (TRIES, settings)).fetchone()[0]  # fmt: skip
         conn.execute("reset role")
         conn.execute("update imagen.jobs set run_after = 'infinity' where series_id = %s", (series["id"],))
     return series["id"]

@@ -2,29 +2,21 @@
 // (starting a series: the form, a rerun, a variation); each screen's own reads and actions sit
 // next to it (views/gallery-data.ts, views/series-data.ts, views/series-actions.ts). Users reach
 // imagen only through RLS: they read their own rows and act through the user RPCs. Reads use only
-// the query forms eq / in / is / lt / ilike / order / limit (no embedding), which the project's
-// PostgREST stand-in also speaks.
+// the query forms eq / in / is / lt / ilike / order / limit and JSON paths (no embedding), which
+// the project's PostgREST stand-in also speaks.
 import type { PostgrestError } from "@supabase/supabase-js";
 import type { ImagenClient } from "./client";
 import type { Tables } from "./database.types";
 import type { SeriesArgs } from "./rules";
-import {
-  createSeriesArgs,
-  kindOf,
-  PICTURE_SETTINGS_COLUMNS,
-  type PictureSettingsRow,
-  rerunSettings,
-  seriesSettings,
-  TRY_SETTINGS_COLUMNS,
-  type TrySettingsRow,
-} from "./settings";
+import { createSeriesArgs, hasSource, rerunSettings, seriesSettings, TRY_SETTINGS_COLUMNS, type TrySettingsRow } from "./settings";
+import { UNFINISHED_STATUSES } from "./settings_rules";
 
 export type Series = Tables<"series">;
-export type Image = Pick<Tables<"images">, "id" | "job_id" | "series_id" | "bucket" | "path" | "created_at"> & PictureSettingsRow;
+export type Image = Pick<Tables<"images">, "id" | "job_id" | "series_id" | "bucket" | "path" | "created_at">;
 
 // Name the columns: users may not select jobs.leased_by / claim_id, so `select *` on jobs fails.
 export const JOB_COLUMNS = `id,series_id,series_idx,status,progress,${TRY_SETTINGS_COLUMNS},error,image_id,attempts,max_attempts,cancel_requested,queued_at,run_after,started_at,finished_at,updated_at`;
-export const IMAGE_COLUMNS = `id,job_id,series_id,bucket,path,created_at,${PICTURE_SETTINGS_COLUMNS}`;
+export const IMAGE_COLUMNS = "id,job_id,series_id,bucket,path,created_at";
 
 export type Job = Pick<
   Tables<"jobs">,
@@ -46,8 +38,11 @@ export type Job = Pick<
 > &
   TrySettingsRow;
 
-export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
-export const UNFINISHED: readonly string[] = ["queued", "running"];
+/** Whether a try in this status is not finished yet (the database's rule, generated:
+ * imagen_private.unfinished_statuses): it counts against the cap and screens follow it. */
+export function isUnfinished(status: string): boolean {
+  return (UNFINISHED_STATUSES as readonly string[]).includes(status);
+}
 
 export class ApiError extends Error {
   constructor(
@@ -88,7 +83,7 @@ export function api(db: ImagenClient) {
     /** The same request again with new seeds: a variation series varies its parent picture again. */
     async rerun(series: Series): Promise<string> {
       const settings = seriesSettings(series);
-      if (kindOf(series) === "vary" && settings.source_image_id !== null && settings.strength !== null) {
+      if (hasSource(series) && settings.source_image_id !== null && settings.strength !== null) {
         return this.varyImage(settings.source_image_id, series.count, settings.strength);
       }
       return this.createSeries({ prompt: settings.prompt, n: series.count, settings: rerunSettings(settings) });

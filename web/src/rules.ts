@@ -124,7 +124,7 @@ export function readSetting(rule: SettingsRule, raw: string): { value?: SettingV
     case "choice":
       return rule.choices === null || rule.choices.includes(text) ? { value: text } : { problem: `${rule.rule}, got ${text}` };
     default:
-      return rule.max_chars !== null && chars(text) > rule.max_chars ? { problem: rule.rule } : { value: text };
+      return rule.max_chars !== null && chars(text) > rule.max_chars ? { problem: `${rule.rule}, got ${chars(text)}` } : { value: text };
   }
 }
 

@@ -1,12 +1,11 @@
 // Every read of a series', a try's or a picture's settings, and every query that names one, goes
-// through here. Today they are columns of their own (series.prompt, width, base_seed, ...; a
-// picture's prompt on images); the next schema keeps them in one `settings` jsonb value with a
-// `kind` beside it (a picture reads its try's: images.job_id → jobs.settings, embedded as
-// `jobs!images_job_id_fkey(settings)` since images and jobs are joined by two foreign keys).
-// Switching is this file alone (and the PostgREST stand-in learning that embedding, since today
-// the app's reads use no embedding: api.ts).
-import type { Tables } from "./database.types";
-import { SETTINGS_RULES as RULES } from "./settings_rules";
+// through here. A series and each of its tries keep their settings in one `settings` jsonb value
+// with the `kind` of work beside it (supabase/schemas/20_tables.sql); a picture has none of its
+// own and reads its try's (images.job_id → jobs.settings): the gallery reads a solo picture's try
+// first and joins the two here, since the project's PostgREST stand-in embeds no resources.
+// Queries name a setting by PostgREST's JSON path (`settings->>prompt`), which it also speaks.
+import type { Json, Tables } from "./database.types";
+import { SETTINGS_RULES as RULES, type SettingsRule, TRY_KINDS, type TryKind } from "./settings_rules";
 
 /** A setting's value as the rules know it: integers and decimals as numbers, the rest as text. */
 export type SettingValue = string | number | null;
@@ -28,83 +27,125 @@ export interface SeriesSettings {
   [field: string]: SettingValue;
 }
 
-/** The kind of work a series (and each of its tries) is. */
-export type WorkKind = "generate" | "vary";
+/** A settings value as read: its numbers and texts by field (the database checked their types). */
+function settingsOf(value: Json): Record<string, SettingValue> {
+  const fields: Record<string, SettingValue> = {};
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return fields;
+  for (const [field, setting] of Object.entries(value)) {
+    if (typeof setting === "string" || typeof setting === "number") fields[field] = setting;
+  }
+  return fields;
+}
 
-type SeriesRow = Pick<
-  Tables<"series">,
-  "prompt" | "model" | "width" | "height" | "steps" | "style" | "base_seed" | "strength" | "parent_image_id"
->;
+const textOf = (value: SettingValue | undefined): string | null => (typeof value === "string" ? value : null);
+const numberOf = (value: SettingValue | undefined): number | null => (typeof value === "number" ? value : null);
+
+type SeriesRow = Pick<Tables<"series">, "settings" | "parent_image_id">;
 
 export function seriesSettings(row: SeriesRow): SeriesSettings {
+  const fields = settingsOf(row.settings);
   return {
-    prompt: row.prompt,
-    model: row.model,
-    width: row.width,
-    height: row.height,
-    steps: row.steps,
-    style: row.style,
-    seed: row.base_seed,
-    strength: row.strength,
+    ...fields,
+    prompt: textOf(fields.prompt) ?? "",
+    model: textOf(fields.model) ?? "",
+    width: numberOf(fields.width) ?? NaN,
+    height: numberOf(fields.height) ?? NaN,
+    steps: numberOf(fields.steps) ?? NaN,
+    style: textOf(fields.style),
+    seed: numberOf(fields.seed),
+    strength: numberOf(fields.strength),
     source_image_id: row.parent_image_id,
   };
 }
 
-export function kindOf(row: Pick<Tables<"series">, "strength">): WorkKind {
-  return row.strength !== null ? "vary" : "generate";
+/** Whether a series' kind of work is made from a picture of the user's (a variation). */
+export function hasSource(row: Pick<Tables<"series">, "kind">): boolean {
+  return (TRY_KINDS as Record<string, TryKind>)[row.kind]?.needs_source ?? false;
 }
 
-/** A series' or a picture's prompt. */
-export function promptOf(row: Pick<SeriesRow, "prompt"> | PictureSettingsRow): string {
-  return row.prompt;
+/** A series' prompt. */
+export function promptOf(row: Pick<Tables<"series">, "settings">): string {
+  return textOf(settingsOf(row.settings).prompt) ?? "";
 }
 
-/** What the series page reads of each try: its own seed, and its steps (the progress bar's end). */
-export const TRY_SETTINGS_COLUMNS = "steps,seed";
-export type TrySettingsRow = Pick<Tables<"jobs">, "steps" | "seed">;
+/** What the series page reads of each try: its settings (its own seed; its steps, the progress bar's end). */
+export const TRY_SETTINGS_COLUMNS = "settings";
+export type TrySettingsRow = Pick<Tables<"jobs">, "settings">;
 
+/** A try's seed and steps: the database gives every try both (jobs_take_their_settings). */
 export function trySettings(row: TrySettingsRow): { seed: number; steps: number } {
-  return { seed: row.seed, steps: row.steps };
+  const fields = settingsOf(row.settings);
+  return { seed: numberOf(fields.seed) ?? NaN, steps: numberOf(fields.steps) ?? NaN };
 }
 
-/** What a picture's row carries of its settings (the gallery shows a solo picture's prompt). */
-export const PICTURE_SETTINGS_COLUMNS = "prompt";
-export type PictureSettingsRow = Pick<Tables<"images">, "prompt">;
+/** The columns a search by prompt filters on (PostgREST's JSON path): a series', and a try's,
+ * for its picture. */
+export const SERIES_PROMPT_FILTER = "settings->>prompt";
+export const TRY_PROMPT_FILTER = "settings->>prompt";
 
-/** The column a search by prompt filters on (PostgREST's filter syntax), in series and in
- * pictures (later their try's: an embedded filter). */
-export const SERIES_PROMPT_FILTER = "prompt";
-export const PICTURE_PROMPT_FILTER = "prompt";
+/** What the gallery reads of a solo picture's try: its picture and its prompt. */
+export const PICTURE_TRY_COLUMNS = "id,image_id,prompt:settings->>prompt";
+export interface PictureTry {
+  id: string;
+  image_id: string | null;
+  prompt: string;
+}
+
+/** The pictures with their tries' prompts, in the pictures' order (one whose try is not among
+ * `tries` is left out). */
+export function withPrompts<P extends { job_id: string }>(pictures: P[], tries: PictureTry[]): (P & { prompt: string })[] {
+  const promptOfTry = new Map(tries.map((row) => [row.id, row.prompt]));
+  return pictures.flatMap((picture) => {
+    const prompt = promptOfTry.get(picture.job_id);
+    return prompt === undefined ? [] : [{ ...picture, prompt }];
+  });
+}
 
 /** The series columns a variation series is found by (its source picture) and listed with. */
 export const SOURCE_IMAGE_FILTER = "parent_image_id";
-export const CHILD_SERIES_COLUMNS = "id,parent_image_id,strength,count,created_at";
-export type ChildRow = Pick<Tables<"series">, "id" | "parent_image_id" | "strength" | "count" | "created_at">;
+export const CHILD_SERIES_COLUMNS = "id,parent_image_id,count,created_at";
+export type ChildRow = Pick<Tables<"series">, "id" | "parent_image_id" | "count" | "created_at">;
 
 /** A variation series' source picture, from a row of CHILD_SERIES_COLUMNS. */
 export function sourceImageOf(row: Pick<Tables<"series">, "parent_image_id">): string | null {
   return row.parent_image_id;
 }
 
+/** Whether a field is a setting a generate series takes (the prompt and n are arguments of their own). */
+function isGenerateSetting(field: string, rule: SettingsRule): boolean {
+  return rule.part === "settings" && field !== "prompt" && (rule.kinds === null || rule.kinds.includes("generate"));
+}
+
 /** imagen.create_series's arguments for a prompt, n tries and the settings chosen (those left out
- * take their defaults). Today the RPC has a parameter per setting; a setting it has none for yet
- * (one the rules added ahead of the schema) is not sent. */
+ * take their defaults; one given as null is refused by the database in its own words). */
 export function createSeriesArgs(prompt: string, n: number, settings: Record<string, SettingValue>) {
-  const args: Record<string, SettingValue> = { prompt, n };
-  for (const field of ["model", "width", "height", "steps", "style", "seed"]) {
-    if (settings[field] !== undefined) args[field] = settings[field]; // null too: the database says what it makes of it
+  const chosen: Record<string, SettingValue> = {};
+  for (const [field, rule] of Object.entries(RULES) as [string, SettingsRule][]) {
+    if (isGenerateSetting(field, rule) && settings[field] !== undefined) chosen[field] = settings[field];
   }
-  return args as { prompt: string; n: number };
+  return { prompt, n, settings: chosen };
 }
 
 /** The settings a rerun sends again: every one a new (generate) series takes, but the seed. */
 export function rerunSettings(settings: SeriesSettings): Record<string, SettingValue> {
   const kept: Record<string, SettingValue> = {};
-  for (const [field, rule] of Object.entries(RULES)) {
-    const forGenerate = rule.kinds === null || (rule.kinds as readonly string[]).includes("generate");
-    if (forGenerate && field !== "seed" && field !== "prompt" && field !== "n" && settings[field] != null) {
-      kept[field] = settings[field];
-    }
+  for (const [field, rule] of Object.entries(RULES) as [string, SettingsRule][]) {
+    if (isGenerateSetting(field, rule) && field !== "seed" && settings[field] != null) kept[field] = settings[field];
   }
   return kept;
+}
+
+/** The series' settings in a line, in the rules' words and units: "1024 × 1024 px · 4 steps ·
+ * seed 7 · style: ink", and a variation's "variations at 35 % strength". */
+export function settingsLine(settings: SeriesSettings): string {
+  const name = (field: keyof typeof RULES) => RULES[field].label.toLowerCase();
+  const measured = (value: number, field: keyof typeof RULES) => {
+    const unit = (RULES[field] as SettingsRule).unit;
+    return unit === null ? String(value) : `${value} ${unit}`;
+  };
+  const parts = [`${settings.width} × ${measured(settings.height, "height")}`, `${settings.steps} ${name("steps")}`];
+  parts.push(settings.seed !== null ? `${name("seed")} ${settings.seed}` : "random seeds");
+  if (settings.style) parts.push(`${name("style")}: ${settings.style}`);
+  if (settings.strength !== null) parts.push(`variations at ${measured(settings.strength, "strength")} ${name("strength")}`);
+  return parts.join(" · ");
 }

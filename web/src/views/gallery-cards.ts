@@ -1,9 +1,9 @@
 // The gallery's cards: one per series (its cover, prompt, date, "k of n done", a state badge and a
 // favourite mark), and one per solo picture.
-import type { Image, Series } from "../api";
+import { type Image, isUnfinished, type Series } from "../api";
 import { attr, clip, h, show, text } from "../dom";
 import { promptOf } from "../settings";
-import type { Gallery } from "./gallery-data";
+import type { Gallery, SoloPicture } from "./gallery-data";
 
 export interface Card {
   series: Series;
@@ -74,7 +74,7 @@ export function updateCard(li: HTMLLIElement, card: Card, shown: (image: Image) 
   text(favourite, card.series.favourite ? "★" : "☆");
 }
 
-export function createSolo(image: Image): HTMLLIElement {
+export function createSolo(image: SoloPicture): HTMLLIElement {
   return h(
     "li",
     { class: "card solo-card", "data-testid": "solo-card" },
@@ -82,7 +82,7 @@ export function createSolo(image: Image): HTMLLIElement {
       "a",
       { class: "series-link", target: "_blank", rel: "noopener" },
       h("span", { class: "thumb" }, h("img", { alt: "", loading: "lazy" })),
-      h("span", { class: "prompt" }, promptOf(image)),
+      h("span", { class: "prompt" }, image.prompt),
     ),
     h("span", { class: "meta" }, h("time", { datetime: image.created_at }, dateFormat.format(new Date(image.created_at)))),
   );
@@ -103,7 +103,7 @@ export function toCards(page: Gallery): Card[] {
     return {
       series: s,
       done: count("done"),
-      unfinished: count("queued") + count("running"),
+      unfinished: tries.filter((job) => isUnfinished(job.status)).length,
       failed: count("failed"),
       cancelled: count("cancelled"),
       cover: winner ?? (firstDone?.image_id ? imageById.get(firstDone.image_id)! : null),

@@ -1,8 +1,15 @@
 // The gallery's reads and its one action: a page of series with their tries' states and covers,
 // the solo pictures, and marking a favourite. RLS shows each user only their own.
-import { fail, type Image, IMAGE_COLUMNS, type Job, type Series, UNFINISHED } from "../api";
+import { fail, type Image, IMAGE_COLUMNS, type Job, type Series } from "../api";
 import type { ImagenClient } from "../client";
-import { PICTURE_PROMPT_FILTER, SERIES_PROMPT_FILTER } from "../settings";
+import { PICTURE_TRY_COLUMNS, SERIES_PROMPT_FILTER, TRY_PROMPT_FILTER, withPrompts } from "../settings";
+import { UNFINISHED_STATUSES } from "../settings_rules";
+
+/** A picture outside any series, with its try's prompt. */
+export type SoloPicture = Image & { prompt: string };
+
+/** How many solo pictures the gallery shows (the newest). */
+const SOLO_LIMIT = 200;
 
 export type GalleryFilter = "all" | "favourites" | "unfinished";
 
@@ -18,7 +25,7 @@ export interface Gallery {
   series: Series[];
   jobs: Pick<Job, "id" | "series_id" | "series_idx" | "status" | "image_id">[];
   images: Image[];
-  solo: Image[];
+  solo: SoloPicture[];
   more: boolean;
 }
 
@@ -34,7 +41,7 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
   if (query.filter === "favourites") series = series.eq("favourite", true);
   if (query.filter === "unfinished") {
     // At most the cap's number of unfinished tries: a short list of series ids.
-    const open = await db.from("jobs").select("series_id").in("status", [...UNFINISHED]).limit(1000);
+    const open = await db.from("jobs").select("series_id").in("status", [...UNFINISHED_STATUSES]).limit(1000);
     if (open.error) fail(open.error);
     const ids = [...new Set(open.data.flatMap((job) => (job.series_id ? [job.series_id] : [])))];
     if (ids.length === 0) return { series: [], jobs: [], images: [], solo: [], more: false };
@@ -44,17 +51,29 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
   if (page.error) fail(page.error);
   const shown = page.data.slice(0, query.limit);
   const ids = shown.map((s) => s.id);
-  let solo = db.from("images").select(IMAGE_COLUMNS).is("series_id", null).order("created_at", { ascending: false }).limit(200);
-  if (pattern) solo = solo.ilike(PICTURE_PROMPT_FILTER, pattern);
-  const [jobs, images, solos] = await Promise.all([
+  const [jobs, images, solo] = await Promise.all([
     ids.length ? db.from("jobs").select("id,series_id,series_idx,status,image_id").in("series_id", ids) : null,
     ids.length ? db.from("images").select(IMAGE_COLUMNS).in("series_id", ids) : null,
-    query.before === null && query.filter === "all" ? solo : null,
+    query.before === null && query.filter === "all" ? readSolo(db, pattern) : [],
   ]);
   if (jobs?.error) fail(jobs.error);
   if (images?.error) fail(images.error);
-  if (solos?.error) fail(solos.error);
-  return { series: shown, jobs: jobs?.data ?? [], images: images?.data ?? [], solo: solos?.data ?? [], more: page.data.length > query.limit };
+  return { series: shown, jobs: jobs?.data ?? [], images: images?.data ?? [], solo, more: page.data.length > query.limit };
+}
+
+/** The newest solo pictures whose prompt matches `pattern` (ilike; null: all), newest first. A
+ * picture's prompt is its try's: the solo tries that finished are read first (filtered and
+ * limited there), then their pictures. */
+async function readSolo(db: ImagenClient, pattern: string | null): Promise<SoloPicture[]> {
+  let tries = db.from("jobs").select(PICTURE_TRY_COLUMNS).is("series_id", null).eq("status", "done");
+  if (pattern) tries = tries.ilike(TRY_PROMPT_FILTER, pattern);
+  const done = await tries.order("finished_at", { ascending: false }).limit(SOLO_LIMIT);
+  if (done.error) fail(done.error);
+  const imageIds = done.data.flatMap((row) => (row.image_id ? [row.image_id] : []));
+  if (imageIds.length === 0) return [];
+  const pictures = await db.from("images").select(IMAGE_COLUMNS).in("id", imageIds).order("created_at", { ascending: false });
+  if (pictures.error) fail(pictures.error);
+  return withPrompts(pictures.data, done.data);
 }
 
 /** Marks or unmarks one of the user's series as a favourite (RLS: owners update their own). */

@@ -7,7 +7,7 @@ import { type Cleanup, type Ctx, errorMessage } from "../context";
 import { announce, h, show, syncList, text } from "../dom";
 import { thumbnailPath, withThumbnails } from "../pictures";
 import { type Card, createCard, createSolo, toCards, updateCard, updateSolo } from "./gallery-cards";
-import { type GalleryFilter, readGallery, setFavourite } from "./gallery-data";
+import { type GalleryFilter, readGallery, setFavourite, type SoloPicture } from "./gallery-data";
 
 const POLL_MS = 3000;
 const PAGE = 24;
@@ -110,7 +110,7 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
     }
   }
 
-  function draw(solo: Image[] | null, hasMore: boolean): void {
+  function draw(solo: SoloPicture[] | null, hasMore: boolean): void {
     syncList(seriesList, cards, (c) => c.series.id, (card) => createCard(card, (li) => void toggleFavourite(li)), (li, card) => updateCard(li, card, shown));
     if (solo !== null) {
       syncList(soloList, solo, (image) => image.id, createSolo, (li, image) => updateSolo(li, image, urls, shown));

@@ -1,7 +1,7 @@
 // The series page's actions and their calls: pick the winner (and stop the other tries, if asked),
 // retry or cancel a try, copy its seed, start variations of it, rerun the series with new seeds,
 // cancel or delete it, add tries. Each says what it did (announce) or shows the database's refusal.
-import { ApiError, fail, type Series, UNFINISHED } from "../api";
+import { ApiError, fail, isUnfinished, type Series } from "../api";
 import type { ImagenClient } from "../client";
 import { type Ctx, errorMessage } from "../context";
 import { announce, attr, h, show, text } from "../dom";
@@ -141,7 +141,7 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
     ],
     showError,
     update(view: SeriesView): void {
-      cancelSeries.disabled = !view.jobs.some((job) => UNFINISHED.includes(job.status));
+      cancelSeries.disabled = !view.jobs.some((job) => isUnfinished(job.status));
       more.update(view.series.count);
     },
     pick,

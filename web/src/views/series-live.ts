@@ -3,7 +3,7 @@
 // hints: on every (re)subscribe, and every 3 s while a try is unfinished (series.ts), the rows are
 // read again, so a missed event never leaves a tile stale.
 import type { RealtimeChannel, RealtimePostgresChangesPayload } from "@supabase/supabase-js";
-import type { Job } from "../api";
+import { isUnfinished, type Job } from "../api";
 import type { Ctx } from "../context";
 import { attr, h, text } from "../dom";
 import type { SeriesView } from "./series-data";
@@ -47,7 +47,7 @@ export function mergeTryChange(view: SeriesView, live: LiveSteps, row: Partial<J
   // A change that arrives late (Realtime behind, a re-read already newer) is older than the row
   // shown: merging it would turn a finished try back into a running one until the next change.
   if (index >= 0 && isNewer(row.updated_at, view.jobs[index]!.updated_at)) view.jobs[index] = { ...view.jobs[index]!, ...row };
-  if (row.status !== undefined && row.status !== "running" && row.status !== "queued") live.delete(row.id);
+  if (row.status !== undefined && !isUnfinished(row.status)) live.delete(row.id);
 }
 
 /** A progress message recorded in `live`; returns its job id, or null if it was not one or is
@@ -67,7 +67,7 @@ export function recordProgress(live: LiveSteps, payload: unknown): string | null
 export function forgetFinished(live: LiveSteps, jobs: Job[], started: number): void {
   for (const job of jobs) {
     const progress = live.get(job.id);
-    if (progress && job.status !== "running" && (job.status !== "queued" || progress.at < started)) live.delete(job.id);
+    if (progress && (!isUnfinished(job.status) || (job.status === "queued" && progress.at < started))) live.delete(job.id);
   }
 }
 

@@ -1,7 +1,7 @@
 // The series page's tiles, one per try: queued with its place in line, running with a progress bar
 // and the latest preview, the thumbnail when done, the error when failed; and the try's own
 // actions on it (pick, more like this, retry, cancel, copy seed, download).
-import { type Image, type Job, UNFINISHED } from "../api";
+import { type Image, isUnfinished, type Job } from "../api";
 import { attr, h, show, text } from "../dom";
 import { thumbnailPath } from "../pictures";
 import { type SeriesSettings, trySettings } from "../settings";
@@ -57,7 +57,7 @@ export function tilesOf(view: SeriesView, settings: SeriesSettings, live: LiveSt
       // A picture stored before thumbnails existed has none: the picture itself then.
       thumbnailUrl: image ? (urls.get(thumbnailPath(image.path)) ?? urls.get(image.path) ?? null) : null,
       downloadUrl: image ? (downloads.get(image.path) ?? null) : null,
-      live: job.status === "running" || job.status === "queued" ? progress : null,
+      live: isUnfinished(job.status) ? progress : null,
       position: view.queuePosition.get(job.id) ?? null,
       winner: image !== null && view.series.selected_image_id === image.id,
       prompt: settings.prompt,
@@ -203,7 +203,7 @@ export function updateTile(li: HTMLLIElement, tile: Tile): void {
 
   show(li.querySelector<HTMLElement>(`[data-testid="retry-${idx}"]`)!, job.status === "failed" || job.status === "cancelled");
   const cancel = li.querySelector<HTMLButtonElement>(`[data-testid="cancel-${idx}"]`)!;
-  show(cancel, UNFINISHED.includes(job.status));
+  show(cancel, isUnfinished(job.status));
   cancel.disabled = job.cancel_requested;
   const download = li.querySelector<HTMLAnchorElement>(`[data-testid="download-${idx}"]`)!;
   attr(download, "href", tile.downloadUrl);

@@ -7,10 +7,10 @@
 // of its live updates (series-live.ts), on their hints, and every 3 s while a try is unfinished,
 // so a missed event never leaves a tile stale.
 import type { RealtimePostgresChangesPayload } from "@supabase/supabase-js";
-import { type Job, UNFINISHED } from "../api";
+import { isUnfinished, type Job } from "../api";
 import { type Cleanup, type Ctx, errorMessage } from "../context";
 import { attr, clip, h, show, syncList, text } from "../dom";
-import { seriesSettings, sourceImageOf } from "../settings";
+import { hasSource, seriesSettings, settingsLine, sourceImageOf } from "../settings";
 import { onPickKeys } from "./keys";
 import { lightbox, type Shot } from "./lightbox";
 import { seriesActions } from "./series-actions";
@@ -20,16 +20,6 @@ import { createTile, shotsOf, tilesOf, updateTile } from "./series-tiles";
 
 const POLL_MS = 3000;
 
-/** The series' settings in a line: "1024×1024 · 4 steps · seed 7 · style: ink". */
-function settingsLine(view: SeriesView): string {
-  const settings = seriesSettings(view.series);
-  const parts = [`${settings.width}×${settings.height}`, `${settings.steps} steps`];
-  parts.push(settings.seed !== null ? `seed ${settings.seed}` : "random seeds");
-  if (settings.style) parts.push(`style: ${settings.style}`);
-  if (settings.strength !== null) parts.push(`variations at ${settings.strength} % strength`);
-  return parts.join(" · ");
-}
-
 /** Lineage both ways: the try this series varies, and the variation series made from this one. */
 function drawLineage({ series, parent, children, jobs, images }: SeriesView, parentLink: HTMLElement, childLinks: HTMLElement): void {
   const settings = seriesSettings(series);
@@ -38,7 +28,7 @@ function drawLineage({ series, parent, children, jobs, images }: SeriesView, par
   } else {
     parentLink.replaceChildren(settings.source_image_id !== null ? "More like one of your pictures" : "More like a picture since deleted");
   }
-  show(parentLink, settings.strength !== null);
+  show(parentLink, hasSource(series));
   const idxOfImage = (imageId: string | null) => jobs.find((job) => job.image_id === imageId)?.series_idx;
   childLinks.replaceChildren(
     "Variations: ",
@@ -97,7 +87,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     text(title, chosen.prompt);
     attr(title, "title", chosen.prompt); // the heading shows three lines at most (style.css)
     document.title = `${clip(chosen.prompt, 60)} · Imagen`;
-    text(settings, settingsLine(view));
+    text(settings, settingsLine(chosen));
     drawLineage(view, parentLink, childLinks);
     const done = jobs.filter((job) => job.status === "done").length;
     text(summary, `${done} of ${series.count} done${series.selected_image_id ? " · winner picked" : ""}`);
@@ -176,7 +166,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   const stopKeys = onPickKeys((idx) => void actions.pick(idx));
   const poll = window.setInterval(() => {
     if (gone) return;
-    if (!view || view.jobs.some((job) => UNFINISHED.includes(job.status))) void refresh();
+    if (!view || view.jobs.some((job) => isUnfinished(job.status))) void refresh();
   }, POLL_MS);
   void refresh();
 

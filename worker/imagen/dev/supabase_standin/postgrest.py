@@ -221,19 +221,83 @@ async def call_rpc(request: web.Request) -> web.Response:
     return web.json_response(row["body"])
 
 
+# A field as PostgREST's query grammar names one: a column, then a JSON path of -> (json) and ->>
+# (text) steps, each a key or, all digits, an array index (`settings->>prompt`, `tags->0`).
+FIELD = re.compile(r"(?P<column>[A-Za-z_][A-Za-z0-9_$]*)(?P<path>(?:->>?-?[A-Za-z0-9_$]+)*)")
+STEP = re.compile(r"(->>?)(-?[A-Za-z0-9_$]+)")
+
+
+def is_index(key: str) -> bool:
+    return re.fullmatch(r"-?\d+", key) is not None
+
+
+def parse_field(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """A field's column and JSON path steps (arrow, key), or ValueError."""
+    match = FIELD.fullmatch(text)
+    if not match:
+        raise ValueError(f"unsupported field {text!r}")
+    return match["column"], STEP.findall(match["path"])
+
+
+def field_sql(text: str) -> sql.Composable:
+    """pgFmtField in PostgREST's SqlFragment.hs: the column, then each step with its key as an
+    unknown-typed literal (an index cast to int), so `settings->>prompt` is "settings"->>'prompt'."""
+    column, path = parse_field(text)
+    rendered: sql.Composable = sql.Identifier(column)
+    for arrow, key in path:
+        operand = sql.SQL("{}::int").format(sql.Literal(key)) if is_index(key) else sql.Literal(key)
+        rendered = sql.SQL("{}{}{}").format(rendered, sql.SQL(arrow), operand)
+    return rendered
+
+
+def select_item(item: str) -> sql.Composable:
+    """One item of ?select=: `alias:field`, or a field named after the last key of its JSON path
+    (after the column where the path has no key), as pgFmtAs in PostgREST's SqlFragment.hs."""
+    alias, colon, field = item.partition(":")
+    if not colon:
+        alias, field = "", item
+    column, path = parse_field(field)
+    if not alias and path:
+        keys = [key for _, key in path if not is_index(key)]
+        alias = keys[-1] if keys else column
+    if not alias:
+        return sql.Identifier(column)
+    return sql.SQL("{} as {}").format(field_sql(field), sql.Identifier(alias))
+
+
+def select_list(select: str) -> sql.Composable:
+    """?select= without embedding: *, or columns and JSON paths, each maybe aliased."""
+    if select == "*":
+        return sql.SQL("*")
+    return sql.SQL(", ").join(select_item(item.strip()) for item in select.split(","))
+
+
+def order_by(order: str) -> sql.Composable:
+    """?order=field.desc.nullslast,...: each term a field (JSON paths too), its direction and its nulls."""
+    terms = []
+    for term in order.split(","):
+        field, *modifiers = term.split(".")
+        words = {"asc": "asc", "desc": "desc", "nullsfirst": "nulls first", "nullslast": "nulls last"}
+        if any(m not in words for m in modifiers):
+            raise ValueError(f"unsupported order {term!r}")
+        terms.append(sql.SQL(" ").join([field_sql(field), *(sql.SQL(words[m]) for m in modifiers)]))
+    return sql.SQL(", ").join(terms)
+
+
 def parse_filter(column: str, expr: str) -> sql.Composable:
+    field = field_sql(column)
     op, _, value = expr.partition(".")
     if op == "is" and value in ("null", "true", "false"):
-        return sql.SQL("{} is {}").format(sql.Identifier(column), sql.SQL(value))
+        return sql.SQL("{} is {}").format(field, sql.SQL(value))
     if op in FILTER_OPS:
-        return sql.SQL("{} {} {}").format(sql.Identifier(column), sql.SQL(FILTER_OPS[op]), sql.Literal(value))
+        return sql.SQL("{} {} {}").format(field, sql.SQL(FILTER_OPS[op]), sql.Literal(value))
     if op in ("like", "ilike"):  # PostgREST takes * for % (a URL-friendly wildcard)
-        return sql.SQL("{} {} {}").format(sql.Identifier(column), sql.SQL(op), sql.Literal(value.replace("*", "%")))
+        return sql.SQL("{} {} {}").format(field, sql.SQL(op), sql.Literal(value.replace("*", "%")))
     if op == "in" and value.startswith("(") and value.endswith(")"):
         # in.(a,"b,c"): as PostgREST, `column = any('{...}')`, the array typed by the column.
         items = [item.strip('"') for item in re.findall(r'"(?:[^"\\]|\\.)*"|[^,]+', value[1:-1])]
         array = "{" + ",".join('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items) + "}"
-        return sql.SQL("{} = any({})").format(sql.Identifier(column), sql.Literal(array))
+        return sql.SQL("{} = any({})").format(field, sql.Literal(array))
     raise ValueError(f"unsupported filter {column}={expr}")
 
 
@@ -273,19 +337,17 @@ async def read_table(request: web.Request) -> web.Response:
     claims = request[CLAIMS]
     schema = profile(request, "Accept-Profile")
     table = request.match_info["table"]
-    select = request.query.get("select", "*")
-    columns = sql.SQL("*") if select == "*" else sql.SQL(", ").join(map(sql.Identifier, select.split(",")))
     try:
+        columns = select_list(request.query.get("select", "*"))
         wheres = filters(request)
+        order = order_by(request.query["order"]) if request.query.get("order") else None
     except ValueError as exc:
         return error(400, "PGRST100", str(exc))
     query = sql.SQL("select {} from {}.{}").format(columns, sql.Identifier(schema), sql.Identifier(table))
     if wheres:
         query += sql.SQL(" where ") + sql.SQL(" and ").join(wheres)
-    if order := request.query.get("order"):
-        col, _, direction = order.partition(".")
-        direction = sql.SQL("desc" if direction == "desc" else "asc")
-        query += sql.SQL(" order by {} {}").format(sql.Identifier(col), direction)
+    if order is not None:
+        query += sql.SQL(" order by {}").format(order)
     if limit := request.query.get("limit"):
         query += sql.SQL(" limit {}").format(sql.Literal(int(limit)))
     wrapped = sql.SQL("select coalesce(jsonb_agg(to_jsonb(r)), '[]') as body from ({}) r").format(query)
