@@ -114,7 +114,7 @@ def prepare(url: str, fifo: bool, active: int, per_user: int, idle: int) -> None
         for _ in range(per_user // 10):
             for user in users:
                 with as_user(conn, user):
-                    conn.execute("select imagen.create_series('bench', 10, width => 256, height => 256)")
+                    conn.execute("""select imagen.create_series('bench', 10, '{"width": 256, "height": 256}')""")
         conn.execute("vacuum analyze imagen.jobs, imagen.owner_turns")
 
 

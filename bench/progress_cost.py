@@ -122,8 +122,8 @@ def run_case(url: str, standin: SupabaseStandIn, renderer, mode: str, users: int
         people = [ensure_user(conn, f"watcher{n}@imagen.local") for n in range(users)]
         with as_user(conn, people[0]):
             series = conn.execute(
-                "select imagen.create_series('a lighthouse', %s, model => 'tiny', width => 256, height => 256,"
-                " steps => %s)", (tries, steps)).fetchone()[0]  # fmt: skip
+                "select imagen.create_series('a lighthouse', %s, jsonb_build_object('model', 'tiny', 'width', 256,"
+                " 'height', 256, 'steps', %s::int))", (tries, steps)).fetchone()[0]  # fmt: skip
     topic = f"series:{series['id']}"
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()

@@ -25,9 +25,8 @@ from imagen.console.users import as_user
 # What procrastinate's task does per try: the same rows complete_job writes.
 FINISH_SQL = """
 with image as (
-  insert into imagen.images (job_id, owner_id, series_id, prompt, model, width, height, steps, style, seed,
-                             bucket, path, bytes)
-  select id, owner_id, series_id, prompt, model, width, height, steps, style, seed, 'local', id || '.png', 100
+  insert into imagen.images (job_id, owner_id, series_id, bucket, path, bytes)
+  select id, owner_id, series_id, 'local', id || '.png', 100
   from imagen.jobs where id = %s
   returning id, job_id
 )
@@ -41,9 +40,9 @@ def queue_series(url: str, user, tries: int, per_series: int = 10) -> list:
         ids = []
         for _ in range(tries // per_series):
             series = conn.execute(
-                "select imagen.create_series('bench', %s, width => 256, height => 256)", (per_series,)
+                """select imagen.create_series('bench', %s, '{"width": 256, "height": 256}')""", (per_series,)
             ).fetchone()[0]
-            ids += series["job_ids"]
+            ids += series["try_ids"]
         return ids
 
 

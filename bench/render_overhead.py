@@ -38,7 +38,8 @@ def worker_seconds(
 ) -> tuple:
     with psycopg.connect(url, autocommit=True) as conn, as_user(conn, user):
         series = conn.execute(
-            "select imagen.create_series(%s, %s, model => 'tiny', width => %s, height => %s, steps => %s, seed => 1)",
+            "select imagen.create_series(%s, %s, jsonb_build_object('model', 'tiny', 'width', %s::int,"
+            " 'height', %s::int, 'steps', %s::int, 'seed', 1))",
             (PROMPT, n, SIZE, SIZE, steps),
         ).fetchone()[0]
     stats, elapsed = drain_postgres_queue(url, "bench-render", storage, renderer, overlap)

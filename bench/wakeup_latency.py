@@ -54,7 +54,7 @@ def measure(name: str, queue, url: str, user, samples: int, poll_interval: float
         with psycopg.connect(url, autocommit=True) as conn:
             for _ in range(samples):
                 with as_user(conn, user):
-                    series = conn.execute("select imagen.create_series('wake', 1, width => 256, height => 256)")
+                    series = conn.execute("""select imagen.create_series('wake', 1, '{"width": 256, "height": 256}')""")
                     series_id = series.fetchone()[0]["id"]
                 committed = time.perf_counter()
                 claimed = wait_for(lambda sid=series_id: clock.first_claim.get(sid), timeout=30, interval=0.0002)

@@ -26,8 +26,9 @@ def queue_tries(conn: psycopg.Connection, users: list, count: int) -> list:
     """count running tries spread over the users, ids in the order they will be finished."""
     with conn.transaction():
         rows = conn.execute(
-            "insert into imagen.jobs (owner_id, prompt, model, width, height, steps, seed, status, started_at)"
-            " select (%s::uuid[])[1 + i %% %s], 'p', 'm', 256, 256, 1, i, 'running', now()"
+            "insert into imagen.jobs (owner_id, settings, status, started_at)"
+            " select (%s::uuid[])[1 + i %% %s], jsonb_build_object('prompt', 'p', 'model', 'm', 'seed', i),"
+            " 'running', now()"
             " from generate_series(1, %s) i returning id",
             (users, len(users), count),
         ).fetchall()

@@ -17,6 +17,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # slower (0.09 s against 0.25-0.5 s a 256 px try, measured with the suite running). One thread each;
 # set before any test imports torch, and inherited by every worker the tests start.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The tests' workers render every try with one tiny pipeline, whatever model the try asks for (the
+# default FLUX.1-schnell id, mostly). The tests of claiming by model set their own.
+os.environ.setdefault("IMAGEN_CLAIM_MODELS", "*")
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ def test_user_creates_a_series_over_http_and_reads_it_back(imagine, standin, use
                                         "model": "tiny"}, headers=alice)  # fmt: skip
     assert created.status_code == 201, created.text
     series_id = created.json()["series_id"]
-    assert len(created.json()["job_ids"]) == 2
+    assert len(created.json()["try_ids"]) == 2
 
     queued = httpx.get(imagine, params={"series_id": series_id}, headers=alice)
     assert queued.status_code == 200

@@ -173,11 +173,11 @@ def test_a_series_written_by_hand_like_create_series_is_accepted(conn, user_a):
 def test_a_retried_old_try_queues_behind_tries_queued_since(conn, user_a):
     old = create_series(conn, user_a, 1, "old")
     with as_user(conn, user_a):
-        conn.execute("select imagen.cancel_job(%s)", (old["job_ids"][0],))
+        conn.execute("select imagen.cancel_job(%s)", (old["try_ids"][0],))
     newer = create_series(conn, user_a, 1, "newer")
     with as_user(conn, user_a):
-        conn.execute("select imagen.retry_job(%s)", (old["job_ids"][0],))
-    assert [str(claim(conn)["id"]) for _ in range(2)] == [newer["job_ids"][0], old["job_ids"][0]]
+        conn.execute("select imagen.retry_job(%s)", (old["try_ids"][0],))
+    assert [str(claim(conn)["id"]) for _ in range(2)] == [newer["try_ids"][0], old["try_ids"][0]]
 
 
 def test_a_released_try_keeps_its_place(conn, user_a):
@@ -186,7 +186,7 @@ def test_a_released_try_keeps_its_place(conn, user_a):
     job = claim(conn)
     with as_worker(conn):
         conn.execute("select imagen.release_job(%s, 'w1')", (job["id"],))
-    assert str(claim(conn)["id"]) == first["job_ids"][0]
+    assert str(claim(conn)["id"]) == first["try_ids"][0]
 
 
 # -- 5. deleting a series --------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_users_cannot_read_which_worker_holds_a_try(conn, user_a):
     assert user_sql(conn, user_a, "select status from imagen.jobs") == [("running",)]
     with as_user(conn, user_a):
         cancelled = conn.execute(
-            "select status, cancel_requested, leased_by from imagen.cancel_job(%s)", (series["job_ids"][0],)
+            "select status, cancel_requested, leased_by from imagen.cancel_job(%s)", (series["try_ids"][0],)
         ).fetchone()
     assert cancelled == ("running", True, None)
 

@@ -43,7 +43,7 @@ def test_every_json_line_parses_and_a_try_s_lines_carry_its_ids(conn, user_a, re
         assert {"time", "level", "logger", "event", "worker", "message"} <= line.keys()
         assert line["worker"] == "test-worker"
         if line["event"].startswith("try_"):
-            assert line["series_id"] == series["id"] and line["job_id"] in series["job_ids"], line
+            assert line["series_id"] == series["id"] and line["job_id"] in series["try_ids"], line
     done = [line for line in lines if line["event"] == "try_done"]
     assert sorted(line["idx"] for line in done) == [1, 2]
     assert all(isinstance(line["seconds"], float) and line["seconds"] > 0 for line in done)

@@ -118,18 +118,18 @@ def test_user_cannot_act_on_other_users_series(conn, world, user_a, action):
     with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
         conn.execute(f"select imagen.{action}({args})", (world["b_queued"]["id"],))
     assert err.value.sqlstate == "22023"
-    assert job_row(conn, world["b_queued"]["job_ids"][0])["status"] == "queued"
+    assert job_row(conn, world["b_queued"]["try_ids"][0])["status"] == "queued"
 
 
 @pytest.mark.parametrize("action", ["cancel_job", "retry_job"])
 def test_user_cannot_act_on_other_users_job(conn, world, user_a, action):
     with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
-        conn.execute(f"select imagen.{action}(%s)", (world["b_queued"]["job_ids"][0],))
+        conn.execute(f"select imagen.{action}(%s)", (world["b_queued"]["try_ids"][0],))
     assert err.value.sqlstate == "22023"
 
 
 def test_user_cannot_insert_images(conn, world, user_a):
-    job = world["a_queued"]["job_ids"][0]
+    job = world["a_queued"]["try_ids"][0]
     expect_denied(
         conn,
         "authenticated",
@@ -157,7 +157,7 @@ def test_user_cannot_insert_images(conn, world, user_a):
     ],
 )
 def test_user_cannot_forge_worker_state(conn, world, user_a, assignment):
-    job = world["a_queued"]["job_ids"][0]
+    job = world["a_queued"]["try_ids"][0]
     expect_denied(
         conn,
         "authenticated",

@@ -202,7 +202,7 @@ def test_sign_out_revokes_the_refresh_tokens_and_the_session(client, conn):
 
 
 def create_series(client) -> dict:
-    args = {"prompt": "a heron", "n": 2, "width": 256, "height": 256}
+    args = {"prompt": "a heron", "n": 2, "settings": {"width": 256, "height": 256}}
     return client.schema("imagen").rpc("create_series", args).execute().data
 
 

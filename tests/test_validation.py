@@ -153,3 +153,4 @@ def test_create_series_of_prompt_and_n_alone_takes_every_default(conn, user_a):
     assert series["settings"] == {"prompt": "a kite", "model": "black-forest-labs/FLUX.1-schnell",
                                   "width": 1024, "height": 1024, "steps": 4}  # fmt: skip
     assert len(series["try_ids"]) == 2
+    assert series["job_ids"] == series["try_ids"]  # the old name, answered for one release

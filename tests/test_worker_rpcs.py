@@ -39,7 +39,7 @@ def test_two_connections_racing_claim_each_job_exactly_once(db_url, conn, user_a
 def test_claim_takes_series_tries_in_order(conn, user_a):
     series = create_series(conn, user_a, 3)
     assert [claim(conn)["series_idx"] for _ in range(3)] == [1, 2, 3]
-    assert series["job_ids"] == [str(r[0]) for r in conn.execute("select id from imagen.jobs order by series_idx")]
+    assert series["try_ids"] == [str(r[0]) for r in conn.execute("select id from imagen.jobs order by series_idx")]
 
 
 def test_expired_lease_is_claimable_again_and_old_holder_cannot_complete(conn, user_a):
