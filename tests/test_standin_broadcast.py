@@ -40,7 +40,8 @@ def realtime_messages(standin):
 def series(conn, user_a, realtime_messages) -> str:
     with as_user(conn, user_a):
         created = conn.execute(
-            """select imagen.create_series('a red boat', 2, '{"model": "tiny", "width": 256, "height": 256, "steps": 2}')"""
+            "select imagen.create_series('a red boat', 2,"
+            """ '{"model": "tiny", "width": 256, "height": 256, "steps": 2}')"""
         ).fetchone()[0]
     return str(created["id"] if isinstance(created, dict) else created)
 

@@ -101,7 +101,12 @@ def test_the_image_renders_a_series_in_burst_mode_as_a_non_root_user(
         with Image.open(io.BytesIO(picture.read_bytes())) as img:
             assert (img.format, img.size) == ("PNG", (256, 256))
         metadata = read_metadata(picture.read_bytes())
-        assert (metadata["job_id"], metadata["seed"], metadata["model"]) == (job_id, str(seed), "/models/tiny")
+        assert (metadata["job_id"], metadata["seed"], metadata["model"], metadata["pipeline"]) == (
+            job_id,
+            str(seed),
+            "tiny",
+            "/models/tiny",
+        )
         assert picture.with_suffix(".webp").is_file()
         assert picture.stat().st_uid == IMAGE_USER  # written by the image's user, not root
 

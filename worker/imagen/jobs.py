@@ -11,6 +11,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from imagen.console.settings_rules import UNFINISHED_STATUSES
+
 # Kept importable from here, where the loop's code has always found them.
 from imagen.errors import BadSettings as BadSettings
 from imagen.errors import JobCancelled as JobCancelled
@@ -25,7 +27,8 @@ HeartbeatAnswer = Literal["ok", "cancelled", "lost"]
 
 class TryStatus(StrEnum):
     """A try's state, imagen.jobs.status. The database's check jobs_status_known and the web app's
-    JobStatus list the same words (tests/test_try_status.py)."""
+    JobStatus list the same words (tests/test_try_status.py); which are unfinished is the
+    database's rule (imagen_private.unfinished_statuses, generated into UNFINISHED_STATUSES)."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -34,14 +37,14 @@ class TryStatus(StrEnum):
     CANCELLED = "cancelled"
 
     @property
-    def finished(self) -> bool:
-        """Nothing more happens to the try unless someone retries it."""
-        return self in (TryStatus.DONE, TryStatus.FAILED, TryStatus.CANCELLED)
-
-    @property
     def unfinished(self) -> bool:
         """Counts against its owner's cap on unfinished tries."""
-        return not self.finished
+        return self.value in UNFINISHED_STATUSES
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more happens to the try unless someone retries it."""
+        return not self.unfinished
 
 
 @dataclasses.dataclass(frozen=True)
