@@ -96,6 +96,7 @@ def test_the_unit_s_command_serves_a_try_once_its_readiness_check_passes(
         assert code == 0, example
         edited = example + (
             f"IMAGEN_TRANSPORT=postgres\nIMAGEN_DATABASE_URL={database}\nIMAGEN_MODEL=/models/tiny\n"
+            "IMAGEN_CLAIM_MODELS=tiny\n"  # the mounted copy answers for the id the tries ask for
             "HF_HUB_OFFLINE=1\nOMP_NUM_THREADS=1\nIMAGEN_POLL_INTERVAL=0.5\n"
         )
         write = f"cat > {shlex.quote(service('EnvironmentFile'))} <<'EOF'\n{edited}EOF\n"
