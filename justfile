@@ -23,15 +23,20 @@ dev *args:
 migrate url:
     {{venv}}/imagen db migrate --database-url "{{url}}"
 
-# The whole test suite: lint, stale-types check, the edge function's Deno tests, pytest (pgTAP, Supabase CLI, worker, stand-ins).
+# The whole test suite: lint, stale-types and settings-table checks, the edge function's Deno tests, pytest (pgTAP, Supabase CLI, worker, stand-ins).
 test *args: lint
     scripts/gen-types --check
+    {{venv}}/python -m imagen.dev.settings_table --check
     {{venv}}/deno test --config {{deno_config}} --allow-env {{functions}}/tests
     {{venv}}/pytest {{args}}
 
 # Regenerate web/src/database.types.ts from the migrations (Supabase CLI 3.1.0, throwaway database).
 types:
     scripts/gen-types
+
+# Regenerate docs/settings.md (every IMAGEN_* setting) from worker/imagen/config.py.
+settings-table:
+    {{venv}}/python -m imagen.dev.settings_table
 
 # Serve the web app on 127.0.0.1:PORT for the project in SUPABASE_URL / SUPABASE_ANON_KEY (build, config.json, vite preview).
 web port="5173":

@@ -1,5 +1,5 @@
 """The `imagine` edge function served by Deno on 127.0.0.1, against the PostgREST/Storage
-stand-in (tests/supabase_standin) and the real test database — the README's curl calls."""
+stand-in (tests/supabase_standin) and the real test database — docs/deploy.md's curl calls."""
 
 from __future__ import annotations
 

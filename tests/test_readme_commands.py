@@ -1,11 +1,13 @@
 """The README's local commands, run as written: `imagen dev` in the background (SIGINT ignored,
-as CI starts it), the environment it prints pasted, each line of the block that follows the
-README's `<!-- tested: local-cli -->` marker run in a shell with `imagen` found on PATH in .venv,
-then `imagen dev` stopped with SIGINT, leaving no process and no folder behind."""
+as CI starts it), the environment it prints pasted, the block that follows the README's
+`<!-- tested: local-cli -->` marker run line after line in one shell in the repository's root (its
+commands are `.venv/bin/imagen ...`, and a line may set a variable a later one uses), then `imagen
+dev` stopped with SIGINT, leaving no process and no folder behind."""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -60,7 +62,8 @@ def printed_exports(lines: list[str]) -> dict[str, str]:
 
 def test_the_readme_local_commands_run_as_written(tmp_path):
     commands = block_after_marker(ROOT / "README.md")
-    assert commands and all(c.startswith("imagen ") for c in commands)
+    assert commands and all(c.startswith(".venv/bin/imagen ") or re.match(r"[A-Z_]+=", c) for c in commands)
+    written = set(re.findall(r"/tmp/[\w.-]+", "\n".join(commands)))  # files the block writes, removed after
     base = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEN_", "DATABASE_URL", "SUPABASE_"))}
     base |= {"HF_HUB_OFFLINE": "1", "XDG_DATA_HOME": str(tmp_path / "data")}
     dev = subprocess.Popen([str(ROOT / ".venv" / "bin" / "imagen"), "dev"], env=base, cwd=tmp_path,
@@ -75,13 +78,12 @@ def test_the_readme_local_commands_run_as_written(tmp_path):
         assert set(exports) == {"IMAGEN_DATABASE_URL", "IMAGEN_STORAGE_DIR"}, output.text()
         folder = Path(next(line for line in output.lines if "data in " in line).split("data in ")[1].split(" (")[0])
         children = process_tree(dev.pid)  # the worker and the database server
-        shell_env = base | exports | {"PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{base['PATH']}"}
-        another = tmp_path / "another-terminal"
-        another.mkdir()
-        for command in commands:
-            ran = subprocess.run(["bash", "-c", command], env=shell_env, cwd=another, capture_output=True, text=True,
-                                 timeout=300)  # fmt: skip
-            assert ran.returncode == 0, f"{command}\n{ran.stdout[-2000:]}\n{ran.stderr[-2000:]}"
+        shell_env = base | exports
+        # One shell, as a person pastes the lines into one terminal; -x names the line that failed.
+        script = "set -euo pipefail\n" + "\n".join(commands) + "\n"
+        ran = subprocess.run(["bash", "-x", "-c", script], env=shell_env, cwd=ROOT, capture_output=True, text=True,
+                             timeout=600)  # fmt: skip
+        assert ran.returncode == 0, f"{ran.stdout[-2000:]}\n{ran.stderr[-3000:]}"
         assert children
         dev.send_signal(signal.SIGINT)  # ignored as inherited; imagen installs its own handler
         assert dev.wait(timeout=60) == 0, output.text()
@@ -90,5 +92,7 @@ def test_the_readme_local_commands_run_as_written(tmp_path):
             dev.kill()
             dev.wait()
         output.close()
+        for path in written:
+            Path(path).unlink(missing_ok=True)
     wait_until(lambda: not alive(children), 30, what="the worker and the database to exit")
     assert not folder.exists()

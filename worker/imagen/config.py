@@ -74,18 +74,27 @@ def model_folder(model: str) -> Path | None:
     return folder
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="IMAGEN_", env_file=ENV_FILE, extra="ignore")
+class QueueSettings(BaseSettings):
+    """The queue: where it is, and how a worker takes tries from it and hands them back."""
 
-    transport: Literal["postgres", "supabase"] = "postgres"
-    # postgres transport: a direct connection (DATABASE_URL accepted too).
-    database_url: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("IMAGEN_DATABASE_URL", "DATABASE_URL")
+    transport: Literal["postgres", "supabase"] = Field(
+        default="postgres",
+        description="How the worker reaches the queue: `postgres` (a direct database connection, LISTEN/NOTIFY, "
+        "pictures on local disk) or `supabase` (the project URL and secret key: PostgREST, Realtime, Storage).",
     )
-    # supabase transport: the project URL and the project's secret key, nothing else. The key is
-    # the new secret key (sb_secret_..., Dashboard > Project Settings > API Keys) or the legacy
-    # service_role JWT; SUPABASE_SECRET_KEY is the same setting under the dashboard's new name.
-    supabase_url: str | None = Field(default=None, validation_alias=AliasChoices("IMAGEN_SUPABASE_URL", "SUPABASE_URL"))
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("IMAGEN_DATABASE_URL", "DATABASE_URL"),
+        description="The postgres transport, `imagen webhooks`, `imagen queue` and the commands for people: a "
+        "`postgresql://` URL of a direct or session-pooler connection (LISTEN needs one: not the transaction "
+        "pooler on port 6543). Secret.",
+    )
+    supabase_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("IMAGEN_SUPABASE_URL", "SUPABASE_URL"),
+        description="supabase transport: the project URL, `https://<project-ref>.supabase.co`.",
+    )
+    # SUPABASE_SECRET_KEY is the same setting under the dashboard's new name.
     supabase_service_role_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices(
@@ -94,108 +103,55 @@ class Settings(BaseSettings):
             "IMAGEN_SUPABASE_SECRET_KEY",
             "SUPABASE_SECRET_KEY",
         ),
+        description="supabase transport: the project's secret key (`sb_secret_...`, Project Settings → API Keys) "
+        "or its legacy `service_role` JWT; a publishable or `anon` key is refused at start. Secret.",
     )
-
-    model: str = DEFAULT_MODEL
-    # The model ids whose tries this worker claims, comma-separated; unset: IMAGEN_MODEL alone. A
-    # worker loading a local copy names the id it stands for (IMAGEN_MODEL=/models/flux-schnell,
-    # IMAGEN_CLAIM_MODELS=black-forest-labs/FLUX.1-schnell). `*`: every model (a development stack
-    # whose one tiny pipeline renders every try; never on a fleet with several models).
-    claim_models: str | None = None
-    device: str | None = None
-    dtype: Literal["bfloat16", "float16", "float32"] | None = None
-    # torch.compile the denoiser. A compiling worker renders every size in IMAGEN_SIZES once
-    # before it claims a try (DiffusersRenderer.warm_up), so no user's try waits on a compile.
-    compile: bool = False
-    # "blocks": regional compilation, the transformer's repeated blocks only (one compile serves
-    # every block of a kind): on the CPU half the cold compile of "model", the whole denoiser as
-    # one graph, with the same step times (bench/RESULTS.md §9.1); the GPU run (§9.3) times both.
-    compile_scope: Literal["blocks", "model"] = "blocks"
-    # False: one graph a picture size, each specialised (faster warm starts, §9.1; on the H200 the
-    # dynamic graph made 1024² 2-3 % slower, §4); True: one dynamic-shape graph for all.
-    compile_dynamic: bool = False
-    # torch.compile's mode ("max-autotune" adds kernel autotuning and CUDA graphs on a GPU).
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = None
-    # Compile the VAE's decoder too (channels-last).
-    compile_vae: bool = False
-    # A diffusers attention backend for the denoiser ("_native_cudnn", "_native_flash", ...);
-    # None: diffusers' default (torch's scaled_dot_product_attention).
-    attention_backend: str | None = None
-    # Inductor's cache folder (compiled graphs, kernels, autotuning): a worker restarted on the same
-    # folder reuses them instead of compiling again. None: torch's own (TORCHINDUCTOR_CACHE_DIR if
-    # set, else /tmp/torchinductor_<user>, which a container restart loses).
-    compile_cache_dir: Path | None = None
-    # The picture sizes this worker serves, WIDTHxHEIGHT comma-separated; the warm-up compiles each.
-    sizes: Annotated[tuple[tuple[int, int], ...], NoDecode] = WEB_APP_SIZES
-    # A lossy speed-up, never on by default: "float8" quantizes the transformer's linear layers
-    # with torchao (dynamic float8 activations and weights on GPUs that have float8 matmuls, weights
-    # only elsewhere). bench/quality_gate.py measures what it changes in the pictures.
-    quantize: Literal["none", "float8"] = "none"
-    # Where the weights live on a card too small for the whole model (rendering/memory.py; GiB free
-    # FLUX.1-schnell needs at 1024²): full (35.4); text-offload, the text encoders streamed once a
-    # prompt (27.3); float8-storage, lossy (27.4); float8-text-offload, lossy, a 24 GB card (19.3);
-    # model-offload (26.1); sequential-offload, the slowest (5.0). auto: the fastest lossless mode
-    # that fits the card's free memory at start; full without a GPU. Some refuse IMAGEN_COMPILE/QUANTIZE.
-    memory_mode: MemoryModeSetting = "auto"
-
     # Absolute once loaded: a relative IMAGEN_STORAGE_DIR is taken from the folder the command starts in.
-    storage_dir: Path = Field(default_factory=default_storage_dir)
-    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    poll_interval: float = Field(default=2.0, gt=0)
-    lease_seconds: float = Field(default=60.0, gt=0)
-    heartbeat_interval: float = Field(default=1.0, gt=0)
-    retry_backoff_seconds: float = Field(default=2.0, ge=0)
-    # supabase transport: a small preview of each step's latents goes with its Broadcast progress
-    # (NOTIFY, the postgres transport's, has no room for one).
-    previews: bool = True
-    # Per-step progress messages a second at most, per worker (steps in between are coalesced):
-    # Realtime counts each once sent and once per viewer, against the project's quota (Free 100
-    # a second); the default keeps 10 workers with 2 viewers each at 60 (docs/deploy.md).
-    progress_rate: float = Field(default=DEFAULT_PROGRESS_RATE, gt=0)
-    # supabase transport: a request with no answer after this long is given up and retried.
-    request_timeout: float = Field(default=30.0, gt=0)
-    # supabase transport: how often the Realtime connection is checked (and rebuilt if dead).
-    realtime_watchdog_interval: float = Field(default=5.0, gt=0)
-    # imagen webhooks: how long one delivery may wait for its endpoint, how many run at once, and
-    # whether endpoints may resolve to loopback or private addresses (off: users' URLs must not
-    # reach the deliverer's own network).
-    webhook_timeout: float = Field(default=10.0, gt=0)
-    webhook_threads: int = Field(default=16, gt=0)
-    webhook_allow_private_addresses: bool = False
-
-    # The operator's view (docs/deploy.md): /metrics, /healthz and /readyz on metrics_host:metrics_port.
-    # Off by default: workers sharing a host (one a GPU) each need a port of their own, and a probe
-    # port that cannot be bound must stop the worker, not be skipped; the deploy files turn it on.
-    metrics: bool = False
-    metrics_host: str = "127.0.0.1"  # 0.0.0.0 where a scraper or kubelet reaches the worker from outside
-    metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port (logged)
-    # Queue depth is read from the database this often, never per scrape.
-    metrics_queue_interval: float = Field(default=15.0, gt=0)
-    # /healthz fails once the loop has not ticked (an iteration, a claim, a render step) this long.
-    health_stall_seconds: float = Field(default=120.0, gt=0)
-    # "json": one JSON object a line (time, level, event, worker, ids, seconds) for log pipelines.
-    log_format: Literal["text", "json"] = "text"
-    # Prompts are the users' words: never in a log line unless the operator turns this on.
-    log_prompts: bool = False
-
-    @field_validator("sizes", mode="before")
-    @classmethod
-    def _parse_sizes(cls, value: object) -> object:
-        return parse_sizes(value)
+    storage_dir: Path = Field(
+        default_factory=default_storage_dir,
+        description="postgres transport: the folder pictures are written to, as "
+        "`{owner}/{series_id or solo}/{job_id}.png`, the same whichever folder a command starts in, so "
+        "`imagen sheet` finds what the worker wrote (a relative path is taken from the folder it starts in).",
+        json_schema_extra={"shown_default": "`$XDG_DATA_HOME/imagen/images` (`~/.local/share/imagen/images`)"},
+    )
+    worker_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        description="This worker's name in `jobs.leased_by`, the logs and the metrics.",
+        json_schema_extra={"shown_default": "`{hostname}-{pid}`"},
+    )
+    poll_interval: float = Field(default=2.0, gt=0, description="Seconds between claims when no wake-up arrives.")
+    lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A try whose worker stops heartbeating is handed to another worker after this many seconds.",
+    )
+    heartbeat_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds between heartbeats (cancel checks; a lease is renewed once under half of it is "
+        "left); under half of `IMAGEN_LEASE_SECONDS`.",
+    )
+    retry_backoff_seconds: float = Field(
+        default=2.0, ge=0, description="The first retry's delay after a failed render; doubles per attempt."
+    )
+    request_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="supabase transport: a request with no answer after this many seconds is given up and retried.",
+    )
+    realtime_watchdog_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="supabase transport: seconds between checks of the Realtime connection (a dead one is rebuilt).",
+    )
 
     @field_validator("storage_dir")
     @classmethod
     def _storage_dir_is_absolute(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
-    @field_validator("model")
-    @classmethod
-    def _a_model_folder_holds_a_pipeline(cls, value: str) -> str:
-        model_folder(value)
-        return value
-
     @model_validator(mode="after")
-    def _heartbeat_fits_the_lease(self) -> Settings:
+    def _heartbeat_fits_the_lease(self) -> QueueSettings:
         # A heartbeat renews the lease only once less than half of it is left (migration
         # 20261128110000): beats further apart than that would let it run out.
         if self.heartbeat_interval >= self.lease_seconds / 2:
@@ -205,8 +161,102 @@ class Settings(BaseSettings):
             )
         return self
 
+
+class RenderSettings(BaseSettings):
+    """The model: what a worker renders with, where its weights live, and how fast it renders."""
+
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="The diffusers pipeline loaded once and kept resident: a Hugging Face hub id, a local pipeline "
+        "folder (a path starting with `/`, `.` or `~`), or `tiny` / `tiny-sdxl` (random-weight test models built "
+        "in code, from a checkout).",
+    )
+    claim_models: str | None = Field(
+        default=None,
+        description="The model ids whose tries this worker claims, comma-separated; unset: `IMAGEN_MODEL` alone. A "
+        "worker loading a local copy names the id it stands for (`IMAGEN_MODEL=/models/flux-schnell`, "
+        "`IMAGEN_CLAIM_MODELS=black-forest-labs/FLUX.1-schnell`); `*`: every model (a development stack, never a "
+        "fleet with several models).",
+    )
+    device: str | None = Field(
+        default=None,
+        description="The torch device to render on (`cuda`, `cuda:1`, `cpu`).",
+        json_schema_extra={"shown_default": "`cuda` if available, else `cpu`"},
+    )
+    dtype: Literal["bfloat16", "float16", "float32"] | None = Field(
+        default=None,
+        description="The precision of the weights and the render.",
+        json_schema_extra={"shown_default": "`bfloat16` on CUDA, else `float32`"},
+    )
+    # A compiling worker renders every size once before it claims (DiffusersRenderer.warm_up).
+    compile: bool = Field(
+        default=False,
+        description="`torch.compile` the denoiser: a slower start (every size in `IMAGEN_SIZES` is compiled before "
+        "the first claim, so no try waits on a compile), faster tries.",
+    )
+    compile_scope: Literal["blocks", "model"] = Field(
+        default="blocks",
+        description="With `IMAGEN_COMPILE`: `blocks` compiles the transformer's repeated blocks, one compile a kind "
+        "(on the CPU half the cold compile of `model` with the same step times, bench/RESULTS.md §9.1); `model` "
+        "the whole denoiser as one graph.",
+    )
+    compile_dynamic: bool = Field(
+        default=False,
+        description="With `IMAGEN_COMPILE`: one dynamic-shape graph for every size instead of one specialised graph "
+        "a size (faster warm starts, §9.1; the dynamic one made 1024² 2-3 % slower on an H200, §4).",
+    )
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = Field(
+        default=None,
+        description="With `IMAGEN_COMPILE`: torch.compile's mode (`max-autotune` adds kernel autotuning and CUDA "
+        "graphs on a GPU); unset: torch's default.",
+    )
+    compile_vae: bool = Field(
+        default=False, description="With `IMAGEN_COMPILE`: compile the VAE's decoder too (channels-last)."
+    )
+    attention_backend: str | None = Field(
+        default=None,
+        description="A diffusers attention backend for the denoiser (`_native_cudnn`, `_native_flash`, ...); unset: "
+        "diffusers' default (torch's scaled_dot_product_attention).",
+    )
+    compile_cache_dir: Path | None = Field(
+        default=None,
+        description="Inductor's cache folder (compiled graphs, kernels, autotuning): a worker restarted on the same "
+        "folder reuses them instead of compiling again. Unset: torch's own (`TORCHINDUCTOR_CACHE_DIR`, else "
+        "`/tmp/torchinductor_<user>`, which a container restart or the unit's PrivateTmp loses).",
+    )
+    sizes: Annotated[tuple[tuple[int, int], ...], NoDecode] = Field(
+        default=WEB_APP_SIZES,
+        description="The picture sizes this worker serves, `WIDTHxHEIGHT` comma-separated (the web app's presets); "
+        "a compiling worker warms up each.",
+    )
+    quantize: Literal["none", "float8"] = Field(
+        default="none",
+        description="A lossy speed-up, never on by default: `float8` quantizes the transformer's linear layers with "
+        "torchao (`pip install 'imagen[fp8]'`); bench/quality_gate.py measures what it changes in the pictures.",
+    )
+    # GiB free FLUX.1-schnell needs at 1024² in each mode: rendering/memory.py and RESULTS §9.4.
+    memory_mode: MemoryModeSetting = Field(
+        default="auto",
+        description="Where the weights live on a card too small for the whole model (GiB free FLUX.1-schnell needs "
+        "at 1024²): `full` (35.4); `text-offload`, the text encoders streamed once a prompt (27.3); "
+        "`float8-storage`, lossy (27.4); `float8-text-offload`, lossy, a 24 GB card (19.3); `model-offload` "
+        "(26.1); `sequential-offload`, the slowest (5.0). `auto`: the fastest lossless mode that fits the card's "
+        "free memory at start; `full` without a GPU. Some refuse `IMAGEN_COMPILE` or `IMAGEN_QUANTIZE`.",
+    )
+
+    @field_validator("sizes", mode="before")
+    @classmethod
+    def _parse_sizes(cls, value: object) -> object:
+        return parse_sizes(value)
+
+    @field_validator("model")
+    @classmethod
+    def _a_model_folder_holds_a_pipeline(cls, value: str) -> str:
+        model_folder(value)
+        return value
+
     @model_validator(mode="after")
-    def _memory_mode_combines(self) -> Settings:
+    def _memory_mode_combines(self) -> RenderSettings:
         if self.memory_mode != "auto":
             try:
                 check_combination(self.memory_mode, compile=self.compile, quantize=self.quantize)
@@ -214,10 +264,80 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return self
 
+
+class OperationsSettings(BaseSettings):
+    """What leaves the worker: progress, webhooks, metrics and logs."""
+
+    # NOTIFY, the postgres transport's progress channel, has no room for a preview.
+    previews: bool = Field(
+        default=True,
+        description="supabase transport: send a JPEG of each step's latents (under 10 kB) with its Broadcast progress.",
+    )
+    progress_rate: float = Field(
+        default=DEFAULT_PROGRESS_RATE,
+        gt=0,
+        description="Progress messages a second at most, per worker (steps in between are coalesced; a refused "
+        "send pauses them with back-off): Realtime counts each once sent and once per viewer against the "
+        "project's quota (Free 100 a second); the default keeps 10 workers with 2 viewers each at 60 "
+        "(docs/deploy.md).",
+    )
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, description="`imagen webhooks`: seconds one delivery may wait for its endpoint."
+    )
+    webhook_threads: int = Field(default=16, gt=0, description="`imagen webhooks`: deliveries at once.")
+    # Off: users' URLs must not reach the deliverer's own network.
+    webhook_allow_private_addresses: bool = Field(
+        default=False,
+        description="`imagen webhooks`: deliver to endpoints that resolve to loopback, private or link-local "
+        "addresses (for a private network).",
+    )
+    # Off by default: workers sharing a host each need a port of their own, and a probe port that
+    # cannot be bound must stop the worker, not be skipped; the deploy files turn it on.
+    metrics: bool = Field(
+        default=False,
+        description='Serve `/metrics`, `/healthz` and `/readyz` (docs/deploy.md, "Watching the fleet"); the '
+        "systemd unit and the Kubernetes manifest turn it on.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Where they listen: `0.0.0.0` where a scraper or kubelet reaches the worker from outside.",
+    )
+    metrics_port: int = Field(default=9464, ge=0, le=65535, description="Their port (`0`: any free one, logged).")
+    metrics_queue_interval: float = Field(
+        default=15.0, gt=0, description="Seconds between reads of the queue's depth for the metrics (never per scrape)."
+    )
+    health_stall_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="`/healthz` fails once the loop has not ticked (an iteration, a claim, a render step) this long.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object a line (time, level, event, worker, ids, seconds) for log pipelines.",
+    )
+    log_prompts: bool = Field(
+        default=False,
+        description="Put each try's prompt in its `try started` line (the users' words: off unless the operator "
+        "wants them).",
+    )
+
+
+class Settings(OperationsSettings, RenderSettings, QueueSettings):
+    """Every setting, from IMAGEN_* variables (a few take a second name) or a `.env` file in the current
+    folder. docs/settings.md is generated from the descriptions (`python -m imagen.dev.settings_table`),
+    a section a group above; `shown_default` is what it says where the default is computed at start.
+    The bases list the groups last first: pydantic takes fields from the last base first."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGEN_", env_file=ENV_FILE, extra="ignore")
+
     def require_database_url(self) -> str:
         if self.database_url is None:
             raise ConfigError("no database: set IMAGEN_DATABASE_URL (or DATABASE_URL) to a postgres:// URL")
         return self.database_url.get_secret_value()
+
+
+# The groups, in the order docs/settings.md shows them.
+SETTING_GROUPS = (QueueSettings, RenderSettings, OperationsSettings)
 
 
 def models_claimed(settings: Settings) -> tuple[str, ...] | None:
