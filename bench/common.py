@@ -6,6 +6,7 @@ import argparse
 import atexit
 import contextlib
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -146,6 +147,28 @@ def bench_database(durable: bool = True) -> Iterator[tuple[str, uuid.UUID]]:
             admin.execute("select pg_drop_replication_slot(slot_name) from pg_replication_slots"
                           " where database = %s and not active", (name,))  # fmt: skip
             admin.execute(f"drop database {name} with (force)")
+
+
+def database_cpu_seconds(url: str) -> float:
+    """CPU seconds the database server on this machine has used so far: its postmaster and every
+    backend, live or ended (an ended backend's time is in the postmaster's children's total). For a
+    benchmark's own server (bench_database), read from /proc; the difference over a run is what
+    the run cost the database."""
+    with psycopg.connect(url) as conn:
+        backend = conn.execute("select pg_backend_pid()").fetchone()[0]
+    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def seconds(pid: int, children: bool) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a backend that ended meanwhile: its time is in the postmaster's children's
+            return 0.0
+        used = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+        return used / ticks
+
+    live = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    return seconds(postmaster, True) + sum(seconds(int(pid), False) for pid in live)
 
 
 def lift_unfinished_cap(conn: psycopg.Connection, user: uuid.UUID) -> None:
