@@ -23,7 +23,7 @@ WEB_RULES = REPO_ROOT / "web" / "src" / "settings_rules.ts"
 FUNCTION_RULES = REPO_ROOT / "supabase" / "functions" / "_shared" / "settings_rules.ts"
 DENO = REPO_ROOT / ".venv" / "bin" / "deno"
 VALID = {"prompt": "a heron", "model": "m", "width": 512, "height": 512, "steps": 4, "style": None, "seed": 1}
-NUMBERS = ["width", "height", "steps", "seed"]
+NUMBERS = ["width", "height", "steps", "seed", "guidance"]
 TEXTS = ["prompt", "model", "style"]
 
 

@@ -25,6 +25,27 @@ export interface SettingsRule {
 }
 
 export const SETTINGS_RULES = {
+  "guidance": {
+    "choices": null,
+    "default_value": null,
+    "empty_rule": null,
+    "form": true,
+    "grow_rule": null,
+    "kind": "decimal",
+    "kinds": null,
+    "label": "Guidance",
+    "max_chars": null,
+    "max_value": 20,
+    "min_value": 0,
+    "multiple_of": null,
+    "part": "settings",
+    "position": 70,
+    "required": false,
+    "rule": "guidance must be between 0 and 20",
+    "step": 0.1,
+    "strong_value": null,
+    "unit": null,
+  },
   "height": {
     "choices": null,
     "default_value": "1024",

@@ -3,6 +3,27 @@ imagen_private.unfinished_statuses() (supabase/schemas/10_settings_rules.sql, 25
 Do not edit: change the SQL, write a migration, run scripts/gen-types."""
 
 SETTINGS_RULES: dict[str, dict[str, object]] = {
+    "guidance": {
+        "choices": None,
+        "default_value": None,
+        "empty_rule": None,
+        "form": True,
+        "grow_rule": None,
+        "kind": "decimal",
+        "kinds": None,
+        "label": "Guidance",
+        "max_chars": None,
+        "max_value": 20,
+        "min_value": 0,
+        "multiple_of": None,
+        "part": "settings",
+        "position": 70,
+        "required": False,
+        "rule": "guidance must be between 0 and 20",
+        "step": 0.1,
+        "strong_value": None,
+        "unit": None,
+    },
     "height": {
         "choices": None,
         "default_value": "1024",

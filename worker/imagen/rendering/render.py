@@ -298,6 +298,9 @@ class DiffusersRenderer:
             return callback_kwargs
 
         prompt = f"{job.prompt}, {job.style}" if job.style else job.prompt
+        # The try's guidance, when it has one, over the model's default.
+        defaults = FLUX_CALL_DEFAULTS if self.is_flux else {}
+        guidance = {"guidance_scale": float(job.settings["guidance"])} if "guidance" in job.settings else {}
         result = pipe(
             **self._prompt_inputs(prompt),
             **call,
@@ -305,7 +308,7 @@ class DiffusersRenderer:
             generator=torch.Generator("cpu").manual_seed(job.seed),
             callback_on_step_end=step_end,
             output_type="pt",
-            **(FLUX_CALL_DEFAULTS if self.is_flux else {}),
+            **(defaults | guidance),
         )
         # An interrupted pipeline still decodes a picture; it must not be stored.
         if aborted:
