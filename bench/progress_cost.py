@@ -145,6 +145,7 @@ def run_case(url: str, standin: SupabaseStandIn, renderer, mode: str, users: int
     settings = load_settings(
         transport="supabase", supabase_url=standin.url, supabase_service_role_key=standin.keys.service_role,
         worker_id=f"bench-{mode}", heartbeat_interval=0.25 if mode == "before" else 1.0, lease_seconds=60,
+        model="tiny",  # the tries' model: the worker claims only its own
     )  # fmt: skip
     queue, storage = open_transport(settings)
     progress = open_progress(queue) if mode == "after" else None
