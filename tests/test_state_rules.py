@@ -105,16 +105,24 @@ def test_every_surface_counts_what_the_claim_does(conn, edge_cases):
     }
 
 
-def test_the_cap_counts_the_unfinished_tries(conn, user_a):
-    """A user's cap counts the statuses that are not finished, as the screens do."""
+def test_the_cap_counts_the_unfinished_tries_and_a_retry_is_a_new_request(conn, user_a):
+    """A user's cap counts the statuses that are not finished, as the screens do; sending a
+    finished try back to the queue asks for one more, through the RPC or a direct update."""
     conn.execute("insert into imagen.limits (owner_id, max_unfinished_tries) values (%s, 3)", (user_a,))
     series = create_series(conn, user_a, 3)
-    done = claim(conn)
-    conn.execute("update imagen.jobs set status = 'done', lease_expires_at = null where id = %s", (done["id"],))
+    with as_user(conn, user_a):
+        conn.execute("select imagen.cancel_job(%s)", (series["try_ids"][0],))
     create_series(conn, user_a, 1)  # one finished: room for one
-    with pytest.raises(psycopg.Error) as refused:
-        create_series(conn, user_a, 1)
-    assert refused.value.sqlstate == "PT429" and series
+    for retry in ("select imagen.retry_job(%s)", "update imagen.jobs set status = 'queued' where id = %s"):
+        with pytest.raises(psycopg.Error) as refused, as_user(conn, user_a):
+            conn.execute(retry, (series["try_ids"][0],))
+        assert refused.value.sqlstate == "PT429"
+        assert refused.value.diag.message_primary == (
+            "too many unfinished tries: you have 3 queued or running and asked for 1 more, the limit is 3"
+        )
+    with as_user(conn, user_a):
+        conn.execute("select imagen.cancel_job(%s)", (series["try_ids"][1],))
+        conn.execute("select imagen.retry_job(%s)", (series["try_ids"][0],))  # room again
 
 
 def test_the_generated_constants_are_the_databases(conn):

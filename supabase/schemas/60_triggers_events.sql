@@ -103,8 +103,38 @@ create trigger series_guard_count
   before update of count on imagen.series
   for each row execute function imagen.series_guard_count();
 
--- The cap on a user's unfinished tries (imagen.limits), checked once per statement. Its SQLSTATE
--- is PT429: PostgREST answers HTTP 429; DETAIL carries the numbers as JSON for clients.
+-- The cap on a user's unfinished tries (imagen.limits): 22023's sibling PT429, which PostgREST
+-- answers HTTP 429; DETAIL carries the numbers as JSON for clients. One owner at a time, under a
+-- per-owner lock held to the end of the transaction: a concurrent request of the same owner waits,
+-- then (read committed) counts the tries this one committed. `asked`: the tries this statement
+-- queued, which the count includes.
+create or replace function imagen_private.check_unfinished_cap(owner_id uuid, asked integer)
+ returns void
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _unfinished integer;
+  _limit integer;
+begin
+  perform pg_advisory_xact_lock(hashtextextended('imagen.unfinished_tries:' || owner_id::text, 0));
+  _limit := imagen_private.max_unfinished_tries(owner_id);
+  select count(*) into _unfinished
+  from imagen.jobs j
+  where j.owner_id = check_unfinished_cap.owner_id and j.status = any(imagen_private.unfinished_statuses());
+  if _unfinished > _limit then
+    raise exception 'too many unfinished tries: you have % queued or running and asked for % more, the limit is %',
+      _unfinished - asked, asked, _limit
+      using errcode = 'PT429',
+            detail = json_build_object('unfinished', _unfinished - asked, 'asked', asked, 'limit', _limit)::text,
+            hint = 'wait for some tries to finish or cancel some, then try again';
+  end if;
+end;
+$$;
+grant execute on function imagen_private.check_unfinished_cap(uuid,integer) to authenticated, service_role;
+
+-- New tries, once per statement (a series is one check). The cap protects the queue from users;
+-- the worker requeueing a try is not a new request.
 create or replace function imagen.jobs_enforce_unfinished_cap()
  returns trigger
  language plpgsql
@@ -112,30 +142,15 @@ create or replace function imagen.jobs_enforce_unfinished_cap()
 as $$
 declare
   _owner uuid;
-  _unfinished integer;
   _asked integer;
-  _limit integer;
 begin
-  -- The cap protects the queue from users; the worker requeueing a try is not a new request.
   if imagen_private.caller_is_service() then
     return null;
   end if;
-  -- One owner at a time, under a per-owner lock held to the end of the transaction: a concurrent
-  -- request of the same owner waits, then (read committed) counts the tries this one committed.
-  for _owner in select distinct c.owner_id from changed c where c.status = 'queued' order by 1 loop
-    perform pg_advisory_xact_lock(hashtextextended('imagen.unfinished_tries:' || _owner::text, 0));
-    _limit := imagen_private.max_unfinished_tries(_owner);
-    select count(*) into _unfinished
-    from imagen.jobs j
-    where j.owner_id = _owner and j.status = any(imagen_private.unfinished_statuses());
-    if _unfinished > _limit then
-      select count(*) into _asked from changed c where c.owner_id = _owner and c.status = 'queued';
-      raise exception 'too many unfinished tries: you have % queued or running and asked for % more, the limit is %',
-        _unfinished - _asked, _asked, _limit
-        using errcode = 'PT429',
-              detail = json_build_object('unfinished', _unfinished - _asked, 'asked', _asked, 'limit', _limit)::text,
-              hint = 'wait for some tries to finish or cancel some, then try again';
-    end if;
+  for _owner, _asked in
+    select c.owner_id, count(*) from changed c where c.status = 'queued' group by c.owner_id order by 1
+  loop
+    perform imagen_private.check_unfinished_cap(_owner, _asked);
   end loop;
   return null;
 end;
@@ -144,10 +159,26 @@ create trigger jobs_enforce_unfinished_cap_on_insert
   after insert on imagen.jobs
   referencing new table as changed
   for each statement execute function imagen.jobs_enforce_unfinished_cap();
-create trigger jobs_enforce_unfinished_cap_on_update
-  after update on imagen.jobs
-  referencing new table as changed
-  for each statement execute function imagen.jobs_enforce_unfinished_cap();
+
+-- A finished try sent back to the queue (a user's retry) is a new request too. The trigger's
+-- condition keeps the check off every other write: the worker's claims, heartbeats, completions
+-- and requeues (running -> queued) run no trigger for it.
+create or replace function imagen.jobs_enforce_unfinished_cap_on_retry()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+begin
+  if not imagen_private.caller_is_service() then
+    perform imagen_private.check_unfinished_cap(new.owner_id, 1);
+  end if;
+  return null;
+end;
+$$;
+create trigger jobs_enforce_unfinished_cap_on_retry
+  after update of status on imagen.jobs
+  for each row when (new.status = 'queued' and not old.status = any(imagen_private.unfinished_statuses()))
+  execute function imagen.jobs_enforce_unfinished_cap_on_retry();
 
 -- A series' kind and settings, checked (defaults filled in) when either is written, and its count
 -- within n's rule when it is written: never on the other writes (a pick, a favourite). A kind
