@@ -28,27 +28,36 @@ def assert_each_job_done_once(conn, storage_dir, expected: int) -> None:
     assert files == sorted(path for _, _, path in jobs)
 
 
+HELD_BY = "select id::text from imagen.jobs where status = 'running' and leased_by like '%%-' || %s"
+
+
+def held_by(conn, pid: int) -> set[str]:
+    """The tries the worker with this pid holds (its id is `{hostname}-{pid}`)."""
+    return {r[0] for r in conn.execute(HELD_BY, (str(pid),))}
+
+
 def test_sigkill_mid_render_loses_and_duplicates_nothing(conn, db_url, user_a, tiny_model, tmp_path):
     """Three workers are killed in the middle of a render; the tries still end up done exactly once."""
     create_tiny_series(conn, user_a, n=3, steps=25)  # a render of a second or more: the kill lands in it
     conn.execute("update imagen.jobs set max_attempts = 10")  # the same try may be killed every time
     env = worker_env(db_url, tiny_model, tmp_path / "images", lease_seconds=1)
-    killed = []
+    killed = set()
     for _ in range(3):
         proc = start_worker(env, log_path=tmp_path / "workers.log")
         try:
-            killed.append(wait_until(lambda: running_try(db_url), 60, what="a try being rendered"))
+            wait_until(lambda pid=proc.pid: held_by(conn, pid), 60, what="a try being rendered")
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-    assert scalar(db_url, "select count(*) from imagen.jobs where status = 'running'") >= 1
+        killed |= held_by(conn, proc.pid)  # what it held when it died (not a try it finished just before)
+    assert killed
     crashed_at = time.monotonic()
     finisher = start_worker(env, "--burst", log_path=tmp_path / "workers.log")
     assert finisher.wait(timeout=120) == 0
     recovery = time.monotonic() - crashed_at
     assert_each_job_done_once(conn, tmp_path / "images", 3)
     attempts = dict(conn.execute("select id::text, attempts from imagen.jobs").fetchall())
-    for job_id in set(killed):
+    for job_id in killed:
         assert attempts[job_id] >= 2, "a killed try must have been claimed again"
     print(f"recovered {len(killed)} kills in {recovery:.1f}s (lease 1s)")
 
