@@ -4,9 +4,7 @@ and kept resident."""
 from __future__ import annotations
 
 import logging
-import os
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from PIL import Image
 from imagen.config import ConfigError, ModelLoadError, model_folder
 from imagen.jobs import BadSettings, Job, RenderAborted
 from imagen.plugins import MODELS, plugin
+from imagen.rendering.compile import compile_denoiser, warm_up
 from imagen.rendering.memory import apply_memory_mode, free_accelerator_bytes, resolve_memory_mode
 
 log = logging.getLogger(__name__)
@@ -23,9 +22,6 @@ log = logging.getLogger(__name__)
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 # FLUX.1-schnell is distilled for few steps without guidance; 256 tokens is its prompt limit.
 FLUX_CALL_DEFAULTS = {"guidance_scale": 0.0, "max_sequence_length": 256}
-# The warm-up's renders: every compiled graph is reached by two steps (the step count is no guard).
-WARM_UP_PROMPT = "warm-up"
-WARM_UP_STEPS = 2
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -54,6 +50,35 @@ def resolve_model(model: str) -> str:
     return str(folder) if folder is not None else model
 
 
+def load_pipeline(model: str, dtype: torch.dtype):
+    """The pipeline `model` names (a hub id, a folder, a model built in code), loaded once."""
+    # The class model_index.json names, imported alone: AutoPipelineForText2Image imports every
+    # pipeline diffusers has to map names (2.6 s more at every worker start, a busy CPU).
+    from diffusers import DiffusionPipeline
+
+    try:
+        return DiffusionPipeline.from_pretrained(resolve_model(model), dtype=dtype)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load IMAGEN_MODEL={model!r}: {exc}".splitlines()[0]) from exc
+
+
+def model_options(job: Job, flux: bool) -> dict:
+    """The model's own call options (FLUX.1-schnell's), with the try's guidance over them when it has one."""
+    guidance = {"guidance_scale": float(job.settings["guidance"])} if "guidance" in job.settings else {}
+    return (FLUX_CALL_DEFAULTS if flux else {}) | guidance
+
+
+def variation_call(job: Job, source: Image.Image, flux: bool) -> dict:
+    """The image-to-image call of a variation: its source at the try's size, `strength` % anew."""
+    strength = job.settings["strength"] / 100
+    picture = source.convert("RGB").resize((job.width, job.height), Image.Resampling.LANCZOS)
+    call = {"image": picture, "strength": strength,
+            "num_inference_steps": image_to_image_steps(job.steps, strength, flux)}  # fmt: skip
+    if flux:  # FLUX's image-to-image renders at its default size unless told
+        call |= {"width": job.width, "height": job.height}
+    return call
+
+
 def image_to_image_steps(steps: int, strength: float, flux: bool) -> int:
     """num_inference_steps that makes an image-to-image pipeline run `steps` steps: diffusers runs
     only the last `strength` of them (get_timesteps: FLUX keeps n - int(n - n * strength), SDXL
@@ -70,16 +95,6 @@ def to_picture(image: torch.Tensor) -> Image.Image:
     copy of 4 bytes a channel, with the GPU idle (~20 ms, 3 % of a 1024² FLUX picture on an H200)."""
     pixels = image.float().mul(255).round().to(torch.uint8).permute(1, 2, 0)
     return Image.fromarray(pixels.cpu().numpy(), "RGB")
-
-
-def use_compile_cache(folder: Path | str | None) -> str:
-    """Points Inductor's cache (FX graphs, AOTAutograd entries, kernels, autotuning results) at
-    `folder`, before anything is compiled; None keeps torch's own. Returns the folder in use."""
-    if folder is not None:
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(folder).expanduser().resolve())
-    from torch._inductor.runtime.cache_dir_utils import cache_dir
-
-    return cache_dir()
 
 
 def quantize_float8(module: torch.nn.Module, device: str) -> str:
@@ -135,10 +150,6 @@ class DiffusersRenderer:
         diffusers attention backend name for the denoiser. quantize "float8": lossy, see
         quantize_float8. memory_mode: where the weights live (imagen.rendering.memory; auto picks
         from the free memory free_memory(device) reads, for the largest of `sizes`)."""
-        # The class model_index.json names, imported alone: AutoPipelineForText2Image imports every
-        # pipeline diffusers has to map names (2.6 s more at every worker start, a busy CPU).
-        from diffusers import DiffusionPipeline
-
         self.model = model
         # The tries of a series share a prompt: encode it once, reuse it for every try.
         self.share_prompt_embeddings = share_prompt_embeddings
@@ -148,11 +159,7 @@ class DiffusersRenderer:
         self.dtype = pick_dtype(self.device, dtype)
         started = time.perf_counter()
         if pipeline is None:
-            source = resolve_model(model)
-            try:
-                pipeline = DiffusionPipeline.from_pretrained(source, dtype=self.dtype)
-            except Exception as exc:
-                raise ModelLoadError(f"cannot load IMAGEN_MODEL={model!r}: {exc}".splitlines()[0]) from exc
+            pipeline = load_pipeline(model, self.dtype)
         if quantize not in ("none", "float8"):
             raise ConfigError(f"IMAGEN_QUANTIZE must be none or float8, got {quantize!r}")
         self.memory_mode, why = resolve_memory_mode(
@@ -172,22 +179,12 @@ class DiffusersRenderer:
         self.compiled = compile
         self.compile_cache = None
         if compile:
-            self.compile_cache = use_compile_cache(compile_cache_dir)
-            options = {"dynamic": compile_dynamic, "mode": compile_mode}
-            # Compiled in place (the module keeps its class, which the pipeline looks at).
-            if compile_scope == "blocks" and getattr(denoiser, "_repeated_blocks", None):
-                denoiser.compile_repeated_blocks(fullgraph=True, **options)
-            else:
-                denoiser.compile(**options)
-            if compile_vae:
-                self.pipe.vae.to(memory_format=torch.channels_last)
-                self.pipe.vae.decoder.compile(**options)
-        log.info(
-            "model loaded model=%s pipeline=%s device=%s dtype=%s compile=%s quantize=%s seconds=%.2f",
-            model, type(self.pipe).__name__, self.device, str(self.dtype).removeprefix("torch."),
-            f"{compile_scope},{'dynamic' if compile_dynamic else 'per-size'},{compile_mode or 'default'}"
-            if compile else "off", self.quantized or "none", time.perf_counter() - started,
-        )  # fmt: skip
+            self.compile_cache = compile_denoiser(self.pipe, denoiser, compile_scope, compile_dynamic, compile_mode,
+                                                  compile_vae, compile_cache_dir)  # fmt: skip
+        compiled = f"{compile_scope},{'dynamic' if compile_dynamic else 'per-size'},{compile_mode or 'default'}"
+        log.info("model loaded model=%s pipeline=%s device=%s dtype=%s compile=%s quantize=%s seconds=%.2f",
+                 model, type(self.pipe).__name__, self.device, str(self.dtype).removeprefix("torch."),
+                 compiled if compile else "off", self.quantized or "none", time.perf_counter() - started)  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings) -> DiffusersRenderer:
@@ -201,44 +198,9 @@ class DiffusersRenderer:
         )  # fmt: skip
 
     def warm_up(self, sizes: Iterable[tuple[int, int]]) -> float | None:
-        """With compile on, renders each (width, height) once, so that every graph a served size
-        needs is compiled (or read from the compile cache) before the first try; logs how long it
-        took and returns the seconds. Without compile there is nothing to warm: None."""
-        sizes = list(dict.fromkeys((int(w), int(h)) for w, h in sizes))
-        for width, height in sizes:
-            try:
-                self.check_size(width, height)
-            except BadSettings as exc:
-                raise ConfigError(f"IMAGEN_SIZES: {width}x{height}: {exc}") from None
-        if not self.compiled or not sizes:
-            return None
-        import torch._dynamo
-
-        # One graph a size (and a block kind): keep them all, not only the last `recompile_limit`.
-        limit = torch._dynamo.config.recompile_limit
-        torch._dynamo.config.recompile_limit = max(limit, 4 * len(sizes) + 4)
-        started = time.perf_counter()
-        log.info("warm-up: compiling %d sizes (cache %s)", len(sizes), self.compile_cache)
-        seconds = []
-        for width, height in sizes:
-            begun = time.perf_counter()
-            nothing = uuid.UUID(int=0)
-            self.render(
-                Job.build(
-                    id=nothing,
-                    owner_id=nothing,
-                    prompt=WARM_UP_PROMPT,
-                    model=self.model,
-                    width=width,
-                    height=height,
-                    steps=WARM_UP_STEPS,
-                    seed=0,
-                )
-            )
-            seconds.append(f"{width}x{height} {time.perf_counter() - begun:.1f} s")
-        total = time.perf_counter() - started
-        log.info("warm-up done: %d sizes in %.1f s (%s)", len(sizes), total, ", ".join(seconds))
-        return total
+        """With compile on, renders each served size once before the first try (see
+        imagen.rendering.compile.warm_up); the seconds it took, or None without compile."""
+        return warm_up(self, sizes)
 
     def check_size(self, width: int, height: int) -> None:
         for name, value in (("width", width), ("height", height)):
@@ -281,13 +243,7 @@ class DiffusersRenderer:
         if job.kind == "vary":
             if source is None:
                 raise BadSettings("a variation needs the picture it varies")
-            pipe = self.image_to_image()
-            strength = job.settings["strength"] / 100
-            steps = image_to_image_steps(job.steps, strength, self.is_flux)
-            picture = source.convert("RGB").resize((job.width, job.height), Image.Resampling.LANCZOS)
-            call = {"image": picture, "strength": strength, "num_inference_steps": steps}
-            if self.is_flux:  # FLUX's image-to-image renders at its default size unless told
-                call |= {"width": job.width, "height": job.height}
+            pipe, call = self.image_to_image(), variation_call(job, source, self.is_flux)
         aborted = False
 
         def step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
@@ -298,9 +254,6 @@ class DiffusersRenderer:
             return callback_kwargs
 
         prompt = f"{job.prompt}, {job.style}" if job.style else job.prompt
-        # The try's guidance, when it has one, over the model's default.
-        defaults = FLUX_CALL_DEFAULTS if self.is_flux else {}
-        guidance = {"guidance_scale": float(job.settings["guidance"])} if "guidance" in job.settings else {}
         result = pipe(
             **self._prompt_inputs(prompt),
             **call,
@@ -308,7 +261,7 @@ class DiffusersRenderer:
             generator=torch.Generator("cpu").manual_seed(job.seed),
             callback_on_step_end=step_end,
             output_type="pt",
-            **(defaults | guidance),
+            **model_options(job, self.is_flux),
         )
         # An interrupted pipeline still decodes a picture; it must not be stored.
         if aborted:
