@@ -124,7 +124,8 @@ begin
   if new.series_id is not null
      and coalesce(current_setting('imagen.series_done_' || replace(new.series_id::text, '-', ''), true), '') = '' then
     perform pg_advisory_xact_lock(hashtextextended('imagen.series_done:' || new.series_id::text, 0));
-    if not exists (select from imagen.jobs j where j.series_id = new.series_id and j.status in ('queued', 'running')) then
+    if not exists (select from imagen.jobs j
+                   where j.series_id = new.series_id and j.status = any(imagen_private.unfinished_statuses())) then
       perform set_config('imagen.series_done_' || replace(new.series_id::text, '-', ''), '1', true);
       perform imagen_private.queue_webhook(new.owner_id, 'series.done', (
         select jsonb_build_object('series_id', new.series_id,

@@ -11,11 +11,17 @@ import psycopg
 # Far above a worker's poll interval (2 s) and the gap between two of its tries.
 QUIET_SECONDS = 30.0
 
+# Runnable and rendering as the claim decides them (imagen_private.try_state).
 LIVENESS_SQL = """
-select extract(epoch from now() - min(greatest(run_after, queued_at)))::float as waiting,
+with unfinished as (
+  select imagen_private.try_state(j) as state, j.run_after, j.queued_at from imagen.jobs j
+  where j.status = any(imagen_private.unfinished_statuses())
+)
+select extract(epoch from now() - min(greatest(run_after, queued_at)) filter (where state = 'runnable'))::float
+         as waiting,
        extract(epoch from now() - (select max(greatest(started_at, finished_at)) from imagen.jobs))::float as quiet,
-       exists(select 1 from imagen.jobs where status = 'running' and lease_expires_at > now()) as leased
-from imagen.jobs where status = 'queued' and run_after <= now()
+       count(*) filter (where state = 'rendering') > 0 as leased
+from unfinished
 """
 
 
