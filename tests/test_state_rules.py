@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
+from PIL import Image
 
 from imagen.console.fleet import queue_overview
 from imagen.console.settings_rules import UNFINISHED_STATUSES
 from imagen.console.users import as_user, ensure_user
 from imagen.jobs import TryStatus
+from imagen.loop.worker import Worker
+from imagen.transports import postgres_queue
+from imagen.transports.local_storage import LocalStorage
 from tests.database import REPO_ROOT
 from tests.test_settings_rules import deno_prints
 from tests.world import as_worker, claim, create_series
@@ -175,3 +180,42 @@ def test_the_web_app_restates_no_status_list():
     pairs = [json.dumps(["queued", "running"]).replace(" ", ""), "'queued','running'", '"queued","running"']
     found = [p.name for p in sources if any(pair in p.read_text().replace(" ", "") for pair in pairs)]
     assert found == []
+
+
+class ModelRenderer:
+    """Renders only its own model's tries, and records which it rendered."""
+
+    device = "none"
+    kinds = frozenset({"generate"})
+
+    def __init__(self, model: str) -> None:
+        self.model, self.rendered = model, []
+
+    def render(self, job, on_step=None):
+        assert job.model == self.model, f"{self.model} was handed a {job.model} try"
+        self.rendered.append(job.prompt)
+        return Image.new("RGB", (8, 8))
+
+
+def test_two_workers_of_different_models_on_one_queue_each_render_their_own(db_url, conn, user_a, user_b, tmp_path):
+    """The loop as deployed: two workers, each declaring its model, drain one queue side by side."""
+    with as_user(conn, user_a):
+        conn.execute("""select imagen.create_series('fox', 3, '{"model": "m-one"}')""")
+        conn.execute("""select imagen.create_series('owl', 2, '{"model": "m-two"}')""")
+    with as_user(conn, user_b):
+        conn.execute("""select imagen.create_series('elk', 2, '{"model": "m-two"}')""")
+    renderers = {m: ModelRenderer(m) for m in ("m-one", "m-two")}
+
+    def drain(model: str) -> None:
+        queue = postgres_queue(db_url, f"w-{model}", models=[model], kinds=sorted(renderers[model].kinds))
+        try:
+            Worker(queue, LocalStorage(tmp_path), renderers[model], poll_interval=0.1).run(burst=True)
+        finally:
+            queue.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(drain, renderers))
+    assert sorted(renderers["m-one"].rendered) == ["fox"] * 3
+    assert sorted(renderers["m-two"].rendered) == ["elk", "elk", "owl", "owl"]
+    done = conn.execute("select count(*) from imagen.jobs where status = 'done'").fetchone()[0]
+    assert done == 7
