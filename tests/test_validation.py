@@ -154,3 +154,10 @@ def test_create_series_of_prompt_and_n_alone_takes_every_default(conn, user_a):
                                   "width": 1024, "height": 1024, "steps": 4}  # fmt: skip
     assert len(series["try_ids"]) == 2
     assert series["job_ids"] == series["try_ids"]  # the old name, answered for one release
+
+
+def test_an_integer_written_as_a_decimal_is_kept_as_the_integer(conn, user_a):
+    """512.0 and 5.12e2 are the integer 512: the worker and the PNG read 512, never 512.0."""
+    series = call_create_series(conn, user_a, {"prompt": "a kite", "n": 1, "width": 512.0, "height": 5.12e2})
+    assert (series["settings"]["width"], series["settings"]["height"]) == (512, 512)
+    assert conn.execute("select settings->>'width' from imagen.jobs").fetchone()[0] == "512"

@@ -170,7 +170,8 @@ end;
 $$;
 grant execute on function imagen_private.settings_problem(text,jsonb) to authenticated, service_role;
 
--- Settings as a user gives them, with defaults filled in, or 22023 naming the first bad field.
+-- Settings as a user gives them, with defaults filled in and integers written as integers, or
+-- 22023 naming the first bad field.
 -- A derived field is the database's to write, never a user's.
 create or replace function imagen_private.checked_settings(kind text, settings jsonb)
  returns jsonb
@@ -190,7 +191,12 @@ begin
   if _problem is not null then
     raise exception '%', _problem using errcode = '22023';
   end if;
-  return jsonb_strip_nulls(_settings);
+  -- An integer written 512.0 or 5.12e2 is kept as 512: what reads it (the worker, the PNG) sees
+  -- the number the rule allowed.
+  return jsonb_strip_nulls(_settings) || coalesce((
+    select jsonb_object_agg(r.field, (_settings ->> r.field)::numeric::bigint)
+    from imagen.settings_rules() r
+    where r.kind = 'integer' and jsonb_typeof(_settings -> r.field) = 'number'), '{}'::jsonb);
 end;
 $$;
 grant execute on function imagen_private.checked_settings(text,jsonb) to authenticated, service_role;
