@@ -78,6 +78,9 @@ def test_keda_scales_the_worker_from_zero_on_queue_depth():
     assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (0, 8)
     (trigger,) = spec["triggers"]
     assert trigger["type"] == "postgresql"
-    assert trigger["metadata"]["query"] == "select imagen.queue_depth()"
+    # The model the Deployment's workers serve: tries of another model never scale it.
+    (model,) = [e["value"] for e in by_kind("Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+                if e["name"] == "IMAGEN_MODEL"]  # fmt: skip
+    assert trigger["metadata"]["query"] == f"select imagen.queue_depth('{model}')"
     assert trigger["metadata"]["userName"].startswith("imagen_autoscaler")
     assert trigger["authenticationRef"]["name"] == by_kind("TriggerAuthentication")["metadata"]["name"]

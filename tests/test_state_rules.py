@@ -219,3 +219,11 @@ def test_two_workers_of_different_models_on_one_queue_each_render_their_own(db_u
     assert sorted(renderers["m-two"].rendered) == ["elk", "elk", "owl", "owl"]
     done = conn.execute("select count(*) from imagen.jobs where status = 'done'").fetchone()[0]
     assert done == 7
+
+
+def test_a_running_try_always_has_a_lease_the_claim_can_see_expire(conn, user_a):
+    """Without one it would show as runnable and never be claimed again."""
+    create_series(conn, user_a, 1)
+    held = claim(conn)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("update imagen.jobs set lease_expires_at = null where id = %s", (held["id"],))

@@ -161,3 +161,21 @@ def test_an_integer_written_as_a_decimal_is_kept_as_the_integer(conn, user_a):
     series = call_create_series(conn, user_a, {"prompt": "a kite", "n": 1, "width": 512.0, "height": 5.12e2})
     assert (series["settings"]["width"], series["settings"]["height"]) == (512, 512)
     assert conn.execute("select settings->>'width' from imagen.jobs").fetchone()[0] == "512"
+
+
+def test_a_refusal_quotes_at_most_forty_characters_of_a_value(conn, user_a):
+    with pytest.raises(psycopg.Error) as err, as_user(conn, user_a):
+        conn.execute("""select imagen.create_series('a kite', 1, '{"width": 1e1000}')""")
+    said = err.value.diag.message_primary
+    assert said.startswith("width must be a multiple of 16 between 256 and 2048, got 1000000") and len(said) < 120
+
+
+def test_settings_written_later_by_the_service_are_checked_as_on_insert(conn, user_a):
+    """An operator's or the service role's update: integers kept as integers, a variation keeps its source."""
+    series = call_create_series(conn, user_a, {"prompt": "a kite", "n": 1})
+    conn.execute("""update imagen.jobs set settings = settings || '{"steps": 8.0}'""")
+    assert conn.execute("select settings->>'steps' from imagen.jobs").fetchone() == ("8",)
+    with pytest.raises(psycopg.Error) as err:
+        conn.execute("""update imagen.jobs set kind = 'vary', settings = settings || '{"strength": 30}'""")
+    assert err.value.diag.message_primary.startswith("kind: a vary try is made from a picture of its series")
+    assert series["count"] == 1

@@ -98,6 +98,17 @@ as $$
 $$;
 grant execute on function imagen_private.settings_with_defaults(text,jsonb) to authenticated, service_role;
 
+-- A value as a refusal quotes it: at most 40 characters (a number of 131,000 digits is no message).
+create or replace function imagen_private.shown(value jsonb)
+ returns text
+ language sql
+ immutable
+ set search_path to ''
+as $$
+  select case when length(value::text) > 40 then left(value::text, 37) || '...' else value::text end
+$$;
+grant execute on function imagen_private.shown(jsonb) to authenticated, service_role;
+
 -- What is wrong with these settings for a try of this kind, as a message that starts with the
 -- field's name; NULL if nothing is. Unknown fields and fields of another kind are refused, so a
 -- typo is never silently ignored. Numbers must be JSON numbers, texts JSON strings.
@@ -142,18 +153,18 @@ begin
     end if;
     if _rule.kind in ('integer', 'decimal') then
       if jsonb_typeof(_value) <> 'number' then
-        return format('%s, got %s', _rule.rule, _value);
+        return format('%s, got %s', _rule.rule, imagen_private.shown(_value));
       end if;
       _number := _value::numeric;
       if _number not between _rule.min_value and _rule.max_value
          or (_rule.kind = 'integer' and (_number <> trunc(_number) or _number % coalesce(_rule.multiple_of, 1) <> 0)) then
-        return format('%s, got %s', _rule.rule, _value);
+        return format('%s, got %s', _rule.rule, imagen_private.shown(_value));
       end if;
     elsif jsonb_typeof(_value) <> 'string' then
-      return format('%s, got %s', _rule.rule, _value);
+      return format('%s, got %s', _rule.rule, imagen_private.shown(_value));
     elsif _rule.kind = 'choice' then
       if not (_value #>> '{}') = any(_rule.choices) then
-        return format('%s, got %s', _rule.rule, _value);
+        return format('%s, got %s', _rule.rule, imagen_private.shown(_value));
       end if;
     elsif _rule.kind = 'text' then
       if _rule.required and (_value #>> '{}') !~ '[^[:space:]]' then
@@ -169,6 +180,21 @@ begin
 end;
 $$;
 grant execute on function imagen_private.settings_problem(text,jsonb) to authenticated, service_role;
+
+-- An integer setting written 512.0 or 5.12e2 as 512: what reads it (the worker, complete_job, the
+-- PNG) sees the number the rule allowed. For settings the check has passed.
+create or replace function imagen_private.integers_as_integers(settings jsonb)
+ returns jsonb
+ language sql
+ immutable
+ set search_path to ''
+as $$
+  select settings || coalesce((
+    select jsonb_object_agg(r.field, (settings ->> r.field)::numeric::bigint)
+    from imagen.settings_rules() r
+    where r.kind = 'integer' and jsonb_typeof(settings -> r.field) = 'number'), '{}'::jsonb)
+$$;
+grant execute on function imagen_private.integers_as_integers(jsonb) to authenticated, service_role;
 
 -- Settings as a user gives them, with defaults filled in and integers written as integers, or
 -- 22023 naming the first bad field.
@@ -191,12 +217,7 @@ begin
   if _problem is not null then
     raise exception '%', _problem using errcode = '22023';
   end if;
-  -- An integer written 512.0 or 5.12e2 is kept as 512: what reads it (the worker, the PNG) sees
-  -- the number the rule allowed.
-  return jsonb_strip_nulls(_settings) || coalesce((
-    select jsonb_object_agg(r.field, (_settings ->> r.field)::numeric::bigint)
-    from imagen.settings_rules() r
-    where r.kind = 'integer' and jsonb_typeof(_settings -> r.field) = 'number'), '{}'::jsonb);
+  return imagen_private.integers_as_integers(jsonb_strip_nulls(_settings));
 end;
 $$;
 grant execute on function imagen_private.checked_settings(text,jsonb) to authenticated, service_role;

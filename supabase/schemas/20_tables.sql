@@ -52,7 +52,9 @@ create table imagen.jobs (
   -- try's own seed, and for a variation its source picture (jobs_take_their_settings).
   kind text not null default 'generate',
   settings jsonb not null default '{}'::jsonb,
-  constraint jobs_series_member_has_index check (series_id is null or series_idx is not null)
+  constraint jobs_series_member_has_index check (series_id is null or series_idx is not null),
+  -- A running try has a lease that ends: one without would be held for ever.
+  constraint jobs_running_has_a_lease check (status <> 'running' or lease_expires_at is not null)
 );
 comment on table imagen.jobs is 'One try: queued -> running -> done | failed | cancelled.';
 comment on column imagen.jobs.claim_id is 'The claim that took this try (a retried claim finds it).';

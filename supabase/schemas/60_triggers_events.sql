@@ -255,7 +255,8 @@ create trigger jobs_take_their_settings
   for each row execute function imagen.jobs_take_their_settings();
 
 -- The database stays the boundary for a try's settings written later (by the service role or the
--- database owner): checked when they change, never on a status, lease or progress write.
+-- database owner): checked when they change, never on a status, lease or progress write; a kind
+-- with a source keeps its series and its source's path; integers are kept as integers.
 create or replace function imagen.jobs_check_settings()
  returns trigger
  language plpgsql
@@ -264,9 +265,14 @@ as $$
 declare
   _problem text := imagen_private.settings_problem(new.kind, new.settings);
 begin
+  if _problem is null and (select k.needs_source from imagen.try_kinds() k where k.kind = new.kind)
+     and (new.series_id is null or new.settings ->> 'source_path' is null) then
+    _problem := format('kind: a %s try is made from a picture of its series (source_path)', new.kind);
+  end if;
   if _problem is not null then
     raise exception '%', _problem using errcode = '22023';
   end if;
+  new.settings := imagen_private.integers_as_integers(new.settings);
   return new;
 end;
 $$;
