@@ -154,9 +154,9 @@ def database_cpu_seconds(url: str) -> float:
     backend, live or ended (an ended backend's time is in the postmaster's children's total). For a
     benchmark's own server (bench_database), read from /proc; the difference over a run is what
     the run cost the database."""
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url) as conn:  # read while the backend lives: its parent is the postmaster
         backend = conn.execute("select pg_backend_pid()").fetchone()[0]
-    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
     ticks = os.sysconf("SC_CLK_TCK")
 
     def seconds(pid: int, children: bool) -> float:

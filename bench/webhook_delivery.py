@@ -26,9 +26,9 @@ def queue_tries(conn: psycopg.Connection, users: list, count: int) -> list:
     """count running tries spread over the users, ids in the order they will be finished."""
     with conn.transaction():
         rows = conn.execute(
-            "insert into imagen.jobs (owner_id, settings, status, started_at)"
+            "insert into imagen.jobs (owner_id, settings, status, started_at, lease_expires_at)"
             " select (%s::uuid[])[1 + i %% %s], jsonb_build_object('prompt', 'p', 'model', 'm', 'seed', i),"
-            " 'running', now()"
+            " 'running', now(), now() + interval '1 hour'"
             " from generate_series(1, %s) i returning id",
             (users, len(users), count),
         ).fetchall()
