@@ -8,8 +8,10 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +25,13 @@ from imagen.dev.embedded_postgres import EmbeddedPostgres
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A folder of the benchmark's own under /tmp, removed when the process exits."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def parser(description: str) -> argparse.ArgumentParser:

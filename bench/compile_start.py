@@ -19,12 +19,11 @@ import json
 import logging
 import os
 import statistics
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from bench.common import parser, print_table, start_child, write_results
+from bench.common import parser, print_table, scratch_folder, start_child, write_results
 
 STEPS = 4
 
@@ -110,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         sizes, blocks, repeats = [(256, 256), (256, 192), (320, 256)], (4, 8), 5
         modes = [("model", False), ("blocks", False), ("blocks", True), ("model", True)]
     threads = min(2, os.cpu_count() or 1)
-    work = Path(tempfile.mkdtemp(prefix="compile-start-"))
+    work = scratch_folder("compile-start-")
     model = str(build_model(work / "model", *blocks))
     base = {"model": model, "sizes": sizes, "repeats": repeats, "threads": threads}
     rows, starts = [], {}

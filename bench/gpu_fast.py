@@ -38,14 +38,13 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from types import MappingProxyType
 
 import torch
 
-from bench.common import RESULTS_DIR, parser, print_table, start_child
+from bench.common import RESULTS_DIR, parser, print_table, scratch_folder, start_child
 from bench.gpu_flux import FLOOR_SECONDS, PROMPT, Results, build_full_flux, make_jobs, median, sync, worker_series
 from bench.quality_gate import compare, verdict
 from imagen.dev.tiny_models import build_tiny_flux
@@ -157,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     m = res.payload["machine"]
     print(f"card {card}; torch {m['torch']} (CUDA {m['torch_cuda']}); diffusers {m['diffusers']}; "
           f"triton {m['triton']}; torchao {_version('torchao')}", flush=True)  # fmt: skip
-    cache_root = Path(tempfile.mkdtemp(prefix="gpu-fast-cache-"))
+    cache_root = scratch_folder("gpu-fast-cache-")
 
     def left() -> float:
         return args.time_budget - (time.perf_counter() - res.started)

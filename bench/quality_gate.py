@@ -13,16 +13,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from bench.common import parser, print_table, write_results
+from bench.common import parser, print_table, scratch_folder, write_results
 from imagen.jobs import Job
 
 # What each kind of mode must meet. Lossless: pictures within 1 level of the reference.
@@ -118,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     from imagen.dev.tiny_models import tiny_path
 
-    work = Path(tempfile.mkdtemp(prefix="quality-gate-"))
+    work = scratch_folder("quality-gate-")
     model = str(tiny_path("tiny"))
     seeds, size, steps = ([1, 2], 256, 4) if args.smoke else ([1, 2, 3, 4, 5, 6, 7, 8], 256, 4)
     reference, modes = cpu_modes(model, str(work / "compile-cache"))

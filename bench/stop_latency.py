@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import signal
 import statistics
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from PIL import Image
 
-from bench.common import bench_database, parser, print_table, wait_for, write_results
+from bench.common import bench_database, parser, print_table, scratch_folder, wait_for, write_results
 from imagen.dev.harness import HookedStorage, postgres_worker_env, start_worker
 from imagen.jobs import Job, RenderAborted
 from imagen.loop.worker import Worker
@@ -114,7 +113,7 @@ def process_stop(url: str, model: str, root: Path, state: str, signum: int, sigi
 def main(argv: list[str] | None = None) -> None:
     args = parser(__doc__).parse_args(argv)
     repeats = 1 if args.smoke else 5
-    root = Path(tempfile.mkdtemp(prefix="stop-latency-"))
+    root = scratch_folder("stop-latency-")
     rows = []
     for state in ("idle", "backing off", "after the claim", "mid-render", "storing"):
         seconds = [stop_in_state(state, root / f"{state}-{i}") for i in range(repeats)]

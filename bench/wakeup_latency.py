@@ -3,15 +3,22 @@ LISTEN/NOTIFY, for Supabase Realtime (through the stand-in), and for the poll ti
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import psycopg
 from pydantic import SecretStr
 
-from bench.common import NullRenderer, bench_database, parser, print_table, summary_ms, wait_for, write_results
+from bench.common import (
+    NullRenderer,
+    bench_database,
+    parser,
+    print_table,
+    scratch_folder,
+    summary_ms,
+    wait_for,
+    write_results,
+)
 from imagen.console.users import as_user
 from imagen.loop.worker import Worker
 from imagen.transports.local_storage import LocalStorage
@@ -45,7 +52,7 @@ class ClaimClock:
 
 def measure(name: str, queue, url: str, user, samples: int, poll_interval: float) -> dict:
     clock = ClaimClock(queue)
-    worker = Worker(clock, LocalStorage(Path(tempfile.mkdtemp())), NullRenderer(), poll_interval=poll_interval)
+    worker = Worker(clock, LocalStorage(scratch_folder("wakeup-latency-")), NullRenderer(), poll_interval=poll_interval)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     latencies = []

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -402,6 +403,10 @@ def start_web_demo(out: Path, sigint_ignored: bool):
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEN_", "SUPABASE_", "DATABASE_URL"))}
+    # Its temporary folders under the test's own, so that a demo killed before it can remove them
+    # leaves nothing behind (PostgreSQL's data, which another user must reach, stays under /tmp).
+    (out / "tmp").mkdir(parents=True, exist_ok=True)
+    env["TMPDIR"] = str(out / "tmp")
     command = [sys.executable, "-m", "imagen.cli", "demo", "--web", "--port", "0", "--out", str(out)]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=ignore_sigint if sigint_ignored else None)  # fmt: skip
@@ -440,6 +445,8 @@ def test_demo_web_serves_the_app_with_only_the_anon_key_and_leaves_no_process_be
             assert json.load(answer) == []
         children = process_tree(proc.pid)
         assert len(children) >= 2, "the worker and PostgreSQL run as children of the demo"
+        clusters = cluster_folders(children)
+        assert clusters, "PostgreSQL runs from a data folder of the demo's"
         proc.send_signal(signum)
         rest, _ = proc.communicate(timeout=120)  # reading on: a full pipe must not block the demo
         if signum != signal.SIGKILL:
@@ -447,6 +454,24 @@ def test_demo_web_serves_the_app_with_only_the_anon_key_and_leaves_no_process_be
             # What a person needs (the URL, how to stop), not a line per request.
             assert "Ctrl-C" in printed + rest and "GET /" not in printed + rest
         wait_until(lambda: not alive(children), 60, 0.05, "the demo's children to end")
+    if signum == signal.SIGKILL:  # nothing of the demo runs after SIGKILL: the test removes its cluster
+        for folder in clusters:
+            shutil.rmtree(folder, ignore_errors=True)
+    else:
+        assert [f for f in clusters if f.exists()] == [], "a stopped demo removes its cluster"
+
+
+def cluster_folders(pids: set[int]) -> set[Path]:
+    """The folders of the PostgreSQL clusters among these processes (postgres -D FOLDER/data)."""
+    folders = set()
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"-D" in argv[:-1]:
+            folders.add(Path(argv[argv.index(b"-D") + 1].decode()).parent)
+    return folders
 
 
 # The database's PT429 (issue 19), read by the app: how many tries are unfinished and what to do.

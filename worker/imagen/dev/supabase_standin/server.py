@@ -4,6 +4,7 @@ its own event loop thread so synchronous tests and workers can use it like a rem
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -203,6 +204,7 @@ class SupabaseStandIn:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
             self._loop.close()
+            shutil.rmtree(self.blob_root, ignore_errors=True)  # the stored objects go with the project
 
     def __enter__(self) -> SupabaseStandIn:
         return self.start()
