@@ -3,9 +3,21 @@
 -- database owner was checked less than an insert (an integer written 8.0 broke complete_job's
 -- reading of it; a variation could lose its source); and a running try without a lease was shown
 -- runnable but never claimed. Messages quote at most 40 characters, jobs_check_settings keeps
--- integers as integers and a source with its kind, and a running try must have a lease.
+-- integers as integers and a source with its kind, and a running try must have a lease. The three
+-- triggers that ask whether a kind needs a source ask imagen_private.needs_source.
 alter table imagen.jobs
   add constraint jobs_running_has_a_lease check (status <> 'running' or lease_expires_at is not null);
+
+-- Whether a try of this kind is made from a picture (imagen.try_kinds).
+create or replace function imagen_private.needs_source(kind text)
+ returns boolean
+ language sql
+ immutable
+ set search_path to ''
+as $$
+  select coalesce((select k.needs_source from imagen.try_kinds() k where k.kind = needs_source.kind), false)
+$$;
+grant execute on function imagen_private.needs_source(text) to authenticated, service_role;
 
 -- A value as a refusal quotes it: at most 40 characters (a number of 131,000 digits is no message).
 create or replace function imagen_private.shown(value jsonb)
@@ -142,7 +154,7 @@ as $$
 declare
   _problem text := imagen_private.settings_problem(new.kind, new.settings);
 begin
-  if _problem is null and (select k.needs_source from imagen.try_kinds() k where k.kind = new.kind)
+  if _problem is null and imagen_private.needs_source(new.kind)
      and (new.series_id is null or new.settings ->> 'source_path' is null) then
     _problem := format('kind: a %s try is made from a picture of its series (source_path)', new.kind);
   end if;
@@ -150,6 +162,74 @@ begin
     raise exception '%', _problem using errcode = '22023';
   end if;
   new.settings := imagen_private.integers_as_integers(new.settings);
+  return new;
+end;
+$$;
+
+-- A series' kind and settings, checked (defaults filled in) when either is written, and its count
+-- within n's rule when it is written: never on the other writes (a pick, a favourite). A kind
+-- with a source needs the picture it is made from.
+create or replace function imagen.series_check_settings()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+begin
+  if tg_op = 'INSERT' or (new.kind, new.settings) is distinct from (old.kind, old.settings) then
+    new.settings := imagen_private.checked_settings(new.kind, new.settings);
+    if tg_op = 'INSERT' and new.parent_image_id is null
+       and imagen_private.needs_source(new.kind) then
+      raise exception 'parent_image_id: a % series is made from one of your pictures', new.kind
+        using errcode = '22023';
+    end if;
+  end if;
+  if tg_op = 'INSERT' or new.count is distinct from old.count then
+    perform imagen_private.assert_valid_n(new.count);
+  end if;
+  return new;
+end;
+$$;
+
+-- A try of a series takes its series' kind and settings, with its own seed (the series' base seed
+-- + index - 1, or random) and, for a variation, the path of the picture it is made from, read
+-- through RLS from the series' parent picture: users never name a path. A solo try's settings are
+-- checked like a series'; it cannot be of a kind that needs a source. Its index is within n's rule.
+create or replace function imagen.jobs_take_their_settings()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _series imagen.series;
+  _source text;
+begin
+  if new.series_id is null then
+    if imagen_private.needs_source(new.kind) then
+      raise exception 'kind: a % try is made from one of your pictures, in a series (vary_image)', new.kind
+        using errcode = '22023';
+    end if;
+    new.settings := imagen_private.checked_settings(new.kind, new.settings);
+    new.settings := new.settings || jsonb_build_object(
+      'seed', coalesce((new.settings ->> 'seed')::bigint, imagen_private.try_seed(null, 1)));
+    return new;
+  end if;
+  perform imagen_private.assert_valid_n(new.series_idx);
+  -- A series the caller cannot see is refused by the insert policy and the foreign key.
+  select * into _series from imagen.series s where s.id = new.series_id;
+  if not found then
+    return new;
+  end if;
+  new.kind := _series.kind;
+  new.settings := _series.settings || jsonb_build_object(
+    'seed', imagen_private.try_seed((_series.settings ->> 'seed')::bigint, new.series_idx));
+  if imagen_private.needs_source(new.kind) then
+    select i.path into _source from imagen.images i where i.id = _series.parent_image_id;
+    if _source is null then
+      raise exception 'parent_image_id: the picture series % is made from was deleted', new.series_id
+        using errcode = '22023';
+    end if;
+    new.settings := new.settings || jsonb_build_object('source_path', _source);
+  end if;
   return new;
 end;
 $$;

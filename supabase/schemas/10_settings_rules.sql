@@ -69,6 +69,17 @@ as $$
 $$;
 grant execute on function imagen.try_kinds() to authenticated, service_role;
 
+-- Whether a try of this kind is made from a picture (imagen.try_kinds).
+create or replace function imagen_private.needs_source(kind text)
+ returns boolean
+ language sql
+ immutable
+ set search_path to ''
+as $$
+  select coalesce((select k.needs_source from imagen.try_kinds() k where k.kind = needs_source.kind), false)
+$$;
+grant execute on function imagen_private.needs_source(text) to authenticated, service_role;
+
 -- The same rules as one jsonb value, field -> rule, for the RPCs that read one field's rule.
 create or replace function imagen_private.settings_rules_by_field()
  returns jsonb

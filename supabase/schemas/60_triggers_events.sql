@@ -192,7 +192,7 @@ begin
   if tg_op = 'INSERT' or (new.kind, new.settings) is distinct from (old.kind, old.settings) then
     new.settings := imagen_private.checked_settings(new.kind, new.settings);
     if tg_op = 'INSERT' and new.parent_image_id is null
-       and (select k.needs_source from imagen.try_kinds() k where k.kind = new.kind) then
+       and imagen_private.needs_source(new.kind) then
       raise exception 'parent_image_id: a % series is made from one of your pictures', new.kind
         using errcode = '22023';
     end if;
@@ -221,7 +221,7 @@ declare
   _source text;
 begin
   if new.series_id is null then
-    if (select k.needs_source from imagen.try_kinds() k where k.kind = new.kind) then
+    if imagen_private.needs_source(new.kind) then
       raise exception 'kind: a % try is made from one of your pictures, in a series (vary_image)', new.kind
         using errcode = '22023';
     end if;
@@ -239,7 +239,7 @@ begin
   new.kind := _series.kind;
   new.settings := _series.settings || jsonb_build_object(
     'seed', imagen_private.try_seed((_series.settings ->> 'seed')::bigint, new.series_idx));
-  if (select k.needs_source from imagen.try_kinds() k where k.kind = new.kind) then
+  if imagen_private.needs_source(new.kind) then
     select i.path into _source from imagen.images i where i.id = _series.parent_image_id;
     if _source is null then
       raise exception 'parent_image_id: the picture series % is made from was deleted', new.series_id
@@ -265,7 +265,7 @@ as $$
 declare
   _problem text := imagen_private.settings_problem(new.kind, new.settings);
 begin
-  if _problem is null and (select k.needs_source from imagen.try_kinds() k where k.kind = new.kind)
+  if _problem is null and imagen_private.needs_source(new.kind)
      and (new.series_id is null or new.settings ->> 'source_path' is null) then
     _problem := format('kind: a %s try is made from a picture of its series (source_path)', new.kind);
   end if;
