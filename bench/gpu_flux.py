@@ -8,7 +8,7 @@ time limit still leaves what it got):
 2. where a picture's time goes: the 4 denoising steps, the VAE decode, and the copy back to the
    host (`postprocess` to PIL: .cpu(), float, numpy, uint8) — the part of result.images[0] the
    GPU waits through — and the renderer's own tail (`postprocess` to a tensor, then
-   imagen.rendering.render.to_picture: 8 bits on the device, then the copy), plus a step preview
+   imagen.rendering.calls.to_picture: 8 bits on the device, then the copy), plus a step preview
    (imagen.rendering.preview) and the PNG encode on their own;
 3. through the real worker loop (Worker over the memory queue and local storage, claim-ahead and
    store overlap on, as a GPU renderer gets by default): the GPU's idle share between consecutive
@@ -188,10 +188,10 @@ class TimedRenderer:
         self.callbacks = 0
 
     def render(self, job, on_step=None):
-        def timed_step(step, latents=None):
+        def timed_step(step, latents=None, **shown):
             started = time.perf_counter()
             try:
-                return on_step(step, latents)
+                return on_step(step, latents, **shown)
             finally:
                 self.callback_seconds += time.perf_counter() - started
                 self.callbacks += 1

@@ -80,9 +80,9 @@ class PacedRenderer:
         self.inner, self.model, self.device, self.step_s = inner, inner.model, inner.device, step_s
 
     def render(self, job, on_step=None):
-        def paced(step: int, latents=None) -> bool:
+        def paced(step: int, latents=None, **shown) -> bool:
             time.sleep(self.step_s)
-            return on_step(step, latents) if on_step is not None else True
+            return on_step(step, latents, **shown) if on_step is not None else True
 
         return self.inner.render(job, paced)
 

@@ -7,8 +7,11 @@
 
 -- Every field's rule, published. The one place these numbers and words are written.
 --   part: 'request' (n: how many tries, not a setting of one), 'settings' (what a user gives),
---         'derived' (written by the database for the worker: a variation's source_path).
---   kind: how the value is typed and checked: integer, decimal, choice, text, picture.
+--         'derived' (written by the database for the worker: the source_path of a try made from a
+--         picture).
+--   kind: how the value is typed and checked: integer, decimal, choice, text, picture (a path in
+--         Storage; a user's own, given in settings, is checked by imagen_private.mask_problem, and
+--         max_value is its size in bytes). The worker fetches every picture field of a try.
 --   kinds: the kinds of work it belongs to (NULL: every kind); a setting of another kind is refused.
 --   required: a try of those kinds must have it (after defaults are filled in).
 --   label, unit, step, position, form: what a generated form shows, in position order.
@@ -27,6 +30,8 @@ as $$
            when l.field = 'model' then format('%s must be a model id of 1 to %s characters', l.field, l.max_chars)
            when l.kind = 'text' then format('%s must be at most %s characters', l.field, l.max_chars)
            when l.kind = 'choice' then format('%s must be one of %s', l.field, array_to_string(l.choices, ', '))
+           when l.kind = 'picture' and l.part = 'settings'
+             then format('%s must be a PNG mask of at most %s bytes that you uploaded to your masks folder', l.field, l.max_value)
            when l.kind = 'picture' then format('%s must be a picture of yours', l.field)
            when l.multiple_of is not null
              then format('%s must be a multiple of %s between %s and %s', l.field, l.multiple_of, l.min_value, l.max_value)
@@ -53,19 +58,20 @@ as $$
 $$;
 grant execute on function imagen.settings_rules() to authenticated, service_role;
 
--- The kinds of work a try can be, and whether one needs a source picture. A renderer is chosen
--- by kind (the worker's `Renderer.kind`); a kind with a source is made from one of the user's
--- pictures (vary_image), never queued on its own.
+-- The kinds of work a try can be, whether one needs a source picture, and how many tries a
+-- series of the kind may have (and has when not told). A renderer is chosen by kind (the
+-- worker's `Renderer.kinds`); a kind with a source is made from one of the user's pictures
+-- (create_from_image), never queued on its own.
 create or replace function imagen.try_kinds()
- returns table(kind text, needs_source boolean, label text)
+ returns table(kind text, needs_source boolean, label text, max_tries integer, default_tries integer)
  language sql
  immutable
  set search_path to ''
 as $$
   select * from (values
-    ('generate', false, 'New picture'),
-    ('vary', true, 'Variation')
-  ) as k(kind, needs_source, label)
+    ('generate', false, 'New picture', 10, 4),
+    ('vary', true, 'Variation', 10, 4)
+  ) as k(kind, needs_source, label, max_tries, default_tries)
 $$;
 grant execute on function imagen.try_kinds() to authenticated, service_role;
 
@@ -263,3 +269,67 @@ as $$
   end
 $$;
 grant execute on function imagen_private.try_seed(bigint,integer) to authenticated, service_role;
+
+-- A series of this kind has at most its kind's max_tries (an upscale 4), within n's rule.
+create or replace function imagen_private.assert_tries_of_kind(kind text, count integer)
+ returns void
+ language plpgsql
+ stable
+ set search_path to ''
+as $$
+declare
+  _max integer := (select k.max_tries from imagen.try_kinds() k where k.kind = assert_tries_of_kind.kind);
+begin
+  perform imagen_private.assert_valid_n(count);
+  if count > _max then
+    raise exception 'n must be between 1 and % for a series of kind %, got %', _max, kind, count
+      using errcode = '22023';
+  end if;
+end;
+$$;
+grant execute on function imagen_private.assert_tries_of_kind(text,integer) to authenticated, service_role;
+
+-- What is wrong with a mask a user gives for a picture of width x height, or NULL. It must be
+-- an object the caller sees (RLS: their own folder) under <user id>/masks/, a PNG within the
+-- rule's bytes, of the picture's size, with something painted. Storage knows the bytes and the
+-- type; the size and the painted pixels are what the upload said (its user_metadata: width,
+-- height, painted), and the worker checks the PNG itself before it renders. Someone else's mask
+-- is refused with the same words as a missing one: nobody learns whether it exists.
+create or replace function imagen_private.mask_problem(field text, path text, width integer, height integer)
+ returns text
+ language plpgsql
+ stable
+ set search_path to ''
+as $$
+declare
+  _rule jsonb := imagen_private.settings_rules_by_field() -> field;
+  _object record;
+  _said jsonb;
+begin
+  select o.metadata, coalesce(o.user_metadata, '{}'::jsonb) as user_metadata into _object
+  from storage.objects o
+  where o.bucket_id = 'imagen' and o.name = path
+    and (storage.foldername(o.name))[1] = (select auth.uid())::text
+    and (storage.foldername(o.name))[2] = 'masks';
+  if not found then
+    return format('%s must be a mask you uploaded to your masks folder (<your user id>/masks/<name>.png), got %s',
+                  field, imagen_private.shown(to_jsonb(path)));
+  end if;
+  if _object.metadata ->> 'mimetype' is distinct from 'image/png' then
+    return format('%s must be a PNG, got %s', field, coalesce(_object.metadata ->> 'mimetype', 'no type'));
+  end if;
+  if coalesce((_object.metadata ->> 'size')::bigint, 0) > (_rule ->> 'max_value')::bigint then
+    return format('%s must be at most %s bytes, got %s', field, _rule ->> 'max_value', _object.metadata ->> 'size');
+  end if;
+  _said := _object.user_metadata;
+  if (_said ->> 'width', _said ->> 'height') is distinct from (width::text, height::text) then
+    return format('%s is %sx%s, the picture %sx%s: paint the mask over the picture itself', field,
+                  coalesce(_said ->> 'width', '?'), coalesce(_said ->> 'height', '?'), width, height);
+  end if;
+  if jsonb_typeof(_said -> 'painted') is distinct from 'number' or (_said ->> 'painted')::numeric <= 0 then
+    return format('%s is empty: paint the region to repaint', field);
+  end if;
+  return null;
+end;
+$$;
+grant execute on function imagen_private.mask_problem(text,text,integer,integer) to authenticated, service_role;

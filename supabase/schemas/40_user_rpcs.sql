@@ -28,7 +28,7 @@ declare
   _series imagen.series;
   _try_ids uuid[];
 begin
-  perform imagen_private.assert_valid_n(n);
+  perform imagen_private.assert_tries_of_kind(kind, n);
   insert into imagen.series (kind, settings, count, parent_image_id)
   values (kind, settings, n, parent_image_id)
   returning * into _series;
@@ -69,11 +69,28 @@ as $$
 $$;
 grant execute on function imagen_private.shared_settings(jsonb) to authenticated, service_role;
 
--- "More like this": a child series of n variations of one of the caller's pictures (its prompt and
--- settings, new seeds unless one is given), each rendered from that picture with `strength`
--- percent of it anew. The same rules, cap and RLS as create_series: bad input raises 22023 naming
--- the field and writes nothing.
-create or replace function imagen.vary_image(image_id uuid, n integer default ((imagen_private.settings_rules_by_field() #>> '{n,default_value}'::text[]))::integer, strength integer default ((imagen_private.settings_rules_by_field() #>> '{strength,default_value}'::text[]))::integer, seed bigint default null::bigint)
+-- A child series' settings: what every kind shares of its source picture's (prompt, model, size,
+-- steps, style, guidance; never the seed), under what the caller gives for the kind.
+create or replace function imagen_private.child_settings(kind text, source jsonb, given jsonb)
+ returns jsonb
+ language plpgsql
+ stable
+ set search_path to ''
+as $$
+declare
+  _settings jsonb := imagen_private.shared_settings(source) || coalesce(given, '{}'::jsonb);
+begin
+  return _settings;
+end;
+$$;
+grant execute on function imagen_private.child_settings(text,jsonb,jsonb) to authenticated, service_role;
+
+-- A child series of n tries of a kind made from one of the caller's pictures (imagen.try_kinds:
+-- vary, upscale, edit), its settings the picture's with `settings` over them (the kind's own:
+-- strength; factor, refine; mask_path, a new prompt; a seed). n defaults to the kind's
+-- default_tries. The same rules, cap and RLS as create_series: bad input raises 22023 naming the
+-- field and writes nothing; a picture that is not the caller's is refused as a missing one.
+create or replace function imagen.create_from_image(image_id uuid, kind text, n integer default null, settings jsonb default '{}'::jsonb)
  returns jsonb
  language plpgsql
  set search_path to ''
@@ -81,17 +98,38 @@ as $$
 declare
   _source jsonb;
 begin
+  if not imagen_private.needs_source(kind) then
+    raise exception 'kind must be one of %, got %',
+      (select string_agg(k.kind, ', ') from imagen.try_kinds() k where k.needs_source), coalesce(kind, 'null')
+      using errcode = '22023';
+  end if;
+  if jsonb_typeof(coalesce(create_from_image.settings, '{}'::jsonb)) <> 'object' then
+    raise exception 'settings must be a JSON object' using errcode = '22023';
+  end if;
   select j.settings into _source
   from imagen.images i join imagen.jobs j on j.id = i.job_id
-  where i.id = vary_image.image_id;
+  where i.id = create_from_image.image_id;
   if not found then
-    raise exception 'image_id % is not one of your pictures', vary_image.image_id using errcode = '22023';
+    raise exception 'image_id % is not one of your pictures', create_from_image.image_id using errcode = '22023';
   end if;
-  return imagen_private.start_series('vary',
-    imagen_private.shared_settings(_source)
-      || jsonb_build_object('strength', vary_image.strength, 'seed', vary_image.seed),
-    n, vary_image.image_id);
+  return imagen_private.start_series(kind, imagen_private.child_settings(kind, _source, create_from_image.settings),
+    coalesce(n, (select k.default_tries from imagen.try_kinds() k where k.kind = create_from_image.kind)),
+    create_from_image.image_id);
 end;
+$$;
+comment on function imagen.create_from_image(uuid,text,integer,jsonb) is
+  'Creates a child series of n tries of a kind made from one of your pictures (vary, upscale, edit) with these settings over the picture''s; returns it with its try_ids.';
+grant execute on function imagen.create_from_image(uuid,text,integer,jsonb) to authenticated, service_role;
+
+-- "More like this": create_from_image(image_id, 'vary', ...) with its arguments, kept for callers
+-- of the first release.
+create or replace function imagen.vary_image(image_id uuid, n integer default ((imagen_private.settings_rules_by_field() #>> '{n,default_value}'::text[]))::integer, strength integer default ((imagen_private.settings_rules_by_field() #>> '{strength,default_value}'::text[]))::integer, seed bigint default null::bigint)
+ returns jsonb
+ language sql
+ set search_path to ''
+as $$
+  select imagen.create_from_image(vary_image.image_id, 'vary', n,
+    jsonb_build_object('strength', vary_image.strength, 'seed', vary_image.seed));
 $$;
 comment on function imagen.vary_image(uuid,integer,integer,bigint) is
   'Creates a child series of n variations of one of your pictures (image-to-image, new seeds); returns it with its try_ids.';

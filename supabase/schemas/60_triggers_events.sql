@@ -181,13 +181,16 @@ create trigger jobs_enforce_unfinished_cap_on_retry
   execute function imagen.jobs_enforce_unfinished_cap_on_retry();
 
 -- A series' kind and settings, checked (defaults filled in) when either is written, and its count
--- within n's rule when it is written: never on the other writes (a pick, a favourite). A kind
--- with a source needs the picture it is made from.
+-- within n's rule and its kind's max_tries when it is written: never on the other writes (a pick,
+-- a favourite). A kind with a source needs the picture it is made from; a picture a user gives
+-- (an edit's mask) must be theirs and fit the picture (imagen_private.mask_problem).
 create or replace function imagen.series_check_settings()
  returns trigger
  language plpgsql
  set search_path to ''
 as $$
+declare
+  _problem text;
 begin
   if tg_op = 'INSERT' or (new.kind, new.settings) is distinct from (old.kind, old.settings) then
     new.settings := imagen_private.checked_settings(new.kind, new.settings);
@@ -196,9 +199,18 @@ begin
       raise exception 'parent_image_id: a % series is made from one of your pictures', new.kind
         using errcode = '22023';
     end if;
+    select imagen_private.mask_problem(r.field, new.settings ->> r.field,
+                                       (new.settings ->> 'width')::integer, (new.settings ->> 'height')::integer)
+    into _problem
+    from imagen.settings_rules() r
+    where r.kind = 'picture' and r.part = 'settings' and new.settings ? r.field
+    order by r.position limit 1;
+    if _problem is not null then
+      raise exception '%', _problem using errcode = '22023';
+    end if;
   end if;
-  if tg_op = 'INSERT' or new.count is distinct from old.count then
-    perform imagen_private.assert_valid_n(new.count);
+  if tg_op = 'INSERT' or (new.kind, new.count) is distinct from (old.kind, old.count) then
+    perform imagen_private.assert_tries_of_kind(new.kind, new.count);
   end if;
   return new;
 end;

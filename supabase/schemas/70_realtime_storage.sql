@@ -40,3 +40,16 @@ create policy "imagen bucket: owners read their own folder" on storage.objects
 create policy "imagen bucket: owners delete their own folder" on storage.objects
   for delete to authenticated
   using (bucket_id = 'imagen' and (storage.foldername(name))[1] = (select auth.uid())::text);
+
+-- The one thing users write to Storage themselves: an edit's mask, a PNG at
+-- {owner}/masks/{name}.png (imagen_private.mask_problem checks it when an edit names it). Never
+-- over a picture: the masks folder is theirs alone, and there is no update policy (no upsert).
+create policy "imagen bucket: owners upload masks to their masks folder" on storage.objects
+  for insert to authenticated
+  with check (
+    bucket_id = 'imagen'
+    and (storage.foldername(name))[1] = (select auth.uid())::text
+    and (storage.foldername(name))[2] = 'masks'
+    and array_length(storage.foldername(name), 1) = 2
+    and name like '%.png'
+  );

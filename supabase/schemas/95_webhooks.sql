@@ -118,7 +118,7 @@ begin
   if new.status in ('done', 'failed') then
     select * into _image from imagen.images i where i.id = new.image_id;
     perform imagen_private.queue_webhook(new.owner_id, 'try.' || new.status, jsonb_strip_nulls(jsonb_build_object(
-      'try_id', new.id, 'series_id', new.series_id, 'series_idx', new.series_idx, 'status', new.status,
+      'try_id', new.id, 'kind', new.kind, 'series_id', new.series_id, 'series_idx', new.series_idx, 'status', new.status,
       'image_id', new.image_id, 'bucket', _image.bucket, 'path', _image.path, 'error', new.error)));
   end if;
   if new.series_id is not null
@@ -128,7 +128,7 @@ begin
                    where j.series_id = new.series_id and j.status = any(imagen_private.unfinished_statuses())) then
       perform set_config('imagen.series_done_' || replace(new.series_id::text, '-', ''), '1', true);
       perform imagen_private.queue_webhook(new.owner_id, 'series.done', (
-        select jsonb_build_object('series_id', new.series_id,
+        select jsonb_build_object('series_id', new.series_id, 'kind', new.kind,
                                   'done', count(*) filter (where j.status = 'done'),
                                   'failed', count(*) filter (where j.status = 'failed'),
                                   'cancelled', count(*) filter (where j.status = 'cancelled'))
@@ -151,7 +151,7 @@ create or replace function imagen_private.series_webhook_events()
 as $$
 begin
   perform imagen_private.queue_webhook(new.owner_id, 'winner.picked', jsonb_build_object(
-    'series_id', new.id, 'image_id', new.selected_image_id,
+    'series_id', new.id, 'kind', new.kind, 'image_id', new.selected_image_id,
     'try_id', (select i.job_id from imagen.images i where i.id = new.selected_image_id)));
   return null;
 end;

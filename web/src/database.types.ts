@@ -335,6 +335,9 @@ isOneToOne: false
         isOneToOne: true
         isSetofReturn: false
       } },
+"create_from_image":
+{ Args: { "image_id": string,"kind": string,"n"?: number,"settings"?: Json }; Returns: Json
+                           },
 "create_series":
 { Args: { "n"?: number,"prompt": string,"settings"?: Json }; Returns: Json
                            },
@@ -583,7 +586,7 @@ isOneToOne: false
       } },
 "try_kinds":
 { Args: Record<PropertyKey, never>; Returns: {
-              "kind": string,"label": string,"needs_source": boolean
+              "default_tries": number,"kind": string,"label": string,"max_tries": number,"needs_source": boolean
             }[]
                            },
 "vary_image":

@@ -205,7 +205,8 @@ class Renderer(Protocol):
     kinds: frozenset[str]  # the kinds of work it renders (imagen.try_kinds): the claim hands out only those
 
     def render(self, job: Job, on_step: Callable[..., bool] | None = None, **inputs: Image.Image) -> Image.Image:
-        """Renders `job` by its kind; on_step(step, latents=None) after each step returns False to
-        abort (RenderAborted). Renderers that can pass the step's latents (for a preview) do. A
-        kind with a source is called with source=<its picture>, fetched by
-        imagen.transports.inputs (the loop never reads storage for it)."""
+        """Renders `job` by its kind; on_step(step, latents=None, size=None) after each step
+        returns False to abort (RenderAborted). Renderers that can pass the step's latents (for a
+        preview; of a picture of size (height, width) when not the try's) do. A kind made from
+        pictures is called with them by name (source=, mask=: each picture setting without its
+        "_path"), fetched by imagen.transports.inputs (the loop never reads storage for it)."""

@@ -261,15 +261,21 @@ export const SETTINGS_RULES = {
 export interface TryKind {
   label: string;
   needs_source: boolean;
+  max_tries: number;
+  default_tries: number;
 }
 
 export const TRY_KINDS = {
   "generate": {
+    "default_tries": 4,
     "label": "New picture",
+    "max_tries": 10,
     "needs_source": false,
   },
   "vary": {
+    "default_tries": 4,
     "label": "Variation",
+    "max_tries": 10,
     "needs_source": true,
   },
 } as const satisfies Record<string, TryKind>;

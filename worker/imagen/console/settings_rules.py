@@ -238,11 +238,15 @@ SETTINGS_RULES: dict[str, dict[str, object]] = {
 
 TRY_KINDS: dict[str, dict[str, object]] = {
     "generate": {
+        "default_tries": 4,
         "label": "New picture",
+        "max_tries": 10,
         "needs_source": False,
     },
     "vary": {
+        "default_tries": 4,
         "label": "Variation",
+        "max_tries": 10,
         "needs_source": True,
     },
 }

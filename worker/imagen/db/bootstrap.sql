@@ -304,6 +304,9 @@ begin
     grant all on storage.objects to anon, authenticated, service_role;
     grant all on storage.objects to postgres with grant option;
   end if;
+  -- supabase/storage migration 0025-custom-metadata: what the uploader said of the object
+  -- (multipart field `metadata`, or the x-metadata header).
+  alter table storage.objects add column if not exists user_metadata jsonb;
 end
 $$;
 

@@ -54,7 +54,7 @@ class Finisher:
         job = lease.job
         storing = time.perf_counter()
         try:
-            data = encode_png(image, job_metadata(job, self.model))
+            data = encode_png(image, job_metadata(job, self.model, image))
             self.storage.put(job.storage_path, data)
             self._store_thumbnail(job, image)
             self.queue.complete(job, self.storage.bucket, job.storage_path, len(data))

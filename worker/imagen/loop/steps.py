@@ -33,27 +33,28 @@ class StepReports:
         """The render's on_step for this try: False once the try has a reason to stop."""
         job = lease.job
 
-        def on_step(step: int, latents=None) -> bool:
+        def on_step(step: int, latents=None, size: tuple[int, int] | None = None) -> bool:
             lease.progress = step
             self.observer.tick()
             if self.on_progress is not None:
                 self.on_progress(job, step)
             if self.progress is not None:
-                preview = step_preview(job, latents) if self.previews and self.progress.previews else None
+                preview = step_preview(job, latents, size) if self.previews and self.progress.previews else None
                 self.progress.publish(job, step, preview)
             return lease.abort_reason is None
 
         return on_step
 
 
-def step_preview(job: Job, latents) -> Callable[[], bytes] | None:
-    """The step's preview, started here and encoded by the publisher (see start_preview)."""
+def step_preview(job: Job, latents, size: tuple[int, int] | None = None) -> Callable[[], bytes] | None:
+    """The step's preview, started here and encoded by the publisher (see start_preview): of the
+    latents of a picture of `size` (height, width; an upscale's tile), the try's by default."""
     if latents is None:
         return None
     from imagen.rendering.preview import start_preview  # torch: only renderers that pass latents have it
 
     try:
-        return start_preview(latents, job.height, job.width)
+        return start_preview(latents, *(size or (job.height, job.width)))
     except Exception as exc:  # a preview is a nicety; the render goes on without it
         log.debug("no preview for %s: %s", job.label, exc)
         return None

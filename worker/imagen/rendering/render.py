@@ -3,6 +3,7 @@ and kept resident."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -14,14 +15,14 @@ from PIL import Image
 from imagen.config import ConfigError, ModelLoadError, model_folder
 from imagen.jobs import BadSettings, Job, RenderAborted
 from imagen.plugins import MODELS, plugin
+from imagen.rendering.calls import FLUX_CALL_DEFAULTS, from_resident, model_options
 from imagen.rendering.compile import compile_denoiser, warm_up
+from imagen.rendering.kinds import KINDS
 from imagen.rendering.memory import apply_memory_mode, free_accelerator_bytes, resolve_memory_mode
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-# FLUX.1-schnell is distilled for few steps without guidance; 256 tokens is its prompt limit.
-FLUX_CALL_DEFAULTS = {"guidance_scale": 0.0, "max_sequence_length": 256}
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -62,41 +63,6 @@ def load_pipeline(model: str, dtype: torch.dtype):
         raise ModelLoadError(f"cannot load IMAGEN_MODEL={model!r}: {exc}".splitlines()[0]) from exc
 
 
-def model_options(job: Job, flux: bool) -> dict:
-    """The model's own call options (FLUX.1-schnell's), with the try's guidance over them when it has one."""
-    guidance = {"guidance_scale": float(job.settings["guidance"])} if "guidance" in job.settings else {}
-    return (FLUX_CALL_DEFAULTS if flux else {}) | guidance
-
-
-def variation_call(job: Job, source: Image.Image, flux: bool) -> dict:
-    """The image-to-image call of a variation: its source at the try's size, `strength` % anew."""
-    strength = job.settings["strength"] / 100
-    picture = source.convert("RGB").resize((job.width, job.height), Image.Resampling.LANCZOS)
-    call = {"image": picture, "strength": strength,
-            "num_inference_steps": image_to_image_steps(job.steps, strength, flux)}  # fmt: skip
-    if flux:  # FLUX's image-to-image renders at its default size unless told
-        call |= {"width": job.width, "height": job.height}
-    return call
-
-
-def image_to_image_steps(steps: int, strength: float, flux: bool) -> int:
-    """num_inference_steps that makes an image-to-image pipeline run `steps` steps: diffusers runs
-    only the last `strength` of them (get_timesteps: FLUX keeps n - int(n - n * strength), SDXL
-    int(n * strength)). So a variation's steps are the steps it renders, as a try's are."""
-    n = steps
-    while (n - int(max(n - n * strength, 0)) if flux else min(int(n * strength), n)) < steps:
-        n += 1
-    return n
-
-
-def to_picture(image: torch.Tensor) -> Image.Image:
-    """A decoded (3, H, W) picture in 0..1 → PIL, rounded to 8 bits as diffusers' numpy_to_pil
-    does but where the picture is: on a GPU the conversion would otherwise run on the CPU after a
-    copy of 4 bytes a channel, with the GPU idle (~20 ms, 3 % of a 1024² FLUX picture on an H200)."""
-    pixels = image.float().mul(255).round().to(torch.uint8).permute(1, 2, 0)
-    return Image.fromarray(pixels.cpu().numpy(), "RGB")
-
-
 def quantize_float8(module: torch.nn.Module, device: str) -> str:
     """Lossy: the module's linear layers in float8 with torchao. Dynamic float8 activations and
     weights (row-wise scales) where the GPU has float8 matmuls (compute capability 8.9 and up);
@@ -118,8 +84,7 @@ def quantize_float8(module: torch.nn.Module, device: str) -> str:
 
 
 class DiffusersRenderer:
-    # A new picture from the prompt, and a variation from a source picture (image-to-image).
-    kinds = frozenset({"generate", "vary"})
+    kinds = frozenset(KINDS)  # imagen.rendering.kinds: new pictures, variations, upscales, edits
 
     def __init__(
         self,
@@ -154,7 +119,8 @@ class DiffusersRenderer:
         # The tries of a series share a prompt: encode it once, reuse it for every try.
         self.share_prompt_embeddings = share_prompt_embeddings
         self._prompt_cache: tuple[str, dict] | None = None
-        self._image_to_image = None
+        self._derived: dict[str, object] = {}
+        self.sizes = tuple(sizes)  # the sizes it serves; an upscale's tile is the largest
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
         started = time.perf_counter()
@@ -222,33 +188,33 @@ class DiffusersRenderer:
             self._prompt_cache = (prompt, {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled})
         return self._prompt_cache[1]
 
-    def image_to_image(self):
-        """The image-to-image pipeline over the resident components (diffusers' from_pipe: the
-        same transformer, VAE and text encoders, compiled or quantized as they are; nothing is
-        loaded again), made on the first variation."""
-        if self._image_to_image is None:
-            from diffusers import AutoPipelineForImage2Image
+    def derived(self, task: str):
+        """The resident model's "image-to-image" or "inpainting" pipeline (calls.from_resident),
+        made when a try first needs it."""
+        if task not in self._derived:
+            self._derived[task] = from_resident(self.pipe, task)
+        return self._derived[task]
 
-            self._image_to_image = AutoPipelineForImage2Image.from_pipe(self.pipe)
-            self._image_to_image.set_progress_bar_config(disable=True)
-        return self._image_to_image
-
-    def render(
-        self, job: Job, on_step: Callable[[int], bool] | None = None, source: Image.Image | None = None
-    ) -> Image.Image:
-        """Renders `job`; on_step(step) is called after each step and returns False to abort. A
-        variation (kind vary) renders from `source`, its strength percent of it anew."""
+    def render(self, job: Job, on_step: Callable[..., bool] | None = None, **inputs: Image.Image) -> Image.Image:
+        """Renders `job` by its kind (rendering.kinds), with its pictures (source, mask) if any;
+        on_step(step, latents, size) after each step returns False to abort."""
         self.check_size(job.width, job.height)
-        pipe, call = self.pipe, {"width": job.width, "height": job.height, "num_inference_steps": job.steps}
-        if job.kind == "vary":
-            if source is None:
-                raise BadSettings("a variation needs the picture it varies")
-            pipe, call = self.image_to_image(), variation_call(job, source, self.is_flux)
+        if job.kind not in KINDS:
+            raise BadSettings(f"kind {job.kind!r} is not a kind of work this renderer knows")
+        if missing := [name for name in list(inspect.signature(KINDS[job.kind]).parameters)[3:] if name not in inputs]:
+            raise BadSettings(f"a {job.kind} try needs its {' and '.join(missing)} picture")
+        return KINDS[job.kind](self, job, on_step, **inputs)
+
+    def run(self, pipe, call: dict, job: Job, on_step, *, seed: int | None = None, step_of=None, size=None):
+        """One pipeline call for `job` (its prompt, seed, options over `call`): the decoded (3, H, W)
+        picture. on_step gets the try's step (step_of maps the call's) and the latents (of `size`)."""
         aborted = False
 
         def step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
             nonlocal aborted
-            if on_step is not None and not on_step(min(step + 1, job.steps), callback_kwargs.get("latents")):
+            done = min(step + 1 if step_of is None else step_of(step + 1), job.steps)
+            shown = {"size": size} if size else {}  # only a picture not of the try's size says so
+            if on_step is not None and not on_step(done, callback_kwargs.get("latents"), **shown):
                 aborted = True
                 pipe._interrupt = True
             return callback_kwargs
@@ -258,7 +224,7 @@ class DiffusersRenderer:
             **self._prompt_inputs(prompt),
             **call,
             # A CPU generator gives the same noise for a seed on any device.
-            generator=torch.Generator("cpu").manual_seed(job.seed),
+            generator=torch.Generator("cpu").manual_seed(job.seed if seed is None else seed),
             callback_on_step_end=step_end,
             output_type="pt",
             **model_options(job, self.is_flux),
@@ -266,4 +232,4 @@ class DiffusersRenderer:
         # An interrupted pipeline still decodes a picture; it must not be stored.
         if aborted:
             raise RenderAborted(job.label)
-        return to_picture(result.images[0])
+        return result.images[0]
