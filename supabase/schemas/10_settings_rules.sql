@@ -53,7 +53,11 @@ as $$
     ('style', 'settings', 'text', null, false, 'Style', null, null, 80, true, null, null, null, 200, null, null, null),
     ('seed', 'settings', 'integer', null, false, 'Seed', null, 1, 90, true, 0, 4294967295, null, null, null, null, null),
     ('strength', 'settings', 'integer', '{vary}', true, 'Strength', '%', 5, 100, true, 5, 95, null, null, null, '35', 70),
-    ('source_path', 'derived', 'picture', '{vary}', false, 'Source picture', null, null, 110, false, null, null, null, null, null, null, null)
+    -- An upscale enlarges its picture factor times and re-draws refine % of it, tile by tile: low,
+    -- so details are redrawn and the picture stays the same.
+    ('factor', 'settings', 'integer', '{upscale}', true, 'Factor', '×', 1, 102, true, 2, 4, null, null, null, '2', null),
+    ('refine', 'settings', 'integer', '{upscale}', true, 'Refine', '%', 5, 104, true, 5, 60, null, null, null, '25', null),
+    ('source_path', 'derived', 'picture', '{vary,upscale}', false, 'Source picture', null, null, 110, false, null, null, null, null, null, null, null)
   ) as l(field, part, kind, kinds, required, label, unit, step, position, form, min_value, max_value, multiple_of, max_chars, choices, default_value, strong_value)
 $$;
 grant execute on function imagen.settings_rules() to authenticated, service_role;
@@ -70,7 +74,8 @@ create or replace function imagen.try_kinds()
 as $$
   select * from (values
     ('generate', false, 'New picture', 10, 4),
-    ('vary', true, 'Variation', 10, 4)
+    ('vary', true, 'Variation', 10, 4),
+    ('upscale', true, 'Upscale', 4, 1)
   ) as k(kind, needs_source, label, max_tries, default_tries)
 $$;
 grant execute on function imagen.try_kinds() to authenticated, service_role;

@@ -70,7 +70,8 @@ $$;
 grant execute on function imagen_private.shared_settings(jsonb) to authenticated, service_role;
 
 -- A child series' settings: what every kind shares of its source picture's (prompt, model, size,
--- steps, style, guidance; never the seed), under what the caller gives for the kind.
+-- steps, style, guidance; never the seed), under what the caller gives for the kind. An upscale
+-- is factor times its source's size; one over the size rules is refused naming both sizes.
 create or replace function imagen_private.child_settings(kind text, source jsonb, given jsonb)
  returns jsonb
  language plpgsql
@@ -79,7 +80,24 @@ create or replace function imagen_private.child_settings(kind text, source jsonb
 as $$
 declare
   _settings jsonb := imagen_private.shared_settings(source) || coalesce(given, '{}'::jsonb);
+  _factor jsonb;
+  _width jsonb := imagen_private.settings_rules_by_field() -> 'width';
 begin
+  if kind = 'upscale' then
+    _factor := coalesce(_settings -> 'factor', to_jsonb((imagen_private.settings_rules_by_field() #>> '{factor,default_value}')::integer));
+    if jsonb_typeof(_factor) = 'number' and _factor::numeric = trunc(_factor::numeric) and _factor::numeric between 1 and 64 then
+      _settings := _settings || jsonb_build_object(
+        'factor', _factor,
+        'width', (source ->> 'width')::integer * _factor::integer,
+        'height', (source ->> 'height')::integer * _factor::integer);
+      if greatest((_settings ->> 'width')::integer, (_settings ->> 'height')::integer) > (_width ->> 'max_value')::integer then
+        raise exception 'factor %: %x% times % would be %x%, and an upscale may be at most %x%', _factor,
+          source ->> 'width', source ->> 'height', _factor, _settings ->> 'width', _settings ->> 'height',
+          _width ->> 'max_value', _width ->> 'max_value'
+          using errcode = '22023';
+      end if;
+    end if;
+  end if;
   return _settings;
 end;
 $$;
