@@ -57,7 +57,9 @@ as $$
     -- so details are redrawn and the picture stays the same.
     ('factor', 'settings', 'integer', '{upscale}', true, 'Factor', '×', 1, 102, true, 2, 4, null, null, null, '2', null),
     ('refine', 'settings', 'integer', '{upscale}', true, 'Refine', '%', 5, 104, true, 5, 60, null, null, null, '25', null),
-    ('source_path', 'derived', 'picture', '{vary,upscale}', false, 'Source picture', null, null, 110, false, null, null, null, null, null, null, null)
+    ('source_path', 'derived', 'picture', '{vary,upscale,edit}', false, 'Source picture', null, null, 110, false, null, null, null, null, null, null, null),
+    -- An edit repaints where its mask is white: a PNG the user uploads to <user id>/masks/.
+    ('mask_path', 'settings', 'picture', '{edit}', true, 'Mask', null, null, 120, false, null, 4194304, null, null, null, null, null)
   ) as l(field, part, kind, kinds, required, label, unit, step, position, form, min_value, max_value, multiple_of, max_chars, choices, default_value, strong_value)
 $$;
 grant execute on function imagen.settings_rules() to authenticated, service_role;
@@ -75,7 +77,8 @@ as $$
   select * from (values
     ('generate', false, 'New picture', 10, 4),
     ('vary', true, 'Variation', 10, 4),
-    ('upscale', true, 'Upscale', 4, 1)
+    ('upscale', true, 'Upscale', 4, 1),
+    ('edit', true, 'Edited region', 10, 4)
   ) as k(kind, needs_source, label, max_tries, default_tries)
 $$;
 grant execute on function imagen.try_kinds() to authenticated, service_role;

@@ -88,6 +88,27 @@ export const SETTINGS_RULES = {
     "strong_value": null,
     "unit": "px",
   },
+  "mask_path": {
+    "choices": null,
+    "default_value": null,
+    "empty_rule": null,
+    "form": false,
+    "grow_rule": null,
+    "kind": "picture",
+    "kinds": ["edit"],
+    "label": "Mask",
+    "max_chars": null,
+    "max_value": 4194304,
+    "min_value": null,
+    "multiple_of": null,
+    "part": "settings",
+    "position": 120,
+    "required": true,
+    "rule": "mask_path must be a PNG mask of at most 4194304 bytes that you uploaded to your masks folder",
+    "step": null,
+    "strong_value": null,
+    "unit": null,
+  },
   "model": {
     "choices": null,
     "default_value": "black-forest-labs/FLUX.1-schnell",
@@ -200,7 +221,7 @@ export const SETTINGS_RULES = {
     "form": false,
     "grow_rule": null,
     "kind": "picture",
-    "kinds": ["vary", "upscale"],
+    "kinds": ["vary", "upscale", "edit"],
     "label": "Source picture",
     "max_chars": null,
     "max_value": null,
@@ -308,6 +329,12 @@ export interface TryKind {
 }
 
 export const TRY_KINDS = {
+  "edit": {
+    "default_tries": 4,
+    "label": "Edited region",
+    "max_tries": 10,
+    "needs_source": true,
+  },
   "generate": {
     "default_tries": 4,
     "label": "New picture",

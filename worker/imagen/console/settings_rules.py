@@ -66,6 +66,27 @@ SETTINGS_RULES: dict[str, dict[str, object]] = {
         "strong_value": None,
         "unit": "px",
     },
+    "mask_path": {
+        "choices": None,
+        "default_value": None,
+        "empty_rule": None,
+        "form": False,
+        "grow_rule": None,
+        "kind": "picture",
+        "kinds": ["edit"],
+        "label": "Mask",
+        "max_chars": None,
+        "max_value": 4194304,
+        "min_value": None,
+        "multiple_of": None,
+        "part": "settings",
+        "position": 120,
+        "required": True,
+        "rule": "mask_path must be a PNG mask of at most 4194304 bytes that you uploaded to your masks folder",
+        "step": None,
+        "strong_value": None,
+        "unit": None,
+    },
     "model": {
         "choices": None,
         "default_value": "black-forest-labs/FLUX.1-schnell",
@@ -178,7 +199,7 @@ SETTINGS_RULES: dict[str, dict[str, object]] = {
         "form": False,
         "grow_rule": None,
         "kind": "picture",
-        "kinds": ["vary", "upscale"],
+        "kinds": ["vary", "upscale", "edit"],
         "label": "Source picture",
         "max_chars": None,
         "max_value": None,
@@ -279,6 +300,12 @@ SETTINGS_RULES: dict[str, dict[str, object]] = {
 }
 
 TRY_KINDS: dict[str, dict[str, object]] = {
+    "edit": {
+        "default_tries": 4,
+        "label": "Edited region",
+        "max_tries": 10,
+        "needs_source": True,
+    },
     "generate": {
         "default_tries": 4,
         "label": "New picture",

@@ -9,6 +9,7 @@ from PIL import Image
 
 from imagen.jobs import Job
 from imagen.rendering.calls import image_to_image_call, to_picture
+from imagen.rendering.edit import render_edit
 from imagen.rendering.upscale import render_upscale
 
 
@@ -25,4 +26,4 @@ def vary(renderer, job: Job, on_step, source: Image.Image) -> Image.Image:
     return to_picture(renderer.run(renderer.derived("image-to-image"), call, job, on_step))
 
 
-KINDS = {"generate": generate, "vary": vary, "upscale": render_upscale}
+KINDS = {"generate": generate, "vary": vary, "upscale": render_upscale, "edit": render_edit}
