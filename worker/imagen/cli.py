@@ -139,6 +139,38 @@ def cmd_vary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from imagen.console.children import from_picture
+    from imagen.console.series import TooManyUnfinished
+
+    with connect_database() as conn:
+        try:
+            series = from_picture(conn, "upscale", args.series, args.index, args.n,
+                                  {"factor": args.factor, "refine": args.refine, "seed": args.seed})  # fmt: skip
+        except TooManyUnfinished as exc:
+            print(f"imagen: {exc}", file=sys.stderr)
+            return exc.exit_code
+    size = f"{series['settings']['width']}x{series['settings']['height']}"
+    print(f"series {series['id']}: {series['count']} upscales of try {args.index} to {size} queued")
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from imagen.console.children import edit_try
+    from imagen.console.series import TooManyUnfinished
+    from imagen.transports import open_storage
+
+    settings = load_settings()
+    with connect_database(settings) as conn, open_storage(settings) as storage:
+        try:
+            series = edit_try(conn, storage, args.series, args.index, args.mask, args.n, args.prompt, args.seed)
+        except TooManyUnfinished as exc:
+            print(f"imagen: {exc}", file=sys.stderr)
+            return exc.exit_code
+    print(f"series {series['id']}: {series['count']} edits of try {args.index} queued")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from imagen.console.liveness import no_worker_notice
     from imagen.console.report import recent_series_table, series_tries, tries_table
@@ -277,6 +309,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strength", type=int, help=f"percent of the picture made anew: {setting_help('strength')}")
     p.add_argument("--seed", type=int, help="first seed (default: random seeds)")
     p.set_defaults(func=cmd_vary)
+
+    p = sub.add_parser("upscale", help="enlarge try INDEX of SERIES: a child series re-drawn tile by tile")
+    p.add_argument("series")
+    p.add_argument("index", type=int)
+    p.add_argument("-n", type=int, help="number of upscales, each its own seed: 1 to 4 (default: 1)")
+    p.add_argument("--factor", type=int, help=f"times wider and higher: {setting_help('factor')}")
+    p.add_argument("--refine", type=int, help=f"percent re-drawn: {setting_help('refine')}")
+    p.add_argument("--seed", type=int, help="first seed (default: random seeds)")
+    p.set_defaults(func=cmd_upscale)
+
+    p = sub.add_parser("edit", help="repaint the region MASK paints white on try INDEX of SERIES")
+    p.add_argument("series")
+    p.add_argument("index", type=int)
+    p.add_argument("--mask", type=Path, required=True, help="a PNG of the picture's size, white where to repaint")
+    p.add_argument("--prompt", help="what should be there (default: the picture's prompt)")
+    p.add_argument("-n", type=int, help=f"number of tries: {setting_help('n')}")
+    p.add_argument("--seed", type=int, help="first seed (default: random seeds)")
+    p.set_defaults(func=cmd_edit)
 
     users = sub.add_parser("users", help="users (local databases)").add_subparsers(dest="users_command", required=True)
     p = users.add_parser("add", help="add a user to submit as (a local database only; hosted projects use Auth)")

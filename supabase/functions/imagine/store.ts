@@ -45,16 +45,22 @@ export interface ImagenStore {
   signUrls(paths: string[], seconds: number): Promise<Result<Record<string, string>>>;
 }
 
+function withoutPrompt(settings: Record<string, unknown>): Record<string, unknown> {
+  const { prompt: _prompt, ...rest } = settings;
+  return rest;
+}
+
 export function supabaseStore(client: SupabaseClient): ImagenStore {
   const db = client.schema("imagen");
   return {
     async createSeries(args) {
-      // A new series: prompt and n, the rest as one settings value. A variation: vary_image's own
-      // arguments (n, seed and the variation's settings).
-      const { from_image_id, prompt, n, ...settings } = args;
+      // A new series: prompt and n, the rest as one settings value. Made from a picture (a
+      // variation, an upscale, an edit): create_from_image with the kind's settings as one value.
+      const { from_image_id, kind, n, ...settings } = args;
+      const count = n === undefined ? {} : { n };
       const { data, error } = from_image_id === undefined
-        ? await db.rpc("create_series", { prompt, ...(n === undefined ? {} : { n }), settings })
-        : await db.rpc("vary_image", { image_id: from_image_id, ...(n === undefined ? {} : { n }), ...settings });
+        ? await db.rpc("create_series", { prompt: settings.prompt, ...count, settings: withoutPrompt(settings) })
+        : await db.rpc("create_from_image", { image_id: from_image_id, kind, ...count, settings });
       return error ? { data: null, error } : { data, error: null };
     },
     async readSeries(id) {

@@ -4,12 +4,13 @@
 // integer), and text Postgres cannot store (NUL) or that is not Unicode (a lone surrogate such as
 // "\ud800"). The fields are the published settings (imagen.settings_rules, generated into
 // ../_shared/settings_rules.ts), so a setting added there is taken here without a change.
-// With from_image_id the series is "more like" that picture (imagen.vary_image): its prompt and
-// settings are the picture's, so only n, seed and a variation's own settings go with it.
-import { SETTINGS_RULES, type SettingsRule } from "../_shared/settings_rules.ts";
+// With from_image_id the series is made from that picture (imagen.create_from_image), of `kind`
+// (vary by default; upscale, edit: imagen.try_kinds): its settings are the picture's, so only n,
+// seed, a new prompt and the kind's own settings (strength; factor, refine; mask_path) go with it.
+import { SETTINGS_RULES, type SettingsRule, TRY_KINDS } from "../_shared/settings_rules.ts";
 
 type Setting = keyof typeof SETTINGS_RULES;
-export type CreateSeriesArgs = Partial<Record<Setting, string | number>> & { from_image_id?: string };
+export type CreateSeriesArgs = Partial<Record<Setting, string | number>> & { from_image_id?: string; kind?: string };
 
 type Kind = "string" | "integer" | "bigint" | "decimal";
 // The SQL parameter types' ranges: integer (int4), and bigint as far as JSON numbers are exact.
@@ -21,7 +22,7 @@ const LIMITS: Record<Exclude<Kind, "string" | "decimal">, [number, number]> = {
 /** A setting's JSON type, read from its rule's kind (an integer is bigint where its range passes
  * int4's). */
 function kindOf(rule: SettingsRule): Kind {
-  if (rule.kind === "text" || rule.kind === "choice") return "string";
+  if (rule.kind === "text" || rule.kind === "choice" || rule.kind === "picture") return "string";
   if (rule.kind === "decimal") return "decimal";
   return rule.max_value !== null && rule.max_value > LIMITS.integer[1] ? "bigint" : "integer";
 }
@@ -30,6 +31,7 @@ function kindOf(rule: SettingsRule): Kind {
 const GIVEN = Object.entries(SETTINGS_RULES).filter(([, rule]) => rule.part !== "derived") as [string, SettingsRule][];
 const FIELDS: Record<string, Kind> = {
   from_image_id: "string",
+  kind: "string",
   ...Object.fromEntries(GIVEN.map(([field, rule]) => [field, kindOf(rule)])),
 };
 /** Whether a field belongs to a try of this kind of work (a rule's kinds; null: every kind). */
@@ -106,14 +108,25 @@ export function checkCreateSeries(body: unknown): Checked {
     if (bad) return { ok: false, error: `${name}: ${bad}` };
     args[name] = value instanceof NotIntegerText ? Number(value.source) : value;
   }
-  const given = Object.keys(args).filter((name) => name !== "from_image_id" && name !== "n");
+  const given = Object.keys(args).filter((name) => !["from_image_id", "kind", "n"].includes(name));
   if (args.from_image_id === undefined) {
+    if (args.kind !== undefined) {
+      return { ok: false, error: "kind: only with from_image_id (a new picture is generate)" };
+    }
     if (args.prompt === undefined) return { ok: false, error: "prompt: required" };
     const other = given.find((name) => !belongsTo(name, "generate"));
-    if (other) return { ok: false, error: `${other}: only with from_image_id (a variation's)` };
+    if (other) {
+      return { ok: false, error: `${other}: only with from_image_id (a variation's, an upscale's, an edit's)` };
+    }
   } else {
-    const own = given.find((name) => name !== "seed" && (belongsTo(name, "generate") || !belongsTo(name, "vary")));
-    if (own) return { ok: false, error: `${own}: not with from_image_id (a variation keeps its picture's settings)` };
+    const kind = (args.kind ?? "vary") as string;
+    const fromPicture = Object.entries(TRY_KINDS).filter(([, k]) => k.needs_source).map(([name]) => name);
+    if (!fromPicture.includes(kind)) return { ok: false, error: `kind: must be one of ${fromPicture.join(", ")}` };
+    args.kind = kind;
+    const own = given.find((name) =>
+      name !== "seed" && name !== "prompt" && (belongsTo(name, "generate") || !belongsTo(name, kind))
+    );
+    if (own) return { ok: false, error: `${own}: not with from_image_id and kind ${kind} (it keeps its picture's)` };
   }
   return { ok: true, args: args as unknown as CreateSeriesArgs };
 }

@@ -23,7 +23,15 @@ Deno.test("POST with from_image_id starts a variation series of that picture", a
   const store = new FakeStore();
   const res = await post(store, { from_image_id: "i1", n: 3, strength: 60 });
   assert.equal(res.status, 201);
-  assert.deepEqual(store.created, [{ from_image_id: "i1", n: 3, strength: 60 }]);
+  assert.deepEqual(store.created, [{ from_image_id: "i1", kind: "vary", n: 3, strength: 60 }]);
+});
+
+Deno.test("POST with from_image_id and a kind starts an upscale or an edit of that picture", async () => {
+  const store = new FakeStore();
+  assert.equal((await post(store, { from_image_id: "i1", kind: "upscale", factor: 2, refine: 30 })).status, 201);
+  const edit = { from_image_id: "i1", kind: "edit", mask_path: "u/masks/m.png", prompt: "a red door", n: 2 };
+  assert.equal((await post(store, edit)).status, 201);
+  assert.deepEqual(store.created, [{ from_image_id: "i1", kind: "upscale", factor: 2, refine: 30 }, edit]);
 });
 
 Deno.test("malformed JSON is a 400", async () => {
@@ -45,7 +53,12 @@ for (
     [{ prompt: "x", n: 2, seed: 2 ** 60 }, "seed"],
     [{ prompt: "x", n: 2, colour: "red" }, "colour"],
     [{ prompt: "x", n: 2, strength: 50 }, "strength"],
-    [{ from_image_id: "i1", n: 2, prompt: "x" }, "prompt"],
+    [{ from_image_id: "i1", n: 2, steps: 8 }, "steps"],
+    [{ from_image_id: "i1", kind: "generate" }, "kind"],
+    [{ from_image_id: "i1", kind: "upscale", strength: 50 }, "strength"],
+    [{ from_image_id: "i1", kind: "vary", mask_path: "u/masks/m.png" }, "mask_path"],
+    [{ prompt: "x", kind: "edit" }, "kind"],
+    [{ prompt: "x", factor: 2 }, "factor"],
     [{ from_image_id: "i1", n: 2, width: 512 }, "width"],
     [{ from_image_id: 7, n: 2 }, "from_image_id"],
     [[1, 2], "body"],
