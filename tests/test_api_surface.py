@@ -27,6 +27,7 @@ INTENDED = {
         "imagen.cancel_job(uuid)",
         "imagen.cancel_series(uuid)",
         "imagen.create_series(text,integer,jsonb)",
+        "imagen.create_from_image(uuid,text,integer,jsonb)",
         "imagen.max_unfinished_tries()",
         "imagen.queue_places()",
         "imagen.retry_job(uuid)",

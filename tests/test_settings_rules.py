@@ -42,8 +42,9 @@ def problem(conn, kind: str = "generate", **changed) -> str | None:
 
 
 def test_every_published_field_is_checked_here(conn):
-    # n (a request's), strength and source_path (a variation's): pinned in test_validation and test_variations.
-    assert set(rules(conn)) == {"n", "strength", "source_path", *NUMBERS, *TEXTS}
+    # n (a request's), strength and source_path (a variation's): pinned in test_validation and
+    # test_variations; factor, refine and mask_path (an upscale's, an edit's) in test_upscale_and_edit.
+    assert set(rules(conn)) == {"n", "strength", "source_path", "factor", "refine", "mask_path", *NUMBERS, *TEXTS}
 
 
 def test_every_rule_says_what_a_generated_form_needs(conn):
@@ -97,8 +98,8 @@ def test_a_blank_prompt_gets_the_published_words(conn):
 
 def test_the_rpcs_defaults_are_the_published_ones(conn, user_a):
     published = {field: rule["default_value"] for field, rule in rules(conn).items() if rule["default_value"]}
-    # vary_image's default strength is pinned in test_variations.
-    assert published.pop("strength") is not None
+    # vary_image's default strength is pinned in test_variations, an upscale's in test_upscale_and_edit.
+    assert all(published.pop(field) is not None for field in ("strength", "factor", "refine"))
     tries = published.pop("n")
     assert set(published) == {"model", "width", "height", "steps"}
     with as_user(conn, user_a):

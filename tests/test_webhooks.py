@@ -93,12 +93,17 @@ def test_events_are_written_by_the_transaction_that_causes_them(conn, user_a):
         conn.execute("select imagen.select_image(%s, %s)", (series["id"], image["id"]))
     events = outbox(conn)
     assert [event for event, _ in events] == ["try.done", "try.failed", "series.done", "winner.picked"]
-    assert events[0][1] == {"try_id": str(done["id"]), "series_id": str(series["id"]), "series_idx": 1,
-                            "status": "done", "image_id": str(image["id"]), "bucket": image["bucket"],
+    assert events[0][1] == {"try_id": str(done["id"]), "kind": "generate", "series_id": str(series["id"]),
+                            "series_idx": 1, "status": "done", "image_id": str(image["id"]), "bucket": image["bucket"],
                             "path": image["path"]}  # fmt: skip
     assert events[1][1]["error"] == "out of memory"
-    assert events[2][1] == {"series_id": str(series["id"]), "done": 1, "failed": 1, "cancelled": 0}
-    assert events[3][1] == {"series_id": str(series["id"]), "image_id": str(image["id"]), "try_id": str(done["id"])}
+    assert events[2][1] == {"series_id": str(series["id"]), "kind": "generate", "done": 1, "failed": 1, "cancelled": 0}
+    assert events[3][1] == {
+        "series_id": str(series["id"]),
+        "kind": "generate",
+        "image_id": str(image["id"]),
+        "try_id": str(done["id"]),
+    }
 
 
 def test_a_cancel_that_ends_a_series_sends_one_series_done(conn, user_a):
@@ -106,7 +111,9 @@ def test_a_cancel_that_ends_a_series_sends_one_series_done(conn, user_a):
     series = create_series(conn, user_a, 4)
     with as_user(conn, user_a):
         conn.execute("select imagen.cancel_series(%s)", (series["id"],))
-    assert outbox(conn) == [("series.done", {"series_id": str(series["id"]), "done": 0, "failed": 0, "cancelled": 4})]
+    assert outbox(conn) == [
+        ("series.done", {"series_id": str(series["id"]), "kind": "generate", "done": 0, "failed": 0, "cancelled": 4})
+    ]
 
 
 def test_users_see_and_manage_only_their_own_endpoints_and_deliveries(conn, user_a, user_b):
@@ -257,7 +264,9 @@ def test_a_cancel_racing_a_worker_finishing_the_last_try_sends_one_series_done(d
         worker.commit()
         cancelling.join(30)
         assert not cancelling.is_alive()
-    assert outbox(conn) == [("series.done", {"series_id": str(series["id"]), "done": 1, "failed": 0, "cancelled": 2})]
+    assert outbox(conn) == [
+        ("series.done", {"series_id": str(series["id"]), "kind": "generate", "done": 1, "failed": 0, "cancelled": 2})
+    ]
 
 
 def test_picking_a_winner_and_stopping_the_rest_while_a_try_finishes_does_not_deadlock(db_url, conn, user_a):

@@ -355,7 +355,7 @@ def test_deleting_a_finished_series_removes_its_pictures_from_storage(conn, user
 def test_the_picture_is_rounded_to_8_bits_where_it_is_exactly_as_diffusers_does(dtype):
     from diffusers.image_processor import VaeImageProcessor
 
-    from imagen.rendering.render import to_picture
+    from imagen.rendering.calls import to_picture
 
     image = torch.rand(3, 24, 40, generator=torch.Generator().manual_seed(3)).to(dtype)
     theirs = VaeImageProcessor.numpy_to_pil(VaeImageProcessor.pt_to_numpy(image[None]))[0]
@@ -387,7 +387,7 @@ def test_a_variation_series_renders_from_its_parent_picture_with_the_resident_mo
     steps: list[int] = []
     stats = run_burst(db_url, renderer, tmp_path, on_progress=lambda job, step: steps.append(step))
     assert stats.done == 1
-    variation = renderer.image_to_image()
+    variation = renderer.derived("image-to-image")
     assert type(variation).__name__ == "FluxImg2ImgPipeline"
     for part in ("transformer", "vae", "text_encoder", "text_encoder_2"):
         assert getattr(variation, part) is getattr(renderer.pipe, part)
