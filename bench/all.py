@@ -29,6 +29,7 @@ BENCHMARKS = [
     "stop_latency",
     "webhook_delivery",
     "realtime_quota",
+    "upscale_cost",
     "gpu_flux",
     "compile_start",
     "quality_gate",
