@@ -175,3 +175,28 @@ def test_owner_reads_own_picture_and_signed_url_others_do_not(standin, alice, bo
     attached = httpx.get(signed + "&download=try 1.png")
     assert attached.headers["Content-Disposition"] == "attachment; filename=try%201.png; filename*=UTF-8''try%201.png;"
     assert "Content-Disposition" not in httpx.get(signed).headers
+
+
+def test_a_mask_upload_keeps_the_uploaders_metadata_as_storage_does(standin, user_a, conn):
+    """supabase-js sends a Blob as multipart (the file part unnamed, `metadata` a JSON field before
+    it) and other bodies as they are (metadata in `x-metadata`, base64 JSON); Storage keeps either
+    in storage.objects.user_metadata, which imagen_private.mask_problem reads."""
+    import base64
+    import json
+
+    url = f"{standin.url}/storage/v1/object/imagen/{user_a}/masks"
+    auth = {"apikey": standin.keys.anon, "Authorization": f"Bearer {standin.keys.user(user_a)}"}
+    said = {"width": 256, "height": 256, "painted": 120}
+    multipart = httpx.post(f"{url}/a.png", headers={**auth, "x-upsert": "false"}, files=[
+        ("cacheControl", (None, "3600")), ("metadata", (None, json.dumps(said))),
+        ("", ("blob", b"\x89PNG-mask", "image/png"))])  # fmt: skip
+    assert multipart.status_code == 200, multipart.text
+    encoded = base64.b64encode(json.dumps(said).encode()).decode()
+    binary = httpx.post(f"{url}/b.png", content=b"\x89PNG-mask-two",
+                        headers={**auth, "content-type": "image/png", "x-metadata": encoded})  # fmt: skip
+    assert binary.status_code == 200, binary.text
+    plain = httpx.post(f"{url}/c.png", content=b"\x89PNG", headers={**auth, "content-type": "image/png"})
+    assert plain.status_code == 200, plain.text
+    rows = conn.execute("select name, metadata, user_metadata from storage.objects order by name").fetchall()
+    assert [(name.rsplit("/", 1)[1], meta["mimetype"], user) for name, meta, user in rows] == [
+        ("a.png", "image/png", said), ("b.png", "image/png", said), ("c.png", "image/png", {})]  # fmt: skip

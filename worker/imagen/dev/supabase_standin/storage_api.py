@@ -5,7 +5,11 @@ Answers as supabase/storage does (src/http/error-handler.ts, src/storage/rendere
 every error but a 500 is HTTP 400, its real code in the body's `statusCode` ("404", "409", ...);
 a missing object is 400 {"statusCode": "404", "error": "Not found", ...}; `?download` on a
 download or signed URL adds Content-Disposition: attachment (with the name given, if any);
-x-upsert counts only when it is exactly "true".
+x-upsert counts only when it is exactly "true". An upload is multipart (the first file part, named
+anything, its type the `contentType` field's or the part's own, the custom metadata the `metadata`
+or `userMetadata` field's JSON, fields before the file) or a binary body (its type the
+Content-Type header's, the custom metadata base64 JSON in `x-metadata`), as
+src/storage/uploader.ts reads it; the custom metadata goes to storage.objects.user_metadata.
 
 Not reproduced: ranges, ETag / Last-Modified / Cache-Control, image transforms, resumable (TUS)
 and S3 uploads, bucket administration, the exact texts of every error, the object's own
@@ -13,8 +17,10 @@ mimetype on download (always image/png here)."""
 
 from __future__ import annotations
 
+import binascii
 import json
 import time
+from base64 import b64decode
 from pathlib import Path
 from urllib.parse import quote
 
@@ -62,27 +68,55 @@ def blob_path(request: web.Request, bucket: str, name: str) -> Path:
 
 
 UPSERT_SQL = """
-insert into storage.objects (bucket_id, name, owner, owner_id, metadata)
-values (%(bucket)s, %(name)s, %(owner)s::uuid, %(owner)s::text, %(metadata)s::jsonb)
+insert into storage.objects (bucket_id, name, owner, owner_id, metadata, user_metadata)
+values (%(bucket)s, %(name)s, %(owner)s::uuid, %(owner)s::text, %(metadata)s::jsonb, %(user_metadata)s::jsonb)
 on conflict (bucket_id, name) do update
-  set metadata = excluded.metadata, updated_at = now(), last_accessed_at = now()
+  set metadata = excluded.metadata, user_metadata = excluded.user_metadata,
+      updated_at = now(), last_accessed_at = now()
 returning id
 """
 INSERT_SQL = UPSERT_SQL.split("on conflict")[0] + "returning id"
+
+
+def custom_metadata(text: str | None, base64: bool = False) -> str | None:
+    """The uploader's own metadata as JSON text, or None: unreadable JSON is ignored, as there."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(b64decode(text).decode() if base64 else text)
+    except (ValueError, binascii.Error):
+        return None
+    return json.dumps(value)
+
+
+async def incoming_file(request: web.Request) -> tuple[bytes, str, str | None] | None:
+    """The upload's bytes, type and custom metadata (Uploader.incomingFileInfo), or None: no file."""
+    if not request.content_type.startswith("multipart/form-data"):
+        data = await request.read()
+        return data, request.content_type or "application/octet-stream", custom_metadata(
+            request.headers.get("x-metadata"), base64=True)  # fmt: skip
+    reader = await request.multipart()
+    fields: dict[str, str] = {}
+    part = await reader.next()
+    while part is not None and part.filename is None:  # fields before the file
+        fields[part.name or ""] = await part.text()
+        part = await reader.next()
+    if part is None:
+        return None
+    data = await part.read()
+    mime = fields.get("contentType") or part.headers.get("Content-Type", "application/octet-stream")
+    return data, mime, custom_metadata(fields.get("metadata", fields.get("userMetadata")))
 
 
 async def upload(request: web.Request) -> web.Response:
     claims = request[CLAIMS]
     bucket, name = request.match_info["bucket"], request.match_info["name"]
     upsert = request.headers.get("x-upsert") == "true"
-    reader = await request.multipart()
-    part = await reader.next()
-    while part is not None and part.name != "file":
-        part = await reader.next()
-    if part is None:
-        return storage_error(400, "InvalidRequest", "no file field in the upload")
-    data = await part.read()
-    mime = part.headers.get("Content-Type", "application/octet-stream")
+    incoming = await incoming_file(request)
+    if incoming is None:
+        return storage_error(400, "InvalidRequest", "no file in the upload")
+    data, mime, user_metadata = incoming
+    user_metadata = user_metadata or "{}"  # { ...file.userMetadata, ...options.metadata }
     # Bucket settings are the Storage server's own business, not subject to the caller's RLS.
     async with request.app[POOL].as_role({"role": "service_role"}) as conn:
         cur = await conn.execute(
@@ -97,7 +131,8 @@ async def upload(request: web.Request) -> web.Response:
         if row["file_size_limit"] and len(data) > row["file_size_limit"]:
             return storage_error(413, "Payload too large", "The object exceeded the maximum allowed size")
         params = {"bucket": bucket, "name": name, "owner": claims.get("sub"),
-                  "metadata": json.dumps({"size": len(data), "mimetype": mime})}  # fmt: skip
+                  "metadata": json.dumps({"size": len(data), "mimetype": mime}),
+                  "user_metadata": user_metadata}  # fmt: skip
         try:
             row = await (await conn.execute(UPSERT_SQL if upsert else INSERT_SQL, params)).fetchone()
         except psycopg.errors.UniqueViolation:
