@@ -8,7 +8,7 @@ import type { PostgrestError } from "@supabase/supabase-js";
 import type { ImagenClient } from "./client";
 import type { Tables } from "./database.types";
 import type { SeriesArgs } from "./rules";
-import { createSeriesArgs, hasSource, rerunSettings, seriesSettings, TRY_SETTINGS_COLUMNS, type TrySettingsRow } from "./settings";
+import { childRerunSettings, createSeriesArgs, hasSource, rerunSettings, type SettingValue, seriesSettings, TRY_SETTINGS_COLUMNS, type TrySettingsRow } from "./settings";
 import { UNFINISHED_STATUSES } from "./settings_rules";
 
 export type Series = Tables<"series">;
@@ -80,11 +80,20 @@ export function api(db: ImagenClient) {
       return seriesId("vary_image", data);
     },
 
-    /** The same request again with new seeds: a variation series varies its parent picture again. */
+    /** imagen.create_from_image: a child series of `kind` (upscale, edit, vary) from one picture,
+     * n tries (null: the kind's default), with the kind's settings → the new series' id. */
+    async createFromImage(imageId: string, kind: string, n: number | null, settings: Record<string, SettingValue>): Promise<string> {
+      const { data, error } = await db.rpc("create_from_image", { image_id: imageId, kind, n: n ?? undefined, settings });
+      if (error) fail(error);
+      return seriesId("create_from_image", data);
+    },
+
+    /** The same request again with new seeds: a series made from a picture (a variation, an
+     * upscale, an edit) is made from it again, with its own settings. */
     async rerun(series: Series): Promise<string> {
       const settings = seriesSettings(series);
-      if (hasSource(series) && settings.source_image_id !== null && settings.strength !== null) {
-        return this.varyImage(settings.source_image_id, series.count, settings.strength);
+      if (hasSource(series) && settings.source_image_id !== null) {
+        return this.createFromImage(settings.source_image_id, series.kind, series.count, childRerunSettings(series.kind, settings));
       }
       return this.createSeries({ prompt: settings.prompt, n: series.count, settings: rerunSettings(settings) });
     },

@@ -101,12 +101,18 @@ export function withPrompts<P extends { job_id: string }>(pictures: P[], tries: 
   });
 }
 
-/** The series columns a variation series is found by (its source picture) and listed with. */
+/** The series columns a series made from a picture (a variation, an upscale, an edit) is found
+ * by (its source picture) and listed with. */
 export const SOURCE_IMAGE_FILTER = "parent_image_id";
-export const CHILD_SERIES_COLUMNS = "id,parent_image_id,count,created_at";
-export type ChildRow = Pick<Tables<"series">, "id" | "parent_image_id" | "count" | "created_at">;
+export const CHILD_SERIES_COLUMNS = "id,kind,parent_image_id,count,created_at";
+export type ChildRow = Pick<Tables<"series">, "id" | "kind" | "parent_image_id" | "count" | "created_at">;
 
-/** A variation series' source picture, from a row of CHILD_SERIES_COLUMNS. */
+/** What a kind of work is called ("Upscale", "Edited region"; the rules' words). */
+export function kindLabel(kind: string): string {
+  return (TRY_KINDS as Record<string, TryKind>)[kind]?.label ?? kind;
+}
+
+/** A series-from-a-picture's source picture, from a row of CHILD_SERIES_COLUMNS. */
 export function sourceImageOf(row: Pick<Tables<"series">, "parent_image_id">): string | null {
   return row.parent_image_id;
 }
@@ -135,8 +141,19 @@ export function rerunSettings(settings: SeriesSettings): Record<string, SettingV
   return kept;
 }
 
+/** The settings a rerun of a series made from a picture sends again: its prompt and those of its
+ * kind (a variation's strength, an upscale's factor and refine, an edit's mask), but the seed. */
+export function childRerunSettings(kind: string, settings: SeriesSettings): Record<string, SettingValue> {
+  const kept: Record<string, SettingValue> = { prompt: settings.prompt };
+  for (const [field, rule] of Object.entries(RULES) as [string, SettingsRule][]) {
+    if (rule.part === "settings" && rule.kinds?.includes(kind) && field !== "seed" && settings[field] != null) kept[field] = settings[field];
+  }
+  return kept;
+}
+
 /** The series' settings in a line, in the rules' words and units: "1024 × 1024 px · 4 steps ·
- * seed 7 · style: ink", and a variation's "variations at 35 % strength". */
+ * seed 7 · style: ink", a variation's "variations at 35 % strength", an upscale's "factor 2 × ·
+ * refine 25 %". */
 export function settingsLine(settings: SeriesSettings): string {
   const name = (field: keyof typeof RULES) => RULES[field].label.toLowerCase();
   const measured = (value: number, field: keyof typeof RULES) => {
@@ -147,5 +164,9 @@ export function settingsLine(settings: SeriesSettings): string {
   parts.push(settings.seed !== null ? `${name("seed")} ${settings.seed}` : "random seeds");
   if (settings.style) parts.push(`${name("style")}: ${settings.style}`);
   if (settings.strength !== null) parts.push(`variations at ${measured(settings.strength, "strength")} ${name("strength")}`);
+  for (const field of ["factor", "refine"] as const) {
+    const value = settings[field];
+    if (typeof value === "number") parts.push(`${name(field)} ${measured(value, field)}`);
+  }
   return parts.join(" · ");
 }

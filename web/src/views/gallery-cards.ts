@@ -1,9 +1,16 @@
 // The gallery's cards: one per series (its cover, prompt, date, "k of n done", a state badge and a
-// favourite mark), and one per solo picture.
+// favourite mark; a series made from a picture its kind and a link to the series it came from, and
+// a series whose pictures made others links to those), and one per solo picture.
 import { type Image, isUnfinished, type Series } from "../api";
 import { attr, clip, h, show, text } from "../dom";
-import { promptOf } from "../settings";
+import { hasSource, kindLabel, promptOf } from "../settings";
 import type { Gallery, SoloPicture } from "./gallery-data";
+
+/** A series linked from a card: where it is, and what the link says. */
+interface Link {
+  seriesId: string;
+  words: string;
+}
 
 export interface Card {
   series: Series;
@@ -12,6 +19,9 @@ export interface Card {
   failed: number;
   cancelled: number;
   cover: Image | null;
+  /** The series this one is made from (its try), if it still exists; the series made from this one. */
+  parent: Link | null;
+  children: Link[];
 }
 
 /** The one word a card's badge says about its series. */
@@ -44,8 +54,10 @@ export function createCard(card: Card, onFavourite: (li: HTMLLIElement) => void)
       h("time", { "data-testid": "series-card-date" }),
       h("span", { class: "count", "data-testid": "series-card-count" }),
       h("span", { class: "badge state-badge", "data-testid": "series-card-state" }),
+      h("span", { class: "badge kind-badge", "data-testid": "series-card-kind" }),
       favourite,
     ),
+    h("p", { class: "lineage card-lineage", "data-testid": "series-card-lineage" }),
   );
   return li;
 }
@@ -72,6 +84,27 @@ export function updateCard(li: HTMLLIElement, card: Card, shown: (image: Image) 
   attr(favourite, "aria-pressed", card.series.favourite ? "true" : "false");
   attr(favourite, "aria-label", `Favourite: ${clip(promptOf(card.series), 60)}`);
   text(favourite, card.series.favourite ? "★" : "☆");
+  const kind = li.querySelector<HTMLElement>(".kind-badge")!;
+  text(kind, kindLabel(card.series.kind));
+  show(kind, hasSource(card.series));
+  updateLineage(li.querySelector<HTMLElement>(".card-lineage")!, card);
+}
+
+/** "Upscale of try 1 of its series · Made from it: Edited region of try 2": links both ways,
+ * redrawn only when they change (a poll keeps the focus where it is). */
+function updateLineage(line: HTMLElement, card: Card): void {
+  const key = JSON.stringify([card.parent, card.children]);
+  if (line.dataset.lineage === key) return;
+  line.dataset.lineage = key;
+  const link = (to: Link, testid: string) => h("a", { href: `#/series/${to.seriesId}`, "data-testid": testid }, to.words);
+  const parts: (Node | string)[] = [];
+  if (card.parent) parts.push(`${kindLabel(card.series.kind)} of `, link(card.parent, "series-card-parent"));
+  if (card.children.length > 0) {
+    parts.push(card.parent ? " · Made from it: " : "Made from it: ");
+    card.children.forEach((child, i) => parts.push(...(i > 0 ? [", "] : []), link(child, "series-card-child")));
+  }
+  line.replaceChildren(...parts);
+  show(line, parts.length > 0);
 }
 
 export function createSolo(image: SoloPicture): HTMLLIElement {
@@ -93,8 +126,16 @@ export function updateSolo(li: HTMLLIElement, image: Image, urls: Map<string, st
   attr(li.querySelector("img")!, "src", shown(image) ?? null);
 }
 
+/** The link to the series a series is made from, if its try's series still exists. */
+function parentOf(series: Series, parent: Gallery["parents"][number] | undefined): Link | null {
+  if (!series.parent_image_id || !parent?.series_id) return null;
+  return { seriesId: parent.series_id, words: `try ${parent.series_idx ?? "?"} of its series` };
+}
+
 export function toCards(page: Gallery): Card[] {
   const imageById = new Map(page.images.map((image) => [image.id, image]));
+  const parentTry = new Map(page.parents.map((job) => [job.image_id, job]));
+  const idxOfImage = (imageId: string | null) => page.jobs.find((job) => job.image_id === imageId)?.series_idx ?? "?";
   return page.series.map((s) => {
     const tries = page.jobs.filter((job) => job.series_id === s.id).sort((a, b) => (a.series_idx ?? 0) - (b.series_idx ?? 0));
     const count = (status: string) => tries.filter((job) => job.status === status).length;
@@ -107,6 +148,10 @@ export function toCards(page: Gallery): Card[] {
       failed: count("failed"),
       cancelled: count("cancelled"),
       cover: winner ?? (firstDone?.image_id ? imageById.get(firstDone.image_id)! : null),
+      parent: parentOf(s, parentTry.get(s.parent_image_id)),
+      children: page.children
+        .filter((child) => imageById.get(child.parent_image_id ?? "")?.series_id === s.id)
+        .map((child) => ({ seriesId: child.id, words: `${kindLabel(child.kind)} of try ${idxOfImage(child.parent_image_id)}` })),
     };
   });
 }

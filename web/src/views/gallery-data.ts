@@ -2,7 +2,7 @@
 // the solo pictures, and marking a favourite. RLS shows each user only their own.
 import { fail, type Image, IMAGE_COLUMNS, type Job, type Series } from "../api";
 import type { ImagenClient } from "../client";
-import { PICTURE_TRY_COLUMNS, SERIES_PROMPT_FILTER, TRY_PROMPT_FILTER, withPrompts } from "../settings";
+import { CHILD_SERIES_COLUMNS, type ChildRow, PICTURE_TRY_COLUMNS, SERIES_PROMPT_FILTER, SOURCE_IMAGE_FILTER, TRY_PROMPT_FILTER, withPrompts } from "../settings";
 import { UNFINISHED_STATUSES } from "../settings_rules";
 
 /** A picture outside any series, with its try's prompt. */
@@ -10,6 +10,7 @@ export type SoloPicture = Image & { prompt: string };
 
 /** How many solo pictures the gallery shows (the newest). */
 const SOLO_LIMIT = 200;
+const ID_CHUNK = 100;
 
 export type GalleryFilter = "all" | "favourites" | "unfinished";
 
@@ -27,7 +28,14 @@ export interface Gallery {
   images: Image[];
   solo: SoloPicture[];
   more: boolean;
+  /** The tries the shown series are made from (a variation's, an upscale's, an edit's picture),
+   * and the series made from the shown series' pictures: lineage, both ways. */
+  parents: ParentTry[];
+  children: ChildRow[];
 }
+
+/** The try whose picture a series is made from: its series and index. */
+export type ParentTry = Pick<Job, "series_id" | "series_idx" | "image_id">;
 
 /** A page of the gallery (RLS: only the user's own): up to `limit` series newest first,
  * older than `before` (keyset: created_at), whose prompt contains `search`, of every series,
@@ -44,7 +52,7 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
     const open = await db.from("jobs").select("series_id").in("status", [...UNFINISHED_STATUSES]).limit(1000);
     if (open.error) fail(open.error);
     const ids = [...new Set(open.data.flatMap((job) => (job.series_id ? [job.series_id] : [])))];
-    if (ids.length === 0) return { series: [], jobs: [], images: [], solo: [], more: false };
+    if (ids.length === 0) return { series: [], jobs: [], images: [], solo: [], more: false, parents: [], children: [] };
     series = series.in("id", ids);
   }
   const page = await series;
@@ -58,7 +66,28 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
   ]);
   if (jobs?.error) fail(jobs.error);
   if (images?.error) fail(images.error);
-  return { series: shown, jobs: jobs?.data ?? [], images: images?.data ?? [], solo, more: page.data.length > query.limit };
+  const { parents, children } = await readLineage(db, shown, images?.data ?? []);
+  return { series: shown, jobs: jobs?.data ?? [], images: images?.data ?? [], solo, more: page.data.length > query.limit, parents, children };
+}
+
+/** The tries the series are made from, and the series made from their pictures. */
+async function readLineage(db: ImagenClient, series: Series[], images: Image[]): Promise<{ parents: ParentTry[]; children: ChildRow[] }> {
+  const parentIds = [...new Set(series.flatMap((s) => (s.parent_image_id ? [s.parent_image_id] : [])))];
+  const imageIds = images.map((image) => image.id);
+  // A page's pictures are up to 24 × 10 ids: asked for a hundred at a time, so no URL grows long.
+  const chunks = Array.from({ length: Math.ceil(imageIds.length / ID_CHUNK) }, (_, i) => imageIds.slice(i * ID_CHUNK, (i + 1) * ID_CHUNK));
+  const [parents, ...children] = await Promise.all([
+    parentIds.length ? db.from("jobs").select("series_id,series_idx,image_id").in("image_id", parentIds) : null,
+    ...chunks.map((chunk) => db.from("series").select(CHILD_SERIES_COLUMNS).in(SOURCE_IMAGE_FILTER, chunk).order("created_at")),
+  ]);
+  if (parents?.error) fail(parents.error);
+  return {
+    parents: parents?.data ?? [],
+    children: children.flatMap((read) => {
+      if (read!.error) fail(read!.error);
+      return read!.data;
+    }),
+  };
 }
 
 /** The newest solo pictures whose prompt matches `pattern` (ilike; null: all), newest first. A

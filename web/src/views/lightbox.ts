@@ -1,9 +1,13 @@
 // A series' finished tries full size, in a modal <dialog>: one at a time (arrow keys, swipe or
 // the Previous/Next buttons move between them, Esc closes), or two side by side to compare. Each
-// picture has its own labelled "Pick" button: looking never picks. "More like this" starts a
-// variation series of the picture shown (left, when comparing).
+// picture has its own labelled "Pick" button: looking never picks. The picture shown (left, when
+// comparing) makes new series: "More like this" and "Upscale 2×" (picture-forms.ts), and "Edit a
+// region", which shows the mask painter in place of the pictures (edit-region.ts; Esc or "Back"
+// returns to them).
 import { attr, h, show, text } from "../dom";
-import { inFieldWords, LIMITS, STRENGTHS } from "../rules";
+import { editRegion } from "./edit-region";
+import type { Mask } from "./mask-painter";
+import { upscaleForm, varyForm } from "./picture-forms";
 
 /** One finished try as the lightbox shows it. */
 export interface Shot {
@@ -31,8 +35,12 @@ export function lightbox(opts: {
   prompt: () => string;
   shots: () => Shot[];
   pick: (idx: number) => Promise<void>;
-  /** Starts the variations (and leaves the page) or throws what went wrong. */
+  /** The series' pictures' size in pixels (the mask is painted at it). */
+  size: () => { width: number; height: number };
+  /** Each starts a new series from try idx's picture (and leaves the page) or throws what went wrong. */
   vary: (idx: number, n: number, strength: number) => Promise<void>;
+  upscale: (idx: number, n: number, refine: number) => Promise<void>;
+  edit: (idx: number, mask: Mask, prompt: string, n: number) => Promise<void>;
 }): Lightbox {
   let current = 0; // the idx shown (left, when comparing)
   let other: number | null = null; // the idx compared with, if any
@@ -43,27 +51,22 @@ export function lightbox(opts: {
   const next = h("button", { type: "button", "data-testid": "lightbox-next", "aria-keyshortcuts": "ArrowRight" }, "Next →");
   const compare = h("select", { id: "compare-with", "data-testid": "compare-with" });
   const stage = h("div", { class: "lightbox-stage", "data-testid": "lightbox-stage" });
-  const varyN = h("input", { type: "number", id: "vary-n", min: LIMITS.nMin, max: LIMITS.nMax, step: 1, value: String(LIMITS.defaultN), inputMode: "numeric", "data-testid": "vary-n" });
-  const varyStrength = h("select", { id: "vary-strength", "data-testid": "vary-strength" });
-  for (const { label, value } of STRENGTHS) varyStrength.append(h("option", { value: String(value) }, `${label} (${value} %)`));
-  const varyStart = h("button", { type: "submit", class: "primary", "data-testid": "vary-start" }, "More like this");
-  const varyError = h("p", { class: "field-error", role: "alert", "data-testid": "vary-error" });
-  show(varyError, false);
-  const varyForm = h(
-    "form",
-    { class: "vary", "aria-labelledby": "vary-title", noValidate: true },
-    h("h3", { id: "vary-title", class: "vary-title", "data-testid": "vary-title" }),
-    h("span", { class: "inline" }, h("label", { for: "vary-n" }, "Tries"), varyN, h("label", { for: "vary-strength" }, "Strength"), varyStrength, varyStart),
-    varyError,
-  );
+  const vary = varyForm(() => current, opts.vary, close);
+  const upscale = upscaleForm(() => current, opts.upscale, close);
+  const editButton = h("button", { type: "button", "data-testid": "lightbox-edit" }, "Edit a region…");
+  const editor = editRegion({ edit: (mask, prompt, n) => opts.edit(current, mask, prompt, n).then(close), back: () => editing(false) });
+  const forms = h("div", { class: "lightbox-forms" }, vary.form, upscale.form, h("div", { class: "toolbar" }, editButton));
+  const nav = h("div", { class: "lightbox-nav" }, h("span", { class: "inline" }, prev, next), h("span", { class: "inline" }, h("label", { for: "compare-with" }, "Compare with"), compare));
   const dialog = h(
     "dialog",
     { class: "lightbox", "aria-labelledby": "lightbox-title", "data-testid": "lightbox" },
     h("div", { class: "lightbox-head" }, title, closeButton),
     stage,
-    varyForm,
-    h("div", { class: "lightbox-nav" }, h("span", { class: "inline" }, prev, next), h("span", { class: "inline" }, h("label", { for: "compare-with" }, "Compare with"), compare)),
+    forms,
+    editor.element,
+    nav,
   );
+  show(editor.element, false);
   document.body.append(dialog);
 
   function figure(shot: Shot): HTMLElement {
@@ -104,7 +107,8 @@ export function lightbox(opts: {
     stage.replaceChildren(figure(shot), ...(compared ? [figure(compared)] : []));
     if (focused) stage.querySelector<HTMLElement>(`[data-testid="${focused}"]`)?.focus();
     attr(stage, "data-compare", compared ? "true" : null);
-    text(varyForm.querySelector("h3")!, `Variations of try ${current}: new seeds, from this picture`);
+    vary.setTry(current);
+    upscale.setTry(current);
     prev.disabled = shots.length < 2;
     next.disabled = shots.length < 2;
     compare.replaceChildren(
@@ -125,19 +129,22 @@ export function lightbox(opts: {
     if (dialog.open) dialog.close();
   }
 
-  varyForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    show(varyError, false);
-    varyStart.disabled = true;
-    try {
-      await opts.vary(current, Number(varyN.value), Number(varyStrength.value));
-      close();
-    } catch (e) {
-      text(varyError, inFieldWords(e instanceof Error ? e.message : String(e)));
-      show(varyError, true);
-    } finally {
-      varyStart.disabled = false;
-    }
+  /** Shows the mask painter over the picture shown in place of the pictures, or back. */
+  function editing(on: boolean): void {
+    for (const part of [stage, forms, nav]) show(part, !on);
+    show(editor.element, on);
+    if (!on) return editButton.focus();
+    const shot = opts.shots().find((s) => s.idx === current);
+    const { width, height } = opts.size();
+    editor.open(current, shot?.url ?? null, width, height, opts.prompt());
+  }
+  const isEditing = () => !editor.element.hidden;
+
+  editButton.addEventListener("click", () => editing(true));
+  dialog.addEventListener("cancel", (event) => {
+    if (!isEditing()) return;
+    event.preventDefault(); // Esc while painting: back to the picture, not out of the lightbox
+    editing(false);
   });
   closeButton.addEventListener("click", close);
   prev.addEventListener("click", () => step(-1));
@@ -147,7 +154,7 @@ export function lightbox(opts: {
     draw();
   });
   dialog.addEventListener("keydown", (event) => {
-    if (event.target instanceof HTMLSelectElement || event.target instanceof HTMLInputElement) return; // arrows are theirs
+    if (isEditing() || event.target instanceof HTMLSelectElement || event.target instanceof HTMLInputElement) return; // arrows are theirs
     if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
       event.preventDefault();
       step(event.key === "ArrowLeft" ? -1 : 1);
@@ -172,13 +179,14 @@ export function lightbox(opts: {
     open(idx: number): void {
       current = idx;
       other = null;
+      if (isEditing()) editing(false);
       draw();
       if (!dialog.open) dialog.showModal();
       closeButton.focus();
     },
     openToVary(idx: number): void {
       this.open(idx);
-      varyN.focus();
+      vary.focus();
     },
     refresh(): void {
       if (dialog.open) draw();

@@ -1,12 +1,14 @@
 // The series page's actions and their calls: pick the winner (and stop the other tries, if asked),
 // retry or cancel a try, copy its seed, start variations of it, rerun the series with new seeds,
-// cancel or delete it, add tries. Each says what it did (announce) or shows the database's refusal.
+// upscale it or repaint a region of it (its mask uploaded first), cancel or delete it, add tries. Each says what it did (announce) or shows the database's refusal.
 import { ApiError, fail, isUnfinished, type Series } from "../api";
 import type { ImagenClient } from "../client";
 import { type Ctx, errorMessage } from "../context";
 import { announce, attr, h, show, text } from "../dom";
 import { addTriesProblem, inFieldWords, LIMITS } from "../rules";
+import { uploadMask } from "../masks";
 import { trySettings } from "../settings";
+import type { Mask } from "./mask-painter";
 import type { SeriesView } from "./series-data";
 
 /** imagen.select_image; stopRest also stops the series' unfinished tries. */
@@ -55,8 +57,10 @@ export interface SeriesActions {
   retry(idx: number): void;
   cancel(idx: number): void;
   copySeed(idx: number): void;
-  /** Starts variations of try idx and goes to their series, or throws what went wrong. */
+  /** Each starts a new series from try idx's picture and goes to it, or throws what went wrong. */
   vary(idx: number, n: number, strength: number): Promise<void>;
+  upscale(idx: number, n: number, refine: number): Promise<void>;
+  edit(idx: number, mask: Mask, prompt: string, n: number): Promise<void>;
 }
 
 export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): SeriesActions {
@@ -68,6 +72,11 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
   const cancelSeries = h("button", { type: "button", "data-testid": "cancel-series" }, "Cancel series");
   const removeSeries = h("button", { type: "button", class: "danger", "data-testid": "delete-series" }, "Delete series");
   const jobAt = (idx: number) => page.view()?.jobs.find((job) => job.series_idx === idx);
+  const pictureOf = (idx: number): string => {
+    const imageId = jobAt(idx)?.image_id;
+    if (!imageId) throw new Error(`Try ${idx} has no picture`);
+    return imageId;
+  };
 
   function showError(message: string | null): void {
     text(error, message ?? "");
@@ -158,9 +167,15 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
       }
     },
     async vary(idx: number, n: number, strength: number): Promise<void> {
-      const imageId = jobAt(idx)?.image_id;
-      if (!imageId) throw new Error(`Try ${idx} has no picture`);
-      location.hash = `#/series/${await ctx.api.varyImage(imageId, n, strength)}`;
+      location.hash = `#/series/${await ctx.api.varyImage(pictureOf(idx), n, strength)}`;
+    },
+    async upscale(idx: number, n: number, refine: number): Promise<void> {
+      location.hash = `#/series/${await ctx.api.createFromImage(pictureOf(idx), "upscale", n, { refine })}`;
+    },
+    async edit(idx: number, mask: Mask, prompt: string, n: number): Promise<void> {
+      const imageId = pictureOf(idx);
+      const maskPath = await uploadMask(ctx.db, ctx.session.user.id, mask);
+      location.hash = `#/series/${await ctx.api.createFromImage(imageId, "edit", n, { mask_path: maskPath, prompt })}`;
     },
   };
 }

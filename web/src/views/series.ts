@@ -10,7 +10,7 @@ import type { RealtimePostgresChangesPayload } from "@supabase/supabase-js";
 import { isUnfinished, type Job } from "../api";
 import { type Cleanup, type Ctx, errorMessage } from "../context";
 import { attr, clip, h, show, syncList, text } from "../dom";
-import { hasSource, seriesSettings, settingsLine, sourceImageOf } from "../settings";
+import { hasSource, kindLabel, seriesSettings, settingsLine, sourceImageOf } from "../settings";
 import { onPickKeys } from "./keys";
 import { lightbox, type Shot } from "./lightbox";
 import { seriesActions } from "./series-actions";
@@ -20,21 +20,25 @@ import { createTile, shotsOf, tilesOf, updateTile } from "./series-tiles";
 
 const POLL_MS = 3000;
 
-/** Lineage both ways: the try this series varies, and the variation series made from this one. */
-function drawLineage({ series, parent, children, jobs, images }: SeriesView, parentLink: HTMLElement, childLinks: HTMLElement): void {
+/** Lineage both ways: the kind of series this is and the try it is made from (a variation, an
+ * upscale or an edit of it), and the series made from this one's pictures. */
+function drawLineage({ series, parent, children, jobs, images }: SeriesView, kind: HTMLElement, parentLink: HTMLElement, childLinks: HTMLElement): void {
   const settings = seriesSettings(series);
+  const label = kindLabel(series.kind);
+  text(kind, label);
+  show(kind.parentElement!, hasSource(series));
   if (parent?.seriesId) {
-    parentLink.replaceChildren("More like try ", String(parent.idx ?? "?"), " of ", h("a", { href: `#/series/${parent.seriesId}` }, "the series it came from"));
+    parentLink.replaceChildren(`${label} of try ${parent.idx ?? "?"} of `, h("a", { href: `#/series/${parent.seriesId}` }, "the series it came from"));
   } else {
-    parentLink.replaceChildren(settings.source_image_id !== null ? "More like one of your pictures" : "More like a picture since deleted");
+    parentLink.replaceChildren(settings.source_image_id !== null ? `${label} of one of your pictures` : `${label} of a picture since deleted`);
   }
   show(parentLink, hasSource(series));
   const idxOfImage = (imageId: string | null) => jobs.find((job) => job.image_id === imageId)?.series_idx;
   childLinks.replaceChildren(
-    "Variations: ",
+    "Made from its pictures: ",
     ...children.flatMap((child, i) => [
       i > 0 ? ", " : "",
-      h("a", { href: `#/series/${child.id}` }, `of try ${idxOfImage(sourceImageOf(child)) ?? "?"} (${child.count} tries)`),
+      h("a", { href: `#/series/${child.id}` }, `${kindLabel(child.kind)} of try ${idxOfImage(sourceImageOf(child)) ?? "?"} (${child.count} ${child.count === 1 ? "try" : "tries"})`),
     ]),
   );
   show(childLinks, children.length > 0 && images.length > 0);
@@ -51,6 +55,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
 
   const title = h("h1", { class: "series-prompt", "data-testid": "series-prompt" });
   const settings = h("p", { class: "muted", "data-testid": "series-settings" });
+  const kind = h("span", { class: "badge kind-badge", "data-testid": "series-kind" });
   const parentLink = h("p", { class: "lineage", "data-testid": "series-parent" });
   const childLinks = h("p", { class: "lineage", "data-testid": "series-children" });
   const summary = h("p", { class: "summary", "data-testid": "series-summary", "aria-live": "polite" });
@@ -62,11 +67,20 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   };
   const actions = seriesActions(ctx, seriesId, { view: () => view, refresh, draw, showPage });
   const updates = liveUpdates(ctx, seriesId, { tryChanged, seriesChanged: () => void refresh(), progress, joined: () => void refresh() });
-  const viewer = lightbox({ prompt: () => (view ? seriesSettings(view.series).prompt : ""), shots: () => shots, pick: actions.pick, vary: actions.vary });
+  const viewer = lightbox({
+    prompt: () => (view ? seriesSettings(view.series).prompt : ""),
+    size: () => (view ? seriesSettings(view.series) : { width: NaN, height: NaN }),
+    shots: () => shots,
+    pick: actions.pick,
+    vary: actions.vary,
+    upscale: actions.upscale,
+    edit: actions.edit,
+  });
   const page = h(
     "div",
     { class: "series-page" },
     h("p", { class: "crumbs" }, h("a", { href: "#/" }, "← Gallery"), " ", updates.status),
+    h("p", { class: "lineage" }, kind),
     title,
     settings,
     parentLink,
@@ -88,7 +102,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     attr(title, "title", chosen.prompt); // the heading shows three lines at most (style.css)
     document.title = `${clip(chosen.prompt, 60)} · Imagen`;
     text(settings, settingsLine(chosen));
-    drawLineage(view, parentLink, childLinks);
+    drawLineage(view, kind, parentLink, childLinks);
     const done = jobs.filter((job) => job.status === "done").length;
     text(summary, `${done} of ${series.count} done${series.selected_image_id ? " · winner picked" : ""}`);
     attr(summary, "data-done", done);

@@ -1,0 +1,76 @@
+// The lightbox's forms that make a new series from the picture shown: "More like this"
+// (variations at a strength) and "Upscale 2×" (enlarged, then re-drawn at a low refine strength).
+// Each names the try it acts on; the database judges, and its refusal shows under the form in the
+// form's words. On success the page goes to the new series (the caller's action).
+import { h, show, text } from "../dom";
+import { inFieldWords, LIMITS, STRENGTHS } from "../rules";
+import { SETTINGS_RULES, TRY_KINDS } from "../settings_rules";
+
+export interface PictureForm {
+  form: HTMLFormElement;
+  /** Names the try the form acts on now. */
+  setTry(idx: number): void;
+  /** Puts the focus on its first field. */
+  focus(): void;
+}
+
+/** A form of `fields` and a submit button that runs `run` (and then `done`), or shows its error. */
+function pictureForm(id: string, title: (idx: number) => string, fields: HTMLElement[], submit: string, run: () => Promise<void>, done: () => void): PictureForm {
+  const heading = h("h3", { id: `${id}-title`, class: "vary-title", "data-testid": `${id}-title` });
+  const start = h("button", { type: "submit", class: "primary", "data-testid": `${id}-start` }, submit);
+  const error = h("p", { class: "field-error", role: "alert", "data-testid": `${id}-error` });
+  show(error, false);
+  const form = h("form", { class: "vary", "aria-labelledby": `${id}-title`, noValidate: true }, heading, h("span", { class: "inline" }, ...fields, start), error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    show(error, false);
+    start.disabled = true;
+    try {
+      await run();
+      done();
+    } catch (e) {
+      text(error, inFieldWords(e instanceof Error ? e.message : String(e)));
+      show(error, true);
+    } finally {
+      start.disabled = false;
+    }
+  });
+  return {
+    form,
+    setTry: (idx) => text(heading, title(idx)),
+    focus: () => form.querySelector<HTMLElement>("input, select")?.focus(),
+  };
+}
+
+const options = (values: number[], chosen: number, words: (value: number) => string) =>
+  values.map((value) => h("option", { value: String(value), selected: value === chosen }, words(value)));
+
+/** From min to max by step. */
+const range = (min: number, max: number, step: number) => Array.from({ length: Math.floor((max - min) / step) + 1 }, (_, i) => min + i * step);
+
+/** "More like this": n variations of try idx at a strength. */
+export function varyForm(current: () => number, vary: (idx: number, n: number, strength: number) => Promise<void>, done: () => void): PictureForm {
+  const n = h("input", { type: "number", id: "vary-n", min: LIMITS.nMin, max: LIMITS.nMax, step: 1, value: String(LIMITS.defaultN), inputMode: "numeric", "data-testid": "vary-n" });
+  const strength = h("select", { id: "vary-strength", "data-testid": "vary-strength" });
+  for (const { label, value } of STRENGTHS) strength.append(h("option", { value: String(value) }, `${label} (${value} %)`));
+  const fields = [h("label", { for: "vary-n" }, "Tries"), n, h("label", { for: "vary-strength" }, "Strength"), strength];
+  const title = (idx: number) => `Variations of try ${idx}: new seeds, from this picture`;
+  return pictureForm("vary", title, fields, "More like this", () => vary(current(), Number(n.value), Number(strength.value)), done);
+}
+
+/** "Upscale 2×": try idx enlarged by the factor's default, n tries re-drawn at a refine strength. */
+export function upscaleForm(current: () => number, upscale: (idx: number, n: number, refine: number) => Promise<void>, done: () => void): PictureForm {
+  const kind = TRY_KINDS.upscale;
+  const rule = SETTINGS_RULES.refine;
+  const n = h("select", { id: "upscale-n", "data-testid": "upscale-n" }, ...options(range(1, kind.max_tries, 1), kind.default_tries, String));
+  const refine = h(
+    "select",
+    { id: "upscale-refine", "aria-describedby": "upscale-hint", "data-testid": "upscale-refine" },
+    ...options(range(rule.min_value, rule.max_value, rule.step), Number(rule.default_value), (value) => `${value} ${rule.unit}`),
+  );
+  const hint = h("span", { id: "upscale-hint", class: "hint" }, "how much is re-drawn: low keeps the picture, high adds detail");
+  const fields = [h("label", { for: "upscale-n" }, "Tries"), n, h("label", { for: "upscale-refine" }, rule.label), refine, hint];
+  const factor = SETTINGS_RULES.factor.default_value;
+  const title = (idx: number) => `Upscale try ${idx}: ${factor} times as wide and high, details re-drawn`;
+  return pictureForm("upscale", title, fields, `Upscale ${factor}×`, () => upscale(current(), Number(n.value), Number(refine.value)), done);
+}
