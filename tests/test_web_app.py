@@ -511,7 +511,7 @@ def test_more_like_this_rerun_use_these_settings_and_copy_seed(browser, site, st
     # More like try 1: from the tile's button, in the lightbox, strong; a child series of 2.
     page.get_by_test_id("vary-1").click()
     expect(page.get_by_test_id("vary-title")).to_contain_text("Variations of try 1")
-    page.get_by_label("Tries", exact=True).last.fill("2")
+    page.get_by_test_id("vary-n").fill("2")
     page.get_by_label("Strength").select_option(label="Strong (70 %)")
     screenshot(page, "9-more-like-this")
     assert_accessible(page, "more like this")
@@ -519,7 +519,8 @@ def test_more_like_this_rerun_use_these_settings_and_copy_seed(browser, site, st
     page.wait_for_url(re.compile(r".*#/series/(?!" + parent_id + ").*"))
     expect(page.get_by_test_id("series-settings")).to_contain_text("variations at 70 % strength")
     wait_all_done(page, 2)  # rendered from the picture by the worker's resident model
-    expect(page.get_by_test_id("series-parent")).to_contain_text("More like try 1 of")
+    expect(page.get_by_test_id("series-kind")).to_have_text("Variation")
+    expect(page.get_by_test_id("series-parent")).to_contain_text("Variation of try 1 of")
     screenshot(page, "10-variations")
     assert_accessible(page, "variation series")
     page.get_by_test_id("series-parent").get_by_role("link").click()
