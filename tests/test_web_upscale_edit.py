@@ -74,10 +74,10 @@ def test_a_region_repainted_and_an_upscale_are_children_linked_both_ways(browser
     source = download(page, 1)
     masks = "select count(*) from storage.objects where name like %s"
 
-    # Edit a region: the painter over the picture, the prompt prefilled; nothing painted is refused
-    # here, before any upload; Esc goes back to the picture, not out of the lightbox.
-    page.get_by_test_id("open-1").click()
-    page.get_by_test_id("lightbox-edit").click()
+    # Edit a region (the try's button opens the lightbox at it): the painter over the picture, the
+    # prompt prefilled; nothing painted is refused here, before any upload; Esc goes back to the
+    # picture, not out of the lightbox.
+    page.get_by_test_id("edit-1").click()
     expect(page.get_by_test_id("edit-title")).to_be_focused()
     expect(page.get_by_label("What should be there")).to_have_value("a lighthouse on a cliff")
     page.get_by_test_id("edit-start").click()
@@ -87,8 +87,15 @@ def test_a_region_repainted_and_an_upscale_are_children_linked_both_ways(browser
     expect(page.get_by_test_id("lightbox-edit")).to_be_focused()
     expect(page.get_by_test_id("lightbox")).to_be_visible()
     page.get_by_test_id("lightbox-edit").click()
+    canvas = page.get_by_test_id("mask-canvas")
+    canvas.focus()  # the keyboard paints too: a dab with Space, a line with Shift+arrows
+    page.keyboard.press("Space")
+    page.keyboard.press("Shift+ArrowRight")
+    expect(canvas).to_have_attribute("data-painted", re.compile(r"^[1-9]\d*$"))
+    page.get_by_test_id("mask-clear").click()
+    expect(canvas).to_have_attribute("data-painted", "0")
     paint_block(page)
-    expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-painted", re.compile(r"^[1-9]\d*$"))
+    expect(canvas).to_have_attribute("data-painted", re.compile(r"^[1-9]\d*$"))
     expect(page.get_by_test_id("mask-status")).to_contain_text("% of the picture painted")
     page.get_by_test_id("mask-undo").click()  # the last stroke undone, then painted again
     paint_block(page)

@@ -21,8 +21,9 @@ export interface Shot {
 
 export interface Lightbox {
   open(idx: number): void;
-  /** Opens try idx with the focus on "More like this". */
-  openToVary(idx: number): void;
+  /** Opens try idx at what makes a new series from it: "More like this" or "Upscale" (the focus
+   * on its first field), or "Edit a region" (its mask painter). */
+  openTo(idx: number, what: PictureAction): void;
   /** Redraws from shots() if open (a pick, a newly finished try). */
   refresh(): void;
   /** Leaving the page: closes it and takes it out of the document. */
@@ -30,6 +31,9 @@ export interface Lightbox {
 }
 
 const SWIPE_PX = 50;
+
+/** What a picture makes: variations, an upscale, an edit of a region. */
+export type PictureAction = "vary" | "upscale" | "edit";
 
 export function lightbox(opts: {
   prompt: () => string;
@@ -184,9 +188,10 @@ export function lightbox(opts: {
       if (!dialog.open) dialog.showModal();
       closeButton.focus();
     },
-    openToVary(idx: number): void {
+    openTo(idx: number, what: PictureAction): void {
       this.open(idx);
-      vary.focus();
+      if (what === "edit") editing(true);
+      else (what === "vary" ? vary : upscale).focus();
     },
     refresh(): void {
       if (dialog.open) draw();

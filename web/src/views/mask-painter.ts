@@ -1,5 +1,6 @@
 // The mask of an edit, painted over the picture: a canvas at the picture's own size laid over it,
-// painted with Pointer Events (mouse, pen and touch alike), with a brush of a chosen size, an
+// painted with Pointer Events (mouse, pen and touch alike) or the keyboard (arrows move the brush,
+// Space paints where it is, Shift+arrows paint as they move), with a brush of a chosen size, an
 // eraser, undo and clear. What it gives is what the database and the worker read: a PNG of the
 // picture's size, white where to repaint and black elsewhere, and how many pixels are painted.
 import { attr, h, text } from "../dom";
@@ -30,7 +31,9 @@ const PAINTED_ALPHA = 128;
 
 export function maskPainter(): MaskPainter {
   const picture = h("img", { class: "mask-picture", alt: "", "data-testid": "mask-picture" });
-  const canvas = h("canvas", { class: "mask-canvas", role: "img", "data-testid": "mask-canvas" });
+  const canvas = h("canvas", { class: "mask-canvas", role: "img", tabIndex: 0, "aria-describedby": "mask-keys", "data-testid": "mask-canvas" });
+  const cursor = h("div", { class: "mask-cursor", "aria-hidden": "true" });
+  const keys = h("p", { id: "mask-keys", class: "hint" }, "With the keyboard: arrows move the brush, Space paints where it is, Shift+arrows paint as they move.");
   const size = h("input", { type: "range", id: "brush-size", min: 2, max: 64, step: 1, value: "16", "data-testid": "brush-size" });
   const eraser = h("button", { type: "button", "aria-pressed": "false", "data-testid": "mask-eraser" }, "Eraser");
   const undo = h("button", { type: "button", "data-testid": "mask-undo" }, "Undo");
@@ -39,8 +42,9 @@ export function maskPainter(): MaskPainter {
   const element = h(
     "div",
     { class: "mask-painter" },
-    h("div", { class: "mask-stage" }, picture, canvas),
+    h("div", { class: "mask-stage" }, picture, canvas, cursor),
     h("div", { class: "toolbar mask-tools" }, h("label", { for: "brush-size" }, "Brush size"), size, eraser, undo, clear),
+    keys,
     status,
   );
   const pen = canvas.getContext("2d", { willReadFrequently: true })!;
@@ -112,6 +116,38 @@ export function maskPainter(): MaskPainter {
     last = null;
     said();
   };
+  // The keyboard's brush: where it is, in the picture's pixels, shown as a ring while focused.
+  let brush = { x: 0, y: 0 };
+  const place = () => {
+    const radius = Number(size.value) / 2;
+    Object.assign(cursor.style, {
+      left: `${(100 * (brush.x - radius)) / canvas.width}%`,
+      top: `${(100 * (brush.y - radius)) / canvas.height}%`,
+      width: `${(100 * 2 * radius) / canvas.width}%`,
+      height: `${(100 * 2 * radius) / canvas.height}%`,
+    });
+  };
+  const moves: Record<string, [number, number]> = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+  canvas.addEventListener("keydown", (event) => {
+    const move = moves[event.key];
+    if (!move && event.key !== " ") return;
+    event.preventDefault();
+    if (!move || event.shiftKey) {
+      if (!move || !event.repeat) remember();
+      last = move ? { ...brush } : null;
+    }
+    if (move) {
+      const step = Math.max(1, Number(size.value) / 2);
+      brush = { x: Math.min(canvas.width, Math.max(0, brush.x + move[0] * step)), y: Math.min(canvas.height, Math.max(0, brush.y + move[1] * step)) };
+      place();
+    }
+    if (!move || event.shiftKey) {
+      paintTo(brush);
+      last = null;
+      said();
+    }
+  });
+  size.addEventListener("input", place);
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
   eraser.addEventListener("click", () => attr(eraser, "aria-pressed", eraser.getAttribute("aria-pressed") === "true" ? "false" : "true"));
@@ -142,6 +178,8 @@ export function maskPainter(): MaskPainter {
       history.length = 0;
       stroke = null;
       last = null;
+      brush = { x: width / 2, y: height / 2 };
+      place();
       said();
     },
     painted: coverage,

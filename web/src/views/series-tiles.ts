@@ -1,12 +1,12 @@
 // The series page's tiles, one per try: queued with its place in line, running with a progress bar
 // and the latest preview, the thumbnail when done, the error when failed; and the try's own
-// actions on it (pick, more like this, retry, cancel, copy seed, download).
+// actions on it (pick, more like this, upscale, edit a region, retry, cancel, copy seed, download).
 import { type Image, isUnfinished, type Job } from "../api";
 import { attr, h, show, text } from "../dom";
 import { thumbnailPath } from "../pictures";
 import { type SeriesSettings, trySettings } from "../settings";
 import { pickKeyFor } from "./keys";
-import type { Shot } from "./lightbox";
+import type { PictureAction, Shot } from "./lightbox";
 import type { LiveSteps, Progress } from "./series-live";
 import { downloadName, type QueuePlace, type SeriesView } from "./series-data";
 
@@ -27,7 +27,7 @@ export interface Tile {
 /** What a tile's buttons do, by the try's index. */
 export interface TileActions {
   open(idx: number): void;
-  openToVary(idx: number): void;
+  openTo(idx: number, what: PictureAction): void;
   pick(idx: number): void;
   retry(idx: number): void;
   cancel(idx: number): void;
@@ -118,7 +118,9 @@ export function createTile(tile: Tile, seriesId: string, actions: TileActions): 
       "div",
       { class: "actions" },
       pick,
-      button("vary", `More like this: try ${idx}`, "More like this", actions.openToVary),
+      button("vary", `More like this: try ${idx}`, "More like this", (i) => actions.openTo(i, "vary")),
+      button("upscale", `Upscale try ${idx}`, "Upscale", (i) => actions.openTo(i, "upscale")),
+      button("edit", `Edit a region of try ${idx}`, "Edit a region", (i) => actions.openTo(i, "edit")),
       button("retry", `Retry try ${idx}`, "Retry", actions.retry),
       button("cancel", `Cancel try ${idx}`, "Cancel", actions.cancel),
       button("copy-seed", `Copy seed of try ${idx}`, "Copy seed", actions.copySeed),
@@ -185,7 +187,9 @@ export function updateTile(li: HTMLLIElement, tile: Tile): void {
   attr(open, "aria-label", `Open try ${idx} full size`);
   const pick = li.querySelector<HTMLButtonElement>(`[data-testid="pick-${idx}"]`)!;
   show(pick, job.status === "done");
-  show(li.querySelector<HTMLElement>(`[data-testid="vary-${idx}"]`)!, job.status === "done" && job.image_id !== null);
+  for (const action of ["vary", "upscale", "edit"]) {
+    show(li.querySelector<HTMLElement>(`[data-testid="${action}-${idx}"]`)!, job.status === "done" && job.image_id !== null);
+  }
   attr(pick, "aria-pressed", tile.winner ? "true" : "false");
   text(pick, tile.winner ? "Winner ✓" : "Pick");
   attr(pick, "aria-label", tile.winner ? `Winner ✓: try ${idx}` : `Pick try ${idx} as the winner`);

@@ -12,7 +12,7 @@ import { type Cleanup, type Ctx, errorMessage } from "../context";
 import { attr, clip, h, show, syncList, text } from "../dom";
 import { hasSource, kindLabel, seriesSettings, settingsLine, sourceImageOf } from "../settings";
 import { onPickKeys } from "./keys";
-import { lightbox, type Shot } from "./lightbox";
+import { lightbox, type PictureAction, type Shot } from "./lightbox";
 import { seriesActions } from "./series-actions";
 import { readSeries, type SeriesView, signPictures } from "./series-data";
 import { forgetFinished, type LiveSteps, liveUpdates, mergeTryChange, recordProgress } from "./series-live";
@@ -91,7 +91,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     tileList,
   );
   main.replaceChildren(h("p", { class: "muted", "data-testid": "series-loading" }, "Loading…"));
-  const tileActions = { ...actions, open: (idx: number) => viewer.open(idx), openToVary: (idx: number) => viewer.openToVary(idx) };
+  const tileActions = { ...actions, open: (idx: number) => viewer.open(idx), openTo: (idx: number, what: PictureAction) => viewer.openTo(idx, what) };
 
   function draw(): void {
     if (stopped || !view) return;
