@@ -72,7 +72,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from imagen.serve import serve
 
     settings = load_settings(transport=args.transport, model=args.model)
-    use_log_format(settings)  # IMAGEN_LOG_FORMAT=json: JSON lines from here on; prompts withheld unless asked
+    use_log_format(settings)  # IMAGEN_LOG_FORMAT=json: JSON lines from here on
     serve(settings, burst=args.burst)
     # Stopped, with every try settled and every connection closed. Python's own teardown of torch
     # and diffusers would take another second or more (measured 1.3 s), which a supervisor
