@@ -71,18 +71,32 @@ returning id
 INSERT_SQL = UPSERT_SQL.split("on conflict")[0] + "returning id"
 
 
+async def incoming_file(request: web.Request) -> tuple[bytes, str] | web.Response:
+    """Uploader.incomingFileInfo: a multipart/form-data body's file field, or else the body itself
+    as the file, its Content-Type the object's (application/octet-stream if none)."""
+    content_type = request.headers.get("Content-Type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return await request.read(), content_type or "application/octet-stream"
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+        while part is not None and part.name != "file":
+            part = await reader.next()
+    except (ValueError, AssertionError):
+        part = None
+    if part is None:
+        return storage_error(400, "InvalidRequest", "No content provided")
+    return await part.read(), part.headers.get("Content-Type", "application/octet-stream")
+
+
 async def upload(request: web.Request) -> web.Response:
     claims = request[CLAIMS]
     bucket, name = request.match_info["bucket"], request.match_info["name"]
     upsert = request.headers.get("x-upsert") == "true"
-    reader = await request.multipart()
-    part = await reader.next()
-    while part is not None and part.name != "file":
-        part = await reader.next()
-    if part is None:
-        return storage_error(400, "InvalidRequest", "no file field in the upload")
-    data = await part.read()
-    mime = part.headers.get("Content-Type", "application/octet-stream")
+    received = await incoming_file(request)
+    if isinstance(received, web.Response):
+        return received
+    data, mime = received
     # Bucket settings are the Storage server's own business, not subject to the caller's RLS.
     async with request.app[POOL].as_role({"role": "service_role"}) as conn:
         cur = await conn.execute(
