@@ -129,3 +129,19 @@ def browser():
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"])
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def receivers():
+    """Webhook endpoints on 127.0.0.1 (imagen.dev.webhook_receiver), closed after the test."""
+    from imagen.dev.webhook_receiver import WebhookReceiver
+
+    made: list[WebhookReceiver] = []
+
+    def make(**kw) -> WebhookReceiver:
+        made.append(WebhookReceiver(**kw))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()

@@ -72,6 +72,20 @@ def test_the_worker_takes_a_gpu_probes_its_health_port_and_reads_secrets_from_a_
     assert pod["securityContext"]["runAsNonRoot"] is True
 
 
+def test_only_the_scraper_reaches_the_worker_s_status_port():
+    """Issue 32 (9): the status port listens on 0.0.0.0 in the pod; a NetworkPolicy on the worker's
+    pods lets only the scraper in, on that port alone (the kubelet's probes come from the node,
+    which a NetworkPolicy always allows)."""
+    pod = by_kind("Deployment")["spec"]["template"]
+    policy = by_kind("NetworkPolicy")["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    (source,) = rule["from"]
+    assert source.keys() == {"namespaceSelector", "podSelector"}  # one peer: this namespace's pods AND those
+
+
 def test_keda_scales_the_worker_from_zero_on_queue_depth():
     spec = by_kind("ScaledObject")["spec"]
     assert spec["scaleTargetRef"]["name"] == by_kind("Deployment")["metadata"]["name"]

@@ -80,7 +80,8 @@ CATALOG: dict[str, str] = {
                      from aclexplode(d.defaclacl) a order by 1)
         from pg_default_acl d""",
     # Data the schema cannot do without.
-    "default limit": "select owner_id, max_unfinished_tries from imagen.limits where owner_id is null",
+    "default limits": "select owner_id, anonymous, max_unfinished_tries, max_webhook_endpoints from imagen.limits"
+    " where owner_id is null order by anonymous",
     "bucket": """
         select id, name, public, file_size_limit, allowed_mime_types
         from storage.buckets where id = 'imagen'""",

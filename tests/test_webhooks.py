@@ -18,24 +18,11 @@ from standardwebhooks import Webhook
 
 from imagen.console.users import as_user
 from imagen.dev.webhook_receiver import WebhookReceiver
-from imagen.webhooks.deliverer import RETRY_SCHEDULE, Deliverer, Delivery, private_address, signed_headers
+from imagen.webhooks.deliverer import RETRY_SCHEDULE, Deliverer, Delivery, signed_headers
 from tests.workers import wait_until
 from tests.world import as_worker, claim, complete, create_series
 
 FAST = (0.05,) * len(RETRY_SCHEDULE)
-
-
-@pytest.fixture
-def receivers():
-    made: list[WebhookReceiver] = []
-
-    def make(**kw) -> WebhookReceiver:
-        made.append(WebhookReceiver(**kw))
-        return made[-1]
-
-    yield make
-    for receiver in made:
-        receiver.close()
 
 
 @contextlib.contextmanager
@@ -132,12 +119,12 @@ def test_users_see_and_manage_only_their_own_endpoints_and_deliveries(conn, user
 
 
 def test_a_bad_endpoint_is_refused_and_nothing_written(conn, user_a):
-    for url, events, constraint in [
-        ("ftp://example.com/x", None, "webhook_endpoints_url_http"),
-        ("https://", None, "webhook_endpoints_url_http"),
-        ("https://example.com/x", ["try.started"], "webhook_endpoints_events_known"),
+    for url, events, error, message in [
+        ("ftp://example.com/x", None, psycopg.errors.InvalidParameterValue, "url: it must start with http"),
+        ("https://", None, psycopg.errors.InvalidParameterValue, "url: the host must be 1 to 253 characters"),
+        ("https://example.com/x", ["try.started"], psycopg.errors.CheckViolation, "webhook_endpoints_events_known"),
     ]:
-        with pytest.raises(psycopg.errors.CheckViolation, match=constraint):
+        with pytest.raises(error, match=message):
             register(conn, user_a, url=url, events=events)
     assert conn.execute("select count(*) from imagen.webhook_endpoints").fetchone() == (0,)
 
@@ -213,20 +200,6 @@ def test_a_hanging_endpoint_delays_no_other_delivery_and_no_render(db_url, conn,
             assert not hangs.accepted and hangs.requests == hangs.requests[:1], "one request in flight per endpoint"
         finally:
             hangs.release.set()
-
-
-@pytest.mark.parametrize(
-    ("url", "address"),
-    [
-        ("http://127.0.0.1:8080/x", "127.0.0.1"),
-        ("https://10.1.2.3/x", "10.1.2.3"),
-        ("http://169.254.169.254/latest/meta-data", "169.254.169.254"),
-        ("http://[::1]/x", "::1"),
-        ("https://93.184.216.34/x", None),
-    ],
-)
-def test_endpoints_on_private_addresses_are_refused_by_default(url, address):
-    assert private_address(url) == address
 
 
 def test_the_payload_is_the_body_that_was_signed(conn, user_a):

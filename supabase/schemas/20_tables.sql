@@ -103,15 +103,24 @@ create table imagen.objects_to_delete (
 comment on table imagen.objects_to_delete is
   'Storage objects whose image rows are gone; the worker removes them, then the row.';
 
--- The default (owner_id NULL) and per-user overrides of the cap on unfinished tries. No row for
--- a user and no default row means no cap. A table, not a GUC: any session could raise a GUC.
+-- The defaults (owner_id NULL: one row for signed-up users, one with `anonymous` for anonymous
+-- users) and per-user overrides of the cap on unfinished tries and on webhook endpoints. A user's
+-- own row wins; max_webhook_endpoints NULL there takes the default's. No row for a user and no
+-- default row means no cap; an anonymous user with neither gets no tries and no endpoints. A
+-- table, not a GUC: any session could raise a GUC.
 create table imagen.limits (
   id bigint generated always as identity primary key,
   owner_id uuid references auth.users (id) on delete cascade,
   max_unfinished_tries integer not null constraint limits_max_unfinished_tries_range check (max_unfinished_tries >= 0),
-  constraint limits_owner_id_key unique nulls not distinct (owner_id)
+  anonymous boolean not null default false,
+  max_webhook_endpoints integer constraint limits_max_webhook_endpoints_range check (max_webhook_endpoints >= 0),
+  constraint limits_owner_id_key unique (owner_id),
+  constraint limits_anonymous_is_a_default check (not (anonymous and owner_id is not null))
 );
-comment on table imagen.limits is 'Per-user limits; the row with owner_id NULL is the default.';
+-- One default of each kind.
+create unique index limits_default_key on imagen.limits (anonymous) where owner_id is null;
+comment on table imagen.limits is
+  'Per-user limits; the rows with owner_id NULL are the defaults (anonymous: for anonymous users).';
 
 -- Fair turns: a claim serves the owner served least recently first, found through this table's
 -- index whatever the length of the queue. Triggers on jobs keep it (60_triggers_events.sql):
@@ -154,5 +163,8 @@ create index objects_to_delete_owner_id_idx on imagen.objects_to_delete (owner_i
 create index images_solo_gallery_idx on imagen.images (owner_id, created_at desc)
   where series_id is null;
 
--- Data, not schema (db diff does not carry it; a migration inserts it): the default cap.
-insert into imagen.limits (owner_id, max_unfinished_tries) values (null, 50);
+-- Data, not schema (db diff does not carry it; a migration inserts it): the default caps. Anonymous
+-- users (Auth's anonymous sign-ins, off in config.toml) get no GPU time and no webhooks unless an
+-- operator raises their row.
+insert into imagen.limits (owner_id, max_unfinished_tries, max_webhook_endpoints) values (null, 50, 10);
+insert into imagen.limits (owner_id, anonymous, max_unfinished_tries, max_webhook_endpoints) values (null, true, 0, 0);

@@ -149,19 +149,56 @@ end;
 $$;
 grant execute on function imagen_private.own_job(uuid) to authenticated, service_role;
 
--- The cap on a user's unfinished tries: owner_id's own row in imagen.limits if set, else the default.
+-- Whether owner_id is the caller and signed in anonymously (Auth's anonymous sign-ins): the
+-- token's is_anonymous claim, as Supabase's own policies read it. Anonymous users have limits of
+-- their own (imagen.limits' anonymous default row), zero unless an operator raises them.
+create or replace function imagen_private.is_anonymous(owner_id uuid)
+ returns boolean
+ language sql
+ stable
+ set search_path to ''
+as $$
+  select is_anonymous.owner_id = (select auth.uid())
+     and coalesce(((select auth.jwt()) ->> 'is_anonymous')::boolean, false)
+$$;
+grant execute on function imagen_private.is_anonymous(uuid) to authenticated, service_role;
+
+-- The cap on a user's unfinished tries: owner_id's own row in imagen.limits if set, else the
+-- default for their kind of user; none for a signed-up user without either, 0 for an anonymous one.
 create or replace function imagen_private.max_unfinished_tries(owner_id uuid)
  returns integer
  language sql
  stable
  set search_path to ''
 as $$
-  select l.max_unfinished_tries from imagen.limits l
-  where l.owner_id = max_unfinished_tries.owner_id or l.owner_id is null
-  order by l.owner_id nulls last
-  limit 1
+  select coalesce(
+    (select l.max_unfinished_tries from imagen.limits l
+     where l.owner_id = max_unfinished_tries.owner_id
+        or (l.owner_id is null and l.anonymous = imagen_private.is_anonymous(max_unfinished_tries.owner_id))
+     order by l.owner_id nulls last
+     limit 1),
+    case when imagen_private.is_anonymous(max_unfinished_tries.owner_id) then 0 end)
 $$;
 grant execute on function imagen_private.max_unfinished_tries(uuid) to authenticated, service_role;
+
+-- The cap on a user's webhook endpoints, read as the cap on tries is (a NULL in a user's own row
+-- takes the default's).
+create or replace function imagen_private.max_webhook_endpoints(owner_id uuid)
+ returns integer
+ language sql
+ stable
+ set search_path to ''
+as $$
+  select coalesce(
+    (select l.max_webhook_endpoints from imagen.limits l
+     where (l.owner_id = max_webhook_endpoints.owner_id
+            or (l.owner_id is null and l.anonymous = imagen_private.is_anonymous(max_webhook_endpoints.owner_id)))
+       and l.max_webhook_endpoints is not null
+     order by l.owner_id nulls last
+     limit 1),
+    case when imagen_private.is_anonymous(max_webhook_endpoints.owner_id) then 0 end)
+$$;
+grant execute on function imagen_private.max_webhook_endpoints(uuid) to authenticated, service_role;
 
 
 -- The caller's own limit stays API: a client may show it.

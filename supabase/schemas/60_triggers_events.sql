@@ -107,7 +107,8 @@ create trigger series_guard_count
 -- answers HTTP 429; DETAIL carries the numbers as JSON for clients. One owner at a time, under a
 -- per-owner lock held to the end of the transaction: a concurrent request of the same owner waits,
 -- then (read committed) counts the tries this one committed. `asked`: the tries this statement
--- queued, which the count includes.
+-- queued, which the count includes. An anonymous user whose cap is 0 (the default) is told to
+-- sign up: PT403, HTTP 403.
 create or replace function imagen_private.check_unfinished_cap(owner_id uuid, asked integer)
  returns void
  language plpgsql
@@ -122,6 +123,12 @@ begin
   select count(*) into _unfinished
   from imagen.jobs j
   where j.owner_id = check_unfinished_cap.owner_id and j.status = any(imagen_private.unfinished_statuses());
+  if _unfinished > _limit and _limit = 0 and imagen_private.is_anonymous(check_unfinished_cap.owner_id) then
+    raise exception 'anonymous users get no GPU time: sign up with an email address to render pictures'
+      using errcode = 'PT403',
+            detail = json_build_object('unfinished', _unfinished - asked, 'asked', asked, 'limit', _limit)::text,
+            hint = 'sign up (or link an email address to this account), then try again';
+  end if;
   if _unfinished > _limit then
     raise exception 'too many unfinished tries: you have % queued or running and asked for % more, the limit is %',
       _unfinished - asked, asked, _limit

@@ -51,6 +51,124 @@ create table imagen.webhook_deliveries (
 comment on table imagen.webhook_deliveries is
   'The webhook outbox: written by the transaction that caused the event, sent by imagen webhooks.';
 
+-- What is wrong with an endpoint's URL, or NULL: the rules the deliverer reads it by
+-- (worker/imagen/webhooks/addresses.py), so a URL it could not read is refused when it is
+-- registered, not retried at every delivery. Whether its host is a public address is the
+-- deliverer's to judge, at each delivery (a name can resolve elsewhere tomorrow).
+create or replace function imagen_private.webhook_url_problem(url text)
+ returns text
+ language plpgsql
+ immutable
+ set search_path to ''
+as $$
+declare
+  _authority text := substring(url from '^[A-Za-z]+://([^/?#]*)');
+  _host text;
+  _port text;
+  _label text;
+begin
+  if url ~ '[\x01-\x20\x7f]' or length(url) > 2000 then
+    return 'it has spaces or control characters, or is over 2000 characters';
+  end if;
+  if url !~* '^https?://' then
+    return 'it must start with http:// or https://';
+  end if;
+  if strpos(_authority, '\') > 0 then
+    return 'a backslash before the path';
+  end if;
+  _authority := regexp_replace(_authority, '^.*@', '');  -- user info: up to the last @
+  if left(_authority, 1) = '[' then
+    if _authority !~ '^\[[^\]]*\](:.*)?$' then
+      return 'an IPv6 address must be written [address] or [address]:port';
+    end if;
+    _host := substring(_authority from '^\[([^\]]*)\]');
+    _port := substring(_authority from '^\[[^\]]*\]:(.*)$');
+    begin
+      if family(_host::inet) <> 6 or _host ~ '[/%]' then
+        return format('[%s] is not an IPv6 address', _host);
+      end if;
+    exception when others then
+      return format('[%s] is not an IPv6 address', _host);
+    end;
+  else
+    _host := split_part(_authority, ':', 1);
+    _port := nullif(substring(_authority from ':(.*)$'), '');
+    _host := lower(regexp_replace(_host, '\.$', ''));
+    if _host = '' or length(_host) > 253 then
+      return 'the host must be 1 to 253 characters';
+    end if;
+    foreach _label in array string_to_array(_host, '.') loop
+      if _host ~ '^[\x21-\x7e]*$' and _label !~ '^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$'
+         or _label = '' or length(_label) > 63 then
+        return 'each part of the host between dots must be 1 to 63 letters, digits, - or _';
+      end if;
+    end loop;
+  end if;
+  if _port is not null and (_port !~ '^[0-9]{1,5}$' or _port::integer not between 1 and 65535) then
+    return format('the port %L is not a number from 1 to 65535', _port);
+  end if;
+  return null;
+end;
+$$;
+grant execute on function imagen_private.webhook_url_problem(text) to authenticated, service_role;
+
+create or replace function imagen_private.webhook_endpoints_check_url()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _problem text := imagen_private.webhook_url_problem(new.url);
+begin
+  if _problem is not null then
+    raise exception 'url: %', _problem using errcode = '22023';
+  end if;
+  return new;
+end;
+$$;
+create trigger webhook_endpoints_check_url
+  before insert or update of url on imagen.webhook_endpoints
+  for each row execute function imagen_private.webhook_endpoints_check_url();
+
+-- The cap on a user's endpoints (imagen.limits, as the cap on tries): each event is a delivery per
+-- endpoint, so endpoints are what one user's share of the deliverer grows with. Per owner under a
+-- lock held to the end of the transaction, as check_unfinished_cap; PT429 (HTTP 429), or PT403
+-- for an anonymous user whose cap is 0 (the default).
+create or replace function imagen_private.webhook_endpoints_enforce_cap()
+ returns trigger
+ language plpgsql
+ set search_path to ''
+as $$
+declare
+  _owner uuid;
+  _count integer;
+  _limit integer;
+begin
+  if imagen_private.caller_is_service() then
+    return null;
+  end if;
+  for _owner in select distinct c.owner_id from changed c order by 1 loop
+    perform pg_advisory_xact_lock(hashtextextended('imagen.webhook_endpoints:' || _owner::text, 0));
+    _limit := imagen_private.max_webhook_endpoints(_owner);
+    select count(*) into _count from imagen.webhook_endpoints e where e.owner_id = _owner;
+    if _count > _limit and _limit = 0 and imagen_private.is_anonymous(_owner) then
+      raise exception 'anonymous users cannot register webhook endpoints: sign up with an email address'
+        using errcode = 'PT403';
+    elsif _count > _limit then
+      raise exception 'too many webhook endpoints: you would have %, the limit is %', _count, _limit
+        using errcode = 'PT429',
+              detail = json_build_object('endpoints', _count, 'limit', _limit)::text,
+              hint = 'delete an endpoint you no longer use, or send several events to one endpoint';
+    end if;
+  end loop;
+  return null;
+end;
+$$;
+create trigger webhook_endpoints_enforce_cap
+  after insert on imagen.webhook_endpoints
+  referencing new table as changed
+  for each statement execute function imagen_private.webhook_endpoints_enforce_cap();
+
 create index webhook_endpoints_owner_id_idx on imagen.webhook_endpoints (owner_id);
 create index webhook_deliveries_due_idx on imagen.webhook_deliveries (next_attempt_at)
   where delivered_at is null and given_up_at is null;

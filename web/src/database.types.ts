@@ -59,14 +59,14 @@ isOneToOne: false
                   ]
                 },"limits": {
                   Row: {
-                    "id": number,"max_unfinished_tries": number,"owner_id": string | null
+                    "anonymous": boolean,"id": number,"max_unfinished_tries": number,"max_webhook_endpoints": number | null,"owner_id": string | null
                   }
                   ComputedFields: never
                   Insert: {
-                    "id"?: never,"max_unfinished_tries": number,"owner_id"?: string | null
+                    "anonymous"?: boolean,"id"?: never,"max_unfinished_tries": number,"max_webhook_endpoints"?: number | null,"owner_id"?: string | null
                   }
                   Update: {
-                    "id"?: never,"max_unfinished_tries"?: number,"owner_id"?: string | null
+                    "anonymous"?: boolean,"id"?: never,"max_unfinished_tries"?: number,"max_webhook_endpoints"?: number | null,"owner_id"?: string | null
                   }
                   Relationships: [
                     

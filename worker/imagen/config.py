@@ -282,9 +282,14 @@ class OperationsSettings(BaseSettings):
         "(docs/deploy.md).",
     )
     webhook_timeout: float = Field(
-        default=10.0, gt=0, description="`imagen webhooks`: seconds one delivery may wait for its endpoint."
+        default=10.0,
+        gt=0,
+        description="`imagen webhooks`: seconds one delivery may take in all (connect, send, the answer's status "
+        "and headers), however slowly the endpoint answers.",
     )
-    webhook_threads: int = Field(default=16, gt=0, description="`imagen webhooks`: deliveries at once.")
+    webhook_threads: int = Field(
+        default=16, gt=0, description="`imagen webhooks`: deliveries at once; one user's take at most half of them."
+    )
     # Off: users' URLs must not reach the deliverer's own network.
     webhook_allow_private_addresses: bool = Field(
         default=False,

@@ -20,6 +20,8 @@ const BAD_INPUT = new Set(["22023", "P0001", "22003", "22P02", "22001", "22P05",
 // seconds, so a slot is usually free again well within this.
 export const TOO_MANY_UNFINISHED = "PT429";
 export const RETRY_AFTER_SECONDS = 10;
+// The caps' refusal of who the caller is: an anonymous user whose cap is 0 (imagen.limits), told to sign up.
+export const NOT_FOR_YOU = "PT403";
 
 function dbFailure(error: DbError): Response {
   // Same statuses PostgREST gives: bad input 400, no or bad identity 401.
@@ -29,6 +31,8 @@ function dbFailure(error: DbError): Response {
       "Retry-After": String(RETRY_AFTER_SECONDS),
     });
   }
+  // Refused for who the caller is (an anonymous user with no GPU time: sign up), as PostgREST answers PT403.
+  if (error.code === NOT_FOR_YOU) return json(403, { error: error.message, hint: error.hint ?? null });
   if (error.code === "42501" || error.code?.startsWith("PGRST30")) return json(401, { error: error.message });
   // The owner's foreign key: a well-signed token of a user who was deleted (or never existed).
   // (A read by such a token finds nothing: RLS shows no rows, 404.)

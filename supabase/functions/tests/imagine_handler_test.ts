@@ -80,6 +80,14 @@ Deno.test("a 22023 from the database becomes a 400 with its message", async () =
   assert.equal((await res.json()).error, "n must be between 1 and 10, got 11");
 });
 
+Deno.test("an anonymous user refused GPU time (PT403) is a 403 telling them to sign up", async () => {
+  const message = "anonymous users get no GPU time: sign up with an email address to render pictures";
+  const store = new FakeStore({ code: "PT403", message, hint: "sign up, then try again" });
+  const res = await post(store, { prompt: "x", n: 1 });
+  assert.equal(res.status, 403);
+  assert.deepEqual(await res.json(), { error: message, hint: "sign up, then try again" });
+});
+
 Deno.test("an unexpected database error is a generic 502 that does not show its text", async () => {
   const store = new FakeStore({ code: "XX000", message: 'relation "imagen.jobs" has a secret' });
   const res = await post(store, { prompt: "x", n: 2 });

@@ -54,9 +54,18 @@ def recent_series_table(conn: psycopg.Connection) -> str:
     return format_table(recent_series(conn), columns)
 
 
+def printable(text: str) -> str:
+    """Users' text as a terminal shows it harmlessly: control characters (newlines that would forge
+    rows, ESC and OSC sequences that clear the screen or set the window's title, bidi overrides)
+    written as Python escapes."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def format_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
-    """columns: (header, key). Plain text, aligned, for a terminal."""
-    cells = [[h for h, _ in columns]] + [["" if r.get(k) is None else str(r[k]) for _, k in columns] for r in rows]
+    """columns: (header, key). Plain text, aligned, for a terminal; every cell printable()."""
+    cells = [[h for h, _ in columns]] + [
+        ["" if r.get(k) is None else printable(str(r[k])) for _, k in columns] for r in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -15,6 +15,7 @@ import re
 from datetime import UTC, datetime
 
 from imagen.config import Settings
+from imagen.monitoring.prompt_filter import WithholdPrompts
 
 # key=value, the value up to the next space (or a JSON string: prompt="…").
 PAIR = re.compile(r'(?<![\w.=])([a-z_]+)=("(?:[^"\\]|\\.)*"|\S+)')
@@ -69,19 +70,22 @@ class JsonFormatter(logging.Formatter):
 
 
 def use_log_format(settings: Settings) -> None:
-    """IMAGEN_LOG_FORMAT=json: every handler of the root logger writes JSON lines from now on, and
-    nothing else reaches stderr as text."""
-    if settings.log_format != "json":
-        return
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(JsonFormatter(settings.worker_id))
-    # diffusers and transformers log through handlers of their own and draw progress bars while a
-    # model loads: their records go through ours instead, and the bars stay off. (The worker
-    # imports both anyway, before its model loads.)
+    """Every library's records through the root logger's handlers, and from now on: with
+    IMAGEN_LOG_FORMAT=json, as JSON lines (nothing else reaches stderr as text); unless
+    IMAGEN_LOG_PROMPTS is on, with no line that quotes a prompt being rendered (prompt_filter)."""
+    # diffusers and transformers log through handlers of their own: their records go through ours
+    # instead, so one filter and one format see every line. (The worker imports both anyway,
+    # before its model loads.)
     import diffusers.utils.logging
     import transformers.utils.logging
 
     for library in (diffusers.utils.logging, transformers.utils.logging):
         library.disable_default_handler()
         library.enable_propagation()
-        library.disable_progress_bar()
+        if settings.log_format == "json":
+            library.disable_progress_bar()  # the bars while a model loads are not JSON
+    for handler in logging.getLogger().handlers:
+        if settings.log_format == "json":
+            handler.setFormatter(JsonFormatter(settings.worker_id))
+        if not settings.log_prompts and not any(isinstance(f, WithholdPrompts) for f in handler.filters):
+            handler.addFilter(WithholdPrompts())

@@ -1,6 +1,11 @@
 """The worker's HTTP endpoints for machines: /metrics (Prometheus text or OpenMetrics, as the
 scraper asks), /healthz (alive: the loop ticks) and /readyz (ready: model warm, queue answering).
-A small threaded server of its own, so a scrape never runs on the render thread."""
+A small threaded server of its own, so a scrape never runs on the render thread.
+
+Its callers are a scraper and the kubelet (deploy/kubernetes/worker.yaml's NetworkPolicy lets no
+one else reach the port), but it holds no more than it must for anyone: a connection that has not
+sent its request within READ_TIMEOUT is closed, and past MAX_CONNECTIONS at once a new one is
+closed unanswered, so idle or half-sent connections cannot pile up threads in the worker."""
 
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ from imagen.monitoring.metrics import QueueSampler, WorkerMetrics
 from imagen.monitoring.observer import Observer
 
 log = logging.getLogger(__name__)
+
+READ_TIMEOUT = 5.0  # seconds a connection may take to send its request (each read)
+MAX_CONNECTIONS = 16  # connections served at once; a scrape or a probe takes milliseconds
 
 
 @contextmanager
@@ -43,14 +51,46 @@ def watched(settings: Settings, queue, *parts: object) -> Iterator[Observer]:
             sampler.stop()
 
 
-class StatusServer:
-    def __init__(self, metrics: WorkerMetrics, host: str = "127.0.0.1", port: int = 9464) -> None:
-        handler = type("Handler", (StatusHandler,), {"metrics": metrics})
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` of them: over that, closed at once."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type, max_connections: int) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request, client_address) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
         try:
-            self.httpd = ThreadingHTTPServer((host, port), handler)
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+class StatusServer:
+    def __init__(
+        self,
+        metrics: WorkerMetrics,
+        host: str = "127.0.0.1",
+        port: int = 9464,
+        read_timeout: float = READ_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        handler = type("Handler", (StatusHandler,), {"metrics": metrics, "timeout": read_timeout})
+        try:
+            self.httpd = BoundedHTTPServer((host, port), handler, max_connections)
         except OSError as exc:  # a probe port that cannot be bound must stop the worker, loudly
             raise ConfigError(f"IMAGEN_METRICS_PORT: cannot listen on {host}:{port}: {exc.strerror}") from None
-        self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[:2]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="imagen-status", daemon=True)
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from imagen.config import ConfigError, ModelLoadError, model_folder
 from imagen.jobs import BadSettings, Job, RenderAborted
+from imagen.monitoring.prompt_filter import withheld
 from imagen.plugins import MODELS, plugin
 from imagen.rendering.calls import FLUX_CALL_DEFAULTS, from_resident, model_options
 from imagen.rendering.compile import compile_denoiser, warm_up
@@ -220,15 +221,16 @@ class DiffusersRenderer:
             return callback_kwargs
 
         prompt = f"{job.prompt}, {job.style}" if job.style else job.prompt
-        result = pipe(
-            **self._prompt_inputs(prompt),
-            **call,
-            # A CPU generator gives the same noise for a seed on any device.
-            generator=torch.Generator("cpu").manual_seed(job.seed if seed is None else seed),
-            callback_on_step_end=step_end,
-            output_type="pt",
-            **model_options(job, self.is_flux),
-        )
+        with withheld(prompt):  # a library that logs a piece of it (diffusers: a long prompt's cut-off tail)
+            result = pipe(
+                **self._prompt_inputs(prompt),
+                **call,
+                # A CPU generator gives the same noise for a seed on any device.
+                generator=torch.Generator("cpu").manual_seed(job.seed if seed is None else seed),
+                callback_on_step_end=step_end,
+                output_type="pt",
+                **model_options(job, self.is_flux),
+            )
         # An interrupted pipeline still decodes a picture; it must not be stored.
         if aborted:
             raise RenderAborted(job.label)

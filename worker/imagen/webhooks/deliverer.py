@@ -7,6 +7,15 @@ be slow, hang or sit behind a firewall the GPU nodes should not open, and one de
 number of workers. Each delivery runs on a pool thread with a timeout, and an endpoint has at
 most one delivery in flight, so a hanging endpoint holds one thread and delays nobody else's.
 
+Where it goes (addresses.py, pinned_http.py): the URL is checked and its host resolved once; the
+connection goes to that address and no other, only if it is public, within one deadline for the
+whole delivery, and reads the answer's status and headers only. A malformed URL or a private
+address is given up at once, with the reason as the row's last_error.
+
+Fair between users: a claim hands out each user's first due delivery before anyone's second
+(counting what each has in flight), and one user holds at most half the threads, so one user's
+slow endpoints delay another user's delivery by at most one delivery's deadline.
+
 At least once: a claim pushes the row's next_attempt_at ahead as a lease (a deliverer that dies
 hands it back) and the row is marked delivered only after a 2xx. Every attempt carries the same
 webhook-id, so a receiver drops repeats. Failures retry on Standard Webhooks' suggested schedule,
@@ -14,19 +23,21 @@ webhook-id, so a receiver drops repeats. Failures retry on Standard Webhooks' su
 
 from __future__ import annotations
 
-import ipaddress
+import collections
 import logging
-import socket
+import ssl
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
-import httpx
+import httpcore
 import psycopg
 from standardwebhooks import Webhook
+
+from imagen.webhooks import pinned_http
+from imagen.webhooks.addresses import Refused, Resolve, Unresolved, system_resolve, vet
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +51,27 @@ update imagen.webhook_deliveries d
 set attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => %(lease)s)
 from imagen.webhook_endpoints e
 where d.id in (
-    select f.id from (
-      select q.id, q.next_attempt_at,
-             row_number() over (partition by q.endpoint_id order by q.next_attempt_at, q.created_at) as nth
-      from imagen.webhook_deliveries q
-      where q.delivered_at is null and q.given_up_at is null and q.next_attempt_at <= now()
-        and q.endpoint_id <> all(%(busy)s::uuid[])
-    ) f
-    where f.nth = 1
-    order by f.next_attempt_at
+    select t.id from (
+      select f.id, f.next_attempt_at,
+             row_number() over (partition by f.owner_id order by f.next_attempt_at)
+               + coalesce((select b.n from unnest(%(owners)s::uuid[], %(in_flight)s::int[]) b(owner_id, n)
+                           where b.owner_id = f.owner_id), 0) as turn
+      from (
+        select q.id, q.owner_id, q.next_attempt_at,
+               row_number() over (partition by q.endpoint_id order by q.next_attempt_at, q.created_at) as nth
+        from imagen.webhook_deliveries q
+        where q.delivered_at is null and q.given_up_at is null and q.next_attempt_at <= now()
+          and q.endpoint_id <> all(%(busy)s::uuid[])
+      ) f
+      where f.nth = 1
+    ) t
+    where t.turn <= %(per_owner)s
+    order by t.turn, t.next_attempt_at
     limit %(limit)s
   )
   and d.next_attempt_at <= now() and d.delivered_at is null and d.given_up_at is null
   and e.id = d.endpoint_id
-returning d.id, d.endpoint_id, d.payload::text, d.attempts, e.url, e.secret
+returning d.id, d.endpoint_id, d.payload::text, d.attempts, e.url, e.secret, d.owner_id
 """
 
 
@@ -65,6 +83,7 @@ class Delivery:
     attempts: int
     url: str
     secret: str
+    owner_id: str = ""
 
 
 def signed_headers(delivery: Delivery, now: datetime) -> dict[str, str]:
@@ -78,21 +97,6 @@ def signed_headers(delivery: Delivery, now: datetime) -> dict[str, str]:
     }
 
 
-def private_address(url: str) -> str | None:
-    """The first loopback, private, link-local or otherwise non-public address the URL's host
-    resolves to, or None. Users' endpoints must not reach the deliverer's own network."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return None  # the request itself reports the failure
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return str(address)
-    return None
-
-
 class Deliverer:
     def __init__(
         self,
@@ -103,6 +107,8 @@ class Deliverer:
         threads: int = 16,
         poll_interval: float = 5.0,
         allow_private_addresses: bool = False,
+        per_owner: int | None = None,
+        resolve: Resolve = system_resolve,
     ) -> None:
         self.database_url = database_url
         self.schedule = tuple(schedule)
@@ -110,13 +116,16 @@ class Deliverer:
         self.threads = threads
         self.poll_interval = poll_interval
         self.allow_private_addresses = allow_private_addresses
+        self.per_owner = per_owner or max(1, threads // 2)  # what one user's deliveries may hold at once
+        self.resolve = resolve
         self._busy: set[str] = set()
+        self._in_flight: collections.Counter[str] = collections.Counter()  # owner -> deliveries in flight
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._local = threading.local()
         self._connections: list[psycopg.Connection] = []
-        self._http = httpx.Client(timeout=timeout, follow_redirects=False, limits=httpx.Limits(max_connections=threads))
+        self._tls = ssl.create_default_context()
 
     def run(self) -> None:
         """Delivers until stop(); deliveries in flight finish (each within the timeout)."""
@@ -132,7 +141,6 @@ class Deliverer:
                     pool.submit(self._deliver, delivery)
                 self._wake.wait(self._until_next_due(conn))
         listener.join()
-        self._http.close()
         for conn in self._connections:
             conn.close()
 
@@ -154,9 +162,13 @@ class Deliverer:
             free = self.threads - len(self._busy)
             if free <= 0:
                 return []
-            rows = conn.execute(CLAIM, {"lease": self.timeout + 30, "busy": list(self._busy), "limit": free}).fetchall()
-            deliveries = [Delivery(str(r[0]), str(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+            owners = list(self._in_flight)
+            params = {"lease": self.timeout + 30, "busy": list(self._busy), "limit": free, "owners": owners,
+                      "in_flight": [self._in_flight[o] for o in owners], "per_owner": self.per_owner}  # fmt: skip
+            rows = conn.execute(CLAIM, params).fetchall()
+            deliveries = [Delivery(str(r[0]), str(r[1]), r[2], r[3], r[4], r[5], str(r[6])) for r in rows]
             self._busy.update(d.endpoint_id for d in deliveries)
+            self._in_flight.update(d.owner_id for d in deliveries)
         return deliveries
 
     def _listen(self) -> None:
@@ -184,20 +196,30 @@ class Deliverer:
         finally:
             with self._lock:
                 self._busy.discard(delivery.endpoint_id)
+                self._in_flight[delivery.owner_id] -= 1
+                if self._in_flight[delivery.owner_id] <= 0:
+                    del self._in_flight[delivery.owner_id]
             self._wake.set()
 
     def _send(self, delivery: Delivery) -> tuple[int | None, str | None]:
-        if not self.allow_private_addresses and (address := private_address(delivery.url)):
-            return None, f"refused: the endpoint's host resolves to {address}, not a public address"
+        """(status, None) when the endpoint took it; (status or None, what went wrong) otherwise.
+        An error that starts with "refused:" is for good: the delivery is given up."""
         try:
-            response = self._http.post(
-                delivery.url, content=delivery.body.encode(), headers=signed_headers(delivery, datetime.now(UTC))
-            )
-        except httpx.HTTPError as exc:
+            target = vet(delivery.url, self.resolve, self.allow_private_addresses)
+            headers = signed_headers(delivery, datetime.now(UTC))
+            status = pinned_http.post(target, delivery.body.encode(), headers, self.timeout, self._tls)
+        except (Refused, Unresolved) as exc:
+            return None, str(exc)
+        except httpcore.TimeoutException:
+            return None, f"no answer within {self.timeout:g} s"
+        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
             return None, f"{type(exc).__name__}: {exc}"[:500]
-        if 200 <= response.status_code < 300:
-            return response.status_code, None
-        return response.status_code, f"HTTP {response.status_code}"
+        except Exception as exc:  # whatever it was, the delivery fails and its retries run out
+            log.exception("webhooks: delivery %s failed", delivery.id)
+            return None, f"delivery failed: {type(exc).__name__}"
+        if 200 <= status < 300:
+            return status, None
+        return status, f"HTTP {status}"
 
     def _record(self, delivery: Delivery, status: int | None, error: str | None) -> None:
         conn = self._connection()

@@ -36,7 +36,7 @@ ResultError.pgErrorStatus (42501 → 401 anon / 403 user, 22023 and P0001 → 40
 25006 → 405, 57P01 → 503, 0L/0P/28 → 403, PTnnn → nnn, ...); `GET /rest/v1/{table}`
 with select, eq/neq/gt/gte/lt/lte/is filters, order, limit and the single-object Accept header;
 `DELETE /rest/v1/{table}` with the same filters (204, or the rows with return=representation).
-Storage: multipart upload with x-upsert, bucket mime/size limits, rights from `storage.objects`
+Storage: multipart or raw-body upload with x-upsert, bucket mime/size limits, rights from `storage.objects`
 rows under the caller's RLS (the service role bypasses it), download, remove, signed URLs.
 Realtime: Phoenix channels v1 JSON at /realtime/v1/websocket, phx_join answered with non-zero
 binding ids echoing the client's bindings, then the `system` "Subscribed to PostgreSQL" message,

@@ -20,7 +20,8 @@ from imagen.dev.supabase_standin.auth import (
     validate_email,
 )
 from imagen.dev.supabase_standin.auth_config import AUTH_CONFIG, AuthConfig
-from imagen.dev.supabase_standin.auth_mail import redirect_valid, send_confirmation, send_recovery
+from imagen.dev.supabase_standin.auth_mail import send_confirmation, send_recovery
+from imagen.dev.supabase_standin.auth_redirects import redirect_valid
 
 
 async def email_param(request: web.Request) -> tuple[dict, str]:

@@ -16,12 +16,13 @@ import smtplib
 import time
 from collections import deque
 from email.message import EmailMessage
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from imagen.dev.supabase_standin.auth_config import AUTH_CONFIG, AuthConfig
 from imagen.dev.supabase_standin.auth_errors import AuthError
+from imagen.dev.supabase_standin.auth_redirects import redirect_valid
 
 SENDER = "admin@email.com"  # the CLI's local [auth.email.smtp] admin_email
 TEMPLATES = {  # mailer/template.go's defaults
@@ -90,15 +91,6 @@ MAILER = web.AppKey("mailer", Mailer)
 def external_url(request: web.Request) -> str:
     """API_EXTERNAL_URL: where the link's /verify is served (the gateway's /auth/v1)."""
     return f"{request.scheme}://{request.host}/auth/v1"
-
-
-def redirect_valid(config: AuthConfig, url: str) -> bool:
-    """IsRedirectURLValid: the site URL's host, or an exact additional redirect URL."""
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return False
-    return bool(host) and (host == urlsplit(config.site_url).hostname or url in config.additional_redirect_urls)
 
 
 def referrer(request: web.Request, config: AuthConfig) -> str:

@@ -55,8 +55,10 @@ class ProjectKeys:
     def service_role(self) -> str:
         return self.mint({"role": "service_role"}, ttl=API_KEY_TTL)
 
-    def user(self, user_id: uuid.UUID | str, email: str | None = None) -> str:
-        return self.mint({"sub": str(user_id), "role": "authenticated", "aud": "authenticated", "email": email})
+    def user(self, user_id: uuid.UUID | str, email: str | None = None, anonymous: bool = False) -> str:
+        """A user's access token; anonymous: one of Auth's anonymous sign-ins (its is_anonymous claim)."""
+        return self.mint({"sub": str(user_id), "role": "authenticated", "aud": "authenticated", "email": email,
+                          "is_anonymous": anonymous})  # fmt: skip
 
     def verify(self, token: str) -> dict:
         try:

@@ -90,17 +90,22 @@ def custom_metadata(text: str | None, base64: bool = False) -> str | None:
 
 
 async def incoming_file(request: web.Request) -> tuple[bytes, str, str | None] | None:
-    """The upload's bytes, type and custom metadata (Uploader.incomingFileInfo), or None: no file."""
+    """Uploader.incomingFileInfo: a multipart/form-data body's file (its fields before it: the
+    type, the custom metadata), or else the body itself as the file, its Content-Type the
+    object's; None when a multipart body has no file or is not multipart after all."""
     if not request.content_type.startswith("multipart/form-data"):
         data = await request.read()
         return data, request.content_type or "application/octet-stream", custom_metadata(
             request.headers.get("x-metadata"), base64=True)  # fmt: skip
-    reader = await request.multipart()
     fields: dict[str, str] = {}
-    part = await reader.next()
-    while part is not None and part.filename is None:  # fields before the file
-        fields[part.name or ""] = await part.text()
+    try:
+        reader = await request.multipart()
         part = await reader.next()
+        while part is not None and part.filename is None:  # fields before the file
+            fields[part.name or ""] = await part.text()
+            part = await reader.next()
+    except (ValueError, AssertionError):
+        part = None
     if part is None:
         return None
     data = await part.read()
@@ -114,7 +119,7 @@ async def upload(request: web.Request) -> web.Response:
     upsert = request.headers.get("x-upsert") == "true"
     incoming = await incoming_file(request)
     if incoming is None:
-        return storage_error(400, "InvalidRequest", "no file in the upload")
+        return storage_error(400, "InvalidRequest", "No content provided")
     data, mime, user_metadata = incoming
     user_metadata = user_metadata or "{}"  # { ...file.userMetadata, ...options.metadata }
     # Bucket settings are the Storage server's own business, not subject to the caller's RLS.
