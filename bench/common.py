@@ -27,6 +27,17 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# Every goal a benchmark checked in this process, in order: bench.all's closing table (`just bench`
+# exits non-zero when one is missed at full size).
+GOALS: list[dict] = []
+
+
+def check_goal(benchmark: str, figure: str, value: float, goal: str, met: bool) -> bool:
+    """Records one figure against its goal (goal: the target as text, e.g. "<= 5 ms"); returns met."""
+    GOALS.append({"benchmark": benchmark, "figure": figure, "value": value, "goal": goal, "met": bool(met)})
+    return bool(met)
+
+
 def scratch_folder(prefix: str) -> Path:
     """A folder of the benchmark's own under /tmp, removed when the process exits."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))
@@ -158,12 +169,17 @@ def bench_database(durable: bool = True) -> Iterator[tuple[str, uuid.UUID]]:
             admin.execute(f"drop database {name} with (force)")
 
 
+CPU_READER = "bench-cpu-reader"
+
+
 def database_cpu_seconds(url: str) -> float:
     """CPU seconds the database server on this machine has used so far: its postmaster and every
     backend, live or ended (an ended backend's time is in the postmaster's children's total). For a
     benchmark's own server (bench_database), read from /proc; the difference over a run is what
     the run cost the database."""
-    with psycopg.connect(url) as conn:  # read while the backend lives: its parent is the postmaster
+    # Read while the backend lives (its parent is the postmaster); named, so that counts of the
+    # server's sessions can leave it out.
+    with psycopg.connect(url, application_name=CPU_READER) as conn:
         backend = conn.execute("select pg_backend_pid()").fetchone()[0]
         postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
     ticks = os.sysconf("SC_CLK_TCK")
