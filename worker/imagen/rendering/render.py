@@ -222,15 +222,10 @@ class DiffusersRenderer:
 
         prompt = f"{job.prompt}, {job.style}" if job.style else job.prompt
         with withheld(prompt):  # a library that logs a piece of it (diffusers: a long prompt's cut-off tail)
-            result = pipe(
-                **self._prompt_inputs(prompt),
-                **call,
-                # A CPU generator gives the same noise for a seed on any device.
-                generator=torch.Generator("cpu").manual_seed(job.seed if seed is None else seed),
-                callback_on_step_end=step_end,
-                output_type="pt",
-                **model_options(job, self.is_flux),
-            )
+            # A CPU generator gives the same noise for a seed on any device.
+            noise = torch.Generator("cpu").manual_seed(job.seed if seed is None else seed)
+            result = pipe(**self._prompt_inputs(prompt), **call, generator=noise, callback_on_step_end=step_end,
+                          output_type="pt", **model_options(job, self.is_flux))  # fmt: skip
         # An interrupted pipeline still decodes a picture; it must not be stored.
         if aborted:
             raise RenderAborted(job.label)
