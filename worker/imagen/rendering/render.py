@@ -254,8 +254,7 @@ class DiffusersRenderer:
                 pipe._interrupt = True
             return callback_kwargs
 
-        prompt = f"{job.prompt}, {job.style}" if job.style else job.prompt
-        with withheld(prompt):  # a library that logs a piece of it (diffusers: a long prompt's cut-off tail)
+        with withheld(f"{job.prompt}, {job.style}" if job.style else job.prompt) as prompt:  # from libraries' logs
             result = pipe(
                 **self._prompt_inputs(prompt),
                 **call,
