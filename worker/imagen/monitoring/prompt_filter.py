@@ -32,13 +32,13 @@ def words(text: str) -> tuple[str, ...]:
 
 
 @contextmanager
-def withheld(prompt: str) -> Iterator[None]:
-    """While inside, no library's log line may quote `prompt`."""
+def withheld(prompt: str) -> Iterator[str]:
+    """While inside, no library's log line may quote `prompt` (which it gives back)."""
     key = words(prompt)
     with _lock:
         _prompts[key] += 1
     try:
-        yield
+        yield prompt
     finally:
         with _lock:
             _prompts[key] -= 1

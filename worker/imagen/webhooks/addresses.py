@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from imagen.errors import ImagenError
+
 NOT_PUBLIC = "refused: not a public address"
 
 _V4_NOT_GLOBAL = tuple(
@@ -45,11 +47,11 @@ PORT = re.compile(r"^[0-9]{1,5}$")
 Resolve = Callable[[str, int], list[str]]
 
 
-class Refused(Exception):
+class Refused(ImagenError):
     """The endpoint is not to be reached, now or later: the message is what the user sees."""
 
 
-class Unresolved(Exception):
+class Unresolved(ImagenError):
     """The host's name did not resolve now: nothing is sent, and the delivery is tried again later."""
 
 

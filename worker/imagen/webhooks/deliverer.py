@@ -97,6 +97,36 @@ def signed_headers(delivery: Delivery, now: datetime) -> dict[str, str]:
     }
 
 
+def record(
+    conn: psycopg.Connection, delivery: Delivery, status: int | None, error: str | None, schedule: tuple[float, ...]
+) -> None:
+    """Writes an attempt's outcome: delivered, given up (refused for good, or out of retries), or
+    due again after the schedule's wait."""
+    if error is None:
+        conn.execute(
+            "update imagen.webhook_deliveries set delivered_at = now(), last_status = %s, last_error = null"
+            " where id = %s",
+            (status, delivery.id),
+        )
+        log.info("webhooks: %s delivered to endpoint %s", delivery.id, delivery.endpoint_id)
+        return
+    refused = error.startswith("refused:")
+    if refused or delivery.attempts > len(schedule):
+        conn.execute(
+            "update imagen.webhook_deliveries set given_up_at = now(), last_status = %s, last_error = %s where id = %s",
+            (status, error, delivery.id),
+        )
+        log.warning("webhooks: %s given up after %d attempts: %s", delivery.id, delivery.attempts, error)
+        return
+    wait = schedule[delivery.attempts - 1]
+    conn.execute(
+        "update imagen.webhook_deliveries set next_attempt_at = now() + make_interval(secs => %s),"
+        " last_status = %s, last_error = %s where id = %s",
+        (wait, status, error, delivery.id),
+    )
+    log.info("webhooks: %s attempt %d failed (%s); next in %g s", delivery.id, delivery.attempts, error, wait)
+
+
 class Deliverer:
     def __init__(
         self,
@@ -190,7 +220,7 @@ class Deliverer:
     def _deliver(self, delivery: Delivery) -> None:
         try:
             status, error = self._send(delivery)
-            self._record(delivery, status, error)
+            record(self._connection(), delivery, status, error, self.schedule)
         except Exception:
             log.exception("webhooks: delivery %s could not be recorded; its lease will return it", delivery.id)
         finally:
@@ -220,33 +250,6 @@ class Deliverer:
         if 200 <= status < 300:
             return status, None
         return status, f"HTTP {status}"
-
-    def _record(self, delivery: Delivery, status: int | None, error: str | None) -> None:
-        conn = self._connection()
-        if error is None:
-            conn.execute(
-                "update imagen.webhook_deliveries set delivered_at = now(), last_status = %s, last_error = null"
-                " where id = %s",
-                (status, delivery.id),
-            )
-            log.info("webhooks: %s delivered to endpoint %s", delivery.id, delivery.endpoint_id)
-            return
-        refused = error.startswith("refused:")
-        if refused or delivery.attempts > len(self.schedule):
-            conn.execute(
-                "update imagen.webhook_deliveries set given_up_at = now(), last_status = %s, last_error = %s"
-                " where id = %s",
-                (status, error, delivery.id),
-            )
-            log.warning("webhooks: %s given up after %d attempts: %s", delivery.id, delivery.attempts, error)
-            return
-        wait = self.schedule[delivery.attempts - 1]
-        conn.execute(
-            "update imagen.webhook_deliveries set next_attempt_at = now() + make_interval(secs => %s),"
-            " last_status = %s, last_error = %s where id = %s",
-            (wait, status, error, delivery.id),
-        )
-        log.info("webhooks: %s attempt %d failed (%s); next in %g s", delivery.id, delivery.attempts, error, wait)
 
     def _connection(self) -> psycopg.Connection:
         """This pool thread's own connection, opened on first use (and again after a broken one)."""
