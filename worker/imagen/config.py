@@ -86,8 +86,14 @@ class QueueSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("IMAGEN_DATABASE_URL", "DATABASE_URL"),
         description="The postgres transport, `imagen webhooks`, `imagen queue` and the commands for people: a "
-        "`postgresql://` URL of a direct or session-pooler connection (LISTEN needs one: not the transaction "
-        "pooler on port 6543). Secret.",
+        "`postgresql://` URL. The worker's calls may go through a transaction pooler (Supavisor on port 6543, "
+        "PgBouncer in transaction mode); its LISTEN may not: see IMAGEN_LISTEN_DATABASE_URL. Secret.",
+    )
+    listen_database_url: SecretStr | None = Field(
+        default=None,
+        description="postgres transport: the direct (`db.<project-ref>.supabase.co:5432`) or session-pooler "
+        "connection for the worker process's one LISTEN session, shared by all its workers; a transaction "
+        "pooler here is refused at start. Default: IMAGEN_DATABASE_URL. Secret.",
     )
     supabase_url: str | None = Field(
         default=None,
@@ -334,6 +340,13 @@ class Settings(OperationsSettings, RenderSettings, QueueSettings):
         if self.database_url is None:
             raise ConfigError("no database: set IMAGEN_DATABASE_URL (or DATABASE_URL) to a postgres:// URL")
         return self.database_url.get_secret_value()
+
+    def listen_url(self) -> str:
+        """Where the postgres transport's LISTEN goes: IMAGEN_LISTEN_DATABASE_URL, else the calls' URL."""
+        url = self.listen_database_url or self.database_url
+        if url is None:
+            raise ConfigError("no database: set IMAGEN_DATABASE_URL (or DATABASE_URL) to a postgres:// URL")
+        return url.get_secret_value()
 
 
 # The groups, in the order docs/settings.md shows them.

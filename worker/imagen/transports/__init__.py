@@ -24,10 +24,10 @@ def queue_options(settings: Settings) -> dict:
     }
 
 
-def postgres_queue(database_url: str, worker_id: str, **options: object) -> WorkerRpcs:
+def postgres_queue(database_url: str, worker_id: str, listen_url: str | None = None, **options: object) -> WorkerRpcs:
     from imagen.transports.postgres import PostgresConnector
 
-    return WorkerRpcs(PostgresConnector(database_url), worker_id, **options)
+    return WorkerRpcs(PostgresConnector(database_url, listen_url), worker_id, **options)
 
 
 def supabase_credentials(settings: Settings) -> tuple[str, SecretStr]:
@@ -56,7 +56,8 @@ def open_transport(settings: Settings, checked: bool = False) -> tuple[WorkerRpc
         from imagen.transports.local_storage import LocalStorage
         from imagen.transports.postgres import PostgresConnector
 
-        connector, storage = PostgresConnector(settings.require_database_url()), LocalStorage(settings.storage_dir)
+        connector = PostgresConnector(settings.require_database_url(), settings.listen_url())
+        storage = LocalStorage(settings.storage_dir)
     else:
         from imagen.transports.supabase.queue import SupabaseConnector
         from imagen.transports.supabase.storage import SupabaseStorage

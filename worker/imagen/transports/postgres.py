@@ -1,14 +1,21 @@
 """The postgres transport's connector: worker RPCs over psycopg 3, wake-ups over LISTEN/NOTIFY.
 
+Two URLs. Calls go to IMAGEN_DATABASE_URL, which may be a transaction pooler (Supavisor on
+Supabase's port 6543, PgBouncer in transaction mode): every RPC is one transaction that carries
+its own role (`set local role service_role` and the call, in one round trip), so no call depends
+on session state, and psycopg prepares nothing (a pooler's server connections do not keep a
+client's prepared statements). Wake-ups come from one LISTEN session per process
+(imagen.transports.listener) on IMAGEN_LISTEN_DATABASE_URL, a direct or session-pooled
+connection (default: IMAGEN_DATABASE_URL); a transaction pooler there is refused at start.
+
 Each thread that calls an RPC (the render loop, the finisher, the heartbeat) has its own
-autocommit connection, so a completion never waits behind a claim; LISTEN runs on a dedicated
-connection in its own thread. A lost connection is a transient RpcError (WorkerRpcs retries it);
-the listener reconnects with backoff and wakes the worker so nothing queued meanwhile is missed.
+autocommit connection, so a completion never waits behind a claim. A lost connection is a
+transient RpcError (WorkerRpcs retries it); the listener reconnects with backoff and wakes the
+workers so nothing queued meanwhile is missed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -18,13 +25,14 @@ from functools import cache
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import ClientCursor, sql
 
-from imagen.transports.rpcs import Backoff, RpcError
+from imagen.transports.listener import CHANNEL, Listener, leave_shared, shared_listener
+from imagen.transports.rpcs import RpcError
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "imagen_jobs"
+__all__ = ["CHANNEL", "PROGRESS_CHANNEL", "PostgresConnector"]
 # Per-step progress for terminals watching a series (imagen submit --wait, imagen status): the
 # postgres transport's Broadcast. A NOTIFY writes no row; its payload is capped at 8000 bytes, so
 # previews stay out.
@@ -45,29 +53,36 @@ def connection_failure(message: str) -> str:
 
 @cache
 def rpc_statement(fn: str, names: tuple[str, ...]) -> str:
-    """select to_jsonb(r) from imagen.fn(a => %(a)s, ...) r: PostgREST's JSON, one row per result.
-    Composed once per call shape and kept as text (a Composed is turned into bytes again on every
-    execute: 0.2 s of a 1,000-try profile)."""
+    """set local role service_role; select to_jsonb(r) from imagen.fn(a => %(a)s, ...) r: PostgREST's
+    JSON, one row per result, as the worker's role. Sent as one simple query (one implicit
+    transaction, so the role ends with it). Composed once per call shape and kept as text (a
+    Composed is turned into bytes again on every execute: 0.2 s of a 1,000-try profile)."""
     args = sql.SQL(", ").join(sql.SQL("{} => {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in names)
-    return sql.SQL("select to_jsonb(r) from imagen.{}({}) r").format(sql.Identifier(fn), args).as_string(None)
+    call = sql.SQL("select to_jsonb(r) from imagen.{}({}) r").format(sql.Identifier(fn), args)
+    return "set local role service_role; " + call.as_string(None)
 
 
 class PostgresConnector:
     credentials = "IMAGEN_DATABASE_URL must log in as a role that may `set role service_role` (postgres on Supabase)"
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, listen_url: str | None = None, listener: Listener | None = None) -> None:
+        """database_url: for the calls (a transaction pooler is fine); listen_url: the direct or
+        session-pooled connection for LISTEN (default: database_url). listener: a Listener of the
+        caller's own (default: the process's shared one for listen_url)."""
         self._url = database_url
+        self._listen_url = listen_url or database_url
+        self._given_listener = listener
+        self.listener: Listener | None = None
+        self._wake: Callable[[], None] | None = None
         self._local = threading.local()
         self._conns: list[psycopg.Connection] = []
         self._conns_lock = threading.Lock()
         self._stop = threading.Event()
-        self._listener: threading.Thread | None = None
 
     def _connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
-        # service_role: the same rights the supabase transport has, nothing more.
-        conn.execute("set role service_role")
-        return conn
+        # No prepared statements: a transaction pooler gives each transaction any server connection.
+        return psycopg.connect(self._url, autocommit=True, connect_timeout=5, prepare_threshold=None,
+                               cursor_factory=ClientCursor)  # fmt: skip
 
     def _thread_conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
@@ -90,7 +105,9 @@ class PostgresConnector:
         first(), so one shape serves every function)."""
         statement = rpc_statement(fn, tuple(params))
         with self._as_rpc_errors():
-            return [row[0] for row in self._thread_conn().execute(statement, params).fetchall()]
+            cursor = self._thread_conn().execute(statement, params)
+            cursor.nextset()  # past the `set local role`
+            return [row[0] for row in cursor.fetchall()]
 
     @contextmanager
     def _as_rpc_errors(self) -> Iterator[None]:
@@ -116,34 +133,20 @@ class PostgresConnector:
                     conn.execute("select pg_notify(%s, %s)", (PROGRESS_CHANNEL, json.dumps(message)))
 
     def start(self, wake: Callable[[], None]) -> None:
-        self._listener = threading.Thread(target=self._listen, args=(wake,), name="imagen-listen", daemon=True)
-        self._listener.start()
-
-    def _listen(self, wake: Callable[[], None]) -> None:
-        backoff = Backoff()
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(sql.SQL("listen {}").format(sql.Identifier(CHANNEL)))
-                    backoff.reset()
-                    wake()  # anything queued while we were away
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            wake()
-            except psycopg.OperationalError as exc:
-                log.warning("LISTEN connection lost, reconnecting: %s", str(exc).strip())
-                backoff.wait(self._stop)
-
-    def _wake_listener(self) -> None:
-        """A NOTIFY of our own, so the listener sees the stop now, not at its next 1 s timeout."""
-        with contextlib.suppress(psycopg.Error):  # the database is gone: the listener's timeout ends it
-            self._thread_conn().execute("select pg_notify(%s, '')", (CHANNEL,))
+        """Subscribes to the process's listener (the first subscriber opens its session; a
+        transaction pooler on the listen URL raises ListenThroughPooler, a ConfigError)."""
+        self.listener = self._given_listener or shared_listener(self._listen_url)
+        self.listener.subscribe(wake)
+        self._wake = wake
 
     def close(self) -> None:
         self._stop.set()
-        if self._listener is not None:
-            self._wake_listener()
-            self._listener.join(timeout=3)
+        if self.listener is not None and self._wake is not None:
+            if self._given_listener is None:
+                leave_shared(self.listener, self._wake)
+            else:
+                self.listener.unsubscribe(self._wake)
+            self._wake = None
         with self._conns_lock:
             for conn in self._conns:
                 conn.close()
