@@ -69,10 +69,10 @@ def open_transport(settings: Settings, checked: bool = False) -> tuple[WorkerRpc
     if checked:
         try:
             queue.check()
+            queue.start()  # a listen URL that cannot LISTEN (a transaction pooler) is refused here
         except BaseException:
             queue.close()
             raise
-        queue.start()
     return queue, storage
 
 
