@@ -20,6 +20,7 @@ from pathlib import Path
 # The order is the cheapest first; those that compile in this process (quality_gate, gpu_fast) last.
 BENCHMARKS = [
     "queue_overhead",
+    "fleet",
     "claim_cost",
     "wakeup_latency",
     "preview_cost",

@@ -14,8 +14,9 @@ from bench.all import BENCHMARKS
 from tests.database import REPO_ROOT
 
 # The web app's benchmark needs a browser and a worker process of its own (tests/test_web_app.py
-# drives the same screens); realtime_quota's smoke run has a test of its own below.
-OWN_TESTS = ["web_app", "realtime_quota"]
+# drives the same screens); realtime_quota's smoke run has a test of its own below, fleet's in
+# tests/test_fleet.py.
+OWN_TESTS = ["web_app", "realtime_quota", "fleet"]
 IN_SUITE = [name for name in BENCHMARKS if name not in OWN_TESTS]
 
 

@@ -72,8 +72,8 @@ class PgBouncer:
             "min_pool_size = 0",
             "reserve_pool_size = 0",
             f"max_client_conn = {self.max_clients}",
-            "server_lifetime = 0",
-            "server_idle_timeout = 0",
+            "server_lifetime = 3600",  # 0 would make every server connection single-use
+            "server_idle_timeout = 0",  # kept while idle: the pool stays warm
             "ignore_startup_parameters = extra_float_digits",
             f"logfile = {self.folder}/pgbouncer.log",
             "log_connections = 0",
