@@ -4,8 +4,11 @@ suite runs at smoke size (one process imports torch and diffusers once, not once
     python -m bench.all [--smoke] [--out-dir DIR] [--only NAME ...]
 
 Each benchmark prints its table and writes its JSON (to DIR/<name>.json when --out-dir is given).
-A benchmark that fails is reported with its traceback and the rest still run; the exit status is
-then 1 and the last line names every failure."""
+A benchmark that fails is reported with its traceback and the rest still run. The run ends with
+one table: every goal a benchmark checked (bench.common.check_goal), its figure and whether it was
+met, and the benchmarks that check none. The exit status is 1 when a benchmark failed or, at full
+size, missed a goal (smoke sizes are too small for the goals: their misses are shown, not counted);
+the last lines name them."""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import sys
 import time
 import traceback
 from pathlib import Path
+
+from bench.common import GOALS, fmt
 
 # The order is the cheapest first; those that compile in this process (quality_gate, gpu_fast) last.
 BENCHMARKS = [
@@ -72,10 +77,32 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
         sys.stdout.flush()
     print("\n" + ", ".join(f"{n} {s:.1f} s" for n, s in seconds.items()))
+    missed = goal_table(names, failed, args.smoke)
     if failed:
         print(f"FAILED: {' '.join(failed)}")
-        return 1
-    return 0
+    if missed and not args.smoke:
+        print(f"MISSED: {'; '.join(missed)}")
+    return 1 if failed or (missed and not args.smoke) else 0
+
+
+def goal_table(names: list[str], failed: list[str], smoke: bool) -> list[str]:
+    """Prints every benchmark's goals, met or not; returns the missed ones as "benchmark: figure"."""
+    rows = []
+    for name in names:
+        checked = [g for g in GOALS if g["benchmark"] == name]
+        if name in failed:
+            rows.append([name, "(failed: no figures)", "", "", "FAILED"])
+        elif not checked:
+            rows.append([name, "(no goal checked)", "", "", ""])
+        rows += [[name, g["figure"], fmt(g["value"]), g["goal"], "met" if g["met"] else "MISSED"] for g in checked]
+    cells = [["benchmark", "figure", "value", "goal", "met?"], *rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(5)]
+    print(f"\nGoals{' (smoke sizes: a miss is shown, not counted)' if smoke else ''}")
+    for n, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    return [f"{g['benchmark']}: {g['figure']}" for g in GOALS if g["benchmark"] in names and not g["met"]]
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import parser, print_table, summary_ms, write_results
+from bench.common import check_goal, parser, print_table, summary_ms, write_results
 from imagen.console.users import as_user, ensure_user
 from imagen.db.migrate import DEFAULT_MIGRATIONS_DIR, migrate
 from imagen.dev.embedded_postgres import EmbeddedPostgres
@@ -168,6 +168,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{idle:>7} idle owners: now {ratios[idle]:.2f}x its no-idle median (goal <= 1.2x), "
               f"before {p50['before', idle] / p50['before', 0]:.2f}x; "
               f"now / FIFO {p50['now', idle] / p50['FIFO', idle]:.2f}x")  # fmt: skip
+    for idle in idle_sizes:
+        if idle:
+            check_goal("claim_cost", f"claim p50 at {idle} idle owners / at 0", ratios[idle], "<= 1.2x",
+                       ratios[idle] <= 1.2)  # fmt: skip
     write_results("claim_cost", args, {"rows": rows, "now_ratio_to_no_idle": ratios})
 
 

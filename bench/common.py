@@ -27,6 +27,17 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# Every goal a benchmark checked in this process, in order: bench.all's closing table (`just bench`
+# exits non-zero when one is missed at full size).
+GOALS: list[dict] = []
+
+
+def check_goal(benchmark: str, figure: str, value: float, goal: str, met: bool) -> bool:
+    """Records one figure against its goal (goal: the target as text, e.g. "<= 5 ms"); returns met."""
+    GOALS.append({"benchmark": benchmark, "figure": figure, "value": value, "goal": goal, "met": bool(met)})
+    return bool(met)
+
+
 def scratch_folder(prefix: str) -> Path:
     """A folder of the benchmark's own under /tmp, removed when the process exits."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))

@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 from realtime import AsyncRealtimeClient
 
-from bench.common import bench_database, parser, print_table, write_results
+from bench.common import bench_database, check_goal, parser, print_table, write_results
 from imagen.config import load_settings
 from imagen.console.users import as_user, ensure_user
 from imagen.dev.supabase_standin import SupabaseStandIn
@@ -208,6 +208,9 @@ def main(argv: list[str] | None = None) -> None:
     to_others = max(r["max_msgs_to_a_non_owner"] for r in rows)
     print(f"\nafter: row writes per try within 4 + render_s/5 in {within} of {len(after)} cases; "
           f"messages to non-owners: {to_others} at most")  # fmt: skip
+    check_goal("progress_cost", "cases with row writes a try <= 4 + render s / 5", within, f"{len(after)}",
+               within == len(after))  # fmt: skip
+    check_goal("progress_cost", "messages to a non-owner", to_others, "0", to_others == 0)
     write_results("progress_cost", args, {"tries": tries, "steps": steps, "step_s": step_s, "rows": rows})
 
 

@@ -14,6 +14,7 @@ import psycopg
 from bench.common import (
     NullRenderer,
     bench_database,
+    check_goal,
     database_cpu_seconds,
     drain_postgres_queue,
     parser,
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nimagen / procrastinate throughput: {ratio:.2f}x (goal >= 2x); database CPU a try:"
           f" imagen {ours['db_cpu_ms_per_try']:.2f} ms, procrastinate {theirs['db_cpu_ms_per_try']:.2f} ms; "
           f"imagen median claim->complete {ours['p50_ms']:.2f} ms (goal <= 2 ms)")  # fmt: skip
+    check_goal("queue_overhead", "imagen / procrastinate tries/s", ratio, ">= 2x", ratio >= 2)
+    check_goal("queue_overhead", "imagen median claim->complete ms", float(ours["p50_ms"]), "<= 2",
+               float(ours["p50_ms"]) <= 2)  # fmt: skip
     write_results("queue_overhead", args, {"imagen": ours, "imagen_serial": serial, "procrastinate": theirs,
                                            "throughput_ratio": ratio})  # fmt: skip
 

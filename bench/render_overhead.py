@@ -14,7 +14,7 @@ import psycopg
 import torch
 from PIL import Image
 
-from bench.common import bench_database, drain_postgres_queue, parser, print_table, write_results
+from bench.common import bench_database, check_goal, drain_postgres_queue, parser, print_table, write_results
 from imagen.console.users import as_user
 from imagen.dev.tiny_models import tiny_path
 from imagen.rendering.png import read_metadata
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     print_table(f"Render overhead: series of {n}, tiny FLUX, {SIZE} px, {steps} steps, CPU", rows)
     print(f"\nworker / bare per picture on CPU: {rows[2]['ratio_to_bare']:.3f} (goal <= 1.05); "
           f"shared vs per-try prompt pictures differ by at most {max(diffs)} (8-bit levels)")  # fmt: skip
+    ratio = rows[2]["ratio_to_bare"]
+    check_goal("render_overhead", "worker / bare s a picture (CPU)", ratio, "<= 1.05", ratio <= 1.05)
     write_results("render_overhead", args, {"rows": rows, "max_pixel_diff_shared_vs_unshared": max(diffs)})
 
 

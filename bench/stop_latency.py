@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bench.common import bench_database, parser, print_table, scratch_folder, wait_for, write_results
+from bench.common import bench_database, check_goal, parser, print_table, scratch_folder, wait_for, write_results
 from imagen.dev.harness import HookedStorage, postgres_worker_env, start_worker
 from imagen.jobs import Job, RenderAborted
 from imagen.loop.worker import Worker
@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     print_table("Stop latency: stop signal → loop returned (in process) or process exited", rows)
     worst = max(row["max_ms"] for row in rows)
     print(f"\nslowest stop: {worst:.0f} ms (goal < 1000 ms in every state)")
+    check_goal("stop_latency", "slowest stop ms", worst, "< 1000", worst < 1000)
     write_results("stop_latency", args, {"step_s": STEP_S, "rows": rows, "worst_ms": worst})
 
 

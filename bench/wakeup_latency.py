@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from bench.common import (
     NullRenderer,
     bench_database,
+    check_goal,
     parser,
     print_table,
     scratch_folder,
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     print_table("Wake-up latency: create_series commit -> first claim (ms)", rows)
     notify = rows[0]
     print(f"\nNOTIFY p50 {notify['p50_ms']:.2f} ms (goal <= 5), p99 {notify['p99_ms']:.2f} ms (goal <= 25)")
+    check_goal("wakeup_latency", "NOTIFY wake-up p50 ms", notify["p50_ms"], "<= 5", notify["p50_ms"] <= 5)
+    check_goal("wakeup_latency", "NOTIFY wake-up p99 ms", notify["p99_ms"], "<= 25", notify["p99_ms"] <= 25)
     write_results("wakeup_latency", args, {r["wake-up"]: r for r in rows})
 
 

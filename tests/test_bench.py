@@ -56,3 +56,31 @@ def test_realtime_quota_smoke_run_writes_results_and_the_bound_sends_fewer_messa
     before, after = rows
     assert after["sent msg/s"] < before["sent msg/s"]
     assert after["frames/try"] >= 1  # every try still shows progress
+
+
+def test_bench_all_ends_with_the_goal_table_and_fails_on_a_miss_at_full_size(monkeypatch, capsys):
+    """`just bench` says when a benchmark misses its goal: one table, and exit status 1 (not at smoke size)."""
+    import bench.all
+    from bench.common import GOALS, check_goal
+
+    def fake_run(name: str, smoke: bool, out_dir) -> float:
+        if name == "queue_overhead":
+            check_goal(name, "imagen / procrastinate tries/s", 1.18, ">= 2x", False)
+        else:
+            check_goal(name, "NOTIFY wake-up p50 ms", 0.7, "<= 5", True)
+        return 0.1
+
+    monkeypatch.setattr(bench.all, "run", fake_run)
+    saved = list(GOALS)
+    try:
+        GOALS.clear()
+        assert bench.all.main(["--only", "queue_overhead", "wakeup_latency", "claim_cost"]) == 1
+        out = capsys.readouterr().out
+        assert "MISSED: queue_overhead: imagen / procrastinate tries/s" in out
+        table = out[out.index("\nGoals") :]
+        assert "1.180" in table and ">= 2x" in table and "MISSED" in table and "0.700" in table
+        GOALS.clear()
+        assert bench.all.main(["--smoke", "--only", "queue_overhead"]) == 0  # shown, not counted
+        assert "MISSED" in capsys.readouterr().out
+    finally:
+        GOALS[:] = saved
