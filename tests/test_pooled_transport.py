@@ -63,6 +63,7 @@ def test_listen_through_a_transaction_pooler_is_refused_naming_the_setting(db_ur
         assert isinstance(refused.value, ConfigError)  # the worker stops with one line, exit code 2
     finally:
         connector.close()
+    assert not any(t.name == "imagen-listen" for t in threading.enumerate())  # nothing left listening
     assert listening_sessions(db_url) == 0
 
 
@@ -115,3 +116,31 @@ def test_one_listening_session_a_process_wakes_every_worker_in_it(db_url):
         for connector in connectors:
             connector.close()
     wait_until(lambda: listening_sessions(db_url) == 0, what="the session closed with its last worker")
+
+
+def test_a_notify_wakes_one_idle_worker_and_each_claim_that_found_a_try_wakes_the_next(db_url):
+    wakes = [threading.Event() for _ in range(4)]
+    connectors = [PostgresConnector(db_url) for _ in wakes]
+    try:
+        for connector, woken in zip(connectors, wakes, strict=True):
+            connector.start(woken.set)
+        wait_until(lambda: all(w.is_set() for w in wakes), what="the wake-up on connect")
+        for connector, woken in zip(connectors, wakes, strict=True):
+            woken.clear()
+            connector.idle(True)
+        listener = connectors[0].listener
+        before = listener.notifications
+        scalar(db_url, "select pg_notify('imagen_jobs', '')")
+        wait_until(lambda: listener.notifications > before, what="the NOTIFY")
+        assert [w.is_set() for w in wakes] == [True, False, False, False]  # the longest idle, alone
+        connectors[0].claimed_one()  # its claim found a try: there may be more
+        assert [w.is_set() for w in wakes] == [True, True, False, False]
+        for connector in connectors:  # all busy now: a NOTIFY must reach every one of them
+            connector.idle(False)
+        for woken in wakes:
+            woken.clear()
+        scalar(db_url, "select pg_notify('imagen_jobs', '')")
+        wait_until(lambda: all(w.is_set() for w in wakes), what="every busy worker woken")
+    finally:
+        for connector in connectors:
+            connector.close()

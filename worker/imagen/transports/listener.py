@@ -7,6 +7,13 @@ a transaction pooler hands the server connection that holds the LISTEN to other 
 transactions and never forwards the notifications, which fails silently. `check_listen_works`
 notices such a pooler (the backend's pid differs from the one the connection was given, and a
 NOTIFY sent from another session does not arrive) and refuses it with a ConfigError.
+
+The fan-out wakes one idle worker a NOTIFY, not all of them (a node of 50 idle workers would
+otherwise send 50 claims for every series queued): workers say when they wait (`idle`) and when a
+claim of theirs found a try (`pass_on`), which wakes the next idle worker, because there may be
+more. A series of n tries thus wakes a chain of about n + 1 workers. When no worker of the node is
+idle, a NOTIFY wakes them all (level-triggered: a worker between its last empty claim and its wait
+claims once more), so a wake-up is never lost; the poll timer backs it all.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 
 import psycopg
@@ -34,8 +42,7 @@ class ListenThroughPooler(ConfigError):
 
 
 def connect(url: str) -> psycopg.Connection:
-    return psycopg.connect(url, autocommit=True, connect_timeout=5, prepare_threshold=None,
-                           application_name=APPLICATION_NAME)  # fmt: skip
+    return psycopg.connect(url, autocommit=True, connect_timeout=5, prepare_threshold=None)
 
 
 def check_listen_works(conn: psycopg.Connection, url: str, probe_channel: str) -> None:
@@ -64,6 +71,7 @@ class Listener:
         self.channel = channel
         self.probe_channel = f"imagen_listener_{uuid.uuid4().hex}"  # the pooler probe, and stop()'s nudge
         self._subscribers: list[Callable[[], None]] = []
+        self._idle: OrderedDict[Callable[[], None], None] = OrderedDict()  # waiting, longest first
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()  # a fresh one for each thread
@@ -95,6 +103,7 @@ class Listener:
         with self._lock:
             if wake in self._subscribers:
                 self._subscribers.remove(wake)
+            self._idle.pop(wake, None)
             if self._subscribers or self._thread is None:
                 return False
             thread, stop, self._thread = self._thread, self._stop, None
@@ -112,17 +121,40 @@ class Listener:
         try:
             conn.execute(sql.SQL("listen {}").format(sql.Identifier(self.probe_channel)))
             check_listen_works(conn, self.url, self.probe_channel)
+            # Named only once it is known to be the server's own session (a pooler's would keep the name).
+            conn.execute("select set_config('application_name', %s, false)", (APPLICATION_NAME,))
             conn.execute(sql.SQL("listen {}").format(sql.Identifier(self.channel)))
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def _fan_out(self) -> None:
+    def idle(self, wake: Callable[[], None], waiting: bool) -> None:
+        """A subscriber starts (True) or stops (False) waiting for work."""
         with self._lock:
-            subscribers = list(self._subscribers)
-        self.wakeups += len(subscribers)
-        for wake in subscribers:
+            if waiting and wake in self._subscribers:
+                self._idle[wake] = None
+            else:
+                self._idle.pop(wake, None)
+
+    def pass_on(self) -> None:
+        """A subscriber's claim found a try: there may be more, so the next idle one claims too."""
+        with self._lock:
+            wake = self._idle.popitem(last=False)[0] if self._idle else None
+        if wake is not None:
+            self.wakeups += 1
+            wake()
+
+    def _fan_out(self, everyone: bool = False) -> None:
+        """One idle subscriber (the chain goes on through pass_on), or all when none is idle."""
+        with self._lock:
+            if self._idle and not everyone:
+                targets = [self._idle.popitem(last=False)[0]]
+            else:
+                targets = list(self._subscribers)
+                self._idle.clear()
+        self.wakeups += len(targets)
+        for wake in targets:
             wake()
 
     def _run(self, conn: psycopg.Connection | None, stop: threading.Event) -> None:
@@ -132,7 +164,7 @@ class Listener:
                 conn = conn or self._open()
                 with conn:
                     backoff.reset()
-                    self._fan_out()  # anything queued while we were away
+                    self._fan_out(everyone=True)  # anything queued while we were away
                     while not stop.is_set():
                         for note in conn.notifies(timeout=1.0, stop_after=1):
                             if note.channel == self.channel:

@@ -139,6 +139,16 @@ class PostgresConnector:
         self.listener.subscribe(wake)
         self._wake = wake
 
+    def idle(self, waiting: bool) -> None:
+        """The worker starts or stops waiting for work (the listener wakes idle workers first)."""
+        if self.listener is not None and self._wake is not None:
+            self.listener.idle(self._wake, waiting)
+
+    def claimed_one(self) -> None:
+        """A claim found a try: the listener wakes the next idle worker of the process."""
+        if self.listener is not None:
+            self.listener.pass_on()
+
     def close(self) -> None:
         self._stop.set()
         if self.listener is not None and self._wake is not None:

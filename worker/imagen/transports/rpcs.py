@@ -218,7 +218,15 @@ class WorkerRpcs:
         self._wake.set()
 
     def wait_for_work(self, timeout: float) -> None:
-        wait_event(self._wake, timeout)  # the worker's main thread: a stop signal is handled within 0.5 s
+        # A connector that shares one wake-up among many workers wakes the idle ones first.
+        idle = getattr(self.connector, "idle", None)
+        if idle is not None:
+            idle(True)
+        try:
+            wait_event(self._wake, timeout)  # the worker's main thread: a stop signal is handled within 0.5 s
+        finally:
+            if idle is not None:
+                idle(False)
         if not self._stop.is_set():
             self._wake.clear()
 
@@ -238,6 +246,8 @@ class WorkerRpcs:
         asked = time.perf_counter()
         row = first(self._call("claim_job", params))
         self.observer.claimed(time.perf_counter() - asked, queue_wait(row) if row else None)
+        if row and (claimed_one := getattr(self.connector, "claimed_one", None)) is not None:
+            claimed_one()  # there may be more: the connector may wake another idle worker
         return Job.from_row(row) if row else None
 
     def heartbeat(self, job: Job, progress: int) -> HeartbeatAnswer:
