@@ -51,7 +51,7 @@ web port="5173":
     echo "web: serving web/dist for $SUPABASE_URL on http://127.0.0.1:{{port}}/"
     exec node_modules/.bin/vite preview --host 127.0.0.1 --port {{port}} --strictPort
 
-# Benchmarks, one after another (bench/all.py): each prints a table and writes bench/results/<name>.json (--smoke: seconds-long sizes; --only NAME).
+# Benchmarks, one after another (bench/all.py): each prints a table and writes bench/results/<name>.json; ends with one table of every goal, exit 1 on a miss (--smoke: seconds-long sizes, misses not counted; --only NAME).
 bench *args:
     {{venv}}/python -m bench.all {{args}}
 
