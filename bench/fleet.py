@@ -242,6 +242,7 @@ def window_figures(url: str, t0: float, t1: float, ceiling: bool) -> dict:
 def run(pg: EmbeddedPostgres, cfg: dict, folder: Path) -> dict:
     """One configuration: start the nodes, measure a window, drain, stop; one row of the table."""
     url, users = run_database(pg)
+    load = os.getloadavg()[0]  # the machine's load as the run starts (other sessions share it)
     demand, workers = cfg.get("demand"), cfg["workers"]
     render = 0.8 * workers / demand if demand else 0.0
     with ExitStack() as stack:
@@ -300,7 +301,7 @@ def run(pg: EmbeddedPostgres, cfg: dict, folder: Path) -> dict:
         "notify/try": max((r["notifications"] for r in results), default=0) / figures["tries"],
         "wakeups/try": sum(r["wakeups"] for r in results) / figures["tries"],
         "killed": "1 node" if cfg.get("kill") else "", "lost": figures["lost"], "dup": figures["duplicated"],
-        "tried again": figures["tried_again"], "per user done": figures["per_user_done"],
+        "tried again": figures["tried_again"], "load": load, "per user done": figures["per_user_done"],
     }  # fmt: skip
 
 
