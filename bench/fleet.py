@@ -287,6 +287,16 @@ def run(pg: EmbeddedPostgres, cfg: dict, folder: Path) -> dict:
     drop_database(pg, url)
     claims = [s for r in results for at, s, _ in r["claims"] if t0 <= at <= t1]
     done = figures["done_in_window"]
+    calls: dict[str, int] = {}
+    for r in results:  # whole seconds inside the window, scaled to the window's length below
+        for fn, second, n in r["calls"]:
+            if t0 <= second and second + 1 <= t1:
+                calls[fn] = calls.get(fn, 0) + n
+    whole = max(1, int(t1) - int(t0) - 1)  # the whole seconds counted
+
+    def per_try(fn: str) -> float | None:
+        return calls.get(fn, 0) / whole * (t1 - t0) / done if done else None
+
     return {
         "run": cfg["name"], "workers": workers, "nodes": cfg["nodes"], "render s": round(render, 3),
         "path": "pgbouncer" if cfg["pooled"] else "direct", "listener": spec["listener"],
@@ -298,6 +308,8 @@ def run(pg: EmbeddedPostgres, cfg: dict, folder: Path) -> dict:
         "listeners": sampler.listeners,
         "db cpu ms/try": 1000 * cpu / done if done else None,
         "pooler cpu ms/try": 1000 * pooler / done if pooler is not None and done else None,
+        "claims/try": per_try("claim_job"), "heartbeats/try": per_try("heartbeat_job"),
+        "calls/try": sum(calls.values()) / whole * (t1 - t0) / done if done else None,
         "notify/try": max((r["notifications"] for r in results), default=0) / figures["tries"],
         "wakeups/try": sum(r["wakeups"] for r in results) / figures["tries"],
         "killed": "1 node" if cfg.get("kill") else "", "lost": figures["lost"], "dup": figures["duplicated"],

@@ -16,7 +16,9 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+from typing import ClassVar
 
 from PIL import Image
 
@@ -45,6 +47,19 @@ class SleepRenderer:
         return Image.new("RGB", (8, 8), (job.seed % 256, 0, 0))
 
 
+class CountingConnector(PostgresConnector):
+    """The postgres transport, counting its calls by RPC (in the window the parent keeps)."""
+
+    counts: ClassVar[Counter] = Counter()  # the node's: every connector of the process adds to it
+    lock = threading.Lock()
+
+    def call(self, fn: str, params: dict):
+        answer = super().call(fn, params)
+        with self.lock:
+            self.counts[fn, int(time.time())] += 1
+        return answer
+
+
 class ClaimTimes(Observer):
     """Every claim's round trip, with the wall-clock moment it ended (the parent keeps its window)."""
 
@@ -63,7 +78,7 @@ def run_node(spec: dict) -> dict:
     storage = LocalStorage(Path(spec["storage"]))
     for i in range(spec["workers"]):
         own = Listener(spec["listen_url"]) if spec["listener"] == "worker" else None
-        connector = PostgresConnector(spec["url"], spec["listen_url"], listener=own)
+        connector = CountingConnector(spec["url"], spec["listen_url"], listener=own)
         queue = WorkerRpcs(connector, f"{spec['name']}-w{i}", lease_seconds=spec["lease_seconds"],
                            retry_backoff_seconds=0.5)  # fmt: skip
         queue.observer = times
@@ -82,6 +97,7 @@ def run_node(spec: dict) -> dict:
     listeners = {id(q.connector.listener): q.connector.listener for q in queues if q.connector.listener}
     result = {
         "claims": times.claims,
+        "calls": [[fn, second, n] for (fn, second), n in CountingConnector.counts.items()],  # a count a second
         "done": sum(w.stats.done for w in workers),
         "connections": sum(len(q.connector._conns) for q in queues),
         "notifications": max((li.notifications for li in listeners.values()), default=0),
