@@ -169,12 +169,17 @@ def bench_database(durable: bool = True) -> Iterator[tuple[str, uuid.UUID]]:
             admin.execute(f"drop database {name} with (force)")
 
 
+CPU_READER = "bench-cpu-reader"
+
+
 def database_cpu_seconds(url: str) -> float:
     """CPU seconds the database server on this machine has used so far: its postmaster and every
     backend, live or ended (an ended backend's time is in the postmaster's children's total). For a
     benchmark's own server (bench_database), read from /proc; the difference over a run is what
     the run cost the database."""
-    with psycopg.connect(url) as conn:  # read while the backend lives: its parent is the postmaster
+    # Read while the backend lives (its parent is the postmaster); named, so that counts of the
+    # server's sessions can leave it out.
+    with psycopg.connect(url, application_name=CPU_READER) as conn:
         backend = conn.execute("select pg_backend_pid()").fetchone()[0]
         postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
     ticks = os.sysconf("SC_CLK_TCK")

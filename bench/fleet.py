@@ -37,6 +37,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from bench.common import (
+    CPU_READER,
     REPO_ROOT,
     check_goal,
     database_cpu_seconds,
@@ -136,9 +137,10 @@ class Sampler(threading.Thread):
         with psycopg.connect(self.url, autocommit=True, application_name=BENCH_APP) as conn:
             while not self.stop.wait(0.2):
                 total, listening = conn.execute(
-                    "select count(*) filter (where application_name <> %s),"
+                    "select count(*) filter (where application_name not in (%s, %s)),"
                     " count(*) filter (where application_name = %s)"
-                    " from pg_stat_activity where datname = current_database()", (BENCH_APP, APPLICATION_NAME)
+                    " from pg_stat_activity where datname = current_database()",
+                    (BENCH_APP, CPU_READER, APPLICATION_NAME),
                 ).fetchone()  # fmt: skip
                 self.connections, self.listeners = max(self.connections, total), max(self.listeners, listening)
 

@@ -90,13 +90,14 @@ def test_a_session_pooler_may_carry_the_listen(db_url):
             connector.start(woken.set)
             wait_until(woken.is_set, what="the first wake-up")  # on connect: anything queued meanwhile
             woken.clear()
+            connector.idle(True)  # waiting for work, as WorkerRpcs.wait_for_work says
             scalar(db_url, "select pg_notify('imagen_jobs', '')")
             wait_until(woken.is_set, what="the NOTIFY's wake-up")
         finally:
             connector.close()
 
 
-def test_one_listening_session_a_process_wakes_every_worker_in_it(db_url):
+def test_one_listening_session_a_process_wakes_its_workers(db_url):
     wakes = [threading.Event() for _ in range(5)]
     connectors = [PostgresConnector(db_url) for _ in wakes]
     try:
@@ -105,10 +106,11 @@ def test_one_listening_session_a_process_wakes_every_worker_in_it(db_url):
         assert len({id(c.listener) for c in connectors}) == 1
         wait_until(lambda: all(w.is_set() for w in wakes), what="the wake-up on connect")
         assert listening_sessions(db_url) == 1
-        for woken in wakes:
+        for connector, woken in zip(connectors, wakes, strict=True):
             woken.clear()
+            connector.idle(True)
         scalar(db_url, "select pg_notify('imagen_jobs', '')")
-        wait_until(lambda: all(w.is_set() for w in wakes), what="every worker woken by one NOTIFY")
+        wait_until(lambda: any(w.is_set() for w in wakes), what="a worker woken by the NOTIFY")
         for connector in connectors[:-1]:
             connector.close()
         assert listening_sessions(db_url) == 1  # the last worker still listens
@@ -135,12 +137,18 @@ def test_a_notify_wakes_one_idle_worker_and_each_claim_that_found_a_try_wakes_th
         assert [w.is_set() for w in wakes] == [True, False, False, False]  # the longest idle, alone
         connectors[0].claimed_one()  # its claim found a try: there may be more
         assert [w.is_set() for w in wakes] == [True, True, False, False]
-        for connector in connectors:  # all busy now: a NOTIFY must reach every one of them
+        for connector in connectors:  # all busy: nobody is woken (each claims when its render ends) ...
             connector.idle(False)
         for woken in wakes:
             woken.clear()
+        before = listener.notifications
         scalar(db_url, "select pg_notify('imagen_jobs', '')")
-        wait_until(lambda: all(w.is_set() for w in wakes), what="every busy worker woken")
+        wait_until(lambda: listener.notifications > before, what="the NOTIFY")
+        assert not any(w.is_set() for w in wakes)
+        connectors[2].idle(True)  # ... but the first to wait afterwards claims at once
+        assert [w.is_set() for w in wakes] == [False, False, True, False]
+        connectors[3].idle(True)  # the wake-up was taken: the next one waits
+        assert not wakes[3].is_set()
     finally:
         for connector in connectors:
             connector.close()

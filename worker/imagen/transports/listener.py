@@ -12,8 +12,9 @@ The fan-out wakes one idle worker a NOTIFY, not all of them (a node of 50 idle w
 otherwise send 50 claims for every series queued): workers say when they wait (`idle`) and when a
 claim of theirs found a try (`pass_on`), which wakes the next idle worker, because there may be
 more. A series of n tries thus wakes a chain of about n + 1 workers. When no worker of the node is
-idle, a NOTIFY wakes them all (level-triggered: a worker between its last empty claim and its wait
-claims once more), so a wake-up is never lost; the poll timer backs it all.
+idle, the wake-up is kept (`_pending`) for the next worker that starts waiting, which claims at
+once: busy workers claim again when their render ends anyway, and a worker between its last empty
+claim and its wait is not left sleeping while a try waits. The poll timer backs it all.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Listener:
         self.probe_channel = f"imagen_listener_{uuid.uuid4().hex}"  # the pooler probe, and stop()'s nudge
         self._subscribers: list[Callable[[], None]] = []
         self._idle: OrderedDict[Callable[[], None], None] = OrderedDict()  # waiting, longest first
+        self._pending = False  # a wake-up that found no idle subscriber: the next one to wait takes it
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()  # a fresh one for each thread
@@ -130,29 +132,39 @@ class Listener:
         return conn
 
     def idle(self, wake: Callable[[], None], waiting: bool) -> None:
-        """A subscriber starts (True) or stops (False) waiting for work."""
+        """A subscriber starts (True) or stops (False) waiting for work; one that starts while a
+        wake-up is pending is woken at once."""
         with self._lock:
-            if waiting and wake in self._subscribers:
+            pending = waiting and self._pending and wake in self._subscribers
+            if pending:
+                self._pending = False
+            elif waiting and wake in self._subscribers:
                 self._idle[wake] = None
             else:
                 self._idle.pop(wake, None)
+        if pending:
+            self.wakeups += 1
+            wake()
 
     def pass_on(self) -> None:
         """A subscriber's claim found a try: there may be more, so the next idle one claims too."""
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        """The longest-idle subscriber, or, when none is idle, the next one to wait."""
         with self._lock:
             wake = self._idle.popitem(last=False)[0] if self._idle else None
+            self._pending = wake is None
         if wake is not None:
             self.wakeups += 1
             wake()
 
-    def _fan_out(self, everyone: bool = False) -> None:
-        """One idle subscriber (the chain goes on through pass_on), or all when none is idle."""
+    def _fan_out(self) -> None:
+        """Every subscriber (after a reconnect: anything may have been queued meanwhile)."""
         with self._lock:
-            if self._idle and not everyone:
-                targets = [self._idle.popitem(last=False)[0]]
-            else:
-                targets = list(self._subscribers)
-                self._idle.clear()
+            targets = list(self._subscribers)
+            self._idle.clear()
+            self._pending = False
         self.wakeups += len(targets)
         for wake in targets:
             wake()
@@ -164,12 +176,12 @@ class Listener:
                 conn = conn or self._open()
                 with conn:
                     backoff.reset()
-                    self._fan_out(everyone=True)  # anything queued while we were away
+                    self._fan_out()  # anything queued while we were away
                     while not stop.is_set():
                         for note in conn.notifies(timeout=1.0, stop_after=1):
                             if note.channel == self.channel:
                                 self.notifications += 1
-                                self._fan_out()
+                                self._wake_one()
             except psycopg.OperationalError as exc:
                 log.warning("LISTEN connection lost, reconnecting: %s", str(exc).strip())
                 backoff.wait(stop)
