@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -52,6 +53,14 @@ def test_every_alert_has_a_unit_test_that_fires_it():
     assert {"WorkerStalled", "QueueGrowing", "RendersFailing", "NoWorkerReady"} <= alerts
 
 
+def ready(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/-/ready", timeout=5) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, ConnectionError):  # not listening yet, or 503 while it starts
+        return False
+
+
 def query(base: str, expr: str) -> float | None:
     url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     with urllib.request.urlopen(url, timeout=10) as answer:
@@ -78,7 +87,9 @@ def prometheus(tmp_path):
                  f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
                 stdout=subprocess.DEVNULL, stderr=log, preexec_fn=die_with_parent(signal.SIGTERM),
             )  # fmt: skip
-        return f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: ready(base), timeout=120, interval=0.2, what="Prometheus ready")  # 503 until then
+        return base
 
     yield start
     if proc is not None:

@@ -94,10 +94,14 @@ class PgBouncer:
             for path in (self.folder, *self.folder.iterdir()):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
             owner = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
-        self.process = subprocess.Popen(
-            [BINARY, str(self.folder / "pgbouncer.ini")], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT, preexec_fn=_preexec_fn(), process_group=0, **owner,
-        )  # fmt: skip
+        try:
+            self.process = subprocess.Popen(
+                [BINARY, str(self.folder / "pgbouncer.ini")], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT, preexec_fn=_preexec_fn(), process_group=0, **owner,
+            )  # fmt: skip
+        except BaseException:
+            self.stop()  # the folder goes too
+            raise
         self._wait_ready()
         return self
 
