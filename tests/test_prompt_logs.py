@@ -56,8 +56,8 @@ def job(kind: str) -> Job:
 def test_a_long_prompt_reaches_no_log_line(renderer, worker_logging, capfd, log_format, kind):
     worker_logging(Settings(log_format=log_format, log_prompts=False))
     renderer._prompt_cache = None
-    source = Image.new("RGB", (64, 64), "gray") if kind == "vary" else None
-    renderer.render(job(kind), source=source)
+    inputs = {"source": Image.new("RGB", (64, 64), "gray")} if kind == "vary" else {}
+    renderer.render(job(kind), **inputs)
     err = capfd.readouterr().err
     assert "quokka" not in err.lower() and "lighthouse" not in err.lower() and "finale" not in err.lower(), err
     assert "quoting a user's prompt was withheld" in err  # diffusers did try to log it

@@ -267,6 +267,16 @@ def add_setting_option(parser: argparse.ArgumentParser, field: str) -> None:
                         help=setting_help(field))  # fmt: skip
 
 
+def from_picture_parser(sub, name: str, what: str, n_help: str) -> argparse.ArgumentParser:
+    """A command that makes a child series from try INDEX of SERIES (vary, upscale, edit)."""
+    p = sub.add_parser(name, help=what)
+    p.add_argument("series")
+    p.add_argument("index", type=int)
+    p.add_argument("-n", type=int, help=n_help)
+    p.add_argument("--seed", type=int, help="first seed (default: random seeds)")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imagen", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -302,30 +312,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="show progress until every try has finished")
     p.set_defaults(func=cmd_submit)
 
-    p = sub.add_parser("vary", help="more like try INDEX of SERIES: a child series of variations of its picture")
-    p.add_argument("series")
-    p.add_argument("index", type=int)
-    p.add_argument("-n", type=int, help=f"number of variations: {setting_help('n')}")
+    p = from_picture_parser(sub, "vary", "more like try INDEX of SERIES: a child series of variations of its picture",
+                            f"number of variations: {setting_help('n')}")  # fmt: skip
     p.add_argument("--strength", type=int, help=f"percent of the picture made anew: {setting_help('strength')}")
-    p.add_argument("--seed", type=int, help="first seed (default: random seeds)")
     p.set_defaults(func=cmd_vary)
 
-    p = sub.add_parser("upscale", help="enlarge try INDEX of SERIES: a child series re-drawn tile by tile")
-    p.add_argument("series")
-    p.add_argument("index", type=int)
-    p.add_argument("-n", type=int, help="number of upscales, each its own seed: 1 to 4 (default: 1)")
+    p = from_picture_parser(sub, "upscale", "enlarge try INDEX of SERIES: a child series re-drawn tile by tile",
+                            "number of upscales, each its own seed: 1 to 4 (default: 1)")  # fmt: skip
     p.add_argument("--factor", type=int, help=f"times wider and higher: {setting_help('factor')}")
     p.add_argument("--refine", type=int, help=f"percent re-drawn: {setting_help('refine')}")
-    p.add_argument("--seed", type=int, help="first seed (default: random seeds)")
     p.set_defaults(func=cmd_upscale)
 
-    p = sub.add_parser("edit", help="repaint the region MASK paints white on try INDEX of SERIES")
-    p.add_argument("series")
-    p.add_argument("index", type=int)
+    p = from_picture_parser(sub, "edit", "repaint the region MASK paints white on try INDEX of SERIES",
+                            f"number of tries: {setting_help('n')}")  # fmt: skip
     p.add_argument("--mask", type=Path, required=True, help="a PNG of the picture's size, white where to repaint")
     p.add_argument("--prompt", help="what should be there (default: the picture's prompt)")
-    p.add_argument("-n", type=int, help=f"number of tries: {setting_help('n')}")
-    p.add_argument("--seed", type=int, help="first seed (default: random seeds)")
     p.set_defaults(func=cmd_edit)
 
     users = sub.add_parser("users", help="users (local databases)").add_subparsers(dest="users_command", required=True)
