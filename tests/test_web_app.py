@@ -322,6 +322,7 @@ def test_a_second_user_sees_none_of_it(browser, site):
 
     # The owner deletes it (after the browser's confirm): gone from the gallery.
     owner.once("dialog", lambda dialog: dialog.accept())
+    owner.get_by_test_id("series-menu-open").click()  # the series' actions are in its menu
     owner.get_by_test_id("delete-series").click()
     expect(owner.get_by_test_id("gallery-empty")).to_be_visible()
 
@@ -527,11 +528,13 @@ def test_more_like_this_rerun_use_these_settings_and_copy_seed(browser, site, st
     expect(page.get_by_test_id("series-children")).to_contain_text("of try 1 (2 tries)")  # linked both ways
 
     # Rerun: the same request, new seeds, as a new series.
+    page.get_by_test_id("series-menu-open").click()  # the series' actions are in its menu
     page.get_by_test_id("rerun").click()
     page.wait_for_url(re.compile(r".*#/series/(?!" + parent_id + ").*"))
     expect(page.get_by_test_id("series-prompt")).to_have_text("a kite over dunes")
     expect(page.get_by_test_id("series-summary")).to_have_attribute("data-count", "2")
     # Use these settings: the form, filled in.
+    page.get_by_test_id("series-menu-open").click()
     page.get_by_test_id("use-settings").click()
     expect(page.locator("form[data-filled-from]")).to_have_count(1)
     expect(page.get_by_label("Prompt")).to_have_value("a kite over dunes")

@@ -24,6 +24,12 @@ export interface Lightbox {
   /** Opens try idx at what makes a new series from it: "More like this" or "Upscale" (the focus
    * on its first field), or "Edit a region" (its mask painter). */
   openTo(idx: number, what: PictureAction): void;
+  /** Opens try idx beside the next finished try, to compare them. */
+  compare(idx: number): void;
+  isOpen(): boolean;
+  /** A number key while open: shows try idx and picks it (the picture picked is the one shown),
+   * or says why not. */
+  pickKey(idx: number): void;
   /** Redraws from shots() if open (a pick, a newly finished try). */
   refresh(): void;
   /** Leaving the page: closes it and takes it out of the document. */
@@ -60,15 +66,19 @@ export function lightbox(opts: {
   const editButton = h("button", { type: "button", "data-testid": "lightbox-edit" }, "Edit a region…");
   const editor = editRegion({ edit: (mask, prompt, n) => opts.edit(current, mask, prompt, n).then(close), back: () => editing(false) });
   const forms = h("div", { class: "lightbox-forms" }, vary.form, upscale.form, h("div", { class: "toolbar" }, editButton));
-  const nav = h("div", { class: "lightbox-nav" }, h("span", { class: "inline" }, prev, next), h("span", { class: "inline" }, h("label", { for: "compare-with" }, "Compare with"), compare));
+  const said = h("p", { class: "lightbox-said", role: "status", "data-testid": "lightbox-said" });
+  const nav = h("div", { class: "lightbox-nav" }, h("span", { class: "inline" }, prev, next), h("span", { class: "inline" }, h("label", { for: "compare-with" }, "Compare with"), compare), said);
+  // Its head, navigation and the pictures' own buttons always fit the viewport (style.css: the
+  // dialog is a column as high as the viewport at most; the pictures take what is left, and the
+  // forms that make new series scroll below them).
   const dialog = h(
     "dialog",
     { class: "lightbox", "aria-labelledby": "lightbox-title", "data-testid": "lightbox" },
     h("div", { class: "lightbox-head" }, title, closeButton),
+    nav,
     stage,
     forms,
     editor.element,
-    nav,
   );
   show(editor.element, false);
   document.body.append(dialog);
@@ -82,15 +92,16 @@ export function lightbox(opts: {
         "data-testid": `lightbox-pick-${shot.idx}`,
         "aria-pressed": shot.winner ? "true" : "false",
       },
-      shot.winner ? `Try ${shot.idx} is the winner` : `Pick try ${shot.idx}`,
+      shot.winner ? `★ Try ${shot.idx} is the winner` : `☆ Pick try ${shot.idx}`,
     );
+    attr(pick, "title", shot.winner ? "Press again to un-pick" : null);
     pick.addEventListener("click", () => void opts.pick(shot.idx));
     const download = h("a", { class: "button", href: shot.downloadUrl, "data-testid": `lightbox-download-${shot.idx}` }, `Download try ${shot.idx}`);
     show(download, shot.downloadUrl !== null);
     return h(
       "figure",
       { class: "lightbox-figure", "data-testid": `lightbox-figure-${shot.idx}`, "data-index": shot.idx },
-      h("img", { src: shot.url, alt: `Try ${shot.idx}${shot.winner ? " (winner)" : ""}: ${opts.prompt()}`, "data-testid": `lightbox-image-${shot.idx}` }),
+      h("img", { class: "lightbox-picture", src: shot.url, alt: `Try ${shot.idx}${shot.winner ? " (winner)" : ""}: ${opts.prompt()}`, "data-testid": `lightbox-image-${shot.idx}` }),
       h("figcaption", {}, `Try ${shot.idx} · seed ${shot.seed}`),
       h("div", { class: "actions" }, pick, download),
     );
@@ -136,6 +147,7 @@ export function lightbox(opts: {
   /** Shows the mask painter over the picture shown in place of the pictures, or back. */
   function editing(on: boolean): void {
     for (const part of [stage, forms, nav]) show(part, !on);
+    dialog.classList.toggle("is-editing", on);
     show(editor.element, on);
     if (!on) return editButton.focus();
     const shot = opts.shots().find((s) => s.idx === current);
@@ -183,6 +195,7 @@ export function lightbox(opts: {
     open(idx: number): void {
       current = idx;
       other = null;
+      text(said, "");
       if (isEditing()) editing(false);
       draw();
       if (!dialog.open) dialog.showModal();
@@ -192,6 +205,28 @@ export function lightbox(opts: {
       this.open(idx);
       if (what === "edit") editing(true);
       else (what === "vary" ? vary : upscale).focus();
+    },
+    compare(idx: number): void {
+      this.open(idx);
+      const shots = opts.shots();
+      const i = shots.findIndex((shot) => shot.idx === idx);
+      if (shots.length < 2 || i < 0) return;
+      other = shots[(i + 1) % shots.length]!.idx;
+      draw();
+      compare.focus();
+    },
+    isOpen: () => dialog.open,
+    pickKey(idx: number): void {
+      if (isEditing()) return;
+      if (!opts.shots().some((shot) => shot.idx === idx)) {
+        text(said, `Try ${idx} has no picture to pick`);
+        return;
+      }
+      current = idx;
+      other = null;
+      draw();
+      text(said, "");
+      void opts.pick(idx).then(() => text(said, opts.shots().find((shot) => shot.idx === idx)?.winner ? `Try ${idx} is the winner` : `Try ${idx} is no longer the winner`));
     },
     refresh(): void {
       if (dialog.open) draw();

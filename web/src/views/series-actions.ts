@@ -4,16 +4,18 @@
 import { ApiError, fail, isUnfinished, type Series } from "../api";
 import type { ImagenClient } from "../client";
 import { type Ctx, errorMessage } from "../context";
-import { announce, attr, h, show, text } from "../dom";
+import { announce, attr, h, show, text, toast } from "../dom";
 import { addTriesProblem, inFieldWords, LIMITS } from "../rules";
 import { uploadMask } from "../masks";
 import { trySettings } from "../settings";
+import { tellOtherTabs } from "../tabs";
 import type { Mask } from "./mask-painter";
 import type { SeriesView } from "./series-data";
 
 /** imagen.select_image; stopRest also stops the series' unfinished tries. */
-async function selectImage(db: ImagenClient, seriesId: string, imageId: string, stopRest: boolean): Promise<Series> {
-  const { data, error } = await db.rpc("select_image", { series_id: seriesId, image_id: imageId, stop_rest: stopRest });
+async function selectImage(db: ImagenClient, seriesId: string, imageId: string | null, stopRest: boolean): Promise<Series> {
+  // image_id null un-picks: the series' winner is cleared (imagen.select_image sets what it is given).
+  const { data, error } = await db.rpc("select_image", { series_id: seriesId, image_id: imageId as string, stop_rest: stopRest });
   if (error) fail(error);
   return data;
 }
@@ -50,7 +52,8 @@ export interface SeriesPage {
 export interface SeriesActions {
   /** The series' toolbars, the add-tries form and the error line, in the page's order. */
   parts: HTMLElement[];
-  showError(message: string | null): void;
+  /** Shows (or with null clears) an error: an action's, or a read's (cleared by the next good read). */
+  showError(message: string | null, from?: "action" | "read"): void;
   /** Enables what the series' state allows (cancel, room for more tries). */
   update(view: SeriesView): void;
   pick(idx: number): Promise<void>;
@@ -78,7 +81,12 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
     return imageId;
   };
 
-  function showError(message: string | null): void {
+  // What the error line shows belongs to a cause: an action's refusal stays until the next
+  // action; a failed read goes as soon as a read succeeds.
+  let cause: "action" | "read" | null = null;
+  function showError(message: string | null, from: "action" | "read" = "action"): void {
+    if (message === null && from === "read" && cause !== "read") return;
+    cause = message === null ? null : from;
     text(error, message ?? "");
     show(error, message !== null);
     if (message !== null) page.showPage();
@@ -101,14 +109,16 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
     const view = page.view();
     const job = jobAt(idx);
     if (!view || !job || job.status !== "done" || !job.image_id) {
-      announce(`Try ${idx} has no picture yet`);
+      toast(`Try ${idx} has no picture yet`);
       return;
     }
     showError(null);
+    const unpick = view.series.selected_image_id === job.image_id;
     try {
-      view.series = await selectImage(ctx.db, seriesId, job.image_id, stopRest.checked);
+      view.series = await selectImage(ctx.db, seriesId, unpick ? null : job.image_id, !unpick && stopRest.checked);
       page.draw();
-      announce(`Try ${idx} is the winner`);
+      toast(unpick ? `Try ${idx} is no longer the winner` : `Try ${idx} is the winner`);
+      tellOtherTabs({ series: seriesId });
       if (stopRest.checked) await page.refresh();
     } catch (e) {
       showError(errorMessage(e));
@@ -131,21 +141,27 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
   cancelSeries.addEventListener("click", () => void act(() => call(ctx.db, "cancel_series", seriesId), "The series is being cancelled"));
   removeSeries.addEventListener("click", async () => {
     if (!window.confirm("Delete this series with all its tries and pictures?")) return;
-    if (await act(() => deleteSeries(ctx.db, seriesId), "Series deleted")) location.hash = "#/";
+    if (await act(() => deleteSeries(ctx.db, seriesId), "Series deleted")) {
+      tellOtherTabs({ series: seriesId, deleted: true });
+      location.hash = "#/";
+    }
   });
   const more = addTriesForm(ctx, seriesId, page, showError);
 
   return {
     parts: [
-      h("div", { class: "toolbar" }, rerun, useSettings),
       h(
-        "div",
-        { class: "toolbar" },
-        h("span", { class: "check" }, stopRest, h("label", { for: "stop-rest" }, "Stop the other tries when I pick")),
-        cancelSeries,
-        removeSeries,
+        "details",
+        { class: "series-menu", "data-testid": "series-menu" },
+        h("summary", { class: "button", "data-testid": "series-menu-open" }, "Series ▾"),
+        h(
+          "div",
+          { class: "menu-panel" },
+          h("div", { class: "toolbar" }, rerun, useSettings),
+          h("div", { class: "toolbar" }, h("span", { class: "check" }, stopRest, h("label", { for: "stop-rest" }, "Stop the other tries when I pick")), cancelSeries, removeSeries),
+          more.form,
+        ),
       ),
-      more.form,
       error,
     ],
     showError,
@@ -161,7 +177,7 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
       const seed = job ? String(trySettings(job).seed) : "";
       try {
         await navigator.clipboard.writeText(seed);
-        announce(`Seed ${seed} copied`);
+        toast(`Seed ${seed} copied`);
       } catch {
         window.prompt("The seed (copy it from here):", seed);
       }

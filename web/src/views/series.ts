@@ -11,6 +11,7 @@ import { isUnfinished, type Job } from "../api";
 import { type Cleanup, type Ctx, errorMessage } from "../context";
 import { attr, clip, h, show, syncList, text } from "../dom";
 import { hasSource, kindLabel, seriesSettings, settingsLine, sourceImageOf } from "../settings";
+import { onOtherTabs } from "../tabs";
 import { onPickKeys } from "./keys";
 import { lightbox, type PictureAction, type Shot } from "./lightbox";
 import { seriesActions } from "./series-actions";
@@ -76,22 +77,37 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     upscale: actions.upscale,
     edit: actions.edit,
   });
+  // A compact head (back, kind, prompt, state, live status, the series' menu; the settings and
+  // lineage on a line below), then the pictures: the grid starts near the top on any screen.
   const page = h(
     "div",
     { class: "series-page" },
-    h("p", { class: "crumbs" }, h("a", { href: "#/" }, "← Gallery"), " ", updates.status),
-    h("p", { class: "lineage" }, kind),
-    title,
-    settings,
-    parentLink,
-    childLinks,
-    summary,
-    ...actions.parts,
-    h("p", { class: "hint", id: "pick-hint" }, "Click a picture to see it full size and compare; pick the winner with its Pick button or its number key (1–9, 0 for 10)."),
+    h(
+      "header",
+      { class: "series-head" },
+      h(
+        "div",
+        { class: "series-bar" },
+        h("a", { class: "back", href: "#/", "aria-label": "Back to the gallery" }, "←"),
+        h("span", { class: "lineage" }, kind),
+        title,
+        summary,
+        updates.status,
+        ...actions.parts.slice(0, 1),
+      ),
+      h("div", { class: "series-sub" }, settings, parentLink, childLinks),
+      ...actions.parts.slice(1),
+    ),
+    h("p", { class: "visually-hidden", id: "pick-hint" }, "Pick the winner with its Pick button or its number key (1–9, 0 for 10); pressing the winner's button again un-picks it."),
     tileList,
   );
   main.replaceChildren(h("p", { class: "muted", "data-testid": "series-loading" }, "Loading…"));
-  const tileActions = { ...actions, open: (idx: number) => viewer.open(idx), openTo: (idx: number, what: PictureAction) => viewer.openTo(idx, what) };
+  const tileActions = {
+    ...actions,
+    open: (idx: number) => viewer.open(idx),
+    openTo: (idx: number, what: PictureAction) => viewer.openTo(idx, what),
+    compare: (idx: number) => viewer.compare(idx),
+  };
 
   function draw(): void {
     if (stopped || !view) return;
@@ -138,6 +154,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
       const next = await readSeries(ctx.db, seriesId);
       if (stopped) return;
       updates.setReadFailed(false);
+      actions.showError(null, "read");
       if (!next) {
         view = null;
         gone = true;
@@ -157,7 +174,8 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     } catch (e) {
       if (stopped) return;
       updates.setReadFailed(true);
-      actions.showError(`Could not read the series: ${errorMessage(e)}`);
+      console.warn("imagen: could not read the series", e);
+      actions.showError(`Could not read the series just now: ${errorMessage(e)} The pictures shown may be out of date; it tries again every 3 s.`, "read");
     }
   }
 
@@ -177,7 +195,11 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     draw();
   }
 
-  const stopKeys = onPickKeys((idx) => void actions.pick(idx));
+  // The number keys pick; in the lightbox they act on the picture it shows (lightbox.ts).
+  const stopKeys = onPickKeys((idx) => (viewer.isOpen() ? viewer.pickKey(idx) : void actions.pick(idx)));
+  const stopTabs = onOtherTabs((news) => {
+    if (news.series === seriesId) void refresh();
+  });
   const poll = window.setInterval(() => {
     if (gone) return;
     if (!view || view.jobs.some((job) => isUnfinished(job.status))) void refresh();
@@ -188,6 +210,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     stopped = true;
     window.clearInterval(poll);
     stopKeys();
+    stopTabs();
     viewer.destroy();
     updates.stop();
     document.title = "Imagen";

@@ -1,0 +1,132 @@
+"""The series screen as a picture tool, in real Chromium at a laptop's 1280×800 and a phone's
+390×844: the first tile is in view the moment a series starts, the tiles fill the screen, each
+picture carries its own actions, the lightbox's controls are inside the viewport, number keys act on
+the picture shown, a winner can be un-picked, and a series of 10 weighs under 1 MB. The screenshots
+of docs/img (shown in the README) are taken here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.database import REPO_ROOT
+from tests.test_web_app import RENDER_WAIT_MS, assert_accessible, shared_stack, sign_up, wait_all_done  # noqa: F401
+
+DOCS_IMG = REPO_ROOT / "docs" / "img"
+SIZES = {"laptop": (1280, 800), "phone": (390, 844)}
+
+
+def sized_page(browser, site, size: str) -> Page:
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(site.url)
+    return page
+
+
+def in_view(page: Page, testid: str) -> bool:
+    """Whether the element's whole box lies inside the viewport (no scrolling needed to see it)."""
+    box = page.get_by_test_id(testid).bounding_box()
+    view = page.viewport_size
+    return box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= view["width"] + 0.5 \
+        and box["y"] + box["height"] <= view["height"] + 0.5  # fmt: skip
+
+
+def start_small_series(page: Page, prompt: str, n: int) -> str:
+    page.get_by_test_id("nav-new").click()
+    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_label("Tries").fill(str(n))
+    page.get_by_label("Width").fill("256")
+    page.get_by_label("Height").fill("256")
+    page.get_by_label("Steps").fill("2")
+    page.get_by_test_id("create-series").click()
+    page.wait_for_url("**/#/series/*")
+    return page.url.rsplit("/", 1)[1]
+
+
+def columns(page: Page) -> int:
+    return page.evaluate("getComputedStyle(document.querySelector('[data-testid=tiles]')).gridTemplateColumns.split(' ').length")
+
+
+def snap(page: Page, name: str) -> None:
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_IMG / f"{name}.png"))
+
+
+def series_weight(page: Page, url: str) -> int:
+    """Bytes over the wire to show the series page afresh, every picture loaded."""
+    sizes: list[int] = []
+    page.on("requestfinished", lambda request: sizes.append(request.sizes()["responseBodySize"] + request.sizes()["responseHeadersSize"]))
+    page.goto("about:blank")
+    page.goto(url)
+    tiles = page.locator("[data-testid^=picture-]")
+    expect(tiles.first).to_be_visible()
+    for i in range(tiles.count()):
+        tiles.nth(i).scroll_into_view_if_needed()
+    page.wait_for_function("[...document.querySelectorAll('img.picture')].every(img => img.complete && img.naturalWidth > 0)")
+    page.wait_for_load_state("networkidle")
+    return sum(sizes)
+
+
+def test_the_series_screen_puts_the_pictures_first_at_laptop_and_phone_size(browser, shared_stack):  # noqa: F811
+    site = shared_stack.site
+    for size, (width, height) in SIZES.items():
+        page = sized_page(browser, site, size)
+        sign_up(page, f"screen-{size}@example.com")
+        series_id = start_small_series(page, "a red kite over green hills", 10)
+        # The moment it starts, before anything renders: the first tile and its state are in view.
+        expect(page.get_by_test_id("tile-1")).to_be_visible()
+        assert in_view(page, "tile-1"), f"{size}: first tile out of view"
+        assert in_view(page, "tile-status-1")
+        cols = columns(page)
+        assert (2 <= cols <= 5) if size == "laptop" else cols == 2, f"{size}: {cols} columns"
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+        wait_all_done(page, 10)
+        # Every picture's actions sit on its tile.
+        tile = page.get_by_test_id("tile-1").bounding_box()
+        for action in ("pick", "look", "compare", "vary", "upscale", "edit", "copy-seed", "download"):
+            box = page.get_by_test_id(f"{action}-1").bounding_box()
+            assert box is not None and tile["y"] <= box["y"] and box["y"] + box["height"] <= tile["y"] + tile["height"], action
+        snap(page, f"series-{size}")
+        assert_accessible(page, f"series, {size}")
+        # Copy seed says so; a number key on the page picks; the winner's button un-picks.
+        page.get_by_test_id("copy-seed-2").click()
+        expect(page.get_by_test_id("toast")).to_contain_text("copied")
+        page.keyboard.press("2")
+        expect(page.get_by_test_id("tile-2")).to_have_attribute("data-winner", "true")
+        page.get_by_test_id("pick-2").click()
+        expect(page.get_by_test_id("tile-2")).to_have_attribute("data-winner", "false")
+
+        # The lightbox fits the viewport: its navigation, compare, pick and download are in view.
+        page.get_by_test_id("compare-3").click()
+        expect(page.get_by_test_id("lightbox-figure-4")).to_be_visible()
+        for testid in ("lightbox-close", "lightbox-prev", "lightbox-next", "compare-with", "lightbox-pick-3",
+                       "lightbox-download-3", "lightbox-pick-4", "lightbox-download-4"):  # fmt: skip
+            assert in_view(page, testid), f"{size}: {testid} out of view"
+        page.get_by_label("Compare with").select_option("")
+        page.get_by_test_id("lightbox-next").click()
+        expect(page.get_by_test_id("lightbox-title")).to_contain_text("Try 4")
+        for testid in ("lightbox-prev", "lightbox-next", "compare-with", "lightbox-pick-4", "lightbox-download-4"):
+            assert in_view(page, testid), f"{size}: {testid} out of view"
+        snap(page, f"lightbox-{size}")
+        assert_accessible(page, f"lightbox, {size}")
+        # A number key in the lightbox acts on the picture it shows: try 6 is shown, and picked.
+        page.keyboard.press("6")
+        expect(page.get_by_test_id("lightbox-title")).to_contain_text("Try 6")
+        expect(page.get_by_test_id("lightbox-pick-6")).to_have_attribute("aria-pressed", "true")
+        expect(page.get_by_test_id("lightbox-said")).to_contain_text("Try 6 is the winner")
+        page.keyboard.press("Escape")
+        expect(page.get_by_test_id("tile-6")).to_have_attribute("data-winner", "true")
+
+        page.get_by_test_id("nav-gallery").click()
+        expect(page.get_by_test_id("series-card")).to_have_count(1)
+        assert in_view(page, "series-card")
+        snap(page, f"gallery-{size}")
+        if size == "laptop":
+            weight = series_weight(page, f"{site.url}/#/series/{series_id}")
+            print(f"series of 10 weighs {weight} bytes")
+            assert weight < 1_000_000
+        page.context.close()
