@@ -130,3 +130,43 @@ def test_the_series_screen_puts_the_pictures_first_at_laptop_and_phone_size(brow
             print(f"series of 10 weighs {weight} bytes")
             assert weight < 1_000_000
         page.context.close()
+
+
+def test_errors_clear_when_their_cause_ends_and_a_refused_token_signs_out_saying_why(browser, shared_stack):  # noqa: F811
+    site = shared_stack.site
+    for size in SIZES:
+        page = sized_page(browser, site, size)
+        email = f"outage-{size}@example.com"
+        sign_up(page, email)
+        start_small_series(page, "a lantern in the fog", 1)
+        wait_all_done(page, 1)
+        series_url = page.url
+        # The API goes away: the page says so in words, not the library's "Failed to fetch".
+        page.route("**/rest/v1/**", lambda route: route.abort())
+        error = page.get_by_test_id("series-error")
+        page.get_by_test_id("pick-1").click()
+        expect(error).to_contain_text("cannot be reached")
+        expect(error).not_to_contain_text("Failed to fetch")
+        expect(page.get_by_test_id("tile-1")).to_have_attribute("data-winner", "false")
+        # It comes back: the message goes by itself with the next good read (no click, no reload).
+        page.unroute("**/rest/v1/**")
+        expect(error).to_be_hidden(timeout=15_000)
+        expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "live")
+
+        # A token the API refuses: signed out, told why, and back on the same page after signing in.
+        page.evaluate("""() => {
+            const key = Object.keys(localStorage).find(k => k.endsWith('-auth-token'));
+            const saved = JSON.parse(localStorage.getItem(key));
+            saved.access_token = saved.access_token.slice(0, -6) + 'AAAAAA';
+            localStorage.setItem(key, JSON.stringify(saved));
+        }""")
+        page.reload()
+        expect(page.get_by_test_id("auth-error")).to_contain_text("session is no longer valid")
+        expect(page.get_by_test_id("signed-in-as")).to_have_count(0)
+        assert_accessible(page, f"signed out, {size}")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill("correct horse battery")
+        page.get_by_test_id("sign-in").click()
+        expect(page.get_by_test_id("tile-1")).to_be_visible()
+        assert page.url == series_url
+        page.context.close()

@@ -2,7 +2,7 @@
 // session every route shows the sign-in form.
 import type { Session } from "@supabase/supabase-js";
 import { api } from "./api";
-import { type ImagenClient, makeClient } from "./client";
+import { type ImagenClient, makeClient, SESSION_REFUSED } from "./client";
 import { ConfigMissing, loadConfig } from "./config";
 import { type Cleanup, type Ctx, errorMessage } from "./context";
 import { h } from "./dom";
@@ -15,6 +15,8 @@ import { renderNewSeries } from "./views/new-series";
 import { renderSeries } from "./views/series";
 
 const main = document.getElementById("main")!;
+/** Whether the user pressed "Sign out" (any other end of a session is said on the sign-in form). */
+let signedOutByUser = false;
 const nav = document.getElementById("nav")!;
 
 type Route = { name: "gallery" } | { name: "new" } | { name: "series"; id: string };
@@ -35,7 +37,10 @@ function drawNav(db: ImagenClient, session: Session | null, route: Route | null)
   const link = (href: string, label: string, testid: string, current: boolean) =>
     h("a", { href, "data-testid": testid, "aria-current": current ? "page" : null }, label);
   const signOut = h("button", { type: "button", class: "link", "data-testid": "sign-out" }, "Sign out");
-  signOut.addEventListener("click", () => void db.auth.signOut());
+  signOut.addEventListener("click", () => {
+    signedOutByUser = true;
+    void db.auth.signOut();
+  });
   nav.replaceChildren(
     link("#/", "Gallery", "nav-gallery", route?.name === "gallery"),
     link("#/new", "New series", "nav-new", route?.name === "new"),
@@ -69,6 +74,7 @@ async function start(): Promise<void> {
   let recovering = link.recovery && session !== null;
   let cleanup: Cleanup | null = null;
   let shown: string | null = null; // what is on screen: "auth", or the route's hash for a user
+  let ended: string | null = null; // why the session ended, if the user did not sign out
 
   function route(): void {
     const key = session ? `${session.user.id} ${recovering ? "recovery" : location.hash || "#/"}` : "auth";
@@ -78,8 +84,9 @@ async function start(): Promise<void> {
     cleanup = null;
     if (!session) {
       drawNav(db, null, null);
-      renderAuth(db, main, link.error ?? undefined);
+      renderAuth(db, main, link.error ?? ended ?? undefined);
       link.error = null;
+      ended = null;
       return;
     }
     if (recovering) {
@@ -104,9 +111,20 @@ async function start(): Promise<void> {
   db.auth.onAuthStateChange((event, next) => {
     const userChanged = (next?.user.id ?? null) !== (session?.user.id ?? null);
     session = next;
-    if (event === "SIGNED_OUT") app.pictures.clear();
+    if (event === "SIGNED_OUT") {
+      app.pictures.clear();
+      // The page's address stays: signing in again returns to it.
+      if (!signedOutByUser) ended ??= "Your session has ended (it expired, or was signed out elsewhere). Sign in again to carry on where you were.";
+      signedOutByUser = false;
+    }
     // Token refreshes keep the screen; signing in or out (or another user) redraws it.
     if (userChanged) window.setTimeout(route, 0);
+  });
+  // A token the API refuses (bad, expired, revoked) ends the session here too, saying why.
+  window.addEventListener(SESSION_REFUSED, () => {
+    if (!session || ended) return;
+    ended = "Your session is no longer valid (the server refused it). Sign in again to carry on where you were.";
+    void db.auth.signOut({ scope: "local" });
   });
   window.addEventListener("hashchange", route);
   installKeysHelp();

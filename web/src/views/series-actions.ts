@@ -3,7 +3,7 @@
 // upscale it or repaint a region of it (its mask uploaded first), cancel or delete it, add tries. Each says what it did (announce) or shows the database's refusal.
 import { ApiError, fail, isUnfinished, type Series } from "../api";
 import type { ImagenClient } from "../client";
-import { type Ctx, errorMessage } from "../context";
+import { type Ctx, errorMessage, isUnreachable } from "../context";
 import { announce, attr, h, show, text, toast } from "../dom";
 import { addTriesProblem, inFieldWords, LIMITS } from "../rules";
 import { uploadMask } from "../masks";
@@ -54,6 +54,8 @@ export interface SeriesActions {
   parts: HTMLElement[];
   /** Shows (or with null clears) an error: an action's, or a read's (cleared by the next good read). */
   showError(message: string | null, from?: "action" | "read"): void;
+  /** Whether an error that a good read clears is shown (the page reads again until it goes). */
+  awaitingRead(): boolean;
   /** Enables what the series' state allows (cancel, room for more tries). */
   update(view: SeriesView): void;
   pick(idx: number): Promise<void>;
@@ -100,7 +102,7 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
       await page.refresh();
       return true;
     } catch (e) {
-      showError(errorMessage(e));
+      showError(errorMessage(e), isUnreachable(e) ? "read" : "action");
       return false;
     }
   }
@@ -121,7 +123,7 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
       tellOtherTabs({ series: seriesId });
       if (stopRest.checked) await page.refresh();
     } catch (e) {
-      showError(errorMessage(e));
+      showError(errorMessage(e), isUnreachable(e) ? "read" : "action");
     }
   }
 
@@ -133,7 +135,7 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
     try {
       location.hash = `#/series/${await ctx.api.rerun(view.series)}`;
     } catch (e) {
-      showError(errorMessage(e));
+      showError(errorMessage(e), isUnreachable(e) ? "read" : "action");
     } finally {
       rerun.disabled = false;
     }
@@ -165,6 +167,7 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
       error,
     ],
     showError,
+    awaitingRead: () => cause === "read",
     update(view: SeriesView): void {
       cancelSeries.disabled = !view.jobs.some((job) => isUnfinished(job.status));
       more.update(view.series.count);
@@ -198,7 +201,7 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
 
 /** "Add tries": n more, while the series has room (n's maximum in all); n's problem is shown
  * under the field, any other refusal on the page's error line. */
-function addTriesForm(ctx: Ctx, seriesId: string, page: SeriesPage, showError: (message: string) => void) {
+function addTriesForm(ctx: Ctx, seriesId: string, page: SeriesPage, showError: (message: string, from: "action" | "read") => void) {
   const input = h("input", {
     type: "number",
     id: "add-n",
@@ -248,7 +251,7 @@ function addTriesForm(ctx: Ctx, seriesId: string, page: SeriesPage, showError: (
     } catch (e) {
       const message = errorMessage(e);
       if (e instanceof ApiError && e.code === "22023" && /^n\b/.test(message)) fail(message);
-      else showError(message);
+      else showError(message, isUnreachable(e) ? "read" : "action");
     } finally {
       button.disabled = false;
     }

@@ -8,7 +8,7 @@
 // so a missed event never leaves a tile stale.
 import type { RealtimePostgresChangesPayload } from "@supabase/supabase-js";
 import { isUnfinished, type Job } from "../api";
-import { type Cleanup, type Ctx, errorMessage } from "../context";
+import { type Cleanup, type Ctx, errorMessage, isUnreachable, UNREACHABLE } from "../context";
 import { attr, clip, h, show, syncList, text } from "../dom";
 import { hasSource, kindLabel, seriesSettings, settingsLine, sourceImageOf } from "../settings";
 import { onOtherTabs } from "../tabs";
@@ -175,7 +175,8 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
       if (stopped) return;
       updates.setReadFailed(true);
       console.warn("imagen: could not read the series", e);
-      actions.showError(`Could not read the series just now: ${errorMessage(e)} The pictures shown may be out of date; it tries again every 3 s.`, "read");
+      const why = isUnreachable(e) ? UNREACHABLE : `Could not read the series: ${errorMessage(e)}. The page tries again every 3 s.`;
+      actions.showError(`${why} What you see may be out of date.`, "read");
     }
   }
 
@@ -202,7 +203,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   });
   const poll = window.setInterval(() => {
     if (gone) return;
-    if (!view || view.jobs.some((job) => isUnfinished(job.status))) void refresh();
+    if (!view || actions.awaitingRead() || view.jobs.some((job) => isUnfinished(job.status))) void refresh();
   }, POLL_MS);
   void refresh();
 
