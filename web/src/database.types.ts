@@ -164,7 +164,7 @@ isOneToOne: false
           Views: {
             "queue": {
                   Row: {
-                    "expected_start": string | null,"id": string | null,"owner_id": string | null,"place": number | null,"place_in_line": number | null,"series_id": string | null,"series_idx": number | null,"state": string | null,"status": string | null
+                    "expected_start": string | null,"expected_start_error": number | null,"id": string | null,"owner_id": string | null,"place": number | null,"place_in_line": number | null,"series_id": string | null,"series_idx": number | null,"state": string | null,"status": string | null
                   }
                   ComputedFields: never
                   Relationships: [
@@ -435,6 +435,7 @@ isOneToOne: false
 "queue_places":
 { Args: Record<PropertyKey, never>; Returns: {
               "expected_start": string | null,
+"expected_start_error": number | null,
 "id": string | null,
 "owner_id": string | null,
 "place": number | null,

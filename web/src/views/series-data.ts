@@ -27,6 +27,8 @@ export interface QueuePlace {
   placeInLine: number;
   /** ISO time, or null while no render has finished to estimate from. */
   expectedStart: string | null;
+  /** The estimate's relative error (0.1: a tenth either way), or null where it is unknown. */
+  error: number | null;
 }
 
 /** One series as the page shows it, or null if there is no such series (or it is not the user's). */
@@ -54,7 +56,7 @@ export async function readSeries(db: ImagenClient, id: string): Promise<SeriesVi
   const queuePosition = new Map<string, QueuePlace>();
   for (const q of queued.data ?? []) {
     if (q.id && q.place !== null && q.place_in_line !== null) {
-      queuePosition.set(q.id, { place: q.place, placeInLine: q.place_in_line, expectedStart: q.expected_start });
+      queuePosition.set(q.id, { place: q.place, placeInLine: q.place_in_line, expectedStart: q.expected_start, error: q.expected_start_error });
     }
   }
   return {

@@ -36,12 +36,22 @@ export interface TileActions {
   compare(idx: number): void;
 }
 
+/** "in about 40 s", "in about 3 min", or a range ("in 20–60 s") where the database says its
+ * estimate is less sure than a quarter either way. */
+function startsIn(seconds: number, error: number | null): string {
+  const words = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
+  if (error !== null && error <= 0.25) return `starts in about ${words(seconds)}`;
+  const spread = Math.min(error ?? 0.5, 0.9);
+  const low = seconds * (1 - spread);
+  const high = seconds * (1 + spread);
+  return high < 90 ? `starts in ${Math.round(low)}–${Math.round(high)} s` : `starts in ${words(low)}–${words(high)}`;
+}
+
 /** "#5 in the queue (#2 of yours) · starts in about 40 s": the database's places, said in words. */
 function queuePlaceText(p: QueuePlace): string {
   let words = `#${p.place} in the queue (#${p.placeInLine} of yours)`;
   if (p.expectedStart !== null) {
-    const seconds = Math.max(0, Math.round((Date.parse(p.expectedStart) - Date.now()) / 1000));
-    words += seconds < 90 ? ` · starts in about ${seconds} s` : ` · starts in about ${Math.round(seconds / 60)} min`;
+    words += ` · ${startsIn(Math.max(0, (Date.parse(p.expectedStart) - Date.now()) / 1000), p.error)}`;
   }
   return words;
 }
