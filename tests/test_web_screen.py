@@ -126,6 +126,7 @@ def test_the_series_screen_puts_the_pictures_first_at_laptop_and_phone_size(brow
         assert in_view(page, "series-card")
         snap(page, f"gallery-{size}")
         if size == "laptop":
+            assert page.request.get(f"{site.url}/favicon.svg").ok  # the page's icon (index.html), no 404
             weight = series_weight(page, f"{site.url}/#/series/{series_id}")
             print(f"series of 10 weighs {weight} bytes")
             assert weight < 1_000_000

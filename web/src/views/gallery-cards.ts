@@ -16,6 +16,7 @@ export interface Card {
   series: Series;
   done: number;
   unfinished: number;
+  running: number;
   failed: number;
   cancelled: number;
   cover: Image | null;
@@ -26,7 +27,9 @@ export interface Card {
 
 /** The one word a card's badge says about its series. */
 function stateOf(card: Card): { state: string; label: string } {
-  if (card.unfinished > 0) return { state: "running", label: "Running" };
+  // "Running" only while a try renders; a series whose tries all wait is "Queued".
+  if (card.running > 0) return { state: "running", label: "Running" };
+  if (card.unfinished > 0) return { state: "queued", label: "Queued" };
   if (card.series.selected_image_id) return { state: "winner", label: "Winner picked" };
   if (card.failed > 0 && card.done === 0) return { state: "failed", label: "Failed" };
   if (card.cancelled > 0 && card.done < card.series.count) return { state: "cancelled", label: "Cancelled" };
@@ -145,6 +148,7 @@ export function toCards(page: Gallery): Card[] {
       series: s,
       done: count("done"),
       unfinished: tries.filter((job) => isUnfinished(job.status)).length,
+      running: count("running"),
       failed: count("failed"),
       cancelled: count("cancelled"),
       cover: winner ?? (firstDone?.image_id ? imageById.get(firstDone.image_id)! : null),

@@ -5,6 +5,7 @@
 import type { Image } from "../api";
 import { type Cleanup, type Ctx, errorMessage } from "../context";
 import { announce, h, show, syncList, text } from "../dom";
+import { onOtherTabs } from "../tabs";
 import { thumbnailPath, withThumbnails } from "../pictures";
 import { type Card, createCard, createSolo, toCards, updateCard, updateSolo } from "./gallery-cards";
 import { type GalleryFilter, readGallery, setFavourite, type SoloPicture } from "./gallery-data";
@@ -158,10 +159,12 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
     void load();
   });
   more.addEventListener("click", () => void loadOlder());
+  const stopTabs = onOtherTabs(() => void load()); // a series picked or deleted in another tab
 
   void load();
   return () => {
     stopped = true;
+    stopTabs();
     window.clearTimeout(timer);
     window.clearTimeout(typing);
   };
