@@ -29,7 +29,10 @@ def render_seconds(settings: dict, noise: random.Random) -> float:
 def make_series(conn, user, n: int, size: tuple[int, int, int]) -> None:
     width, height, steps = size
     with as_user(conn, user):
-        conn.execute("select imagen.create_series('a mixed queue', %s, %s)", (n, Jsonb({"model": "tiny", "width": width, "height": height, "steps": steps})))
+        conn.execute(
+            "select imagen.create_series('a mixed queue', %s, %s)",
+            (n, Jsonb({"model": "tiny", "width": width, "height": height, "steps": steps})),
+        )
 
 
 def serve(conn, start: dt.datetime, noise: random.Random) -> dict:
@@ -51,7 +54,14 @@ def test_each_try_starts_within_a_quarter_of_its_estimate_on_a_mixed_queue(conn,
     for size in SIZES:  # what the estimate learns from: three renders of each size, an hour ago
         make_series(conn, user_a, 3, size)
     serve(conn, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), noise)
-    for user, size in [(user_a, SIZES[0]), (user_b, SIZES[2]), (user_a, SIZES[1]), (user_b, SIZES[0]), (user_a, SIZES[2]), (user_b, SIZES[1])]:
+    for user, size in [
+        (user_a, SIZES[0]),
+        (user_b, SIZES[2]),
+        (user_a, SIZES[1]),
+        (user_b, SIZES[0]),
+        (user_a, SIZES[2]),
+        (user_b, SIZES[1]),
+    ]:
         make_series(conn, user, 2, size)
     with as_worker(conn):
         rows = conn.execute("select id, extract(epoch from expected_start - now())::float, expected_start_error,"

@@ -25,7 +25,9 @@ def test_a_try_shows_its_place_in_the_whole_queue(browser, site_without_worker, 
     # Three renders of 2 s each by someone else: what the estimates learn from (test_queue_estimates.py).
     create_series(conn, ensure_user(conn, "earlier@example.com"), 3)
     for job in finish_all(conn):
-        conn.execute("update imagen.jobs set started_at = finished_at - interval '2 seconds' where id = %s", (job["job_id"],))
+        conn.execute(
+            "update imagen.jobs set started_at = finished_at - interval '2 seconds' where id = %s", (job["job_id"],)
+        )
     other = ensure_user(conn, "first@example.com")
     create_series(conn, other, 3)  # queued first: this owner's turn comes first
     page = new_page(browser, site_without_worker)

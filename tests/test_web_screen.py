@@ -1,12 +1,10 @@
-"""The series screen as a picture tool, in real Chromium at a laptop's 1280×800 and a phone's
-390×844: the first tile is in view the moment a series starts, the tiles fill the screen, each
+"""The series screen as a picture tool, in real Chromium at a laptop's 1280x800 and a phone's
+390x844: the first tile is in view the moment a series starts, the tiles fill the screen, each
 picture carries its own actions, the lightbox's controls are inside the viewport, number keys act on
 the picture shown, a winner can be un-picked, and a series of 10 weighs under 1 MB. The screenshots
 of docs/img (shown in the README) are taken here."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -48,32 +46,39 @@ def start_small_series(page: Page, prompt: str, n: int) -> str:
 
 
 def columns(page: Page) -> int:
-    return page.evaluate("getComputedStyle(document.querySelector('[data-testid=tiles]')).gridTemplateColumns.split(' ').length")
+    return page.evaluate(
+        "getComputedStyle(document.querySelector('[data-testid=tiles]')).gridTemplateColumns.split(' ').length"
+    )
 
 
 def snap(page: Page, name: str) -> None:
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_IMG / f"{name}.png"))
+    page.screenshot(path=str(DOCS_IMG / f"{name}.jpg"), type="jpeg", quality=80)
 
 
 def series_weight(page: Page, url: str) -> int:
     """Bytes over the wire to show the series page afresh, every picture loaded."""
     sizes: list[int] = []
-    page.on("requestfinished", lambda request: sizes.append(request.sizes()["responseBodySize"] + request.sizes()["responseHeadersSize"]))
+    page.on(
+        "requestfinished",
+        lambda request: sizes.append(request.sizes()["responseBodySize"] + request.sizes()["responseHeadersSize"]),
+    )
     page.goto("about:blank")
     page.goto(url)
     tiles = page.locator("[data-testid^=picture-]")
     expect(tiles.first).to_be_visible()
     for i in range(tiles.count()):
         tiles.nth(i).scroll_into_view_if_needed()
-    page.wait_for_function("[...document.querySelectorAll('img.picture')].every(img => img.complete && img.naturalWidth > 0)")
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.picture')].every(img => img.complete && img.naturalWidth > 0)"
+    )
     page.wait_for_load_state("networkidle")
     return sum(sizes)
 
 
 def test_the_series_screen_puts_the_pictures_first_at_laptop_and_phone_size(browser, shared_stack):  # noqa: F811
     site = shared_stack.site
-    for size, (width, height) in SIZES.items():
+    for size, (width, _height) in SIZES.items():
         page = sized_page(browser, site, size)
         sign_up(page, f"screen-{size}@example.com")
         series_id = start_small_series(page, "a red kite over green hills", 10)
@@ -89,7 +94,9 @@ def test_the_series_screen_puts_the_pictures_first_at_laptop_and_phone_size(brow
         tile = page.get_by_test_id("tile-1").bounding_box()
         for action in ("pick", "look", "compare", "vary", "upscale", "edit", "copy-seed", "download"):
             box = page.get_by_test_id(f"{action}-1").bounding_box()
-            assert box is not None and tile["y"] <= box["y"] and box["y"] + box["height"] <= tile["y"] + tile["height"], action
+            assert (
+                box is not None and tile["y"] <= box["y"] and box["y"] + box["height"] <= tile["y"] + tile["height"]
+            ), action
         snap(page, f"series-{size}")
         assert_accessible(page, f"series, {size}")
         # Copy seed says so; a number key on the page picks; the winner's button un-picks.

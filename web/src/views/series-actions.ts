@@ -226,6 +226,11 @@ function addTriesForm(ctx: Ctx, seriesId: string, page: SeriesPage, showError: (
     error,
   );
   show(error, false);
+  input.addEventListener("input", () => {
+    show(error, false);
+    attr(input, "aria-invalid", null);
+    attr(input, "aria-describedby", "hint-add-n");
+  });
 
   const fail = (message: string) => {
     text(error, inFieldWords(message));
