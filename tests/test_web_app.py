@@ -460,6 +460,7 @@ def test_demo_web_serves_the_app_with_only_the_anon_key_and_leaves_no_process_be
             shutil.rmtree(folder, ignore_errors=True)
     else:
         assert [f for f in clusters if f.exists()] == [], "a stopped demo removes its cluster"
+        assert list((tmp_path / "tmp").iterdir()) == [], "a stopped demo removes its temporary folders"
 
 
 def cluster_folders(pids: set[int]) -> set[Path]:
