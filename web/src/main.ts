@@ -127,6 +127,7 @@ async function start(): Promise<void> {
     void db.auth.signOut({ scope: "local" });
   });
   window.addEventListener("hashchange", route);
+  history.scrollRestoration = "manual"; // the gallery puts its own back (views/gallery.ts)
   installKeysHelp();
   route();
 }

@@ -84,20 +84,23 @@ export const SERIES_PROMPT_FILTER = "settings->>prompt";
 export const TRY_PROMPT_FILTER = "settings->>prompt";
 
 /** What the gallery reads of a solo picture's try: its picture and its prompt. */
-export const PICTURE_TRY_COLUMNS = "id,image_id,prompt:settings->>prompt";
+export const PICTURE_TRY_COLUMNS = "id,image_id,prompt:settings->>prompt,seed:settings->>seed,width:settings->>width,height:settings->>height";
 export interface PictureTry {
   id: string;
   image_id: string | null;
   prompt: string;
+  seed: string | null;
+  width: string | null;
+  height: string | null;
 }
 
-/** The pictures with their tries' prompts, in the pictures' order (one whose try is not among
- * `tries` is left out). */
-export function withPrompts<P extends { job_id: string }>(pictures: P[], tries: PictureTry[]): (P & { prompt: string })[] {
-  const promptOfTry = new Map(tries.map((row) => [row.id, row.prompt]));
+/** The pictures with their tries' prompts, seeds and sizes, in the pictures' order (one whose try
+ * is not among `tries` is left out). */
+export function withPrompts<P extends { job_id: string }>(pictures: P[], tries: PictureTry[]): (P & { prompt: string; seed: number; width: number; height: number })[] {
+  const tryOf = new Map(tries.map((row) => [row.id, row]));
   return pictures.flatMap((picture) => {
-    const prompt = promptOfTry.get(picture.job_id);
-    return prompt === undefined ? [] : [{ ...picture, prompt }];
+    const row = tryOf.get(picture.job_id);
+    return row === undefined ? [] : [{ ...picture, prompt: row.prompt, seed: Number(row.seed), width: Number(row.width), height: Number(row.height) }];
   });
 }
 

@@ -110,22 +110,25 @@ function updateLineage(line: HTMLElement, card: Card): void {
   show(line, parts.length > 0);
 }
 
-export function createSolo(image: SoloPicture): HTMLLIElement {
-  return h(
-    "li",
-    { class: "card solo-card", "data-testid": "solo-card" },
-    h(
-      "a",
-      { class: "series-link", target: "_blank", rel: "noopener" },
-      h("span", { class: "thumb" }, h("img", { alt: "", loading: "lazy" })),
-      h("span", { class: "prompt" }, image.prompt),
-    ),
-    h("span", { class: "meta" }, h("time", { datetime: image.created_at }, dateFormat.format(new Date(image.created_at)))),
+/** A solo picture's card: its thumbnail and prompt open it in the app's lightbox (gallery-solo.ts). */
+export function createSolo(image: SoloPicture, onOpen: (li: HTMLLIElement) => void): HTMLLIElement {
+  const open = h(
+    "button",
+    { type: "button", class: "series-link solo-open", "data-testid": "solo-open", "aria-label": `Open the picture: ${clip(image.prompt, 80)}` },
+    h("span", { class: "thumb" }, h("img", { alt: "", loading: "lazy" })),
+    h("span", { class: "prompt" }, image.prompt),
   );
+  const li = h(
+    "li",
+    { class: "card solo-card", "data-testid": "solo-card", "data-image-id": image.id },
+    open,
+    h("span", { class: "meta" }, h("time", { datetime: image.created_at }, dateFormat.format(new Date(image.created_at))), h("span", { class: "badge kind-badge" }, "Picture")),
+  );
+  open.addEventListener("click", () => onOpen(li));
+  return li;
 }
 
-export function updateSolo(li: HTMLLIElement, image: Image, urls: Map<string, string>, shown: (image: Image) => string | undefined): void {
-  attr(li.querySelector("a")!, "href", urls.get(image.path) ?? null);
+export function updateSolo(li: HTMLLIElement, image: Image, shown: (image: Image) => string | undefined): void {
   attr(li.querySelector("img")!, "src", shown(image) ?? null);
 }
 

@@ -5,8 +5,8 @@ import type { ImagenClient } from "../client";
 import { CHILD_SERIES_COLUMNS, type ChildRow, PICTURE_TRY_COLUMNS, SERIES_PROMPT_FILTER, SOURCE_IMAGE_FILTER, TRY_PROMPT_FILTER, withPrompts } from "../settings";
 import { UNFINISHED_STATUSES } from "../settings_rules";
 
-/** A picture outside any series, with its try's prompt. */
-export type SoloPicture = Image & { prompt: string };
+/** A picture outside any series, with its try's prompt, seed and size. */
+export type SoloPicture = Image & { prompt: string; seed: number; width: number; height: number };
 
 /** How many solo pictures the gallery shows (the newest). */
 const SOLO_LIMIT = 200;

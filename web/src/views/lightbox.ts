@@ -42,16 +42,22 @@ const SWIPE_PX = 50;
 export type PictureAction = "vary" | "upscale" | "edit";
 
 export function lightbox(opts: {
-  prompt: () => string;
+  /** The prompt of picture idx (a series' pictures share theirs). */
+  prompt: (idx: number) => string;
   shots: () => Shot[];
-  pick: (idx: number) => Promise<void>;
-  /** The series' pictures' size in pixels (the mask is painted at it). */
-  size: () => { width: number; height: number };
+  /** Picks try idx as the winner, or null where there is nothing to pick (the gallery's solo pictures). */
+  pick: ((idx: number) => Promise<void>) | null;
+  /** What a picture is called ("Try", the default; "Picture"). */
+  noun?: string;
+  /** Picture idx's size in pixels (the mask is painted at it). */
+  size: (idx: number) => { width: number; height: number };
   /** Each starts a new series from try idx's picture (and leaves the page) or throws what went wrong. */
   vary: (idx: number, n: number, strength: number) => Promise<void>;
   upscale: (idx: number, n: number, refine: number) => Promise<void>;
   edit: (idx: number, mask: Mask, prompt: string, n: number) => Promise<void>;
 }): Lightbox {
+  const noun = opts.noun ?? "Try";
+  const pickOf = opts.pick;
   let current = 0; // the idx shown (left, when comparing)
   let other: number | null = null; // the idx compared with, if any
 
@@ -95,14 +101,15 @@ export function lightbox(opts: {
       shot.winner ? `★ Try ${shot.idx} is the winner` : `☆ Pick try ${shot.idx}`,
     );
     attr(pick, "title", shot.winner ? "Press again to un-pick" : null);
-    pick.addEventListener("click", () => void opts.pick(shot.idx));
-    const download = h("a", { class: "button", href: shot.downloadUrl, "data-testid": `lightbox-download-${shot.idx}` }, `Download try ${shot.idx}`);
+    pick.addEventListener("click", () => void pickOf?.(shot.idx));
+    show(pick, pickOf !== null);
+    const download = h("a", { class: "button", href: shot.downloadUrl, "data-testid": `lightbox-download-${shot.idx}` }, `Download ${noun.toLowerCase()} ${shot.idx}`);
     show(download, shot.downloadUrl !== null);
     return h(
       "figure",
       { class: "lightbox-figure", "data-testid": `lightbox-figure-${shot.idx}`, "data-index": shot.idx },
-      h("img", { class: "lightbox-picture", src: shot.url, alt: `Try ${shot.idx}${shot.winner ? " (winner)" : ""}: ${opts.prompt()}`, "data-testid": `lightbox-image-${shot.idx}` }),
-      h("figcaption", {}, `Try ${shot.idx} · seed ${shot.seed}`),
+      h("img", { class: "lightbox-picture", src: shot.url, alt: `${noun} ${shot.idx}${shot.winner ? " (winner)" : ""}: ${opts.prompt(shot.idx)}`, "data-testid": `lightbox-image-${shot.idx}` }),
+      h("figcaption", {}, `${noun} ${shot.idx} · seed ${shot.seed} · `, h("span", { class: "lightbox-prompt" }, opts.prompt(shot.idx))),
       h("div", { class: "actions" }, pick, download),
     );
   }
@@ -116,7 +123,8 @@ export function lightbox(opts: {
     const compared = at(other);
     if (!compared || compared.idx === current) other = null;
     const position = shots.indexOf(shot) + 1;
-    text(title, compared ? `Try ${shot.idx} and try ${compared.idx}` : `Try ${shot.idx} (${position} of ${shots.length} finished)`);
+    const of = noun === "Try" ? "finished" : "pictures";
+    text(title, compared ? `${noun} ${shot.idx} and ${noun.toLowerCase()} ${compared.idx}` : `${noun} ${shot.idx} (${position} of ${shots.length} ${of})`);
     // Redrawn after a pick: the button that had the focus keeps it.
     const focused = stage.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.testid : undefined;
     stage.replaceChildren(figure(shot), ...(compared ? [figure(compared)] : []));
@@ -128,7 +136,7 @@ export function lightbox(opts: {
     next.disabled = shots.length < 2;
     compare.replaceChildren(
       h("option", { value: "" }, "nothing"),
-      ...shots.filter((s) => s.idx !== current).map((s) => h("option", { value: String(s.idx), selected: s.idx === other }, `Try ${s.idx}`)),
+      ...shots.filter((s) => s.idx !== current).map((s) => h("option", { value: String(s.idx), selected: s.idx === other }, `${noun} ${s.idx}`)),
     );
   }
 
@@ -151,8 +159,8 @@ export function lightbox(opts: {
     show(editor.element, on);
     if (!on) return editButton.focus();
     const shot = opts.shots().find((s) => s.idx === current);
-    const { width, height } = opts.size();
-    editor.open(current, shot?.url ?? null, width, height, opts.prompt());
+    const { width, height } = opts.size(current);
+    editor.open(current, shot?.url ?? null, width, height, opts.prompt(current));
   }
   const isEditing = () => !editor.element.hidden;
 
@@ -217,7 +225,7 @@ export function lightbox(opts: {
     },
     isOpen: () => dialog.open,
     pickKey(idx: number): void {
-      if (isEditing()) return;
+      if (isEditing() || pickOf === null) return;
       if (!opts.shots().some((shot) => shot.idx === idx)) {
         text(said, `Try ${idx} has no picture to pick`);
         return;
@@ -226,7 +234,7 @@ export function lightbox(opts: {
       other = null;
       draw();
       text(said, "");
-      void opts.pick(idx).then(() => text(said, opts.shots().find((shot) => shot.idx === idx)?.winner ? `Try ${idx} is the winner` : `Try ${idx} is no longer the winner`));
+      void pickOf(idx).then(() => text(said, opts.shots().find((shot) => shot.idx === idx)?.winner ? `Try ${idx} is the winner` : `Try ${idx} is no longer the winner`));
     },
     refresh(): void {
       if (dialog.open) draw();

@@ -6,7 +6,7 @@ import type { ImagenClient } from "../client";
 import { type Ctx, errorMessage, isUnreachable } from "../context";
 import { announce, attr, h, show, text, toast } from "../dom";
 import { addTriesProblem, inFieldWords, LIMITS } from "../rules";
-import { uploadMask } from "../masks";
+import { pictureActions } from "../picture-actions";
 import { trySettings } from "../settings";
 import { tellOtherTabs } from "../tabs";
 import type { Mask } from "./mask-painter";
@@ -149,6 +149,7 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
     }
   });
   const more = addTriesForm(ctx, seriesId, page, showError);
+  const made = pictureActions(ctx);
 
   return {
     parts: [
@@ -185,17 +186,9 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
         window.prompt("The seed (copy it from here):", seed);
       }
     },
-    async vary(idx: number, n: number, strength: number): Promise<void> {
-      location.hash = `#/series/${await ctx.api.varyImage(pictureOf(idx), n, strength)}`;
-    },
-    async upscale(idx: number, n: number, refine: number): Promise<void> {
-      location.hash = `#/series/${await ctx.api.createFromImage(pictureOf(idx), "upscale", n, { refine })}`;
-    },
-    async edit(idx: number, mask: Mask, prompt: string, n: number): Promise<void> {
-      const imageId = pictureOf(idx);
-      const maskPath = await uploadMask(ctx.db, ctx.session.user.id, mask);
-      location.hash = `#/series/${await ctx.api.createFromImage(imageId, "edit", n, { mask_path: maskPath, prompt })}`;
-    },
+    vary: (idx, n, strength) => made.vary(pictureOf(idx), n, strength),
+    upscale: (idx, n, refine) => made.upscale(pictureOf(idx), n, refine),
+    edit: (idx, mask, prompt, n) => made.edit(pictureOf(idx), mask, prompt, n),
   };
 }
 
