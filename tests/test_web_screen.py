@@ -6,6 +6,8 @@ of docs/img (shown in the README) are taken here."""
 
 from __future__ import annotations
 
+import urllib.request
+
 from playwright.sync_api import Page, expect
 
 from tests.database import REPO_ROOT
@@ -134,6 +136,12 @@ def test_the_series_screen_puts_the_pictures_first_at_laptop_and_phone_size(brow
         snap(page, f"gallery-{size}")
         if size == "laptop":
             assert page.request.get(f"{site.url}/favicon.svg").ok  # the page's icon (index.html), no 404
+            # The app's script as a deployment serves it: compressed, cached for a year (its name is its hash).
+            script = page.evaluate("document.querySelector('script[type=module]').src")
+            asked = urllib.request.Request(script, headers={"Accept-Encoding": "gzip"})
+            with urllib.request.urlopen(asked, timeout=10) as answer:
+                assert answer.headers["Content-Encoding"] == "gzip"
+                assert "immutable" in answer.headers["Cache-Control"]
             weight = series_weight(page, f"{site.url}/#/series/{series_id}")
             print(f"series of 10 weighs {weight} bytes")
             assert weight < 1_000_000
