@@ -41,6 +41,32 @@ const SWIPE_PX = 50;
 /** What a picture makes: variations, an upscale, an edit of a region. */
 export type PictureAction = "vary" | "upscale" | "edit";
 
+/** One picture with its caption (seed, prompt) and its own Pick (where there is one) and Download. */
+function figure(shot: Shot, noun: string, prompt: string, pickOf: ((idx: number) => Promise<void>) | null): HTMLElement {
+  const pick = h(
+    "button",
+    {
+      type: "button",
+      class: shot.winner ? "primary" : "",
+      "data-testid": `lightbox-pick-${shot.idx}`,
+      "aria-pressed": shot.winner ? "true" : "false",
+    },
+    shot.winner ? `★ Try ${shot.idx} is the winner` : `☆ Pick try ${shot.idx}`,
+  );
+  attr(pick, "title", shot.winner ? "Press again to un-pick" : null);
+  pick.addEventListener("click", () => void pickOf?.(shot.idx));
+  show(pick, pickOf !== null);
+  const download = h("a", { class: "button", href: shot.downloadUrl, "data-testid": `lightbox-download-${shot.idx}` }, `Download ${noun.toLowerCase()} ${shot.idx}`);
+  show(download, shot.downloadUrl !== null);
+  return h(
+    "figure",
+    { class: "lightbox-figure", "data-testid": `lightbox-figure-${shot.idx}`, "data-index": shot.idx },
+    h("img", { class: "lightbox-picture", src: shot.url, alt: `${noun} ${shot.idx}${shot.winner ? " (winner)" : ""}: ${prompt}`, "data-testid": `lightbox-image-${shot.idx}` }),
+    h("figcaption", {}, `${noun} ${shot.idx} · seed ${shot.seed} · `, h("span", { class: "lightbox-prompt" }, prompt)),
+    h("div", { class: "actions" }, pick, download),
+  );
+}
+
 export function lightbox(opts: {
   /** The prompt of picture idx (a series' pictures share theirs). */
   prompt: (idx: number) => string;
@@ -89,31 +115,6 @@ export function lightbox(opts: {
   show(editor.element, false);
   document.body.append(dialog);
 
-  function figure(shot: Shot): HTMLElement {
-    const pick = h(
-      "button",
-      {
-        type: "button",
-        class: shot.winner ? "primary" : "",
-        "data-testid": `lightbox-pick-${shot.idx}`,
-        "aria-pressed": shot.winner ? "true" : "false",
-      },
-      shot.winner ? `★ Try ${shot.idx} is the winner` : `☆ Pick try ${shot.idx}`,
-    );
-    attr(pick, "title", shot.winner ? "Press again to un-pick" : null);
-    pick.addEventListener("click", () => void pickOf?.(shot.idx));
-    show(pick, pickOf !== null);
-    const download = h("a", { class: "button", href: shot.downloadUrl, "data-testid": `lightbox-download-${shot.idx}` }, `Download ${noun.toLowerCase()} ${shot.idx}`);
-    show(download, shot.downloadUrl !== null);
-    return h(
-      "figure",
-      { class: "lightbox-figure", "data-testid": `lightbox-figure-${shot.idx}`, "data-index": shot.idx },
-      h("img", { class: "lightbox-picture", src: shot.url, alt: `${noun} ${shot.idx}${shot.winner ? " (winner)" : ""}: ${opts.prompt(shot.idx)}`, "data-testid": `lightbox-image-${shot.idx}` }),
-      h("figcaption", {}, `${noun} ${shot.idx} · seed ${shot.seed} · `, h("span", { class: "lightbox-prompt" }, opts.prompt(shot.idx))),
-      h("div", { class: "actions" }, pick, download),
-    );
-  }
-
   function draw(): void {
     const shots = opts.shots();
     if (shots.length === 0) return close();
@@ -127,7 +128,8 @@ export function lightbox(opts: {
     text(title, compared ? `${noun} ${shot.idx} and ${noun.toLowerCase()} ${compared.idx}` : `${noun} ${shot.idx} (${position} of ${shots.length} ${of})`);
     // Redrawn after a pick: the button that had the focus keeps it.
     const focused = stage.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.testid : undefined;
-    stage.replaceChildren(figure(shot), ...(compared ? [figure(compared)] : []));
+    const figureOf = (one: Shot) => figure(one, noun, opts.prompt(one.idx), pickOf);
+    stage.replaceChildren(figureOf(shot), ...(compared ? [figureOf(compared)] : []));
     if (focused) stage.querySelector<HTMLElement>(`[data-testid="${focused}"]`)?.focus();
     attr(stage, "data-compare", compared ? "true" : null);
     vary.setTry(current);
