@@ -6,12 +6,17 @@ of docs/img (shown in the README) are taken here."""
 
 from __future__ import annotations
 
+import re
 import urllib.request
 
+import psycopg
 from playwright.sync_api import Page, expect
+from psycopg.types.json import Jsonb
 
+from imagen.console.users import as_user
 from tests.database import REPO_ROOT
-from tests.test_web_app import RENDER_WAIT_MS, assert_accessible, shared_stack, sign_up, wait_all_done  # noqa: F401
+from tests.test_web_app import RENDER_WAIT_MS, assert_accessible, screenshot, shared_stack, sign_up, wait_all_done  # noqa: F401
+from tests.workers import wait_until
 
 DOCS_IMG = REPO_ROOT / "docs" / "img"
 SIZES = {"laptop": (1280, 800), "phone": (390, 844)}
@@ -28,11 +33,16 @@ def sized_page(browser, site, size: str) -> Page:
 
 
 def in_view(page: Page, testid: str) -> bool:
-    """Whether the element's whole box lies inside the viewport (no scrolling needed to see it)."""
-    box = page.get_by_test_id(testid).bounding_box()
+    """Whether the element is shown and its whole box lies inside the viewport (no scrolling needed)."""
+    element = page.get_by_test_id(testid)
+    expect(element).to_be_visible()
+    box = element.bounding_box()
     view = page.viewport_size
-    return box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= view["width"] + 0.5 \
+    inside = box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= view["width"] + 0.5 \
         and box["y"] + box["height"] <= view["height"] + 0.5  # fmt: skip
+    if not inside:
+        print(f"{testid}: {box} outside {view}")
+    return inside
 
 
 def start_small_series(page: Page, prompt: str, n: int) -> str:
@@ -112,6 +122,7 @@ def test_the_series_screen_puts_the_pictures_first_at_laptop_and_phone_size(brow
         # The lightbox fits the viewport: its navigation, compare, pick and download are in view.
         page.get_by_test_id("compare-3").click()
         expect(page.get_by_test_id("lightbox-figure-4")).to_be_visible()
+        screenshot(page, f"lightbox-compare-{size}")
         for testid in ("lightbox-close", "lightbox-prev", "lightbox-next", "compare-with", "lightbox-pick-3",
                        "lightbox-download-3", "lightbox-pick-4", "lightbox-download-4"):  # fmt: skip
             assert in_view(page, testid), f"{size}: {testid} out of view"
@@ -173,7 +184,8 @@ def test_errors_clear_when_their_cause_ends_and_a_refused_token_signs_out_saying
         page.evaluate("""() => {
             const key = Object.keys(localStorage).find(k => k.endsWith('-auth-token'));
             const saved = JSON.parse(localStorage.getItem(key));
-            saved.access_token = saved.access_token.slice(0, -6) + 'AAAAAA';
+            saved.access_token = saved.access_token.slice(0, -6) + 'AAAAAA';  // its signature broken
+            saved.refresh_token = 'revoked';  // and no way to a fresh one
             localStorage.setItem(key, JSON.stringify(saved));
         }""")
         page.reload()
@@ -186,3 +198,74 @@ def test_errors_clear_when_their_cause_ends_and_a_refused_token_signs_out_saying
         expect(page.get_by_test_id("tile-1")).to_be_visible()
         assert page.url == series_url
         page.context.close()
+
+
+def test_tabs_in_step_state_in_the_url_and_solo_pictures_in_the_app(browser, shared_stack):  # noqa: F811
+    site, conn = shared_stack.site, psycopg.connect(shared_stack.db_url, autocommit=True)
+    page = sized_page(browser, site, "laptop")
+    sign_up(page, "tabs@example.com")
+    user = conn.execute("select id from auth.users where email = 'tabs@example.com'").fetchone()[0]
+    tiny = Jsonb({"model": "tiny", "width": 256, "height": 256, "steps": 1})
+    for i in range(30):  # 30 series, one transaction each (pages are keyed on created_at), cancelled at once
+        with as_user(conn, user):
+            prompt = f"{'harbour' if i % 2 else 'forest'} no. {i}"
+            made = conn.execute("select imagen.create_series(%s, 1, %s)", (prompt, tiny)).fetchone()[0]
+            conn.execute("select imagen.cancel_series(%s)", (made["id"],))
+    for prompt in ("a fox in the snow, alone", "a heron at dawn, alone"):  # queued one after the other
+        with as_user(conn, user):
+            conn.execute("select imagen.submit_job(%s, %s)", (prompt, tiny))
+    rendered = "select count(*) = 2 from imagen.images where owner_id = %s and series_id is null"
+    wait_until(lambda: conn.execute(rendered, (user,)).fetchone()[0], RENDER_WAIT_MS / 1000, what="solo pictures")
+    page.reload()
+    # Solo pictures by date among the series (the newest first), opening in the app's lightbox.
+    first = page.get_by_test_id("series-list").locator("> li").first
+    expect(first).to_have_attribute("data-testid", "solo-card")
+    first.get_by_test_id("solo-open").click()
+    expect(page.get_by_test_id("lightbox-title")).to_contain_text("Picture 1")
+    expect(page.get_by_test_id("lightbox-figure-1")).to_contain_text("a heron at dawn, alone")
+    expect(page.get_by_test_id("lightbox-figure-1")).to_contain_text("seed")
+    expect(page.get_by_test_id("lightbox-download-1")).to_be_visible()
+    expect(page.get_by_test_id("lightbox-pick-1")).to_be_hidden()  # nothing to pick among solo pictures
+    assert_accessible(page, "a solo picture in the lightbox")
+    page.keyboard.press("Escape")
+
+    # Search, filter and pages in the URL: a reload keeps them; back returns to the same scroll place.
+    page.get_by_label("Search prompts").fill("harbour")
+    expect(page).to_have_url(re.compile(r"#/\?q=harbour$"))
+    page.reload()
+    expect(page.get_by_label("Search prompts")).to_have_value("harbour")
+    expect(page.get_by_test_id("series-card")).to_have_count(15)
+    page.get_by_label("Search prompts").fill("")
+    expect(page.get_by_test_id("series-card")).to_have_count(24)
+    page.get_by_test_id("gallery-more").click()
+    expect(page.get_by_test_id("series-card")).to_have_count(30)
+    expect(page).to_have_url(re.compile(r"#/\?n=30$"))
+    last = page.get_by_test_id("series-card").last
+    last.scroll_into_view_if_needed()
+    # Saved in the history entry once the scrolling stops: wait for that.
+    page.wait_for_function("() => history.state && Math.abs(history.state.scrollY - window.scrollY) < 5")
+    scrolled = page.evaluate("window.scrollY")
+    assert scrolled > 500
+    last.locator("a.series-link").click()
+    page.wait_for_url("**/#/series/*")
+    page.go_back()
+    expect(page.get_by_test_id("series-card")).to_have_count(30)
+    page.wait_for_function("y => Math.abs(window.scrollY - y) < 50", arg=scrolled)
+
+    # Two tabs in step: the series picked, then deleted, in one shows so in the other within a second.
+    with as_user(conn, user):
+        made = conn.execute("select imagen.create_series('two tabs', 1, %s)", (tiny,)).fetchone()[0]
+    tab = f"{site.url}/#/series/{made['id']}"
+    page.goto(tab)
+    other = page.context.new_page()
+    other.goto(tab)
+    wait_all_done(other, 1)
+    wait_all_done(page, 1)
+    page.get_by_test_id("pick-1").click()
+    expect(other.get_by_test_id("tile-1")).to_have_attribute("data-winner", "true", timeout=1000)
+    page.get_by_test_id("series-menu-open").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("delete-series").click()
+    expect(other.get_by_test_id("series-missing")).to_be_visible(timeout=1000)
+    page.context.close()
+    conn.close()

@@ -1,6 +1,6 @@
 // Start-up and hash routing: #/ gallery, #/new new series, #/series/<id> one series; without a
 // session every route shows the sign-in form.
-import type { Session } from "@supabase/supabase-js";
+import { isAuthRetryableFetchError, type Session } from "@supabase/supabase-js";
 import { api } from "./api";
 import { type ImagenClient, makeClient, SESSION_REFUSED } from "./client";
 import { ConfigMissing, loadConfig } from "./config";
@@ -120,11 +120,25 @@ async function start(): Promise<void> {
     // Token refreshes keep the screen; signing in or out (or another user) redraws it.
     if (userChanged) window.setTimeout(route, 0);
   });
-  // A token the API refuses (bad, expired, revoked) ends the session here too, saying why.
-  window.addEventListener(SESSION_REFUSED, () => {
-    if (!session || ended) return;
-    ended = "Your session is no longer valid (the server refused it). Sign in again to carry on where you were.";
-    void db.auth.signOut({ scope: "local" });
+  // A token the API refuses: asked afresh once (a laptop woken from sleep holds an expired one);
+  // if Auth refuses the session too (bad, revoked, expired for good), or the fresh token is
+  // refused again soon after, the session ends here too, saying why. No network: nothing to judge.
+  let refreshedAt = -Infinity;
+  let judging = false;
+  window.addEventListener(SESSION_REFUSED, async () => {
+    if (!session || ended || judging) return;
+    judging = true;
+    try {
+      if (performance.now() - refreshedAt > 10_000) {
+        refreshedAt = performance.now();
+        const { error } = await db.auth.refreshSession();
+        if (!error || isAuthRetryableFetchError(error)) return;
+      }
+      ended = "Your session is no longer valid (the server refused it). Sign in again to carry on where you were.";
+      await db.auth.signOut({ scope: "local" });
+    } finally {
+      judging = false;
+    }
   });
   window.addEventListener("hashchange", route);
   history.scrollRestoration = "manual"; // the gallery puts its own back (views/gallery.ts)

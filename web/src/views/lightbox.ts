@@ -126,11 +126,16 @@ export function lightbox(opts: {
     const position = shots.indexOf(shot) + 1;
     const of = noun === "Try" ? "finished" : "pictures";
     text(title, compared ? `${noun} ${shot.idx} and ${noun.toLowerCase()} ${compared.idx}` : `${noun} ${shot.idx} (${position} of ${shots.length} ${of})`);
-    // Redrawn after a pick: the button that had the focus keeps it.
-    const focused = stage.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.testid : undefined;
-    const figureOf = (one: Shot) => figure(one, noun, opts.prompt(one.idx), pickOf);
-    stage.replaceChildren(figureOf(shot), ...(compared ? [figureOf(compared)] : []));
-    if (focused) stage.querySelector<HTMLElement>(`[data-testid="${focused}"]`)?.focus();
+    // Redrawn only when what it shows changed (a re-read of the same rows leaves it be); after a
+    // pick, the button that had the focus keeps it.
+    const shown = JSON.stringify([shot, compared, opts.prompt(shot.idx)]);
+    if (stage.dataset.shown !== shown) {
+      stage.dataset.shown = shown;
+      const focused = stage.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.testid : undefined;
+      const figureOf = (one: Shot) => figure(one, noun, opts.prompt(one.idx), pickOf);
+      stage.replaceChildren(figureOf(shot), ...(compared ? [figureOf(compared)] : []));
+      if (focused) stage.querySelector<HTMLElement>(`[data-testid="${focused}"]`)?.focus();
+    }
     attr(stage, "data-compare", compared ? "true" : null);
     vary.setTry(current);
     upscale.setTry(current);
