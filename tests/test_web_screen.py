@@ -10,7 +10,7 @@ import re
 import urllib.request
 
 import psycopg
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from psycopg.types.json import Jsonb
 
 from imagen.console.users import as_user
@@ -32,9 +32,9 @@ def sized_page(browser, site, size: str) -> Page:
     return page
 
 
-def in_view(page: Page, testid: str) -> bool:
+def in_view(page: Page, testid: str | Locator) -> bool:
     """Whether the element is shown and its whole box lies inside the viewport (no scrolling needed)."""
-    element = page.get_by_test_id(testid)
+    element = page.get_by_test_id(testid) if isinstance(testid, str) else testid
     expect(element).to_be_visible()
     box = element.bounding_box()
     view = page.viewport_size
@@ -141,9 +141,21 @@ def test_the_series_screen_puts_the_pictures_first_at_laptop_and_phone_size(brow
         page.keyboard.press("Escape")
         expect(page.get_by_test_id("tile-6")).to_have_attribute("data-winner", "true")
 
+        # Three more series (tiny, made in the database) fill the gallery's picture.
+        with psycopg.connect(shared_stack.db_url, autocommit=True) as conn:
+            email = f"screen-{size}@example.com"
+            user = conn.execute("select id from auth.users where email = %s", (email,)).fetchone()[0]
+            for prompt in ("a lighthouse at dusk", "a fox in the snow", "a harbour by night"):
+                with as_user(conn, user):
+                    settings = Jsonb({"model": "tiny", "width": 256, "height": 256, "steps": 2})
+                    conn.execute("select imagen.create_series(%s, 2, %s)", (prompt, settings))
         page.get_by_test_id("nav-gallery").click()
-        expect(page.get_by_test_id("series-card")).to_have_count(1)
-        assert in_view(page, "series-card")
+        cards = page.get_by_test_id("series-card")
+        expect(cards).to_have_count(4)
+        for i in range(4):
+            expect(cards.nth(i)).to_have_attribute("data-state", re.compile("done|winner"), timeout=RENDER_WAIT_MS)
+        expect(page.get_by_test_id("toast")).to_be_hidden()
+        assert in_view(page, cards.first) and in_view(page, cards.nth(1))  # two a row on a phone too
         snap(page, f"gallery-{size}")
         if size == "laptop":
             assert page.request.get(f"{site.url}/favicon.svg").ok  # the page's icon (index.html), no 404
