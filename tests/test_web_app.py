@@ -532,8 +532,18 @@ def test_more_like_this_rerun_use_these_settings_and_copy_seed(browser, site, st
     page.get_by_test_id("series-menu-open").click()  # the series' actions are in its menu
     page.get_by_test_id("rerun").click()
     page.wait_for_url(re.compile(r".*#/series/(?!" + parent_id + ").*"))
+    rerun_id = page.url.rsplit("/", 1)[1]
     expect(page.get_by_test_id("series-prompt")).to_have_text("a kite over dunes")
     expect(page.get_by_test_id("series-summary")).to_have_attribute("data-count", "2")
+    expect(page.get_by_test_id("series-reruns")).to_contain_text("Rerun of")  # its lineage, both ways:
+    page.get_by_test_id("nav-gallery").click()
+    rerun_card = page.locator(f"[data-testid=series-card][data-series-id='{rerun_id}']")
+    expect(rerun_card.get_by_test_id("series-card-kind")).to_have_text("Rerun")
+    original_card = page.locator(f"[data-testid=series-card][data-series-id='{parent_id}']")
+    expect(original_card.get_by_test_id("series-card-rerun")).to_have_attribute("href", f"#/series/{rerun_id}")
+    rerun_card.get_by_test_id("series-card-rerun-of").click()
+    page.wait_for_url(f"**/#/series/{parent_id}")
+    page.goto(f"{site.url}/#/series/{rerun_id}")
     # Use these settings: the form, filled in.
     page.get_by_test_id("series-menu-open").click()
     page.get_by_test_id("use-settings").click()

@@ -135,25 +135,6 @@ export function createSeriesArgs(prompt: string, n: number, settings: Record<str
   return { prompt, n, settings: chosen };
 }
 
-/** The settings a rerun sends again: every one a new (generate) series takes, but the seed. */
-export function rerunSettings(settings: SeriesSettings): Record<string, SettingValue> {
-  const kept: Record<string, SettingValue> = {};
-  for (const [field, rule] of Object.entries(RULES) as [string, SettingsRule][]) {
-    if (isGenerateSetting(field, rule) && field !== "seed" && settings[field] != null) kept[field] = settings[field];
-  }
-  return kept;
-}
-
-/** The settings a rerun of a series made from a picture sends again: its prompt and those of its
- * kind (a variation's strength, an upscale's factor and refine, an edit's mask), but the seed. */
-export function childRerunSettings(kind: string, settings: SeriesSettings): Record<string, SettingValue> {
-  const kept: Record<string, SettingValue> = { prompt: settings.prompt };
-  for (const [field, rule] of Object.entries(RULES) as [string, SettingsRule][]) {
-    if (rule.part === "settings" && rule.kinds?.includes(kind) && field !== "seed" && settings[field] != null) kept[field] = settings[field];
-  }
-  return kept;
-}
-
 /** The series' settings in a line, in the rules' words and units: "1024 × 1024 px · 4 steps ·
  * seed 7 · style: ink", a variation's "variations at 35 % strength", an upscale's "factor 2 × ·
  * refine 25 %". */

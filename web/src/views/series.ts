@@ -45,6 +45,21 @@ function drawLineage({ series, parent, children, jobs, images }: SeriesView, kin
   show(childLinks, children.length > 0 && images.length > 0);
 }
 
+/** Reruns both ways: the series this one asks again (new seeds), and its own reruns. */
+function drawReruns({ series, reruns }: SeriesView, line: HTMLElement): void {
+  const key = JSON.stringify([series.rerun_of, reruns]);
+  if (line.dataset.reruns === key) return;
+  line.dataset.reruns = key;
+  const parts: (Node | string)[] = [];
+  if (series.rerun_of) parts.push("Rerun of ", h("a", { href: `#/series/${series.rerun_of}` }, "the series it asks again"));
+  if (reruns.length > 0) {
+    parts.push(parts.length > 0 ? " · Its reruns: " : "Its reruns: ");
+    reruns.forEach((rerun, i) => parts.push(...(i > 0 ? [", "] : []), h("a", { href: `#/series/${rerun.id}` }, `rerun ${i + 1}`)));
+  }
+  line.replaceChildren(...parts);
+  show(line, parts.length > 0);
+}
+
 export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cleanup {
   let view: SeriesView | null = null;
   let stopped = false;
@@ -59,6 +74,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   const kind = h("span", { class: "badge kind-badge", "data-testid": "series-kind" });
   const parentLink = h("p", { class: "lineage", "data-testid": "series-parent" });
   const childLinks = h("p", { class: "lineage", "data-testid": "series-children" });
+  const rerunLinks = h("p", { class: "lineage", "data-testid": "series-reruns" });
   const summary = h("p", { class: "summary", "data-testid": "series-summary", "aria-live": "polite" });
   const tileList = h("ol", { class: "grid tiles", "aria-label": "Tries", "data-testid": "tiles" });
   const missing = h("p", { class: "muted", "data-testid": "series-missing" }, "There is no such series (or it is not yours). ", h("a", { href: "#/" }, "Back to the gallery"));
@@ -95,7 +111,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
         updates.status,
         ...actions.parts.slice(0, 1),
       ),
-      h("div", { class: "series-sub" }, settings, parentLink, childLinks),
+      h("div", { class: "series-sub" }, settings, parentLink, childLinks, rerunLinks),
       ...actions.parts.slice(1),
     ),
     h("p", { class: "visually-hidden", id: "pick-hint" }, "Pick the winner with its Pick button or its number key (1–9, 0 for 10); pressing the winner's button again un-picks it."),
@@ -119,6 +135,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     document.title = `${clip(chosen.prompt, 60)} · Imagen`;
     text(settings, settingsLine(chosen));
     drawLineage(view, kind, parentLink, childLinks);
+    drawReruns(view, rerunLinks);
     const done = jobs.filter((job) => job.status === "done").length;
     text(summary, `${done} of ${series.count} done${series.selected_image_id ? " · winner picked" : ""}`);
     attr(summary, "data-done", done);
