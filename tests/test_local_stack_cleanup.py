@@ -21,7 +21,7 @@ def test_the_standin_leaves_no_folder_behind_and_sweeps_those_of_killed_runs(db_
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     assert list(temp.iterdir()) == []
     # A run that made its folder and died without a word (its process is gone; the folder stays).
-    made = "from imagen.dev.temp_folders import own_temp_folder; own_temp_folder(%r)" % STORAGE_PREFIX
+    made = f"from imagen.dev.temp_folders import own_temp_folder; own_temp_folder({STORAGE_PREFIX!r})"
     subprocess.run([sys.executable, "-c", made], env={**os.environ, "TMPDIR": str(temp)}, check=True)
     (killed,) = temp.iterdir()
     (killed / "imagen" / "a.png").parent.mkdir(parents=True)
