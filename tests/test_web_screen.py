@@ -2,10 +2,11 @@
 390x844: the first tile is in view the moment a series starts, the tiles fill the screen, each
 picture carries its own actions, the lightbox's controls are inside the viewport, number keys act on
 the picture shown, a winner can be un-picked, and a series of 10 weighs under 1 MB. The screenshots
-of docs/img (shown in the README) are taken here."""
+of docs/img (shown in the README) are taken here: IMAGEN_UPDATE_SCREENSHOTS=1 writes them there."""
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.request
 
@@ -15,7 +16,15 @@ from psycopg.types.json import Jsonb
 
 from imagen.console.users import as_user
 from tests.database import REPO_ROOT
-from tests.test_web_app import RENDER_WAIT_MS, assert_accessible, screenshot, shared_stack, sign_up, wait_all_done  # noqa: F401
+from tests.test_web_app import (  # noqa: F401
+    ARTIFACTS,
+    RENDER_WAIT_MS,
+    assert_accessible,
+    screenshot,
+    shared_stack,
+    sign_up,
+    wait_all_done,
+)
 from tests.workers import wait_until
 
 DOCS_IMG = REPO_ROOT / "docs" / "img"
@@ -64,8 +73,11 @@ def columns(page: Page) -> int:
 
 
 def snap(page: Page, name: str) -> None:
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_IMG / f"{name}.jpg"), type="jpeg", quality=80)
+    """The screen as the README shows it: into docs/img with IMAGEN_UPDATE_SCREENSHOTS=1 (so that a
+    test run does not rewrite tracked files), else beside the other screenshots (ARTIFACTS)."""
+    folder = DOCS_IMG if os.environ.get("IMAGEN_UPDATE_SCREENSHOTS") == "1" else ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.jpg"), type="jpeg", quality=80)
 
 
 def series_weight(page: Page, url: str) -> int:
