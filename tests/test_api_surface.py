@@ -30,6 +30,7 @@ INTENDED = {
         "imagen.create_from_image(uuid,text,integer,jsonb)",
         "imagen.max_unfinished_tries()",
         "imagen.queue_places()",
+        "imagen.rerun_series(uuid)",
         "imagen.retry_job(uuid)",
         "imagen.select_image(uuid,uuid,boolean)",
         "imagen.set_favourite(uuid,boolean)",

@@ -322,6 +322,7 @@ def test_a_second_user_sees_none_of_it(browser, site):
 
     # The owner deletes it (after the browser's confirm): gone from the gallery.
     owner.once("dialog", lambda dialog: dialog.accept())
+    owner.get_by_test_id("series-menu-open").click()  # the series' actions are in its menu
     owner.get_by_test_id("delete-series").click()
     expect(owner.get_by_test_id("gallery-empty")).to_be_visible()
 
@@ -459,6 +460,7 @@ def test_demo_web_serves_the_app_with_only_the_anon_key_and_leaves_no_process_be
             shutil.rmtree(folder, ignore_errors=True)
     else:
         assert [f for f in clusters if f.exists()] == [], "a stopped demo removes its cluster"
+        assert list((tmp_path / "tmp").iterdir()) == [], "a stopped demo removes its temporary folders"
 
 
 def cluster_folders(pids: set[int]) -> set[Path]:
@@ -527,11 +529,23 @@ def test_more_like_this_rerun_use_these_settings_and_copy_seed(browser, site, st
     expect(page.get_by_test_id("series-children")).to_contain_text("of try 1 (2 tries)")  # linked both ways
 
     # Rerun: the same request, new seeds, as a new series.
+    page.get_by_test_id("series-menu-open").click()  # the series' actions are in its menu
     page.get_by_test_id("rerun").click()
     page.wait_for_url(re.compile(r".*#/series/(?!" + parent_id + ").*"))
+    rerun_id = page.url.rsplit("/", 1)[1]
     expect(page.get_by_test_id("series-prompt")).to_have_text("a kite over dunes")
     expect(page.get_by_test_id("series-summary")).to_have_attribute("data-count", "2")
+    expect(page.get_by_test_id("series-reruns")).to_contain_text("Rerun of")  # its lineage, both ways:
+    page.get_by_test_id("nav-gallery").click()
+    rerun_card = page.locator(f"[data-testid=series-card][data-series-id='{rerun_id}']")
+    expect(rerun_card.get_by_test_id("series-card-kind")).to_have_text("Rerun")
+    original_card = page.locator(f"[data-testid=series-card][data-series-id='{parent_id}']")
+    expect(original_card.get_by_test_id("series-card-rerun")).to_have_attribute("href", f"#/series/{rerun_id}")
+    rerun_card.get_by_test_id("series-card-rerun-of").click()
+    page.wait_for_url(f"**/#/series/{parent_id}")
+    page.goto(f"{site.url}/#/series/{rerun_id}")
     # Use these settings: the form, filled in.
+    page.get_by_test_id("series-menu-open").click()
     page.get_by_test_id("use-settings").click()
     expect(page.locator("form[data-filled-from]")).to_have_count(1)
     expect(page.get_by_label("Prompt")).to_have_value("a kite over dunes")

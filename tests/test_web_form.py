@@ -128,6 +128,9 @@ def test_the_form_has_a_field_per_offered_setting_in_position_order(browser, sit
     said = f"{steps['label']}{steps['rule'].removeprefix('steps')}, got {over}"
     expect(page.get_by_test_id("error-steps")).to_have_text(said)
     expect(page.get_by_test_id("field-steps")).to_be_focused()
+    page.get_by_test_id("field-steps").fill(str(steps["max_value"]))  # corrected: the problem goes at once
+    expect(page.get_by_test_id("error-steps")).to_be_hidden()
+    expect(page.get_by_test_id("field-steps")).not_to_have_attribute("aria-invalid", "true")
     # A size preset fills width and height in.
     page.get_by_label("Size preset").select_option(value="1280x720")
     expect(page.get_by_test_id("field-width")).to_have_value("1280")

@@ -18,9 +18,12 @@ create table imagen.series (
   -- base seed of the tries.
   kind text not null default 'generate',
   settings jsonb not null default '{}'::jsonb,
-  constraint series_only_a_variation_has_a_parent check (parent_image_id is null or kind <> 'generate')
+  constraint series_only_a_variation_has_a_parent check (parent_image_id is null or kind <> 'generate'),
+  -- The series this one asks again with new seeds (imagen.rerun_series); its lineage.
+  rerun_of uuid references imagen.series (id) on delete set null
 );
 comment on table imagen.series is 'One prompt asked for count times; the user picks a winner.';
+comment on column imagen.series.rerun_of is 'The series this one is a rerun of (the same request, new seeds), while it exists.';
 comment on column imagen.series.settings is 'What every try of the series is rendered with (imagen.settings_rules): prompt, model, size, steps, style, base seed, a variation''s strength.';
 
 create table imagen.jobs (

@@ -139,6 +139,43 @@ comment on function imagen.create_from_image(uuid,text,integer,jsonb) is
   'Creates a child series of n tries of a kind made from one of your pictures (vary, upscale, edit) with these settings over the picture''s; returns it with its try_ids.';
 grant execute on function imagen.create_from_image(uuid,text,integer,jsonb) to authenticated, service_role;
 
+-- "Rerun with new seeds": the same request again as a new series, marked as a rerun of this one
+-- (series.rerun_of, the gallery's lineage): a series made from a picture is made from it again
+-- with its prompt and its kind's settings, any other with its settings; never the seed. SECURITY
+-- DEFINER (owned by postgres) to write rerun_of, which users may not; it acts only on the
+-- caller's own series, and what it starts is the caller's, under the same rules, cap and checks.
+create or replace function imagen.rerun_series(series_id uuid)
+ returns jsonb
+ language plpgsql
+ security definer
+ set search_path to ''
+as $$
+declare
+  _from imagen.series;
+  _new jsonb;
+begin
+  select * into _from from imagen.series s
+  where s.id = rerun_series.series_id and s.owner_id = (select auth.uid());
+  if not found then
+    raise exception 'series_id % is not one of your series', rerun_series.series_id using errcode = '22023';
+  end if;
+  if _from.parent_image_id is not null then
+    _new := imagen.create_from_image(_from.parent_image_id, _from.kind, _from.count,
+      jsonb_build_object('prompt', _from.settings -> 'prompt') || coalesce((
+        select jsonb_object_agg(e.key, e.value) from jsonb_each(_from.settings) e
+        join imagen.settings_rules() r on r.field = e.key and r.part = 'settings' and _from.kind = any(r.kinds)
+        where e.key <> 'seed'), '{}'::jsonb));
+  else
+    _new := imagen.create_series(_from.settings ->> 'prompt', _from.count, _from.settings - 'seed');
+  end if;
+  update imagen.series s set rerun_of = _from.id where s.id = (_new ->> 'id')::uuid;
+  return _new || jsonb_build_object('rerun_of', _from.id);
+end;
+$$;
+comment on function imagen.rerun_series(uuid) is
+  'Starts the same request as one of your series again with new seeds, as a new series marked as its rerun; returns it with its try_ids.';
+grant execute on function imagen.rerun_series(uuid) to authenticated, service_role;
+
 -- "More like this": create_from_image(image_id, 'vary', ...) with its arguments, kept for callers
 -- of the first release.
 create or replace function imagen.vary_image(image_id uuid, n integer default ((imagen_private.settings_rules_by_field() #>> '{n,default_value}'::text[]))::integer, strength integer default ((imagen_private.settings_rules_by_field() #>> '{strength,default_value}'::text[]))::integer, seed bigint default null::bigint)

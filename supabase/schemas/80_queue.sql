@@ -8,31 +8,81 @@
 -- expected when it falls due, a rendering one started when it did; an ending one (its lease
 -- expired and the next claim ends it) is not listed.
 --
--- expected_start is an estimate from the last 20 finished renders: the time left on the rendering
--- tries plus one mean render per try ahead, shared by the workers rendering now; NULL while
--- nothing has finished yet.
+-- expected_start is an estimate from each try's own work and the workers' measured speed: a try's
+-- render takes about overhead + seconds per megapixel-step × its megapixels × its steps, fitted by
+-- least squares over the last 50 finished renders of its model and kind (imagen_private.try_work;
+-- the plain ratio of seconds to megapixel-steps while those renders all did the same work), plus
+-- the usual gap between one render's end and the next one's start (claiming, loading, storing).
+-- A try starts when the rendering tries' time left and the renders of every try ahead of it in
+-- claim order are done, shared by the workers rendering now. NULL while nothing has finished yet.
+-- expected_start_error is that estimate's relative error (the fits' residuals over their renders,
+-- summed over the tries ahead as independent errors); NULL while a try ahead has a model and kind
+-- with fewer than 3 finished renders, whose error is unknown.
 --
 -- SECURITY INVOKER: a caller sees the places among the tries it may read, which is the whole
 -- queue for service_role and postgres only; users read their own through imagen.queue_places().
+create or replace function imagen_private.try_work(settings jsonb)
+ returns double precision
+ language sql
+ immutable
+ set search_path to ''
+as $$
+  select greatest(coalesce((settings ->> 'width')::double precision, 1024) * coalesce((settings ->> 'height')::double precision, 1024)
+                  / 1e6 * coalesce((settings ->> 'steps')::double precision, 4), 1e-6);
+$$;
+comment on function imagen_private.try_work(jsonb) is
+  'A try''s work in megapixel-steps: width × height / 10^6 × steps (the settings'' defaults where unset).';
+grant execute on function imagen_private.try_work(jsonb) to authenticated, service_role;
+
 create view imagen.queue with (security_invoker = true) as
 with states as (
   select j.id, j.owner_id, j.series_id, j.series_idx, j.status, j.queued_at, j.started_at, j.run_after,
-         j.leased_by, imagen_private.try_state(j) as state
+         j.leased_by, j.kind, j.settings ->> 'model' as model, imagen_private.try_work(j.settings) as work,
+         imagen_private.try_state(j) as state
   from imagen.jobs j
   where j.status = any(imagen_private.unfinished_statuses())
 ), recent as (
-  select avg(extract(epoch from d.finished_at - d.started_at))::double precision as seconds
+  select d.kind, d.settings ->> 'model' as model, imagen_private.try_work(d.settings) as work,
+         extract(epoch from d.finished_at - d.started_at)::double precision as seconds,
+         extract(epoch from lead(d.started_at) over (order by d.started_at) - d.finished_at)::double precision as gap
   from (
-    select j.finished_at, j.started_at from imagen.jobs j
+    select j.kind, j.settings, j.started_at, j.finished_at from imagen.jobs j
     where j.status = 'done' and j.started_at is not null and j.finished_at is not null
     order by j.finished_at desc
-    limit 20
+    limit 50
   ) d
+), gap as (
+  -- Between a render's end and the next one's start, when the next one was already waiting.
+  select coalesce(percentile_cont(0.5) within group (order by r.gap), 0) as seconds
+  from recent r where r.gap between 0 and 10
+), lines_fit as (
+  select r.model, r.kind, count(*) as renders, sum(r.seconds) / sum(r.work) as per_work,
+         case when regr_slope(r.seconds, r.work) > 0 and regr_intercept(r.seconds, r.work) >= 0
+              then regr_slope(r.seconds, r.work) end as slope,
+         regr_intercept(r.seconds, r.work) as intercept
+  from recent r group by r.model, r.kind
+), fits as (
+  select f.*, sqrt(avg(power(coalesce(f.intercept + f.slope * r.work, f.per_work * r.work) - r.seconds, 2)))
+                / nullif(avg(r.seconds), 0) as error
+  from lines_fit f join recent r on r.model is not distinct from f.model and r.kind = f.kind
+  group by f.model, f.kind, f.renders, f.per_work, f.slope, f.intercept
+), estimates as (
+  -- Each unfinished try's render: its model and kind's fit, else its model's seconds per
+  -- megapixel-step, else every recent render's.
+  select s.id,
+         (select g.seconds from gap g) + coalesce(
+           (select coalesce(f.intercept + f.slope * s.work, f.per_work * s.work) from fits f
+            where f.model is not distinct from s.model and f.kind = s.kind),
+           (select sum(r.seconds) / sum(r.work) * s.work from recent r where r.model is not distinct from s.model),
+           (select sum(r.seconds) / sum(r.work) * s.work from recent r having count(*) > 0)) as seconds,
+         (select f.error from fits f where f.model is not distinct from s.model and f.kind = s.kind and f.renders >= 3) as error
+  from states s
 ), rendering as (
   select count(distinct s.leased_by) as workers,
-         coalesce(sum(greatest(r.seconds - extract(epoch from now() - s.started_at)::double precision, 0)), 0)
-           as seconds_left
-  from states s cross join recent r
+         coalesce(sum(greatest(e.seconds - extract(epoch from now() - s.started_at)::double precision, 0)), 0) as seconds_left,
+         coalesce(sum(power(e.seconds * e.error, 2)), 0) as variance,
+         bool_or(e.error is null) as unsure
+  from states s join estimates e on e.id = s.id
   where s.state = 'rendering'
 ), lines as (
   select s.*,
@@ -42,24 +92,38 @@ with states as (
   from states s
   where s.state = 'runnable'
 ), places as (
-  select l.*,
+  select l.*, e.seconds, e.error,
          row_number() over (
            order by l.place_in_line, imagen_private.turn_order(t.last_claimed_at, t.first_queued_at, t.owner_id)
          ) as place
-  from lines l join imagen.owner_turns t on t.owner_id = l.owner_id
+  from lines l join imagen.owner_turns t on t.owner_id = l.owner_id join estimates e on e.id = l.id
+), ahead as (
+  select p.*,
+         coalesce(sum(p.seconds) over w, 0) as seconds_ahead,
+         coalesce(sum(power(p.seconds * p.error, 2)) over w, 0) as variance_ahead,
+         coalesce(bool_or(p.error is null) over w, false) as unsure_ahead
+  from places p
+  window w as (order by p.place rows between unbounded preceding and 1 preceding)
+), starts as (
+  select a.*, (g.seconds_left + a.seconds_ahead) / greatest(g.workers, 1) as starts_in,
+         sqrt(g.variance + a.variance_ahead) / greatest(g.workers, 1) as spread,
+         coalesce(g.unsure, false) or a.unsure_ahead as unsure
+  from ahead a cross join rendering g
 )
-select p.id, p.owner_id, p.series_id, p.series_idx, p.status, p.place, p.place_in_line,
-       now() + make_interval(secs => (g.seconds_left + (p.place - 1) * r.seconds) / greatest(g.workers, 1))
-         as expected_start,
-       p.state
-from places p cross join recent r cross join rendering g
+select s.id, s.owner_id, s.series_id, s.series_idx, s.status, s.place, s.place_in_line,
+       case when s.seconds is not null then now() + make_interval(secs => s.starts_in) end as expected_start,
+       s.state,
+       case when s.seconds is null or s.unsure then null
+            when s.starts_in = 0 then 0::double precision
+            else s.spread / s.starts_in end as expected_start_error
+from starts s
 union all
 select s.id, s.owner_id, s.series_id, s.series_idx, s.status, null, null,
-       case s.state when 'waiting' then s.run_after else s.started_at end, s.state
+       case s.state when 'waiting' then s.run_after else s.started_at end, s.state, null
 from states s
 where s.state in ('waiting', 'rendering');
 comment on view imagen.queue is
-  'Every unfinished try: its place overall and in its owner''s line (in claim order), and an expected start.';
+  'Every unfinished try: its place overall and in its owner''s line (in claim order), an expected start and its relative error.';
 revoke all on imagen.queue from public, anon, authenticated;
 grant select on imagen.queue to service_role;
 

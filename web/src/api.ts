@@ -8,7 +8,7 @@ import type { PostgrestError } from "@supabase/supabase-js";
 import type { ImagenClient } from "./client";
 import type { Tables } from "./database.types";
 import type { SeriesArgs } from "./rules";
-import { childRerunSettings, createSeriesArgs, hasSource, rerunSettings, type SettingValue, seriesSettings, TRY_SETTINGS_COLUMNS, type TrySettingsRow } from "./settings";
+import { createSeriesArgs, type SettingValue, TRY_SETTINGS_COLUMNS, type TrySettingsRow } from "./settings";
 import { UNFINISHED_STATUSES } from "./settings_rules";
 
 export type Series = Tables<"series">;
@@ -88,14 +88,12 @@ export function api(db: ImagenClient) {
       return seriesId("create_from_image", data);
     },
 
-    /** The same request again with new seeds: a series made from a picture (a variation, an
-     * upscale, an edit) is made from it again, with its own settings. */
+    /** imagen.rerun_series: the same request again with new seeds, as a new series marked as
+     * the rerun of this one (a series made from a picture is made from it again) → its id. */
     async rerun(series: Series): Promise<string> {
-      const settings = seriesSettings(series);
-      if (hasSource(series) && settings.source_image_id !== null) {
-        return this.createFromImage(settings.source_image_id, series.kind, series.count, childRerunSettings(series.kind, settings));
-      }
-      return this.createSeries({ prompt: settings.prompt, n: series.count, settings: rerunSettings(settings) });
+      const { data, error } = await db.rpc("rerun_series", { series_id: series.id });
+      if (error) fail(error);
+      return seriesId("rerun_series", data);
     },
 
     /** One series' row (the new-series form's "use these settings"), or null. */

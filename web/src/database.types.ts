@@ -101,14 +101,14 @@ isOneToOne: false
                   ]
                 },"series": {
                   Row: {
-                    "count": number,"created_at": string,"favourite": boolean,"id": string,"kind": string,"owner_id": string,"parent_image_id": string | null,"selected_image_id": string | null,"settings": NonNullable<Json>
+                    "count": number,"created_at": string,"favourite": boolean,"id": string,"kind": string,"owner_id": string,"parent_image_id": string | null,"rerun_of": string | null,"selected_image_id": string | null,"settings": NonNullable<Json>
                   }
                   ComputedFields: never
                   Insert: {
-                    "count": number,"created_at"?: string,"favourite"?: boolean,"id"?: string,"kind"?: string,"owner_id"?: string,"parent_image_id"?: string | null,"selected_image_id"?: string | null,"settings"?: NonNullable<Json>
+                    "count": number,"created_at"?: string,"favourite"?: boolean,"id"?: string,"kind"?: string,"owner_id"?: string,"parent_image_id"?: string | null,"rerun_of"?: string | null,"selected_image_id"?: string | null,"settings"?: NonNullable<Json>
                   }
                   Update: {
-                    "count"?: number,"created_at"?: string,"favourite"?: boolean,"id"?: string,"kind"?: string,"owner_id"?: string,"parent_image_id"?: string | null,"selected_image_id"?: string | null,"settings"?: NonNullable<Json>
+                    "count"?: number,"created_at"?: string,"favourite"?: boolean,"id"?: string,"kind"?: string,"owner_id"?: string,"parent_image_id"?: string | null,"rerun_of"?: string | null,"selected_image_id"?: string | null,"settings"?: NonNullable<Json>
                   }
                   Relationships: [
                     {
@@ -116,6 +116,12 @@ isOneToOne: false
       columns: ["parent_image_id"]
 isOneToOne: false
       referencedRelation: "images"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "series_rerun_of_fkey"
+      columns: ["rerun_of"]
+isOneToOne: false
+      referencedRelation: "series"
       referencedColumns: ["id"]
     },{
       foreignKeyName: "series_selected_image_fkey"
@@ -164,7 +170,7 @@ isOneToOne: false
           Views: {
             "queue": {
                   Row: {
-                    "expected_start": string | null,"id": string | null,"owner_id": string | null,"place": number | null,"place_in_line": number | null,"series_id": string | null,"series_idx": number | null,"state": string | null,"status": string | null
+                    "expected_start": string | null,"expected_start_error": number | null,"id": string | null,"owner_id": string | null,"place": number | null,"place_in_line": number | null,"series_id": string | null,"series_idx": number | null,"state": string | null,"status": string | null
                   }
                   ComputedFields: never
                   Relationships: [
@@ -216,6 +222,7 @@ isOneToOne: false
 "kind": string,
 "owner_id": string,
 "parent_image_id": string | null,
+"rerun_of": string | null,
 "selected_image_id": string | null,
 "settings": NonNullable<Json>
             }
@@ -435,6 +442,7 @@ isOneToOne: false
 "queue_places":
 { Args: Record<PropertyKey, never>; Returns: {
               "expected_start": string | null,
+"expected_start_error": number | null,
 "id": string | null,
 "owner_id": string | null,
 "place": number | null,
@@ -481,6 +489,9 @@ isOneToOne: false
         isOneToOne: true
         isSetofReturn: false
       } },
+"rerun_series":
+{ Args: { "series_id": string }; Returns: Json
+                           },
 "retry_job":
 { Args: { "job_id": string }; Returns: {
               "attempts": number,
@@ -521,6 +532,7 @@ isOneToOne: false
 "kind": string,
 "owner_id": string,
 "parent_image_id": string | null,
+"rerun_of": string | null,
 "selected_image_id": string | null,
 "settings": NonNullable<Json>
             }
@@ -539,6 +551,7 @@ isOneToOne: false
 "kind": string,
 "owner_id": string,
 "parent_image_id": string | null,
+"rerun_of": string | null,
 "selected_image_id": string | null,
 "settings": NonNullable<Json>
             }

@@ -90,3 +90,18 @@ export function syncList<T, E extends HTMLElement>(
 export function clip(value: string, max: number): string {
   return value.length <= max ? value : `${value.slice(0, max - 1).trimEnd()}…`;
 }
+
+/** Says something where everyone sees it for a few seconds (a small note at the foot of the
+ * screen), and to screen readers: the feedback of an action that changes nothing on screen. */
+export function toast(message: string): void {
+  let note = document.getElementById("toast");
+  if (!note) {
+    note = h("p", { id: "toast", class: "toast", "data-testid": "toast", "aria-hidden": "true" });
+    document.body.append(note);
+  }
+  note.textContent = message;
+  note.hidden = false;
+  window.clearTimeout(Number(note.dataset.timer));
+  note.dataset.timer = String(window.setTimeout(() => (note.hidden = true), 2500));
+  announce(message);
+}

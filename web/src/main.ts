@@ -1,8 +1,8 @@
 // Start-up and hash routing: #/ gallery, #/new new series, #/series/<id> one series; without a
 // session every route shows the sign-in form.
-import type { Session } from "@supabase/supabase-js";
+import { isAuthRetryableFetchError, type Session } from "@supabase/supabase-js";
 import { api } from "./api";
-import { type ImagenClient, makeClient } from "./client";
+import { type ImagenClient, makeClient, SESSION_REFUSED } from "./client";
 import { ConfigMissing, loadConfig } from "./config";
 import { type Cleanup, type Ctx, errorMessage } from "./context";
 import { h } from "./dom";
@@ -15,6 +15,8 @@ import { renderNewSeries } from "./views/new-series";
 import { renderSeries } from "./views/series";
 
 const main = document.getElementById("main")!;
+/** Whether the user pressed "Sign out" (any other end of a session is said on the sign-in form). */
+let signedOutByUser = false;
 const nav = document.getElementById("nav")!;
 
 type Route = { name: "gallery" } | { name: "new" } | { name: "series"; id: string };
@@ -35,7 +37,10 @@ function drawNav(db: ImagenClient, session: Session | null, route: Route | null)
   const link = (href: string, label: string, testid: string, current: boolean) =>
     h("a", { href, "data-testid": testid, "aria-current": current ? "page" : null }, label);
   const signOut = h("button", { type: "button", class: "link", "data-testid": "sign-out" }, "Sign out");
-  signOut.addEventListener("click", () => void db.auth.signOut());
+  signOut.addEventListener("click", () => {
+    signedOutByUser = true;
+    void db.auth.signOut();
+  });
   nav.replaceChildren(
     link("#/", "Gallery", "nav-gallery", route?.name === "gallery"),
     link("#/new", "New series", "nav-new", route?.name === "new"),
@@ -69,6 +74,7 @@ async function start(): Promise<void> {
   let recovering = link.recovery && session !== null;
   let cleanup: Cleanup | null = null;
   let shown: string | null = null; // what is on screen: "auth", or the route's hash for a user
+  let ended: string | null = null; // why the session ended, if the user did not sign out
 
   function route(): void {
     const key = session ? `${session.user.id} ${recovering ? "recovery" : location.hash || "#/"}` : "auth";
@@ -78,8 +84,9 @@ async function start(): Promise<void> {
     cleanup = null;
     if (!session) {
       drawNav(db, null, null);
-      renderAuth(db, main, link.error ?? undefined);
+      renderAuth(db, main, link.error ?? ended ?? undefined);
       link.error = null;
+      ended = null;
       return;
     }
     if (recovering) {
@@ -104,11 +111,37 @@ async function start(): Promise<void> {
   db.auth.onAuthStateChange((event, next) => {
     const userChanged = (next?.user.id ?? null) !== (session?.user.id ?? null);
     session = next;
-    if (event === "SIGNED_OUT") app.pictures.clear();
+    if (event === "SIGNED_OUT") {
+      app.pictures.clear();
+      // The page's address stays: signing in again returns to it.
+      if (!signedOutByUser) ended ??= "Your session has ended (it expired, or was signed out elsewhere). Sign in again to carry on where you were.";
+      signedOutByUser = false;
+    }
     // Token refreshes keep the screen; signing in or out (or another user) redraws it.
     if (userChanged) window.setTimeout(route, 0);
   });
+  // A token the API refuses: asked afresh once (a laptop woken from sleep holds an expired one);
+  // if Auth refuses the session too (bad, revoked, expired for good), or the fresh token is
+  // refused again soon after, the session ends here too, saying why. No network: nothing to judge.
+  let refreshedAt = -Infinity;
+  let judging = false;
+  window.addEventListener(SESSION_REFUSED, async () => {
+    if (!session || ended || judging) return;
+    judging = true;
+    try {
+      if (performance.now() - refreshedAt > 10_000) {
+        refreshedAt = performance.now();
+        const { error } = await db.auth.refreshSession();
+        if (!error || isAuthRetryableFetchError(error)) return;
+      }
+      ended = "Your session is no longer valid (the server refused it). Sign in again to carry on where you were.";
+      await db.auth.signOut({ scope: "local" });
+    } finally {
+      judging = false;
+    }
+  });
   window.addEventListener("hashchange", route);
+  history.scrollRestoration = "manual"; // the gallery puts its own back (views/gallery.ts)
   installKeysHelp();
   route();
 }

@@ -84,20 +84,23 @@ export const SERIES_PROMPT_FILTER = "settings->>prompt";
 export const TRY_PROMPT_FILTER = "settings->>prompt";
 
 /** What the gallery reads of a solo picture's try: its picture and its prompt. */
-export const PICTURE_TRY_COLUMNS = "id,image_id,prompt:settings->>prompt";
+export const PICTURE_TRY_COLUMNS = "id,image_id,prompt:settings->>prompt,seed:settings->>seed,width:settings->>width,height:settings->>height";
 export interface PictureTry {
   id: string;
   image_id: string | null;
   prompt: string;
+  seed: string | null;
+  width: string | null;
+  height: string | null;
 }
 
-/** The pictures with their tries' prompts, in the pictures' order (one whose try is not among
- * `tries` is left out). */
-export function withPrompts<P extends { job_id: string }>(pictures: P[], tries: PictureTry[]): (P & { prompt: string })[] {
-  const promptOfTry = new Map(tries.map((row) => [row.id, row.prompt]));
+/** The pictures with their tries' prompts, seeds and sizes, in the pictures' order (one whose try
+ * is not among `tries` is left out). */
+export function withPrompts<P extends { job_id: string }>(pictures: P[], tries: PictureTry[]): (P & { prompt: string; seed: number; width: number; height: number })[] {
+  const tryOf = new Map(tries.map((row) => [row.id, row]));
   return pictures.flatMap((picture) => {
-    const prompt = promptOfTry.get(picture.job_id);
-    return prompt === undefined ? [] : [{ ...picture, prompt }];
+    const row = tryOf.get(picture.job_id);
+    return row === undefined ? [] : [{ ...picture, prompt: row.prompt, seed: Number(row.seed), width: Number(row.width), height: Number(row.height) }];
   });
 }
 
@@ -130,25 +133,6 @@ export function createSeriesArgs(prompt: string, n: number, settings: Record<str
     if (isGenerateSetting(field, rule) && settings[field] !== undefined) chosen[field] = settings[field];
   }
   return { prompt, n, settings: chosen };
-}
-
-/** The settings a rerun sends again: every one a new (generate) series takes, but the seed. */
-export function rerunSettings(settings: SeriesSettings): Record<string, SettingValue> {
-  const kept: Record<string, SettingValue> = {};
-  for (const [field, rule] of Object.entries(RULES) as [string, SettingsRule][]) {
-    if (isGenerateSetting(field, rule) && field !== "seed" && settings[field] != null) kept[field] = settings[field];
-  }
-  return kept;
-}
-
-/** The settings a rerun of a series made from a picture sends again: its prompt and those of its
- * kind (a variation's strength, an upscale's factor and refine, an edit's mask), but the seed. */
-export function childRerunSettings(kind: string, settings: SeriesSettings): Record<string, SettingValue> {
-  const kept: Record<string, SettingValue> = { prompt: settings.prompt };
-  for (const [field, rule] of Object.entries(RULES) as [string, SettingsRule][]) {
-    if (rule.part === "settings" && rule.kinds?.includes(kind) && field !== "seed" && settings[field] != null) kept[field] = settings[field];
-  }
-  return kept;
 }
 
 /** The series' settings in a line, in the rules' words and units: "1024 × 1024 px · 4 steps ·

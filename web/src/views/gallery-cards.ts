@@ -16,17 +16,23 @@ export interface Card {
   series: Series;
   done: number;
   unfinished: number;
+  running: number;
   failed: number;
   cancelled: number;
   cover: Image | null;
   /** The series this one is made from (its try), if it still exists; the series made from this one. */
   parent: Link | null;
   children: Link[];
+  /** The series this one reruns (the same request, new seeds), and its reruns. */
+  rerunOf: Link | null;
+  reruns: Link[];
 }
 
 /** The one word a card's badge says about its series. */
 function stateOf(card: Card): { state: string; label: string } {
-  if (card.unfinished > 0) return { state: "running", label: "Running" };
+  // "Running" only while a try renders; a series whose tries all wait is "Queued".
+  if (card.running > 0) return { state: "running", label: "Running" };
+  if (card.unfinished > 0) return { state: "queued", label: "Queued" };
   if (card.series.selected_image_id) return { state: "winner", label: "Winner picked" };
   if (card.failed > 0 && card.done === 0) return { state: "failed", label: "Failed" };
   if (card.cancelled > 0 && card.done < card.series.count) return { state: "cancelled", label: "Cancelled" };
@@ -85,44 +91,51 @@ export function updateCard(li: HTMLLIElement, card: Card, shown: (image: Image) 
   attr(favourite, "aria-label", `Favourite: ${clip(promptOf(card.series), 60)}`);
   text(favourite, card.series.favourite ? "★" : "☆");
   const kind = li.querySelector<HTMLElement>(".kind-badge")!;
-  text(kind, kindLabel(card.series.kind));
-  show(kind, hasSource(card.series));
+  text(kind, hasSource(card.series) ? kindLabel(card.series.kind) : "Rerun");
+  show(kind, hasSource(card.series) || card.series.rerun_of !== null);
   updateLineage(li.querySelector<HTMLElement>(".card-lineage")!, card);
 }
 
 /** "Upscale of try 1 of its series · Made from it: Edited region of try 2": links both ways,
  * redrawn only when they change (a poll keeps the focus where it is). */
 function updateLineage(line: HTMLElement, card: Card): void {
-  const key = JSON.stringify([card.parent, card.children]);
+  const key = JSON.stringify([card.parent, card.children, card.rerunOf, card.reruns]);
   if (line.dataset.lineage === key) return;
   line.dataset.lineage = key;
   const link = (to: Link, testid: string) => h("a", { href: `#/series/${to.seriesId}`, "data-testid": testid }, to.words);
   const parts: (Node | string)[] = [];
   if (card.parent) parts.push(`${kindLabel(card.series.kind)} of `, link(card.parent, "series-card-parent"));
-  if (card.children.length > 0) {
-    parts.push(card.parent ? " · Made from it: " : "Made from it: ");
-    card.children.forEach((child, i) => parts.push(...(i > 0 ? [", "] : []), link(child, "series-card-child")));
-  }
+  const list = (words: string, links: Link[], testid: string) => {
+    if (links.length === 0) return;
+    parts.push(`${parts.length > 0 ? " · " : ""}${words}`);
+    links.forEach((to, i) => parts.push(...(i > 0 ? [", "] : []), link(to, testid)));
+  };
+  if (card.rerunOf) list("Rerun of ", [card.rerunOf], "series-card-rerun-of");
+  list("Made from it: ", card.children, "series-card-child");
+  list("Rerun as: ", card.reruns, "series-card-rerun");
   line.replaceChildren(...parts);
   show(line, parts.length > 0);
 }
 
-export function createSolo(image: SoloPicture): HTMLLIElement {
-  return h(
-    "li",
-    { class: "card solo-card", "data-testid": "solo-card" },
-    h(
-      "a",
-      { class: "series-link", target: "_blank", rel: "noopener" },
-      h("span", { class: "thumb" }, h("img", { alt: "", loading: "lazy" })),
-      h("span", { class: "prompt" }, image.prompt),
-    ),
-    h("span", { class: "meta" }, h("time", { datetime: image.created_at }, dateFormat.format(new Date(image.created_at)))),
+/** A solo picture's card: its thumbnail and prompt open it in the app's lightbox (gallery-solo.ts). */
+export function createSolo(image: SoloPicture, onOpen: (li: HTMLLIElement) => void): HTMLLIElement {
+  const open = h(
+    "button",
+    { type: "button", class: "series-link solo-open", "data-testid": "solo-open", "aria-label": `Open the picture: ${clip(image.prompt, 80)}` },
+    h("span", { class: "thumb" }, h("img", { alt: "", loading: "lazy" })),
+    h("span", { class: "prompt" }, image.prompt),
   );
+  const li = h(
+    "li",
+    { class: "card solo-card", "data-testid": "solo-card", "data-image-id": image.id },
+    open,
+    h("span", { class: "meta" }, h("time", { datetime: image.created_at }, dateFormat.format(new Date(image.created_at))), h("span", { class: "badge kind-badge" }, "Picture")),
+  );
+  open.addEventListener("click", () => onOpen(li));
+  return li;
 }
 
-export function updateSolo(li: HTMLLIElement, image: Image, urls: Map<string, string>, shown: (image: Image) => string | undefined): void {
-  attr(li.querySelector("a")!, "href", urls.get(image.path) ?? null);
+export function updateSolo(li: HTMLLIElement, image: Image, shown: (image: Image) => string | undefined): void {
   attr(li.querySelector("img")!, "src", shown(image) ?? null);
 }
 
@@ -145,10 +158,13 @@ export function toCards(page: Gallery): Card[] {
       series: s,
       done: count("done"),
       unfinished: tries.filter((job) => isUnfinished(job.status)).length,
+      running: count("running"),
       failed: count("failed"),
       cancelled: count("cancelled"),
       cover: winner ?? (firstDone?.image_id ? imageById.get(firstDone.image_id)! : null),
       parent: parentOf(s, parentTry.get(s.parent_image_id)),
+      rerunOf: s.rerun_of ? { seriesId: s.rerun_of, words: "the series it asks again" } : null,
+      reruns: page.reruns.filter((r) => r.rerun_of === s.id).map((r) => ({ seriesId: r.id, words: `a rerun of ${dateFormat.format(new Date(r.created_at))}` })),
       children: page.children
         .filter((child) => imageById.get(child.parent_image_id ?? "")?.series_id === s.id)
         .map((child) => ({ seriesId: child.id, words: `${kindLabel(child.kind)} of try ${idxOfImage(child.parent_image_id)}` })),

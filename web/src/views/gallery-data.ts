@@ -5,8 +5,8 @@ import type { ImagenClient } from "../client";
 import { CHILD_SERIES_COLUMNS, type ChildRow, PICTURE_TRY_COLUMNS, SERIES_PROMPT_FILTER, SOURCE_IMAGE_FILTER, TRY_PROMPT_FILTER, withPrompts } from "../settings";
 import { UNFINISHED_STATUSES } from "../settings_rules";
 
-/** A picture outside any series, with its try's prompt. */
-export type SoloPicture = Image & { prompt: string };
+/** A picture outside any series, with its try's prompt, seed and size. */
+export type SoloPicture = Image & { prompt: string; seed: number; width: number; height: number };
 
 /** How many solo pictures the gallery shows (the newest). */
 const SOLO_LIMIT = 200;
@@ -32,7 +32,12 @@ export interface Gallery {
    * and the series made from the shown series' pictures: lineage, both ways. */
   parents: ParentTry[];
   children: ChildRow[];
+  /** The reruns of the shown series (imagen.rerun_series): the other way of series.rerun_of. */
+  reruns: RerunRow[];
 }
+
+/** A series that reruns another: its id and the one it asks again. */
+export type RerunRow = Pick<Series, "id" | "rerun_of" | "created_at">;
 
 /** The try whose picture a series is made from: its series and index. */
 export type ParentTry = Pick<Job, "series_id" | "series_idx" | "image_id">;
@@ -52,7 +57,7 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
     const open = await db.from("jobs").select("series_id").in("status", [...UNFINISHED_STATUSES]).limit(1000);
     if (open.error) fail(open.error);
     const ids = [...new Set(open.data.flatMap((job) => (job.series_id ? [job.series_id] : [])))];
-    if (ids.length === 0) return { series: [], jobs: [], images: [], solo: [], more: false, parents: [], children: [] };
+    if (ids.length === 0) return { series: [], jobs: [], images: [], solo: [], more: false, parents: [], children: [], reruns: [] };
     series = series.in("id", ids);
   }
   const page = await series;
@@ -66,22 +71,26 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
   ]);
   if (jobs?.error) fail(jobs.error);
   if (images?.error) fail(images.error);
-  const { parents, children } = await readLineage(db, shown, images?.data ?? []);
-  return { series: shown, jobs: jobs?.data ?? [], images: images?.data ?? [], solo, more: page.data.length > query.limit, parents, children };
+  const { parents, children, reruns } = await readLineage(db, shown, images?.data ?? []);
+  return { series: shown, jobs: jobs?.data ?? [], images: images?.data ?? [], solo, more: page.data.length > query.limit, parents, children, reruns };
 }
 
-/** The tries the series are made from, and the series made from their pictures. */
-async function readLineage(db: ImagenClient, series: Series[], images: Image[]): Promise<{ parents: ParentTry[]; children: ChildRow[] }> {
+/** The tries the series are made from, the series made from their pictures, and their reruns. */
+async function readLineage(db: ImagenClient, series: Series[], images: Image[]): Promise<{ parents: ParentTry[]; children: ChildRow[]; reruns: RerunRow[] }> {
   const parentIds = [...new Set(series.flatMap((s) => (s.parent_image_id ? [s.parent_image_id] : [])))];
   const imageIds = images.map((image) => image.id);
   // A page's pictures are up to 24 × 10 ids: asked for a hundred at a time, so no URL grows long.
   const chunks = Array.from({ length: Math.ceil(imageIds.length / ID_CHUNK) }, (_, i) => imageIds.slice(i * ID_CHUNK, (i + 1) * ID_CHUNK));
-  const [parents, ...children] = await Promise.all([
+  const seriesIds = series.map((s) => s.id);
+  const [reruns, parents, ...children] = await Promise.all([
+    seriesIds.length ? db.from("series").select("id,rerun_of,created_at").in("rerun_of", seriesIds).order("created_at") : null,
     parentIds.length ? db.from("jobs").select("series_id,series_idx,image_id").in("image_id", parentIds) : null,
     ...chunks.map((chunk) => db.from("series").select(CHILD_SERIES_COLUMNS).in(SOURCE_IMAGE_FILTER, chunk).order("created_at")),
   ]);
   if (parents?.error) fail(parents.error);
+  if (reruns?.error) fail(reruns.error);
   return {
+    reruns: reruns?.data ?? [],
     parents: parents?.data ?? [],
     children: children.flatMap((read) => {
       if (read!.error) fail(read!.error);

@@ -1,23 +1,46 @@
-// The gallery as a history: one card per series, newest first (its winner's thumbnail, else its
-// first picture's; the prompt, the date, "k of n done", a state badge, a favourite mark), and the
-// solo pictures (images where series_id is null). Search by prompt, filter (all, favourites,
-// unfinished), and a page at a time (keyset on created_at: "Show older").
+// The gallery as a history: one card per series and one per solo picture (images where series_id
+// is null), newest first, side by side by date. A series' card: its winner's thumbnail, else its
+// first picture's; the prompt, the date, "k of n done", a state badge, a favourite mark, its
+// lineage. A solo picture opens in the app's lightbox (gallery-solo.ts). Search by prompt, filter
+// (all, favourites, unfinished), and a page at a time (keyset on created_at: "Show older"). The
+// search, the filter and how many pages are shown live in the URL (#/?q=…&show=…&n=…), and the
+// scroll position in the history entry, so a reload or "back" returns to the same place.
 import type { Image } from "../api";
 import { type Cleanup, type Ctx, errorMessage } from "../context";
 import { announce, h, show, syncList, text } from "../dom";
 import { thumbnailPath, withThumbnails } from "../pictures";
+import { onOtherTabs } from "../tabs";
 import { type Card, createCard, createSolo, toCards, updateCard, updateSolo } from "./gallery-cards";
 import { type GalleryFilter, readGallery, setFavourite, type SoloPicture } from "./gallery-data";
+import { soloViewer } from "./gallery-solo";
 
 const POLL_MS = 3000;
 const PAGE = 24;
+const FILTERS: GalleryFilter[] = ["all", "favourites", "unfinished"];
+
+type Item = { card: Card; solo?: undefined; at: string } | { solo: SoloPicture; card?: undefined; at: string };
+
+/** The gallery's state as the URL holds it. */
+function stateFromUrl(): { q: string; show: GalleryFilter; n: number } {
+  const params = new URLSearchParams(location.hash.split("?")[1] ?? "");
+  const show = params.get("show") as GalleryFilter;
+  const n = Number(params.get("n"));
+  return { q: params.get("q") ?? "", show: FILTERS.includes(show) ? show : "all", n: Number.isInteger(n) && n > PAGE ? n : PAGE };
+}
+
+function stateToUrl(q: string, show: string, n: number): void {
+  const params = new URLSearchParams();
+  if (q) params.set("q", q);
+  if (show !== "all") params.set("show", show);
+  if (n > PAGE) params.set("n", String(n));
+  const query = params.toString();
+  history.replaceState(history.state, "", `${location.pathname}${location.search}#/${query ? `?${query}` : ""}`);
+}
 
 export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
-  const seriesList = h("ul", { class: "grid gallery", "aria-label": "Series", "data-testid": "series-list" });
-  const soloList = h("ul", { class: "grid gallery", "aria-label": "Solo pictures", "data-testid": "solo-list" });
+  const list = h("ul", { class: "grid gallery", "aria-label": "Series and pictures", "data-testid": "series-list" });
   const empty = h("p", { class: "muted", "data-testid": "gallery-empty" }, "No series yet. ", h("a", { href: "#/new" }, "Start one"), ".");
   const nothingFound = h("p", { class: "muted", "data-testid": "gallery-nothing-found" }, "Nothing matches.");
-  const soloSection = h("section", { "aria-labelledby": "solo-title" }, h("h2", { id: "solo-title" }, "Pictures"), soloList);
   const error = h("p", { class: "field-error", role: "alert", "data-testid": "gallery-error" });
   const search = h("input", { type: "search", id: "gallery-search", placeholder: "a word of the prompt", "data-testid": "gallery-search" });
   const filter = h(
@@ -28,34 +51,39 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
     h("option", { value: "unfinished" }, "Unfinished"),
   );
   const more = h("button", { type: "button", "data-testid": "gallery-more" }, "Show older");
-  for (const el of [empty, nothingFound, soloSection, error, more]) show(el, false);
+  for (const el of [empty, nothingFound, error, more]) show(el, false);
   main.replaceChildren(
     h(
       "div",
       { class: "page-head" },
       h("h1", {}, "Gallery"),
+      h(
+        "form",
+        { class: "gallery-controls", role: "search", "aria-label": "Find series", onsubmit: (event: Event) => event.preventDefault() },
+        h("span", { class: "field" }, h("label", { for: "gallery-search" }, "Search prompts"), search),
+        h("span", { class: "field" }, h("label", { for: "gallery-filter" }, "Show"), filter),
+      ),
       h("a", { class: "button primary", href: "#/new", "data-testid": "new-series-link" }, "New series"),
-    ),
-    h(
-      "form",
-      { class: "gallery-controls", role: "search", "aria-label": "Find series", onsubmit: (event: Event) => event.preventDefault() },
-      h("span", { class: "field" }, h("label", { for: "gallery-search" }, "Search prompts"), search),
-      h("span", { class: "field" }, h("label", { for: "gallery-filter" }, "Show"), filter),
     ),
     error,
     empty,
     nothingFound,
-    h("section", { "aria-labelledby": "series-title" }, h("h2", { id: "series-title", class: "visually-hidden" }, "Series"), seriesList),
+    h("section", { "aria-labelledby": "series-title" }, h("h2", { id: "series-title", class: "visually-hidden" }, "Series and pictures"), list),
     more,
-    soloSection,
   );
 
+  const initial = stateFromUrl();
+  search.value = initial.q;
+  filter.value = initial.show;
   let stopped = false;
   let timer: number | undefined;
-  let shownCount = PAGE; // how many series the screen holds: re-reads keep them all
+  let shownCount = initial.n; // how many series the screen holds: re-reads keep them all
   let cards: Card[] = [];
+  let solo: SoloPicture[] = [];
+  let restoreScroll: number | null = typeof history.state?.scrollY === "number" ? history.state.scrollY : null;
   const urls = new Map<string, string>();
-  // Cards show the thumbnail (the picture itself where it has none); the solo link opens the picture.
+  const viewer = soloViewer(ctx);
+  // Cards show the thumbnail (the picture itself where it has none); the lightbox the picture.
   const shown = (image: Image) => urls.get(thumbnailPath(image.path)) ?? urls.get(image.path);
 
   async function sign(images: Image[]): Promise<void> {
@@ -70,21 +98,27 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
     return { search: search.value, filter: filter.value as GalleryFilter, before, limit };
   }
 
+  function fail(words: string, e: unknown): void {
+    text(error, `${words}: ${errorMessage(e)}`);
+    show(error, true);
+  }
+
   /** Reads the newest `shownCount` series again (the first load, a search, a poll). */
   async function load(): Promise<void> {
     window.clearTimeout(timer);
     const asked = `${search.value}\n${filter.value}`;
+    stateToUrl(search.value.trim(), filter.value, shownCount);
     try {
       const page = await readGallery(ctx.db, query(null, shownCount));
       if (stopped || asked !== `${search.value}\n${filter.value}`) return; // a newer search is on its way
       cards = toCards(page);
+      solo = page.solo;
       await sign([...cards.flatMap((c) => (c.cover ? [c.cover] : [])), ...page.solo]);
       if (stopped) return;
-      draw(page.solo, page.more);
+      draw(page.more);
     } catch (e) {
       if (stopped) return;
-      text(error, `Could not load the gallery: ${errorMessage(e)}`);
-      show(error, true);
+      fail("Could not load the gallery", e);
       schedule();
     }
   }
@@ -99,29 +133,45 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
       await sign(older.flatMap((c) => (c.cover ? [c.cover] : [])));
       if (stopped) return;
       cards = [...cards, ...older];
-      shownCount = cards.length;
-      draw(null, page.more);
+      shownCount = Math.max(PAGE, cards.length);
+      stateToUrl(search.value.trim(), filter.value, shownCount);
+      draw(page.more);
       announce(`${older.length} older series shown`);
     } catch (e) {
-      text(error, `Could not load older series: ${errorMessage(e)}`);
-      show(error, true);
+      fail("Could not load older series", e);
     } finally {
       more.disabled = false;
     }
   }
 
-  function draw(solo: SoloPicture[] | null, hasMore: boolean): void {
-    syncList(seriesList, cards, (c) => c.series.id, (card) => createCard(card, (li) => void toggleFavourite(li)), (li, card) => updateCard(li, card, shown));
-    if (solo !== null) {
-      syncList(soloList, solo, (image) => image.id, createSolo, (li, image) => updateSolo(li, image, urls, shown));
-      show(soloSection, solo.length > 0);
-    }
+  function draw(hasMore: boolean): void {
+    // Solo pictures by date among the series: those older than the last series shown wait for
+    // its older pages.
+    const oldest = hasMore ? (cards.at(-1)?.series.created_at ?? "") : "";
+    const items: Item[] = [
+      ...cards.map((card) => ({ card, at: card.series.created_at })),
+      ...solo.filter((picture) => picture.created_at >= oldest).map((picture) => ({ solo: picture, at: picture.created_at })),
+    ].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+    syncList(
+      list,
+      items,
+      (item) => (item.card ? `s:${item.card.series.id}` : `p:${item.solo!.id}`),
+      (item) => (item.card ? createCard(item.card, (li) => void toggleFavourite(li)) : createSolo(item.solo!, (li) => viewer.open(li.dataset.imageId!))),
+      (li, item) => (item.card ? updateCard(li, item.card, shown) : updateSolo(li, item.solo!, shown)),
+    );
+    viewer.set(
+      items.flatMap((item) => (item.solo ? [item.solo] : [])),
+      (picture) => urls.get(picture.path) ?? null,
+    );
     const searching = search.value.trim() !== "" || filter.value !== "all";
-    const nothing = cards.length === 0 && soloList.children.length === 0;
-    show(empty, nothing && !searching);
-    show(nothingFound, nothing && searching);
+    show(empty, items.length === 0 && !searching);
+    show(nothingFound, items.length === 0 && searching);
     show(more, hasMore);
     show(error, false);
+    if (restoreScroll !== null) {
+      window.scrollTo(0, restoreScroll);
+      restoreScroll = null;
+    }
     if (cards.some((c) => c.unfinished > 0)) schedule();
   }
 
@@ -135,8 +185,7 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
       updateCard(li, card, shown);
       announce(next ? "Marked as a favourite" : "No longer a favourite");
     } catch (e) {
-      text(error, errorMessage(e));
-      show(error, true);
+      fail("Could not mark it", e);
     }
   }
 
@@ -158,11 +207,23 @@ export function renderGallery(ctx: Ctx, main: HTMLElement): Cleanup {
     void load();
   });
   more.addEventListener("click", () => void loadOlder());
+  const stopTabs = onOtherTabs(() => void load()); // a series picked or deleted in another tab
+  // Where the page is scrolled to, kept in this history entry (back returns there).
+  let saving: number | undefined;
+  const onScroll = () => {
+    window.clearTimeout(saving);
+    saving = window.setTimeout(() => history.replaceState({ ...history.state, scrollY: window.scrollY }, ""), 100);
+  };
+  window.addEventListener("scroll", onScroll, { passive: true });
 
   void load();
   return () => {
     stopped = true;
+    stopTabs();
+    window.removeEventListener("scroll", onScroll);
     window.clearTimeout(timer);
     window.clearTimeout(typing);
+    window.clearTimeout(saving);
+    viewer.destroy();
   };
 }

@@ -109,6 +109,12 @@ export function renderNewSeries(ctx: Ctx, main: HTMLElement): void {
     errors[name] = error;
     inputs[name] = control;
     describe(name, false);
+    // A problem goes as soon as the value changes: the next submit judges it again.
+    control.addEventListener("input", () => {
+      if (error.hidden) return;
+      show(error, false);
+      describe(name, false);
+    });
     return h("div", { class: `field field-${name}` }, h("label", { for: id }, label), control, hintEl, error);
   }
 

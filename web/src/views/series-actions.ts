@@ -3,17 +3,19 @@
 // upscale it or repaint a region of it (its mask uploaded first), cancel or delete it, add tries. Each says what it did (announce) or shows the database's refusal.
 import { ApiError, fail, isUnfinished, type Series } from "../api";
 import type { ImagenClient } from "../client";
-import { type Ctx, errorMessage } from "../context";
-import { announce, attr, h, show, text } from "../dom";
+import { type Ctx, errorMessage, isUnreachable } from "../context";
+import { announce, attr, h, show, text, toast } from "../dom";
 import { addTriesProblem, inFieldWords, LIMITS } from "../rules";
-import { uploadMask } from "../masks";
+import { pictureActions } from "../picture-actions";
 import { trySettings } from "../settings";
+import { tellOtherTabs } from "../tabs";
 import type { Mask } from "./mask-painter";
 import type { SeriesView } from "./series-data";
 
 /** imagen.select_image; stopRest also stops the series' unfinished tries. */
-async function selectImage(db: ImagenClient, seriesId: string, imageId: string, stopRest: boolean): Promise<Series> {
-  const { data, error } = await db.rpc("select_image", { series_id: seriesId, image_id: imageId, stop_rest: stopRest });
+async function selectImage(db: ImagenClient, seriesId: string, imageId: string | null, stopRest: boolean): Promise<Series> {
+  // image_id null un-picks: the series' winner is cleared (imagen.select_image sets what it is given).
+  const { data, error } = await db.rpc("select_image", { series_id: seriesId, image_id: imageId as string, stop_rest: stopRest });
   if (error) fail(error);
   return data;
 }
@@ -50,7 +52,10 @@ export interface SeriesPage {
 export interface SeriesActions {
   /** The series' toolbars, the add-tries form and the error line, in the page's order. */
   parts: HTMLElement[];
-  showError(message: string | null): void;
+  /** Shows (or with null clears) an error: an action's, or a read's (cleared by the next good read). */
+  showError(message: string | null, from?: "action" | "read"): void;
+  /** Whether an error that a good read clears is shown (the page reads again until it goes). */
+  awaitingRead(): boolean;
   /** Enables what the series' state allows (cancel, room for more tries). */
   update(view: SeriesView): void;
   pick(idx: number): Promise<void>;
@@ -78,7 +83,12 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
     return imageId;
   };
 
-  function showError(message: string | null): void {
+  // What the error line shows belongs to a cause: an action's refusal stays until the next
+  // action; a failed read goes as soon as a read succeeds.
+  let cause: "action" | "read" | null = null;
+  function showError(message: string | null, from: "action" | "read" = "action"): void {
+    if (message === null && from === "read" && cause !== "read") return;
+    cause = message === null ? null : from;
     text(error, message ?? "");
     show(error, message !== null);
     if (message !== null) page.showPage();
@@ -92,7 +102,7 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
       await page.refresh();
       return true;
     } catch (e) {
-      showError(errorMessage(e));
+      showError(errorMessage(e), isUnreachable(e) ? "read" : "action");
       return false;
     }
   }
@@ -101,17 +111,19 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
     const view = page.view();
     const job = jobAt(idx);
     if (!view || !job || job.status !== "done" || !job.image_id) {
-      announce(`Try ${idx} has no picture yet`);
+      toast(`Try ${idx} has no picture yet`);
       return;
     }
     showError(null);
+    const unpick = view.series.selected_image_id === job.image_id;
     try {
-      view.series = await selectImage(ctx.db, seriesId, job.image_id, stopRest.checked);
+      view.series = await selectImage(ctx.db, seriesId, unpick ? null : job.image_id, !unpick && stopRest.checked);
       page.draw();
-      announce(`Try ${idx} is the winner`);
+      toast(unpick ? `Try ${idx} is no longer the winner` : `Try ${idx} is the winner`);
+      tellOtherTabs({ series: seriesId });
       if (stopRest.checked) await page.refresh();
     } catch (e) {
-      showError(errorMessage(e));
+      showError(errorMessage(e), isUnreachable(e) ? "read" : "action");
     }
   }
 
@@ -123,7 +135,7 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
     try {
       location.hash = `#/series/${await ctx.api.rerun(view.series)}`;
     } catch (e) {
-      showError(errorMessage(e));
+      showError(errorMessage(e), isUnreachable(e) ? "read" : "action");
     } finally {
       rerun.disabled = false;
     }
@@ -131,24 +143,32 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
   cancelSeries.addEventListener("click", () => void act(() => call(ctx.db, "cancel_series", seriesId), "The series is being cancelled"));
   removeSeries.addEventListener("click", async () => {
     if (!window.confirm("Delete this series with all its tries and pictures?")) return;
-    if (await act(() => deleteSeries(ctx.db, seriesId), "Series deleted")) location.hash = "#/";
+    if (await act(() => deleteSeries(ctx.db, seriesId), "Series deleted")) {
+      tellOtherTabs({ series: seriesId, deleted: true });
+      location.hash = "#/";
+    }
   });
   const more = addTriesForm(ctx, seriesId, page, showError);
+  const made = pictureActions(ctx);
 
   return {
     parts: [
-      h("div", { class: "toolbar" }, rerun, useSettings),
       h(
-        "div",
-        { class: "toolbar" },
-        h("span", { class: "check" }, stopRest, h("label", { for: "stop-rest" }, "Stop the other tries when I pick")),
-        cancelSeries,
-        removeSeries,
+        "details",
+        { class: "series-menu", "data-testid": "series-menu" },
+        h("summary", { class: "button", "data-testid": "series-menu-open" }, "Series ▾"),
+        h(
+          "div",
+          { class: "menu-panel" },
+          h("div", { class: "toolbar" }, rerun, useSettings),
+          h("div", { class: "toolbar" }, h("span", { class: "check" }, stopRest, h("label", { for: "stop-rest" }, "Stop the other tries when I pick")), cancelSeries, removeSeries),
+          more.form,
+        ),
       ),
-      more.form,
       error,
     ],
     showError,
+    awaitingRead: () => cause === "read",
     update(view: SeriesView): void {
       cancelSeries.disabled = !view.jobs.some((job) => isUnfinished(job.status));
       more.update(view.series.count);
@@ -161,28 +181,20 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
       const seed = job ? String(trySettings(job).seed) : "";
       try {
         await navigator.clipboard.writeText(seed);
-        announce(`Seed ${seed} copied`);
+        toast(`Seed ${seed} copied`);
       } catch {
         window.prompt("The seed (copy it from here):", seed);
       }
     },
-    async vary(idx: number, n: number, strength: number): Promise<void> {
-      location.hash = `#/series/${await ctx.api.varyImage(pictureOf(idx), n, strength)}`;
-    },
-    async upscale(idx: number, n: number, refine: number): Promise<void> {
-      location.hash = `#/series/${await ctx.api.createFromImage(pictureOf(idx), "upscale", n, { refine })}`;
-    },
-    async edit(idx: number, mask: Mask, prompt: string, n: number): Promise<void> {
-      const imageId = pictureOf(idx);
-      const maskPath = await uploadMask(ctx.db, ctx.session.user.id, mask);
-      location.hash = `#/series/${await ctx.api.createFromImage(imageId, "edit", n, { mask_path: maskPath, prompt })}`;
-    },
+    vary: (idx, n, strength) => made.vary(pictureOf(idx), n, strength),
+    upscale: (idx, n, refine) => made.upscale(pictureOf(idx), n, refine),
+    edit: (idx, mask, prompt, n) => made.edit(pictureOf(idx), mask, prompt, n),
   };
 }
 
 /** "Add tries": n more, while the series has room (n's maximum in all); n's problem is shown
  * under the field, any other refusal on the page's error line. */
-function addTriesForm(ctx: Ctx, seriesId: string, page: SeriesPage, showError: (message: string) => void) {
+function addTriesForm(ctx: Ctx, seriesId: string, page: SeriesPage, showError: (message: string, from: "action" | "read") => void) {
   const input = h("input", {
     type: "number",
     id: "add-n",
@@ -207,6 +219,11 @@ function addTriesForm(ctx: Ctx, seriesId: string, page: SeriesPage, showError: (
     error,
   );
   show(error, false);
+  input.addEventListener("input", () => {
+    show(error, false);
+    attr(input, "aria-invalid", null);
+    attr(input, "aria-describedby", "hint-add-n");
+  });
 
   const fail = (message: string) => {
     text(error, inFieldWords(message));
@@ -232,7 +249,7 @@ function addTriesForm(ctx: Ctx, seriesId: string, page: SeriesPage, showError: (
     } catch (e) {
       const message = errorMessage(e);
       if (e instanceof ApiError && e.code === "22023" && /^n\b/.test(message)) fail(message);
-      else showError(message);
+      else showError(message, isUnreachable(e) ? "read" : "action");
     } finally {
       button.disabled = false;
     }

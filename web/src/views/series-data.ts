@@ -17,6 +17,8 @@ export interface SeriesView {
    * whose parent still exists; and the variation series made from this one's pictures. */
   parent: { seriesId: string | null; idx: number | null } | null;
   children: Child[];
+  /** The series' reruns (imagen.rerun_series), oldest first; the one it reruns is series.rerun_of. */
+  reruns: Pick<Series, "id" | "created_at">[];
   /** job id → where a queued try stands, from imagen.queue_places (the claim's own order). */
   queuePosition: Map<string, QueuePlace>;
 }
@@ -27,6 +29,8 @@ export interface QueuePlace {
   placeInLine: number;
   /** ISO time, or null while no render has finished to estimate from. */
   expectedStart: string | null;
+  /** The estimate's relative error (0.1: a tenth either way), or null where it is unknown. */
+  error: number | null;
 }
 
 /** One series as the page shows it, or null if there is no such series (or it is not the user's). */
@@ -45,16 +49,18 @@ export async function readSeries(db: ImagenClient, id: string): Promise<SeriesVi
   if (queued.error) fail(queued.error);
   const parentImage = seriesSettings(series.data).source_image_id;
   const imageIds = images.data.map((image) => image.id);
-  const [parent, children] = await Promise.all([
+  const [parent, children, reruns] = await Promise.all([
     parentImage ? db.from("jobs").select("series_id,series_idx").eq("image_id", parentImage).maybeSingle() : null,
     imageIds.length > 0 ? db.from("series").select(CHILD_SERIES_COLUMNS).in(SOURCE_IMAGE_FILTER, imageIds).order("created_at") : null,
+    db.from("series").select("id,created_at").eq("rerun_of", id).order("created_at"),
   ]);
+  if (reruns.error) fail(reruns.error);
   if (parent?.error) fail(parent.error);
   if (children?.error) fail(children.error);
   const queuePosition = new Map<string, QueuePlace>();
   for (const q of queued.data ?? []) {
     if (q.id && q.place !== null && q.place_in_line !== null) {
-      queuePosition.set(q.id, { place: q.place, placeInLine: q.place_in_line, expectedStart: q.expected_start });
+      queuePosition.set(q.id, { place: q.place, placeInLine: q.place_in_line, expectedStart: q.expected_start, error: q.expected_start_error });
     }
   }
   return {
@@ -64,6 +70,7 @@ export async function readSeries(db: ImagenClient, id: string): Promise<SeriesVi
     queuePosition,
     parent: parent?.data ? { seriesId: parent.data.series_id, idx: parent.data.series_idx } : null,
     children: children?.data ?? [],
+    reruns: reruns.data,
   };
 }
 

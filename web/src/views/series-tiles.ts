@@ -32,14 +32,26 @@ export interface TileActions {
   retry(idx: number): void;
   cancel(idx: number): void;
   copySeed(idx: number): void;
+  /** Opens try idx in the lightbox beside the next finished try, to compare. */
+  compare(idx: number): void;
+}
+
+/** "in about 40 s", "in about 3 min", or a range ("in 20–60 s") where the database says its
+ * estimate is less sure than a quarter either way. */
+function startsIn(seconds: number, error: number | null): string {
+  const words = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
+  if (error !== null && error <= 0.25) return `starts in about ${words(seconds)}`;
+  const spread = Math.min(error ?? 0.5, 0.9);
+  const low = seconds * (1 - spread);
+  const high = seconds * (1 + spread);
+  return high < 90 ? `starts in ${Math.round(low)}–${Math.round(high)} s` : `starts in ${words(low)}–${words(high)}`;
 }
 
 /** "#5 in the queue (#2 of yours) · starts in about 40 s": the database's places, said in words. */
 function queuePlaceText(p: QueuePlace): string {
   let words = `#${p.place} in the queue (#${p.placeInLine} of yours)`;
   if (p.expectedStart !== null) {
-    const seconds = Math.max(0, Math.round((Date.parse(p.expectedStart) - Date.now()) / 1000));
-    words += seconds < 90 ? ` · starts in about ${seconds} s` : ` · starts in about ${Math.round(seconds / 60)} min`;
+    words += ` · ${startsIn(Math.max(0, (Date.parse(p.expectedStart) - Date.now()) / 1000), p.error)}`;
   }
   return words;
 }
@@ -75,22 +87,36 @@ export function shotsOf(tiles: Tile[]): Shot[] {
   );
 }
 
+/** A tile's per-picture actions: Pick, Save and Retry/Cancel in a word, the others a symbol; the whole
+ * action is each one's label and tooltip. */
+const TILE_ACTIONS: { testid: string; words: string; label: (idx: number) => string; run: (a: TileActions, idx: number) => void }[] = [
+  { testid: "pick", words: "☆ Pick", label: (i) => `Pick try ${i} as the winner`, run: (a, i) => a.pick(i) },
+  { testid: "look", words: "⤢", label: (i) => `Look at try ${i} full size`, run: (a, i) => a.open(i) },
+  { testid: "compare", words: "⇆", label: (i) => `Compare try ${i} with another`, run: (a, i) => a.compare(i) },
+  { testid: "vary", words: "≈", label: (i) => `Vary try ${i}: more like this`, run: (a, i) => a.openTo(i, "vary") },
+  { testid: "upscale", words: "⇱", label: (i) => `Upscale try ${i}`, run: (a, i) => a.openTo(i, "upscale") },
+  { testid: "edit", words: "✎", label: (i) => `Edit a region of try ${i}`, run: (a, i) => a.openTo(i, "edit") },
+  { testid: "copy-seed", words: "#", label: (i) => `Copy seed of try ${i}`, run: (a, i) => a.copySeed(i) },
+  { testid: "retry", words: "↻ Retry", label: (i) => `Retry try ${i}`, run: (a, i) => a.retry(i) },
+  { testid: "cancel", words: "✕ Cancel", label: (i) => `Cancel try ${i}`, run: (a, i) => a.cancel(i) },
+];
+
 export function createTile(tile: Tile, seriesId: string, actions: TileActions): HTMLLIElement {
   const idx = tile.job.series_idx ?? 0;
-  const button = (testid: string, label: string, words: string, action: (idx: number) => void) => {
-    const el = h("button", { type: "button", "data-testid": `${testid}-${idx}`, "aria-label": label }, words);
-    el.addEventListener("click", () => action(idx));
+  const buttons = TILE_ACTIONS.map(({ testid, words, label, run }) => {
+    const el = h("button", { type: "button", class: `tile-action act-${testid}`, "data-testid": `${testid}-${idx}`, "aria-label": label(idx), title: label(idx) }, words);
+    el.addEventListener("click", () => run(actions, idx));
     return el;
-  };
-  const picture = h("img", { class: "picture", alt: "", loading: "lazy", "data-testid": `picture-${idx}` });
-  const open = h("button", { type: "button", class: "open", "data-testid": `open-${idx}` }, picture);
-  open.addEventListener("click", () => actions.open(idx));
-  const pick = button("pick", `Pick try ${idx} as the winner`, "Pick", actions.pick);
+  });
+  const pick = buttons[0]!;
   attr(pick, "aria-pressed", "false");
   attr(pick, "aria-describedby", "pick-hint");
   attr(pick, "aria-keyshortcuts", pickKeyFor(idx));
+  const picture = h("img", { class: "picture", alt: "", loading: "lazy", "data-testid": `picture-${idx}` });
+  const open = h("button", { type: "button", class: "open", "data-testid": `open-${idx}` }, picture);
+  open.addEventListener("click", () => actions.open(idx));
   const preview = h("img", { class: "preview", alt: `Preview of try ${idx}`, "data-testid": `preview-${idx}` });
-  const placeholder = h("div", { class: "placeholder", "aria-hidden": "true" }, `#${idx}`);
+  const placeholder = h("div", { class: "placeholder", "aria-hidden": "true" }, h("span", { class: "placeholder-words" }));
   const bar = h(
     "div",
     { class: "progress", role: "progressbar", "aria-label": `Try ${idx} progress`, "aria-valuemin": 0, "data-testid": `progress-${idx}` },
@@ -98,36 +124,34 @@ export function createTile(tile: Tile, seriesId: string, actions: TileActions): 
   );
   const download = h(
     "a",
-    { class: "button", "data-testid": `download-${idx}`, "aria-label": `Download try ${idx}`, download: downloadName(seriesId, idx) },
-    "Download",
+    { class: "button tile-action", "data-testid": `download-${idx}`, "aria-label": `Save try ${idx} (download)`, title: `Save try ${idx} (download)`, download: downloadName(seriesId, idx) },
+    "⬇ Save",
   );
   return h(
     "li",
-    { class: "tile card", "data-testid": `tile-${idx}`, "data-index": idx, "aria-labelledby": `tile-title-${idx}` },
+    { class: "tile", "data-testid": `tile-${idx}`, "data-index": idx, "aria-labelledby": `tile-title-${idx}` },
     h(
       "div",
-      { class: "tile-head" },
-      h("h2", { id: `tile-title-${idx}`, class: "tile-title" }, `Try ${idx}`),
-      h("span", { class: "badge winner-badge", "data-testid": `winner-${idx}` }, "Winner"),
+      { class: "media" },
+      open,
+      preview,
+      placeholder,
+      h(
+        "div",
+        { class: "tile-head" },
+        h("h2", { id: `tile-title-${idx}`, class: "tile-title" }, `Try ${idx}`),
+        h("span", { class: "badge winner-badge", "data-testid": `winner-${idx}` }, "Winner"),
+      ),
+      bar,
     ),
-    h("div", { class: "media" }, open, preview, placeholder),
     h("p", { class: "status", "data-testid": `tile-status-${idx}` }),
-    bar,
     h("p", { class: "tile-error field-error", "data-testid": `error-${idx}` }),
-    h(
-      "div",
-      { class: "actions" },
-      pick,
-      button("vary", `More like this: try ${idx}`, "More like this", (i) => actions.openTo(i, "vary")),
-      button("upscale", `Upscale try ${idx}`, "Upscale", (i) => actions.openTo(i, "upscale")),
-      button("edit", `Edit a region of try ${idx}`, "Edit a region", (i) => actions.openTo(i, "edit")),
-      button("retry", `Retry try ${idx}`, "Retry", actions.retry),
-      button("cancel", `Cancel try ${idx}`, "Cancel", actions.cancel),
-      button("copy-seed", `Copy seed of try ${idx}`, "Copy seed", actions.copySeed),
-      download,
-    ),
+    h("div", { class: "actions tile-actions", role: "group", "aria-label": `Try ${idx}` }, ...buttons, download),
   );
 }
+
+/** What a tile without a picture says on it, by state. */
+const PLACEHOLDER_WORDS: Record<string, string> = { queued: "queued", running: "rendering", failed: "failed", cancelled: "cancelled", done: "done" };
 
 /** What a tile says about its try's state, with its step of steps when running. */
 function statusWords(tile: Tile, status: string, step: number, steps: number): string {
@@ -166,7 +190,8 @@ export function updateTile(li: HTMLLIElement, tile: Tile): void {
 
   const steps = tile.live?.steps ?? jobSteps;
   const step = job.status === "done" ? steps : Math.min(steps, Math.max(job.progress, tile.live?.step ?? 0));
-  text(li.querySelector(".status")!, `${statusWords(tile, status, step, steps)} · seed ${seed}`);
+  text(li.querySelector(".status")!, statusWords(tile, status, step, steps));
+  attr(li.querySelector(".act-copy-seed")!, "title", `Copy seed ${seed} of try ${idx}`);
   attr(li, "data-queue-position", status === "queued" ? (tile.position?.place ?? null) : null);
   attr(li, "data-line-position", status === "queued" ? (tile.position?.placeInLine ?? null) : null);
 
@@ -185,21 +210,26 @@ export function updateTile(li: HTMLLIElement, tile: Tile): void {
   attr(picture, "src", tile.thumbnailUrl);
   attr(picture, "alt", `Try ${idx}${tile.winner ? " (winner)" : ""}: ${tile.prompt}`);
   attr(open, "aria-label", `Open try ${idx} full size`);
-  const pick = li.querySelector<HTMLButtonElement>(`[data-testid="pick-${idx}"]`)!;
-  show(pick, job.status === "done");
-  for (const action of ["vary", "upscale", "edit"]) {
-    show(li.querySelector<HTMLElement>(`[data-testid="${action}-${idx}"]`)!, job.status === "done" && job.image_id !== null);
+  const done = job.status === "done" && job.image_id !== null;
+  for (const action of ["pick", "look", "compare", "vary", "upscale", "edit"]) {
+    show(li.querySelector<HTMLElement>(`[data-testid="${action}-${idx}"]`)!, done);
   }
+  // The winner's Pick button un-picks it.
+  const pick = li.querySelector<HTMLButtonElement>(`[data-testid="pick-${idx}"]`)!;
   attr(pick, "aria-pressed", tile.winner ? "true" : "false");
-  text(pick, tile.winner ? "Winner ✓" : "Pick");
-  attr(pick, "aria-label", tile.winner ? `Winner ✓: try ${idx}` : `Pick try ${idx} as the winner`);
+  text(pick, tile.winner ? "★ Winner" : "☆ Pick");
+  attr(pick, "aria-label", tile.winner ? `Winner: try ${idx} (press to un-pick)` : `Pick try ${idx} as the winner`);
+  attr(pick, "title", tile.winner ? "The winner: press to un-pick" : `Pick try ${idx} as the winner`);
+  pick.classList.toggle("primary", tile.winner);
 
   const preview = li.querySelector<HTMLImageElement>(".preview")!;
   const previewSrc = status === "running" && tile.live?.preview_jpeg ? `data:image/jpeg;base64,${tile.live.preview_jpeg}` : null;
   attr(preview, "src", previewSrc);
   attr(preview, "alt", `Preview of try ${idx} at step ${step} of ${steps}`);
   show(preview, previewSrc !== null);
-  show(li.querySelector<HTMLElement>(".placeholder")!, !hasPicture && previewSrc === null);
+  const placeholder = li.querySelector<HTMLElement>(".placeholder")!;
+  show(placeholder, !hasPicture && previewSrc === null);
+  text(placeholder.firstElementChild!, `#${idx} · ${PLACEHOLDER_WORDS[status] ?? status}`);
 
   const error = li.querySelector<HTMLElement>(".tile-error")!;
   text(error, job.error ?? "");

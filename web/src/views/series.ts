@@ -8,9 +8,10 @@
 // so a missed event never leaves a tile stale.
 import type { RealtimePostgresChangesPayload } from "@supabase/supabase-js";
 import { isUnfinished, type Job } from "../api";
-import { type Cleanup, type Ctx, errorMessage } from "../context";
+import { type Cleanup, type Ctx, errorMessage, isUnreachable, UNREACHABLE } from "../context";
 import { attr, clip, h, show, syncList, text } from "../dom";
 import { hasSource, kindLabel, seriesSettings, settingsLine, sourceImageOf } from "../settings";
+import { onOtherTabs } from "../tabs";
 import { onPickKeys } from "./keys";
 import { lightbox, type PictureAction, type Shot } from "./lightbox";
 import { seriesActions } from "./series-actions";
@@ -44,6 +45,21 @@ function drawLineage({ series, parent, children, jobs, images }: SeriesView, kin
   show(childLinks, children.length > 0 && images.length > 0);
 }
 
+/** Reruns both ways: the series this one asks again (new seeds), and its own reruns. */
+function drawReruns({ series, reruns }: SeriesView, line: HTMLElement): void {
+  const key = JSON.stringify([series.rerun_of, reruns]);
+  if (line.dataset.reruns === key) return;
+  line.dataset.reruns = key;
+  const parts: (Node | string)[] = [];
+  if (series.rerun_of) parts.push("Rerun of ", h("a", { href: `#/series/${series.rerun_of}` }, "the series it asks again"));
+  if (reruns.length > 0) {
+    parts.push(parts.length > 0 ? " · Its reruns: " : "Its reruns: ");
+    reruns.forEach((rerun, i) => parts.push(...(i > 0 ? [", "] : []), h("a", { href: `#/series/${rerun.id}` }, `rerun ${i + 1}`)));
+  }
+  line.replaceChildren(...parts);
+  show(line, parts.length > 0);
+}
+
 export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cleanup {
   let view: SeriesView | null = null;
   let stopped = false;
@@ -58,6 +74,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
   const kind = h("span", { class: "badge kind-badge", "data-testid": "series-kind" });
   const parentLink = h("p", { class: "lineage", "data-testid": "series-parent" });
   const childLinks = h("p", { class: "lineage", "data-testid": "series-children" });
+  const rerunLinks = h("p", { class: "lineage", "data-testid": "series-reruns" });
   const summary = h("p", { class: "summary", "data-testid": "series-summary", "aria-live": "polite" });
   const tileList = h("ol", { class: "grid tiles", "aria-label": "Tries", "data-testid": "tiles" });
   const missing = h("p", { class: "muted", "data-testid": "series-missing" }, "There is no such series (or it is not yours). ", h("a", { href: "#/" }, "Back to the gallery"));
@@ -76,22 +93,37 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     upscale: actions.upscale,
     edit: actions.edit,
   });
+  // A compact head (back, kind, prompt, state, live status, the series' menu; the settings and
+  // lineage on a line below), then the pictures: the grid starts near the top on any screen.
   const page = h(
     "div",
     { class: "series-page" },
-    h("p", { class: "crumbs" }, h("a", { href: "#/" }, "← Gallery"), " ", updates.status),
-    h("p", { class: "lineage" }, kind),
-    title,
-    settings,
-    parentLink,
-    childLinks,
-    summary,
-    ...actions.parts,
-    h("p", { class: "hint", id: "pick-hint" }, "Click a picture to see it full size and compare; pick the winner with its Pick button or its number key (1–9, 0 for 10)."),
+    h(
+      "header",
+      { class: "series-head" },
+      h(
+        "div",
+        { class: "series-bar" },
+        h("a", { class: "back", href: "#/", "aria-label": "Back to the gallery" }, "←"),
+        h("span", { class: "lineage" }, kind),
+        title,
+        summary,
+        updates.status,
+        ...actions.parts.slice(0, 1),
+      ),
+      h("div", { class: "series-sub" }, settings, parentLink, childLinks, rerunLinks),
+      ...actions.parts.slice(1),
+    ),
+    h("p", { class: "visually-hidden", id: "pick-hint" }, "Pick the winner with its Pick button or its number key (1–9, 0 for 10); pressing the winner's button again un-picks it."),
     tileList,
   );
   main.replaceChildren(h("p", { class: "muted", "data-testid": "series-loading" }, "Loading…"));
-  const tileActions = { ...actions, open: (idx: number) => viewer.open(idx), openTo: (idx: number, what: PictureAction) => viewer.openTo(idx, what) };
+  const tileActions = {
+    ...actions,
+    open: (idx: number) => viewer.open(idx),
+    openTo: (idx: number, what: PictureAction) => viewer.openTo(idx, what),
+    compare: (idx: number) => viewer.compare(idx),
+  };
 
   function draw(): void {
     if (stopped || !view) return;
@@ -103,6 +135,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     document.title = `${clip(chosen.prompt, 60)} · Imagen`;
     text(settings, settingsLine(chosen));
     drawLineage(view, kind, parentLink, childLinks);
+    drawReruns(view, rerunLinks);
     const done = jobs.filter((job) => job.status === "done").length;
     text(summary, `${done} of ${series.count} done${series.selected_image_id ? " · winner picked" : ""}`);
     attr(summary, "data-done", done);
@@ -138,6 +171,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
       const next = await readSeries(ctx.db, seriesId);
       if (stopped) return;
       updates.setReadFailed(false);
+      actions.showError(null, "read");
       if (!next) {
         view = null;
         gone = true;
@@ -157,7 +191,9 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     } catch (e) {
       if (stopped) return;
       updates.setReadFailed(true);
-      actions.showError(`Could not read the series: ${errorMessage(e)}`);
+      console.warn("imagen: could not read the series", e);
+      const why = isUnreachable(e) ? UNREACHABLE : `Could not read the series: ${errorMessage(e)}. The page tries again every 3 s.`;
+      actions.showError(`${why} What you see may be out of date.`, "read");
     }
   }
 
@@ -177,10 +213,14 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     draw();
   }
 
-  const stopKeys = onPickKeys((idx) => void actions.pick(idx));
+  // The number keys pick; in the lightbox they act on the picture it shows (lightbox.ts).
+  const stopKeys = onPickKeys((idx) => (viewer.isOpen() ? viewer.pickKey(idx) : void actions.pick(idx)));
+  const stopTabs = onOtherTabs((news) => {
+    if (news.series === seriesId) void refresh();
+  });
   const poll = window.setInterval(() => {
     if (gone) return;
-    if (!view || view.jobs.some((job) => isUnfinished(job.status))) void refresh();
+    if (!view || actions.awaitingRead() || view.jobs.some((job) => isUnfinished(job.status))) void refresh();
   }, POLL_MS);
   void refresh();
 
@@ -188,6 +228,7 @@ export function renderSeries(ctx: Ctx, main: HTMLElement, seriesId: string): Cle
     stopped = true;
     window.clearInterval(poll);
     stopKeys();
+    stopTabs();
     viewer.destroy();
     updates.stop();
     document.title = "Imagen";

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import mimetypes
 import os
 import shutil
 import subprocess
@@ -75,11 +76,19 @@ def forget_old_builds() -> None:
             old.unlink(missing_ok=True)
 
 
+# Served compressed (gzip or deflate, as the browser accepts) where that pays: text, not pictures.
+COMPRESSIBLE = {".html", ".js", ".css", ".svg", ".json", ".map", ".txt", ".webmanifest"}
+# vite names each built asset by its content's hash: a changed file is a new name, so a browser
+# may keep one for a year; index.html (which names them) is asked again every time.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
 class StaticSite:
-    """The built app on 127.0.0.1 (a static host, as any would serve it) with its config.json."""
+    """The built app on 127.0.0.1 with its config.json, served as a deployment would: text
+    compressed, the hashed assets cached for a year, index.html revalidated on every visit."""
 
     def __init__(self, dist: Path, config: dict, port: int = 0) -> None:
-        self.dist, self.config, self.port = dist, config, port
+        self.dist, self.config, self.port = dist.resolve(), config, port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="imagen-web", daemon=True)
         self._runner: web.AppRunner | None = None
@@ -91,13 +100,21 @@ class StaticSite:
     async def _config(self, _request: web.Request) -> web.Response:
         return web.json_response(self.config, headers={"Cache-Control": "no-store"})
 
-    async def _index(self, _request: web.Request) -> web.FileResponse:
-        return web.FileResponse(self.dist / "index.html")
+    async def _file(self, request: web.Request) -> web.Response:
+        name = request.match_info["path"] or "index.html"
+        path = (self.dist / name).resolve()
+        if not path.is_relative_to(self.dist) or not path.is_file():
+            raise web.HTTPNotFound()
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        response = web.Response(body=path.read_bytes(), content_type=kind)
+        response.headers["Cache-Control"] = IMMUTABLE if name.startswith("assets/") else "no-cache"
+        if path.suffix in COMPRESSIBLE:
+            response.enable_compression()
+        return response
 
     async def _start(self) -> None:
         app = web.Application()
-        app.add_routes([web.get("/config.json", self._config), web.get("/", self._index)])
-        app.router.add_static("/", self.dist)
+        app.add_routes([web.get("/config.json", self._config), web.get("/{path:.*}", self._file)])
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)

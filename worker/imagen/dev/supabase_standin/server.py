@@ -4,10 +4,9 @@ its own event loop thread so synchronous tests and workers can use it like a rem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
-import tempfile
 import threading
-from pathlib import Path
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -28,6 +27,7 @@ from imagen.dev.supabase_standin.keys import (
 )
 from imagen.dev.supabase_standin.realtime import Realtime
 from imagen.dev.supabase_standin.realtime_limits import RealtimeLimits
+from imagen.dev.temp_folders import own_temp_folder
 
 # What the gateway lets a browser send and read: the headers supabase-js sends (its cors.ts, and
 # postgrest-js's x-retry-count), and those GoTrue and PostgREST expose (GoTrue's cors.New in
@@ -108,6 +108,9 @@ async def authenticate(request: web.Request, handler):
     return await handler(request)
 
 
+STORAGE_PREFIX = "imagen-standin-storage-"
+
+
 class SupabaseStandIn:
     """STAND-IN for a Supabase project's API (not the real servers). `url` plays SUPABASE_URL."""
 
@@ -127,7 +130,8 @@ class SupabaseStandIn:
         self.faults = Faults()
         # Where Auth's mail goes, as the CLI's local stack sends it to Inbucket/Mailpit.
         self.mail = MailCatcher()
-        self.blob_root = Path(tempfile.mkdtemp(prefix="imagen-standin-storage-"))
+        # The stored objects, removed at stop(); a run killed before it could is swept by the next.
+        self.blob_root = own_temp_folder(STORAGE_PREFIX)
         # Realtime logs in as the platform's superuser (its replication slot and server settings
         # are no business of postgres, which is no superuser on a hosted project).
         self.realtime = Realtime(
@@ -193,17 +197,25 @@ class SupabaseStandIn:
         await asyncio.gather(*others, return_exceptions=True)
 
     def start(self) -> SupabaseStandIn:
-        self._thread.start()
-        self._run(self._start())
+        try:
+            self._thread.start()
+            self._run(self._start())
+        except BaseException:
+            # `with` calls no __exit__ when __enter__ fails: stop what started, remove the folder.
+            with contextlib.suppress(Exception):
+                self.stop()
+            raise
         return self
 
     def stop(self) -> None:
         try:
-            self._run(self._stop())
+            try:
+                self._run(self._stop())
+            finally:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._thread.join(timeout=5)
+                self._loop.close()
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-            self._loop.close()
             shutil.rmtree(self.blob_root, ignore_errors=True)  # the stored objects go with the project
 
     def __enter__(self) -> SupabaseStandIn:
