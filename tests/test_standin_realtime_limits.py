@@ -45,7 +45,7 @@ def limited(db_url, pg_server):
     """A stand-in with a tiny quota on a fast clock: 20 messages a second averaged over 2 s."""
     admin_url = with_dbname(pg_server.admin_url, db_url.rsplit("/", 1)[1])
     limits = RealtimeLimits(max_events_per_second=20, max_payload_size_in_kb=1, tick_seconds=0.1, window_ticks=20,
-                            confirm_token_seconds=0.2)  # fmt: skip
+                            confirm_token_seconds=0.2, private_only=False)  # fmt: skip
     with SupabaseStandIn(db_url, admin_url=admin_url, realtime_limits=limits) as server:
         yield server
 

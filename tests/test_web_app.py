@@ -375,7 +375,7 @@ def test_channels_closed_by_realtime_are_joined_again_and_a_missing_series_stops
     expect(status).to_have_attribute("data-state", "reconnecting")
     expect(status).to_have_attribute("data-state", "live")
     page_topics = sorted(t for t in standin.realtime_topics() if series_id in t)  # not the worker's
-    assert page_topics == [f"realtime:imagen-series-rows:{series_id}", f"realtime:series:{series_id}"]
+    assert page_topics == [f"realtime:series:{series_id}"]  # one private channel: rows and progress
     # A series that does not exist: its channels are left, and no re-join is scheduled.
     missing = "00000000-0000-4000-8000-000000000000"
     page.goto(f"{site.url}#/series/{missing}")

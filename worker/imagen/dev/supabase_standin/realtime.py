@@ -41,6 +41,7 @@ from imagen.dev.supabase_standin.realtime_limits import RateCounter, RealtimeLim
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.1  # lib/extensions/postgres_cdc_rls/replication_poller.ex, poll_interval_ms
+MESSAGES_PUBLICATION = "supabase_realtime_messages_publication"  # ReplicationConnection.publication_name
 _binding_ids = itertools.count(7001)  # non-zero, as the client requires
 
 
@@ -129,6 +130,7 @@ class Realtime:
         self.sockets: set[Socket] = set()
         self.shutdowns: list[tuple[str, str]] = []  # (topic, reason) of every channel shut down
         self.joins: list[str] = []  # the topic of every channel joined, in order
+        self.from_db = 0  # messages broadcast from realtime.messages rows (Broadcast from the database)
         self.outage_until = 0.0
         self.subscription_delay = 0.0
         self.slot = f"imagen_standin_{id(self)}"
@@ -176,8 +178,17 @@ class Realtime:
                         if not await self._plugins_missing(fresh):
                             break
         async with await self._connect() as conn:
+            # ReplicationConnection (Broadcast from the database) streams this publication of
+            # realtime.messages, made when missing; the stand-in's one slot reads it with the rest.
+            found = await conn.execute("select 1 from pg_publication where pubname = %s", (MESSAGES_PUBLICATION,))
+            if await found.fetchone() is None and await self._has_messages(conn):
+                await conn.execute(f"create publication {MESSAGES_PUBLICATION} for table realtime.messages")
             await conn.execute("select pg_create_logical_replication_slot(%s, 'wal2json')", (self.slot,))
         self._poller = asyncio.create_task(self._poll_wal())
+
+    @staticmethod
+    async def _has_messages(conn: psycopg.AsyncConnection) -> bool:
+        return await (await conn.execute("select to_regclass('realtime.messages') is not null")).fetchone() == (True,)
 
     @staticmethod
     async def _plugins_missing(conn: psycopg.AsyncConnection) -> bool:
@@ -226,6 +237,8 @@ class Realtime:
                     change = json.loads(data)
                     if change["action"] == "B":
                         commit_ts = change.get("timestamp")
+                    elif is_message_insert(change):
+                        await self.from_database(to_change(change, commit_ts)["record"])
                     elif change["action"] in ("I", "U", "D"):
                         await self._publish(to_change(change, commit_ts))
             except psycopg.OperationalError:
@@ -587,12 +600,32 @@ class Realtime:
             return web.json_response({"message": message}, status=429)
         return None
 
-    async def broadcast(self, claims: dict, messages: list[dict]) -> None:
-        """Sends validated {topic, event, payload, private?, id?} messages as `claims` would."""
+    async def from_database(self, row: dict) -> None:
+        """ReplicationConnection.handle_message(Insert): a row inserted into realtime.messages (by
+        realtime.send) is broadcast as the platform (BatchBroadcast with super_user: no write
+        policy) to its topic, public or private as the row says, with meta.id the row's id. A row
+        missing one of payload, event, topic, private or id, or refused by BatchBroadcast's checks
+        (the payload cap, the rate limit), is dropped with UnableToBroadcastChanges in the log."""
+        required = ("payload", "event", "topic", "private", "id")
+        if missing := [k for k in required if row.get(k) is None]:
+            log.warning("UnableToBroadcastChanges: %s missing", missing[0])
+            return
+        payload = json.loads(row["payload"]) if isinstance(row["payload"], str) else row["payload"]
+        message = {"topic": row["topic"], "event": row["event"], "payload": payload, "private": bool(row["private"]),
+                   "id": row["id"]}  # fmt: skip
+        if (refused := self.refusal([message])) is not None:
+            log.warning("UnableToBroadcastChanges: %s", refused.text)
+            return
+        self.from_db += 1
+        await self.broadcast({"role": "service_role"}, [message], super_user=True)
+
+    async def broadcast(self, claims: dict, messages: list[dict], super_user: bool = False) -> None:
+        """Sends validated {topic, event, payload, private?, id?} messages as `claims` would (the
+        platform itself when `super_user`: no write policy is run)."""
         allowed: dict[str, bool] = {}
         for m in messages:
             private = bool(m.get("private"))
-            if private:
+            if private and not super_user:
                 if m["topic"] not in allowed:
                     allowed[m["topic"]] = await self.can_write(claims, m["topic"])
                 if not allowed[m["topic"]]:
@@ -619,6 +652,12 @@ class Realtime:
                     "status": "ok",
                 },
             )
+
+
+def is_message_insert(change: dict) -> bool:
+    """An insert into realtime.messages or one of its partitions (messages_2026_12_06, ...), which
+    ReplicationConnection reads through its publication."""
+    return change["action"] == "I" and change["schema"] == "realtime" and change["table"].startswith("messages")
 
 
 def iso_utc(pg_timestamp: str | None) -> str:

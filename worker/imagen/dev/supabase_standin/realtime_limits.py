@@ -22,7 +22,9 @@ from dataclasses import dataclass
 class RealtimeLimits:
     max_events_per_second: int = 100  # Free; Pro 500, Team 2,500
     max_payload_size_in_kb: int = 256  # Free; Pro and Team 3,000
-    private_only: bool = False  # "Allow public access" off in the dashboard: public joins refused
+    # "Allow public access" off in the dashboard (Supabase's advice for production): public joins
+    # refused. On by default here, as Imagen runs: everything it joins is private.
+    private_only: bool = True
     # RateCounter: the average over the last `window_ticks` ticks of `tick_seconds` (60 of 1 s).
     tick_seconds: float = 1.0
     window_ticks: int = 60

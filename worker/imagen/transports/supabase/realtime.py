@@ -1,11 +1,12 @@
-"""Wake-up hints over Supabase Realtime: INSERTs into imagen.jobs, plus the moments when a
-subscription (re)starts. Events are only hints — the worker also polls — so everything here
-is about never staying deaf for long:
+"""Wake-up hints over Supabase Realtime: the 'queued' messages the database broadcasts on the
+private topic imagen:worker whenever a statement queues tries (a trigger calls realtime.send;
+only the service role may join the topic), plus the moments when a subscription (re)starts. It
+works with the project set to private channels only. Events are only hints — the worker also
+polls — so everything here is about never staying deaf for long:
 
 - the callbacks only set an Event and cannot raise (an exception in a callback silently kills
   the client's listen task);
-- the worker is woken on SUBSCRIBED and again on the server's "Subscribed to PostgreSQL"
-  system message (SUBSCRIBED can arrive before the server really listens);
+- the worker is woken on SUBSCRIBED (and on any `system` message);
 - a watchdog rebuilds the client and channel when the socket is gone, the channel is errored
   or closed, the client's listen task died or gave up reconnecting, or the socket stops
   answering pings (a half-open socket is otherwise noticed only after ~40 s).
@@ -24,6 +25,7 @@ from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 from imagen.transports.supabase.keys import is_jwt
 
 log = logging.getLogger(__name__)
+WORKER_TOPIC = "imagen:worker"  # supabase/schemas/70_realtime_storage.sql: imagen.jobs_broadcast_inserted
 # websockets logs the handshake's request line at DEBUG, and the Realtime URL carries the
 # service-role key as ?apikey=: never let that reach a log, whatever level the worker runs at.
 logging.getLogger("websockets.client").setLevel(logging.INFO)
@@ -85,8 +87,8 @@ class RealtimeWakeups:
         client = AsyncRealtimeClient(self.realtime_url, token=self._key, max_retries=3, initial_backoff=0.5)
         if not is_jwt(self._key):
             client.access_token = None  # an opaque key is the socket's apikey, never a join's user token
-        channel = client.channel("imagen-worker-jobs")
-        channel.on_postgres_changes("INSERT", schema="imagen", table="jobs", callback=self._safe("event"))
+        channel = client.channel(WORKER_TOPIC, {"config": {"private": True}})
+        channel.on_broadcast("queued", self._safe("event"))
         channel.on_system(self._safe("system"))
         self.client, self.channel = client, channel
         await client.connect()
