@@ -54,8 +54,14 @@ def object_response(request: web.Request, data: bytes, mimetype: str) -> web.Res
 
 
 def denied(exc: psycopg.Error) -> web.Response:
+    """A database error as Storage renders it (DBError.fromDBError): RLS refusals 403, a statement
+    timeout 544 DatabaseTimeout, a lock timeout 423 ResourceLocked, anything else 500."""
     if exc.sqlstate == "42501":
         return storage_error(403, "Unauthorized", exc.diag.message_primary or "permission denied")
+    if exc.sqlstate == "57014":
+        return storage_error(544, "DatabaseTimeout", "The connection to the database timed out")
+    if exc.sqlstate == "55P03":
+        return storage_error(423, "ResourceLocked", "The resource is locked")
     return storage_error(500, "DatabaseError", exc.diag.message_primary or str(exc))
 
 
