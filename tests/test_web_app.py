@@ -164,7 +164,7 @@ def test_sign_up_then_sign_in(browser, site):
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Password").fill("not the password")
     page.get_by_test_id("sign-in").click()
-    expect(page.get_by_test_id("auth-error")).to_contain_text("Invalid login credentials")
+    expect(page.get_by_test_id("auth-error")).to_contain_text("The email address or the password is wrong")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Password").press("Enter")  # the keyboard path: Enter submits
     expect(page.get_by_test_id("signed-in-as")).to_contain_text("ada@example.com")
