@@ -5,7 +5,9 @@ Broadcast as the real server does it (realtime_channel.ex, tenants/authorization
 broadcast_handler.ex, batch_broadcast.ex): a private channel (config.private) is authorized at
 join by reading a just-inserted realtime.messages row (extension 'broadcast') as the token's role,
 with request.jwt.claims and realtime.topic set, then rolled back; refused → phx_reply error
-"Unauthorized: You do not have permissions to read from this Channel topic: <topic>". A client's
+"Unauthorized: You do not have permissions to read from this Channel topic: <topic>", answered
+only after 5 s (join_refusal_seconds) while the socket's other channels wait, as every refused
+join is; a refused token at connect is answered after 2 s. A client's
 broadcast on a private channel needs the write policy (an INSERT into realtime.messages under RLS,
 rolled back), checked once per channel. Private and public channels of the same name are separate
 topics. POST /realtime/v1/api/broadcast fans {"messages": [...]} out and answers 202. Every socket
@@ -327,6 +329,7 @@ class Realtime:
         try:
             claims = self.keys.verify(token)
         except InvalidToken as exc:
+            await asyncio.sleep(self.limits.connect_refusal_seconds)
             return web.Response(status=403, text=f"invalid apikey: {exc}")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
@@ -371,17 +374,16 @@ class Realtime:
             try:
                 claims = self.keys.verify(token)
             except InvalidToken as exc:
-                await sock.send("phx_reply", topic, {"status": "error", "response": {"reason": str(exc)}}, ref)
+                await self._refuse(sock, topic, ref, str(exc))
                 return
         config = payload.get("config") or {}
         private = bool(config.get("private"))
         sub_topic = topic.removeprefix("realtime:")
         if self.limits.private_only and not private:
-            await sock.send("phx_reply", topic, {"status": "error", "response": {"reason": PRIVATE_ONLY}}, ref)
+            await self._refuse(sock, topic, ref, PRIVATE_ONLY)
             return
         if private and not await self.can_read(claims, sub_topic):
-            refused = {"status": "error", "response": {"reason": UNAUTHORIZED_READ.format(sub_topic)}}
-            await sock.send("phx_reply", topic, refused, ref)
+            await self._refuse(sock, topic, ref, UNAUTHORIZED_READ.format(sub_topic))
             return
         bindings = [
             Binding(next(_binding_ids), b.get("event", "*"), b.get("schema", "public"), b.get("table"), b.get("filter"))
@@ -402,6 +404,12 @@ class Realtime:
             asyncio.get_running_loop().call_later(
                 delay, lambda: asyncio.ensure_future(self._announce_listening(sock, topic))
             )
+
+    async def _refuse(self, sock: Socket, topic: str, ref: str | None, reason: str) -> None:
+        """A refused join is answered after join_refusal_seconds; the socket reads nothing else
+        meanwhile (its messages are handled one at a time), as its other channels wait upstream."""
+        await asyncio.sleep(self.limits.join_refusal_seconds)
+        await sock.send("phx_reply", topic, {"status": "error", "response": {"reason": reason}}, ref)
 
     # -- channel life --------------------------------------------------------------------
 
