@@ -53,6 +53,7 @@ class RealtimeWakeups:
         self.rebuilds = 0
         self.events = 0
         self._unhealthy_since: float | None = None
+        self._poke: asyncio.Event | None = None  # set when the channel is closed or refused
         self._watchdog = asyncio.run_coroutine_threadsafe(self._watch(), loop)
 
     # -- callbacks: never raise ----------------------------------------------------------
@@ -78,6 +79,8 @@ class RealtimeWakeups:
                 self.hint("subscribed")
             else:
                 log.warning("realtime channel %s: %s", state.value, error)
+                if self._poke is not None:  # closed or refused (the quota, a token): rebuild now
+                    self._poke.set()
         except Exception:
             log.exception("subscribe callback failed")
 
@@ -127,7 +130,13 @@ class RealtimeWakeups:
             return False
         return channel.is_joined or channel.is_joining
 
+    def _ended(self) -> bool:
+        """The channel was closed or refused: no waiting will make it join."""
+        channel = self.channel
+        return channel is not None and (channel.is_closed or channel.is_errored)
+
     async def _watch(self) -> None:
+        self._poke = asyncio.Event()
         while True:
             try:
                 if await self._healthy():
@@ -135,14 +144,18 @@ class RealtimeWakeups:
                 else:
                     now = time.monotonic()
                     self._unhealthy_since = self._unhealthy_since or now
-                    # A fresh client gets one interval to connect and join before it is replaced.
-                    if self.client is None or now - self._unhealthy_since >= self.watchdog_interval:
+                    # A fresh client gets one interval to connect and join before it is replaced;
+                    # a channel Realtime closed or refused is rebuilt at once.
+                    waited = now - self._unhealthy_since >= self.watchdog_interval
+                    if self.client is None or waited or self._ended():
                         await self._rebuild()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("realtime watchdog")
-            await asyncio.sleep(self.watchdog_interval)
+            self._poke.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), self.watchdog_interval)
 
     async def _rebuild(self) -> None:
         if self.client is not None:
