@@ -258,3 +258,16 @@ def test_the_console_s_progress_feed_joins_again_after_realtime_shuts_its_channe
         assert feed.poll(5) == [{"series_idx": 1, "step": 2, "steps": 4}]
     finally:
         feed.close()
+
+
+def test_a_wake_up_channel_realtime_shuts_down_is_joined_again_at_once(standin):
+    """Over the project's quota Realtime closes the channel; the watchdog (every 5 s here) does not
+    wait for its next round: the channel is rebuilt as soon as it says it was closed."""
+    queue, _ = open_transport(supabase_settings(standin, realtime_watchdog_interval=5.0))
+    try:
+        wait_until(lambda: is_joined(queue), 20, what="realtime subscription")
+        rebuilds = queue.connector.wakeups.rebuilds
+        standin.shut_down_realtime_channels("Too many messages per second")
+        wait_until(lambda: queue.connector.wakeups.rebuilds > rebuilds and is_joined(queue), 3, 0.01, "a rejoin")
+    finally:
+        queue.close()
