@@ -23,6 +23,7 @@ def configured_schemas() -> tuple[str, ...]:
     return tuple(tomllib.loads(CONFIG_TOML.read_text())["api"]["schemas"])
 
 
+MAX_ROWS = 1000  # db-max-rows on a hosted project
 SINGLE_OBJECT = "application/vnd.pgrst.object+json"
 FILTER_OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -208,7 +209,7 @@ async def call_rpc(request: web.Request) -> web.Response:
         return error(400, "PGRST102", f"Empty or invalid json: {exc}")
     if not isinstance(args, dict):  # a JSON array calls the function once per element: not modelled
         return error(400, "PGRST102", "The stand-in calls a function with a JSON object only")
-    async with request.app[POOL].as_role(claims) as conn:
+    async with request.app[POOL].as_role(claims, role_settings=True) as conn:
         try:
             routines = await (await conn.execute(ROUTINES_SQL, (schema, fn))).fetchall()
             routine = find_routine(schema, fn, set(args), routines)
@@ -322,7 +323,7 @@ async def delete_rows(request: web.Request) -> web.Response:
     wrapped = sql.SQL("with d as ({} returning *) select coalesce(jsonb_agg(to_jsonb(d)), '[]') as body from d").format(
         query
     )
-    async with request.app[POOL].as_role(claims) as conn:
+    async with request.app[POOL].as_role(claims, role_settings=True) as conn:
         try:
             rows = (await (await conn.execute(wrapped)).fetchone())["body"]
         except psycopg.Error as exc:
@@ -348,10 +349,11 @@ async def read_table(request: web.Request) -> web.Response:
         query += sql.SQL(" where ") + sql.SQL(" and ").join(wheres)
     if order is not None:
         query += sql.SQL(" order by {}").format(order)
-    if limit := request.query.get("limit"):
-        query += sql.SQL(" limit {}").format(sql.Literal(int(limit)))
+    # db-max-rows (a hosted project's 1,000): no read answers more, whatever it asks for.
+    limit = min(int(request.query["limit"]), MAX_ROWS) if request.query.get("limit") else MAX_ROWS
+    query += sql.SQL(" limit {}").format(sql.Literal(limit))
     wrapped = sql.SQL("select coalesce(jsonb_agg(to_jsonb(r)), '[]') as body from ({}) r").format(query)
-    async with request.app[POOL].as_role(claims) as conn:
+    async with request.app[POOL].as_role(claims, role_settings=True) as conn:
         try:
             rows = (await (await conn.execute(wrapped)).fetchone())["body"]
         except psycopg.Error as exc:
