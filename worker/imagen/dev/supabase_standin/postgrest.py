@@ -1,5 +1,12 @@
 """PostgREST stand-in: POST /rest/v1/rpc/{fn} and GET /rest/v1/{table}, with PostgREST's
-profiles, status codes and error bodies."""
+profiles, status codes and error bodies, and a hosted project's limits: the role's own settings
+per request (PostgREST's role settings: anon's 3 s and authenticated's 8 s statement timeout) and
+at most 1,000 rows a read (db-max-rows).
+
+Still differs (checked against PostgREST/postgrest): max-rows caps table reads only, not a
+set-returning RPC's result; role settings are read on every request (PostgREST reads them with
+its schema cache, so an `alter role ... set` needs a reload there); no Content-Range or
+Prefer: count headers; the rest is listed in the package's docstring."""
 
 from __future__ import annotations
 

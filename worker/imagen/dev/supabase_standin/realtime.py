@@ -13,6 +13,13 @@ rolled back), checked once per channel. Private and public channels of the same 
 topics. POST /realtime/v1/api/broadcast fans {"messages": [...]} out and answers 202. Every socket
 counts the broadcasts delivered to it (Socket.delivered).
 
+Broadcast from the database as tenants/replication_connection.ex does it: the publication
+supabase_realtime_messages_publication on realtime.messages (made at start when missing), and each
+row inserted there (realtime.send, realtime.broadcast_changes) broadcast by BatchBroadcast as the
+platform (no write policy) to its topic, public or private as the row says, meta.id the row's id.
+Differs: the stand-in's one wal2json slot reads these rows with everything else (upstream: a
+temporary pgoutput slot of its own, streamed, with a watchdog); rows are read every 0.1 s.
+
 The project's limits (realtime_limits.py, the Free plan's by default): messages a second counted as
 upstream counts them (one per message sent, one more per channel it reaches) with 429 on the HTTP
 API and "Too many messages per second" shutting a receiving channel; the payload cap (422); the

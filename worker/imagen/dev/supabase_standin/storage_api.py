@@ -3,7 +3,9 @@ storage.objects rows and their RLS policies, checked as the caller's role; bytes
 
 Answers as supabase/storage does (src/http/error-handler.ts, src/storage/renderer/renderer.ts):
 every error but a 500 is HTTP 400, its real code in the body's `statusCode` ("404", "409", ...);
-a missing object is 400 {"statusCode": "404", "error": "Not found", ...}; `?download` on a
+a missing object is 400 {"statusCode": "404", "error": "Not found", ...}; a statement timeout
+400 {"statusCode": "544", "error": "DatabaseTimeout"}, a lock timeout "423" ResourceLocked
+(DBError.fromDBError); `?download` on a
 download or signed URL adds Content-Disposition: attachment (with the name given, if any);
 x-upsert counts only when it is exactly "true". An upload is multipart (the first file part, named
 anything, its type the `contentType` field's or the part's own, the custom metadata the `metadata`
