@@ -51,7 +51,7 @@ def test_a_new_user_on_a_hosted_project_is_told_what_to_do_at_every_refusal(brow
     ask_to_sign_up(page, TEAM)
     expect(page.get_by_test_id("auth-message")).to_contain_text("Check your inbox")
     page.get_by_test_id("resend").click()
-    expect(error).to_contain_text(re.compile(r"ask for another in \d s"))
+    expect(error).to_contain_text(re.compile(r"ask for another in \d+ s"))
     expect(page.get_by_test_id("resend")).to_be_hidden()
     # ... and the link comes back once it may be used (2 of 2).
     expect(page.get_by_test_id("resend")).to_be_visible(timeout=15_000)
