@@ -35,6 +35,8 @@ BENCHMARKS = [
     "stop_latency",
     "webhook_delivery",
     "realtime_quota",
+    "realtime_recovery",
+    "postgrest_limits",
     "upscale_cost",
     "gpu_flux",
     "compile_start",

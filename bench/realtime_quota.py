@@ -97,8 +97,29 @@ def run(workers: int, viewers: int, rate: float, seconds: float) -> dict:
     }
 
 
+def per_try(args) -> dict:
+    """bench.realtime_per_try: Realtime messages per finished try, one viewer, end to end."""
+    from bench.common import bench_database
+    from bench.progress_cost import PacedRenderer
+    from bench.realtime_per_try import STEP_S, measure
+    from imagen.dev.tiny_models import tiny_path
+    from imagen.rendering.render import DiffusersRenderer
+
+    tries, steps = (2, 4) if args.smoke else (10, 4)
+    renderer = PacedRenderer(DiffusersRenderer(str(tiny_path("tiny")), device="cpu"), STEP_S)
+    with bench_database() as (url, _user):
+        row = measure(url, renderer, tries, steps)
+    print_table(f"Realtime messages per finished try, one viewer ({tries} tries of {steps} steps)", [row])
+    write_results("realtime_per_try", args, {"rows": [row], "steps": steps, "step_s": STEP_S})
+    return {"rows": [row]}
+
+
 def main(argv: list[str] | None = None) -> dict:
-    args = parser(__doc__.splitlines()[0]).parse_args(argv)
+    cli = parser(__doc__.splitlines()[0])
+    cli.add_argument("--per-try", action="store_true", help="messages per finished try, end to end")
+    args = cli.parse_args(argv)
+    if args.per_try:
+        return per_try(args)
     sizes = [(1, 1)] if args.smoke else [(w, v) for w in (1, 10, 30) for v in (1, 3)]
     seconds = 1.2 if args.smoke else 10.0
     rows = [run(w, v, rate, seconds) for w, v in sizes for rate in (UNBOUNDED, DEFAULT_PROGRESS_RATE)]

@@ -4,6 +4,7 @@ to one channel with a user's token."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 
@@ -11,9 +12,10 @@ from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 class Listener:
     """One realtime-py client joined to one channel, collecting the broadcasts it receives."""
 
-    def __init__(self, standin, token: str, topic: str, private: bool, self_broadcast: bool = False) -> None:
+    def __init__(self, standin, token: str, topic: str, private: bool, self_broadcast: bool = False,
+                 events: tuple[str, ...] = ("progress",)) -> None:  # fmt: skip
         self.client = AsyncRealtimeClient(f"{standin.url}/realtime/v1", token=token)
-        self.topic, self.private, self.self_broadcast = topic, private, self_broadcast
+        self.topic, self.private, self.self_broadcast, self.events = topic, private, self_broadcast, events
         self.received: list[dict] = []
         self.state: RealtimeSubscribeStates | None = None
         self.error: Exception | None = None
@@ -22,7 +24,8 @@ class Listener:
         await self.client.connect()
         config = {"broadcast": {"ack": True, "self": self.self_broadcast}, "private": self.private}
         self.channel = self.client.channel(self.topic, {"config": config})
-        self.channel.on_broadcast("progress", self.received.append)
+        for event in self.events:
+            self.channel.on_broadcast(event, self.received.append)
         answered = asyncio.get_running_loop().create_future()
 
         def on_state(state, error) -> None:
@@ -35,3 +38,9 @@ class Listener:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def allow_public_channels(standin) -> None:
+    """Switches the stand-in's "private channels only" off (its default is on, as Imagen runs), for
+    a test about public channels or Postgres Changes themselves."""
+    standin.realtime.limits = dataclasses.replace(standin.realtime.limits, private_only=False)

@@ -84,3 +84,14 @@ def test_bench_all_ends_with_the_goal_table_and_fails_on_a_miss_at_full_size(mon
         assert "MISSED" in capsys.readouterr().out
     finally:
         GOALS[:] = saved
+
+
+def test_realtime_per_try_smoke_run_goes_through_private_topics_only(tmp_path):
+    """End to end (torch, a database, the stand-ins): the viewer's try changes come as Broadcast
+    from the database, two a try (running, done), with Realtime allowing private channels only."""
+    from bench.realtime_quota import main
+
+    (row,) = main(["--per-try", "--smoke", "--out", str(tmp_path / "realtime_per_try.json")])["rows"]
+    assert (row["mode"], row["private only"]) == ("after", True)
+    assert row["the viewer's, by kind / try"].endswith(", try 2")  # kinds in name order
+    assert row["to the worker / try"] < 1  # one wake-up for the series, not one per try

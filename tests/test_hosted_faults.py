@@ -42,6 +42,18 @@ def test_every_transient_answer_of_postgrest_postgres_and_the_proxy_is_retried(c
     assert_every_try_done_once(conn, standin, series["id"], 3)
 
 
+def test_an_upload_survives_storage_s_database_timeouts(conn, standin, user_a, tiny_model, monkeypatch):
+    """Storage turns its database's statement timeout into "544" and a lock timeout into "423"
+    (HTTP 400, the code in the body): both pass, so the upload is retried and no attempt is spent."""
+    series = create_tiny_series(conn, user_a, n=2)
+    standin.inject("544", "/storage/v1/object/")
+    standin.inject("423", "/storage/v1/object/")
+    stats = serve_burst(supabase_worker_env(standin, tiny_model), monkeypatch)
+    assert (stats.done, stats.failed) == (2, 0)
+    assert sorted(kind for kind, _ in standin.faults.served) == ["423", "544"]
+    assert_every_try_done_once(conn, standin, series["id"], 2)
+
+
 def test_a_request_that_never_answers_is_given_up_and_retried(conn, standin, user_a, tiny_model, monkeypatch):
     series = create_tiny_series(conn, user_a, n=2)
     standin.inject("hang", "/rest/v1/rpc/complete_job")

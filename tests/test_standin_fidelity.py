@@ -12,6 +12,8 @@ import re
 import pytest
 from realtime import AsyncRealtimeClient
 
+from tests.broadcast import allow_public_channels
+
 SCRATCH = """
 create table public.notes (id int primary key, owner_id uuid not null, body text, secret text);
 alter table public.notes enable row level security;
@@ -23,7 +25,8 @@ grant select on public.unpublished to authenticated;
 
 
 @pytest.fixture
-def notes(conn):
+def notes(conn, standin):
+    allow_public_channels(standin)  # Postgres Changes joins public channels
     conn.execute(SCRATCH)
     conn.execute("alter publication supabase_realtime add table public.notes")
     yield

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import aiohttp
 import httpx
@@ -45,7 +46,7 @@ def limited(db_url, pg_server):
     """A stand-in with a tiny quota on a fast clock: 20 messages a second averaged over 2 s."""
     admin_url = with_dbname(pg_server.admin_url, db_url.rsplit("/", 1)[1])
     limits = RealtimeLimits(max_events_per_second=20, max_payload_size_in_kb=1, tick_seconds=0.1, window_ticks=20,
-                            confirm_token_seconds=0.2)  # fmt: skip
+                            confirm_token_seconds=0.2, private_only=False)  # fmt: skip
     with SupabaseStandIn(db_url, admin_url=admin_url, realtime_limits=limits) as server:
         yield server
 
@@ -186,3 +187,31 @@ def test_a_private_only_project_refuses_public_joins(db_url, pg_server):
         reply = asyncio.run(scenario(standin))
     reason = "PrivateOnly: This project only allows private channels"
     assert reply == {"status": "error", "response": {"reason": reason}}
+
+
+def test_a_refused_join_is_answered_late_and_the_socket_s_other_channels_wait_meanwhile(db_url, pg_server):
+    """As upstream: a refused join's reply comes after join_refusal_seconds (5 s by default) and
+    the socket handles nothing else meanwhile; the message counter moves in 5 s steps over 60 s."""
+    defaults = RealtimeLimits()
+    assert (defaults.join_refusal_seconds, defaults.connect_refusal_seconds) == (5.0, 2.0)
+    assert (defaults.tick_seconds, defaults.window_ticks) == (5.0, 12)
+    admin_url = with_dbname(pg_server.admin_url, db_url.rsplit("/", 1)[1])
+
+    async def scenario(standin):
+        async with aiohttp.ClientSession() as session:
+            channel = RawChannel(standin, standin.keys.anon)
+            channel.ws = await session.ws_connect(channel.url)
+            channel.topic = "realtime:room:1"
+            started = time.monotonic()
+            await channel.send("phx_join", {"config": {"private": False}}, "1")  # public: refused
+            await channel.ws.send_str(json.dumps({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "2"}))
+            first = json.loads((await channel.ws.receive(timeout=10)).data)
+            second = json.loads((await channel.ws.receive(timeout=10)).data)
+            return first, second, time.monotonic() - started
+
+    limits = RealtimeLimits(join_refusal_seconds=1.0)
+    with SupabaseStandIn(db_url, admin_url=admin_url, realtime_limits=limits) as standin:
+        first, second, waited = asyncio.run(scenario(standin))
+    assert (first["ref"], first["payload"]["status"]) == ("1", "error")
+    assert (second["topic"], second["ref"]) == ("phoenix", "2")  # the heartbeat waited for the refusal
+    assert waited >= 1.0

@@ -164,7 +164,7 @@ def test_sign_up_then_sign_in(browser, site):
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Password").fill("not the password")
     page.get_by_test_id("sign-in").click()
-    expect(page.get_by_test_id("auth-error")).to_contain_text("Invalid login credentials")
+    expect(page.get_by_test_id("auth-error")).to_contain_text("The email address or the password is wrong")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Password").press("Enter")  # the keyboard path: Enter submits
     expect(page.get_by_test_id("signed-in-as")).to_contain_text("ada@example.com")
@@ -376,7 +376,7 @@ def test_channels_closed_by_realtime_are_joined_again_and_a_missing_series_stops
     expect(status).to_have_attribute("data-state", "reconnecting")
     expect(status).to_have_attribute("data-state", "live")
     page_topics = sorted(t for t in standin.realtime_topics() if series_id in t)  # not the worker's
-    assert page_topics == [f"realtime:imagen-series-rows:{series_id}", f"realtime:series:{series_id}"]
+    assert page_topics == [f"realtime:series:{series_id}"]  # one private channel: rows and progress
     # A series that does not exist: its channels are left, and no re-join is scheduled.
     missing = "00000000-0000-4000-8000-000000000000"
     page.goto(f"{site.url}#/series/{missing}")

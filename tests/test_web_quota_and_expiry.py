@@ -116,7 +116,7 @@ def test_with_short_tokens_and_a_small_quota_a_series_of_ten_shows_every_try_s_p
         page.evaluate(f"location.hash = '#/series/{series_id}'")
         status = page.get_by_test_id("live-status")
         expect(status).to_have_attribute("data-state", "live")
-        page_topics = {f"realtime:imagen-series-rows:{series_id}", f"realtime:series:{series_id}"}
+        page_topics = {f"realtime:series:{series_id}"}
         page.clock.pause_at(page.evaluate("Date.now()"))
         wait_until(lambda: page_topics <= expired(standin), JWT_EXPIRY + 10, 0.1, "the page's tokens to expire")
         page.clock.resume()

@@ -105,8 +105,9 @@ select is(
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosecdef),
-  array['images_queue_object_delete', 'jobs_note_owner_turn', 'queue_depth', 'queue_places'],
-  'the only SECURITY DEFINER functions are the triggers that queue a deleted picture''s object and note an owner''s turn, queue_depth (the autoscaler''s role reads no table) and queue_places (a place counts other users'' tries; it returns the caller''s own)');
+  array['images_queue_object_delete', 'jobs_broadcast_changed', 'jobs_broadcast_inserted', 'jobs_note_owner_turn',
+        'queue_depth', 'queue_places', 'series_broadcast_changed'],
+  'the only SECURITY DEFINER functions are the triggers that queue a deleted picture''s object, note an owner''s turn and broadcast live updates (users get no INSERT policy on realtime.messages), queue_depth (the autoscaler''s role reads no table) and queue_places (a place counts other users'' tries; it returns the caller''s own)');
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosrc like '%is\_superuser%'),
@@ -133,8 +134,8 @@ select ok(
 select is(
   (select array_agg(tablename::text order by tablename) from pg_publication_tables
    where pubname = 'supabase_realtime' and schemaname = 'imagen'),
-  array['jobs', 'series'],
-  'series and jobs are published to Realtime');
+  null,
+  'nothing of imagen is published to Postgres Changes: live updates are Broadcast from the database');
 select ok(
   (select pubinsert and pubupdate and not pubdelete and not pubtruncate from pg_publication
    where pubname = 'supabase_realtime'),

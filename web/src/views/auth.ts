@@ -1,11 +1,11 @@
-// Sign in / sign up with email and password (supabase.auth); the auth server's own message on failure.
+// Sign in / sign up with email and password (supabase.auth); every refusal in words (auth-errors.ts).
 // With "Confirm email" on (a hosted project's default) sign-up answers no session: the screen says
 // to open the mailed link, offers to send it again, and "Forgot password?" mails a link that brings
 // the user back to set a new one (renderNewPassword).
 import { isAuthError } from "@supabase/supabase-js";
 import type { ImagenClient } from "../client";
-import { errorMessage } from "../context";
 import { h, show, text } from "../dom";
+import { type AuthAction, authRefusal } from "./auth-errors";
 
 /** Where the mailed links lead back to: this app (its URL must be in Auth's redirect URLs). */
 function appUrl(): string {
@@ -64,7 +64,9 @@ export function renderAuth(db: ImagenClient, main: HTMLElement, notice?: string)
   if (notice) say("error", notice);
   const buttons = [signIn, signUp, forgot, resend];
 
-  async function run(action: () => Promise<void>, needsPassword = true): Promise<void> {
+  let resendAt = 0; // when a rate-limited resend may be asked for again (performance.now())
+
+  async function run(kind: AuthAction, action: () => Promise<void>, needsPassword = true): Promise<void> {
     if (needsPassword ? !form.reportValidity() : !email.reportValidity()) return;
     show(error, false);
     show(message, false);
@@ -80,9 +82,20 @@ export function renderAuth(db: ImagenClient, main: HTMLElement, notice?: string)
         say("error", `Confirm your email address first: open the link we sent to ${address()}.`);
         show(resend, true);
       } else {
-        say("error", errorMessage(e));
-        email.setAttribute("aria-invalid", "true");
-        if (needsPassword) password.setAttribute("aria-invalid", "true");
+        const refusal = authRefusal(e, kind, address());
+        say("error", refusal.words);
+        if (refusal.fields.includes("email")) email.setAttribute("aria-invalid", "true");
+        if (refusal.fields.includes("password") && needsPassword) password.setAttribute("aria-invalid", "true");
+        // A limited resend: its link comes back when it may be used again.
+        if (refusal.retryInS !== undefined && (kind === "resend" || kind === "sign-up")) {
+          resendAt = performance.now() + refusal.retryInS * 1000;
+          window.setTimeout(() => {
+            if (performance.now() >= resendAt - 50 && form.isConnected) {
+              say("message", `You can ask for the link to ${address()} again now.`);
+              show(resend, true);
+            }
+          }, refusal.retryInS * 1000);
+        }
       }
     } finally {
       for (const b of buttons) b.disabled = false;
@@ -125,11 +138,11 @@ export function renderAuth(db: ImagenClient, main: HTMLElement, notice?: string)
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    void run(signInAction);
+    void run("sign-in", signInAction);
   });
-  signUp.addEventListener("click", () => void run(signUpAction));
-  resend.addEventListener("click", () => void run(resendAction, false));
-  forgot.addEventListener("click", () => void run(forgotAction, false));
+  signUp.addEventListener("click", () => void run("sign-up", signUpAction));
+  resend.addEventListener("click", () => void run("resend", resendAction, false));
+  forgot.addEventListener("click", () => void run("recover", forgotAction, false));
   main.replaceChildren(form);
   email.focus();
 }
@@ -156,7 +169,7 @@ export function renderNewPassword(db: ImagenClient, main: HTMLElement, done: () 
     save.disabled = true;
     void db.auth.updateUser({ password: password.value }).then(({ error: authError }) => {
       save.disabled = false;
-      if (authError) say("error", errorMessage(authError));
+      if (authError) say("error", authRefusal(authError, "new-password", "").words);
       else done();
     });
   });

@@ -1,7 +1,10 @@
-// Live updates of one series: postgres_changes on imagen.jobs (this series) and imagen.series (this
-// row), and the private Broadcast topic series:<id> with the worker's per-step progress. Events are
-// hints: on every (re)subscribe, and every 3 s while a try is unfinished (series.ts), the rows are
-// read again, so a missed event never leaves a tile stale.
+// Live updates of one series, all on its private Broadcast topic series:<id>, which only its owner
+// may join (RLS on realtime.messages) and which works with the project set to private channels
+// only: the database's own messages ('try' when a try's state, picture, error or cancel flag
+// changes, 'tries_added', 'series' when the winner, count or favourite changes; triggers in
+// supabase/schemas/70_realtime_storage.sql) and the worker's per-step 'progress'. Events are hints:
+// on every (re)subscribe, and every 3 s while a try is unfinished (series.ts), the rows are read
+// again, so a missed event never leaves a tile stale.
 import type { RealtimeChannel, RealtimePostgresChangesPayload } from "@supabase/supabase-js";
 import { isUnfinished, type Job } from "../api";
 import type { Ctx } from "../context";
@@ -71,7 +74,17 @@ export function forgetFinished(live: LiveSteps, jobs: Job[], started: number): v
   }
 }
 
-type ChannelKind = "changes" | "progress";
+type ChannelKind = "series";
+
+/** A 'try' message's try (realtime.send from imagen.jobs_broadcast_changed: {operation, schema,
+ * table, record}, the record cut to the columns its owner may select), as the page's handler
+ * takes a row change. */
+function asTryChange(payload: unknown): RealtimePostgresChangesPayload<Partial<Job>> | null {
+  const p = payload as { record?: unknown; schema?: unknown; table?: unknown } | null;
+  if (typeof p !== "object" || p === null || typeof p.record !== "object" || p.record === null) return null;
+  const record = p.record as Partial<Job>;
+  return { eventType: "UPDATE", schema: "imagen", table: "jobs", commit_timestamp: record.updated_at ?? "", new: record, old: {}, errors: [] };
+}
 
 export interface LiveUpdates {
   /** "● live", "◌ connecting", "◌ reconnecting" or "○ offline", for the page's crumbs. */
@@ -98,18 +111,18 @@ export function liveUpdates(
   on: { tryChanged(payload: RealtimePostgresChangesPayload<Partial<Job>>): void; seriesChanged(): void; progress(payload: unknown): void; joined(): void },
 ): LiveUpdates {
   const status = h("span", { class: "live-status", "data-testid": "live-status" });
-  const channelState: Record<ChannelKind, string> = { changes: "connecting", progress: "connecting" };
+  const channelState: Record<ChannelKind, string> = { series: "connecting" };
   const channels = new Map<ChannelKind, RealtimeChannel>();
   const rejoins = new Map<ChannelKind, number>();
   let lost = false; // a channel closed or failed since the page was last live: re-joining
   let readFailed = false;
   let left = false;
 
-  // What the page can honestly say about its updates: live (both channels joined), connecting or
+  // What the page can honestly say about its updates: live (the channel joined), connecting or
   // reconnecting (re-joining; the rows are re-read every 3 s meanwhile), offline (no network, or
   // the last read failed).
   function draw(): void {
-    const ok = channelState.changes === "SUBSCRIBED" && channelState.progress === "SUBSCRIBED";
+    const ok = channelState.series === "SUBSCRIBED";
     if (ok) lost = false;
     const state = !navigator.onLine || readFailed ? "offline" : ok ? "live" : lost ? "reconnecting" : "connecting";
     const words = {
@@ -120,7 +133,7 @@ export function liveUpdates(
     };
     attr(status, "data-state", state);
     text(status, words[state]);
-    attr(status, "title", `changes: ${channelState.changes}, progress: ${channelState.progress}`);
+    attr(status, "title", `series channel: ${channelState.series}`);
   }
 
   function joinLater(kind: ChannelKind, make: () => RealtimeChannel, attempt: number): void {
@@ -164,17 +177,16 @@ export function liveUpdates(
     channels.clear();
   }
 
-  const filter = `series_id=eq.${seriesId}`;
-  join("changes", () =>
-    ctx.db
-      .channel(`imagen-series-rows:${seriesId}`)
-      .on("postgres_changes", { event: "INSERT", schema: "imagen", table: "jobs", filter }, on.tryChanged)
-      .on("postgres_changes", { event: "UPDATE", schema: "imagen", table: "jobs", filter }, on.tryChanged)
-      .on("postgres_changes", { event: "UPDATE", schema: "imagen", table: "series", filter: `id=eq.${seriesId}` }, () => on.seriesChanged()));
   // Private: authorized with the user's JWT, which join() hands to Realtime first.
-  join("progress", () =>
+  join("series", () =>
     ctx.db
       .channel(`series:${seriesId}`, { config: { private: true } })
+      .on("broadcast", { event: "try" }, (message) => {
+        const change = asTryChange(message.payload);
+        if (change) on.tryChanged(change);
+      })
+      .on("broadcast", { event: "tries_added" }, () => on.seriesChanged())
+      .on("broadcast", { event: "series" }, () => on.seriesChanged())
       .on("broadcast", { event: "progress" }, (message) => on.progress(message.payload)));
   window.addEventListener("online", draw);
   window.addEventListener("offline", draw);

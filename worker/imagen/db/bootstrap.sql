@@ -403,3 +403,63 @@ begin
   end if;
 end
 $$;
+
+-- Broadcast from the database (supabase/realtime, squash_migrations: realtime.send and
+-- realtime.broadcast_changes): a message is a row inserted into realtime.messages, which Realtime
+-- reads from the WAL (publication supabase_realtime_messages_publication) and broadcasts as the
+-- platform. send() never fails its caller: an error becomes a warning and the message is lost.
+do $$
+begin
+  if to_regprocedure('realtime.send(jsonb, text, text, boolean)') is null then
+    create function realtime.send(payload jsonb, event text, topic text, private boolean default true)
+    returns void language plpgsql as $f$
+    declare
+      generated_id uuid;
+      final_payload jsonb;
+    begin
+      begin
+        generated_id := gen_random_uuid();
+        if payload ? 'id' then
+          final_payload := payload;
+        else
+          final_payload := jsonb_set(payload, '{id}', to_jsonb(generated_id));
+        end if;
+        execute format('set local realtime.topic to %L', topic);
+        insert into realtime.messages (id, payload, event, topic, private, extension)
+        values (generated_id, final_payload, event, topic, private, 'broadcast');
+      exception
+        when others then
+          raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
+      end;
+    end;
+    $f$;
+    alter function realtime.send(jsonb, text, text, boolean) owner to supabase_realtime_admin;
+  end if;
+  if to_regprocedure('realtime.broadcast_changes(text, text, text, text, text, record, record, text)') is null then
+    create function realtime.broadcast_changes(
+      topic_name text, event_name text, operation text, table_name text, table_schema text,
+      new record, old record, level text default 'ROW'
+    ) returns void language plpgsql as $f$
+    declare
+      row_data jsonb := '{}'::jsonb;
+    begin
+      if level = 'STATEMENT' then
+        raise exception 'function can only be triggered for each row, not for each statement';
+      end if;
+      if operation = 'INSERT' or operation = 'UPDATE' or operation = 'DELETE' then
+        row_data := jsonb_build_object('old_record', old, 'record', new, 'operation', operation,
+                                       'table', table_name, 'schema', table_schema);
+        perform realtime.send(row_data, event_name, topic_name);
+      else
+        raise exception 'Unexpected operation type: %', operation;
+      end if;
+    exception
+      when others then
+        raise exception 'Failed to process the row: %', sqlerrm;
+    end;
+    $f$;
+    alter function realtime.broadcast_changes(text, text, text, text, text, record, record, text)
+      owner to supabase_realtime_admin;
+  end if;
+end
+$$;

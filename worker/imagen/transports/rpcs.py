@@ -44,6 +44,7 @@ TRANSIENT_CODES = frozenset({
     "PGRST003",  # PostgREST's pool had no connection free in time
     "408", "429", "500", "502", "503", "504",  # HTTP answers without a PostgREST body
     "520", "521", "522", "523", "524",  # the proxy in front (Cloudflare) could not reach the origin
+    "544", "423",  # Storage: its database's statement timeout (DatabaseTimeout) or lock timeout (ResourceLocked)
 })  # fmt: skip
 TRANSIENT_SQLSTATE_CLASSES = ("08", "53")  # connection exceptions, insufficient resources
 

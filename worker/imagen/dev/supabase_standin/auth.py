@@ -20,7 +20,8 @@ additional_redirect_urls, the default group `authenticated` (GOTRUE_JWT_DEFAULT_
 audience `authenticated`; [auth.email] enable_confirmations (off: GOTRUE_MAILER_AUTOCONFIRM;
 on, a hosted project's default: sign-up answers the bare user and mails a link, auth_mail.py,
 with max_frequency, otp_length, otp_expiry and [auth.rate_limit] email_sent). A test picks
-either mode per stand-in (AuthConfig). Settings it cannot honour (password character
+either mode per stand-in (AuthConfig), or AuthConfig.hosted(): a hosted project's built-in mailer
+(auth_mail.py) and per-IP request limits (auth_limits.py). Settings it cannot honour (password character
 requirements, phone or anonymous sign-ins) are refused when the stand-in starts.
 
 Differences, all of them about what the stand-in leaves out: passwords are hashed by pgcrypto's
@@ -30,7 +31,7 @@ refresh_token_algorithm_version); a refresh waits on the row lock where GoTrue r
 SKIP LOCKED select for up to 5 s; mailed links are looked up on auth.users' token columns
 (GoTrue also keeps them in auth.one_time_tokens) and only the implicit flow's redirect is made;
 PUT /user changes the password and data only (no email or phone change, no reauthentication);
-no audit log, hooks, captcha, request rate limits (only the email one), session timebox or
+no audit log, hooks, captcha, session timebox or
 inactivity timeout, single-session-per-user, PKCE, MFA, OTP codes, magic links, invites, OAuth,
 SSO or admin API.
 """

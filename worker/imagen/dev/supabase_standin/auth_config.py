@@ -29,6 +29,31 @@ class AuthConfig:
     otp_expiry: int = 3600
     site_url: str = "http://127.0.0.1:3000"
     additional_redirect_urls: tuple[str, ...] = ()
+    # A hosted project's built-in mailer (no custom SMTP): it mails only the project team's
+    # addresses (400 email_address_not_authorized otherwise, no user made) and refuses addresses
+    # it judges invalid (400 email_address_invalid). Off: custom SMTP, or a local Auth.
+    hosted_mailer: bool = False
+    team_addresses: tuple[str, ...] = ()
+    # Per-IP requests a 5-minute window (auth_limits.py); 0: not limited, as a local Auth.
+    rate_limit_otp: int = 0  # sign-ups, recoveries, resends and password changes together
+    rate_limit_token: int = 0
+    rate_limit_verify: int = 0
+
+    @classmethod
+    def hosted(cls, team_addresses: tuple[str, ...] = (), **changes) -> AuthConfig:
+        """A hosted project's Auth as it comes: "Confirm email" on, the built-in mailer (team only,
+        2 mails an hour), a resend interval of 60 s, and the per-IP limits (30 / 150 / 30)."""
+        hosted = dict(
+            enable_confirmations=True,
+            max_frequency=60,
+            email_sent=2,
+            hosted_mailer=True,
+            team_addresses=team_addresses,
+            rate_limit_otp=30,
+            rate_limit_token=150,
+            rate_limit_verify=30,
+        )
+        return cls(**{**hosted, **changes})  # fmt: skip
 
     @classmethod
     def from_config_toml(cls, path: Path = CONFIG_TOML) -> AuthConfig:

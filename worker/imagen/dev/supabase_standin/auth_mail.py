@@ -3,7 +3,11 @@ sendConfirmation, sendPasswordRecovery, sendEmail, validateSentWithinFrequencyLi
 template.go's default templates; utilities.GetReferrer and IsRedirectURLValid): a one-time token
 per mail (sha224 of email + OTP, crypto.GenerateTokenHash), the per-user frequency limit
 ([auth.email] max_frequency), the project-wide hourly limit ([auth.rate_limit] email_sent, only
-with confirmations on, as upstream), and the link to /verify, sent over real SMTP."""
+with confirmations on, as upstream), and the link to /verify, sent over real SMTP. In
+AuthConfig.hosted_mailer mode, as a hosted project's built-in mailer: only the team's addresses
+(400 email_address_not_authorized, checkEmailAddressAuthorization) and no example or test
+domains (400 email_address_invalid; the hosted validator also checks DNS, which no test here
+can reach)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import html
+import re
 import secrets
 import smtplib
 import time
@@ -70,8 +75,13 @@ class Mailer:
             if left > dt.timedelta(0):
                 seconds = int(left.total_seconds())
                 raise too_many(f"For security purposes, you can only request this after {seconds} seconds.")
+        if config.hosted_mailer and not team_address(config, user["email"]):  # checkEmailAddressAuthorization
+            raise AuthError(400, "email_address_not_authorized",
+                            f'Email address "{user["email"]}" cannot be used as it is not authorized')  # fmt: skip
         if config.email_sent == 0 or (config.enable_confirmations and not self._allow(config.email_sent)):
             raise too_many("Email rate limit exceeded")
+        if config.hosted_mailer and reserved_domain(user["email"]):  # the mailer's validateclient
+            raise AuthError(400, "email_address_invalid", f'Email address "{user["email"]}" is invalid')
         otp = "".join(secrets.choice("0123456789") for _ in range(config.otp_length))
         token_hash = hashlib.sha224((user["email"] + otp).encode()).hexdigest()
         query = {"token": token_hash, "type": kind, "redirect_to": referrer(request, config)}
@@ -86,6 +96,20 @@ class Mailer:
 
 
 MAILER = web.AppKey("mailer", Mailer)
+LABEL = re.compile(r"\+[^@]*@")  # emailLabelPattern: "me+imagen@x" is "me@x"
+RESERVED = ("example.com", "example.net", "example.org", "example", "test", "invalid", "localhost")
+
+
+def team_address(config: AuthConfig, email: str) -> bool:
+    """checkEmailAddressAuthorization: the address, without its +label, is one of the team's."""
+    normalized = LABEL.sub("@", email).lower()
+    return any(normalized == address.lower() for address in config.team_addresses)
+
+
+def reserved_domain(email: str) -> bool:
+    """What the hosted mailer refuses offline too: example and test domains (RFC 2606)."""
+    domain = email.rsplit("@", 1)[-1].lower()
+    return any(domain == name or domain.endswith(f".{name}") for name in RESERVED)
 
 
 def external_url(request: web.Request) -> str:

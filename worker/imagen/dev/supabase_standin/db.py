@@ -11,6 +11,15 @@ from contextlib import asynccontextmanager
 import psycopg
 from psycopg.rows import dict_row
 
+# The role's settings for any database, then for this one (which win), applied transaction-local.
+ROLE_SETTINGS_SQL = """
+select set_config(split_part(c, '=', 1), substr(c, strpos(c, '=') + 1), true)
+from pg_db_role_setting r, unnest(r.setconfig) c
+where r.setrole = (select oid from pg_roles where rolname = %s)
+  and r.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+order by r.setdatabase
+"""
+
 
 class ConnectionPool:
     """A few connections as one role: `authenticator` for PostgREST, `supabase_auth_admin` for Auth."""
@@ -49,12 +58,17 @@ class ConnectionPool:
                 self._idle.put_nowait(conn)
 
     @asynccontextmanager
-    async def as_role(self, claims: dict) -> AsyncIterator[psycopg.AsyncConnection]:
+    async def as_role(self, claims: dict, role_settings: bool = False) -> AsyncIterator[psycopg.AsyncConnection]:
+        """With `role_settings`, as PostgREST does (its "role settings", read with the schema
+        cache): the role's own settings (`alter role ... set`, e.g. a hosted project's
+        statement_timeout of 3 s for anon and 8 s for authenticated) apply to the transaction."""
         async with self.transaction() as conn:
             await conn.execute(
                 "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
                 (claims["role"], json.dumps(claims)),
             )
+            if role_settings:
+                await conn.execute(ROLE_SETTINGS_SQL, (claims["role"],))
             yield conn
 
     async def close(self) -> None:

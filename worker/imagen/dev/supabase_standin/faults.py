@@ -1,8 +1,9 @@
 """Failures a hosted project produces, switchable on in tests: what PostgREST answers while it
 reloads its schema cache or runs out of pool, what Postgres answers under the hosted 8 s statement
 and lock timeouts or a restart, what the proxy in front answers (HTML error pages, rate limits),
-and a request that never answers. Bodies and statuses follow PostgREST's docs/errors.rst and
-its SQLSTATE → HTTP table; none is a shape the real servers would not send.
+what Storage answers when its database times out ("544", "423"), and a request that never
+answers. Bodies and statuses follow PostgREST's docs/errors.rst and its SQLSTATE → HTTP table, and
+Storage's error codes; none is a shape the real servers would not send.
 
 A fault applies to the next `times` requests whose path starts with `path`. With `after`, the
 request is carried out first and only its answer is replaced: the write happened, the caller
@@ -42,8 +43,18 @@ ANSWERS = {
     "522": (522, "text/html", proxy_page(522, "Connection timed out")),
     "524": (524, "text/html", proxy_page(524, "A timeout occurred")),
 }  # fmt: skip
+# Storage's own answers to a database that times out (supabase/storage: src/internal/errors/codes.ts,
+# DatabaseTimeout and ResourceLocked, which Postgres' 57014 and 55P03 become), rendered by its
+# error handler: HTTP 400, the code in the body's statusCode (storage_api.storage_error).
+STORAGE_ANSWERS = {
+    "544": (400, "application/json", json.dumps({"statusCode": "544", "code": "DatabaseTimeout",
+                                                 "error": "DatabaseTimeout",
+                                                 "message": "The connection to the database timed out"})),
+    "423": (400, "application/json", json.dumps({"statusCode": "423", "code": "ResourceLocked",
+                                                 "error": "ResourceLocked", "message": "The resource is locked"})),
+}  # fmt: skip
 HANG = "hang"
-KINDS = (*ANSWERS, HANG)
+KINDS = (*ANSWERS, *STORAGE_ANSWERS, HANG)
 
 
 @dataclass
@@ -90,5 +101,5 @@ async def inject_faults(request: web.Request, handler):
         await handler(request)
     if fault.kind == HANG:
         await asyncio.sleep(3600)  # until the client gives up (or the stand-in stops)
-    status, content_type, body = ANSWERS[fault.kind]
+    status, content_type, body = {**ANSWERS, **STORAGE_ANSWERS}[fault.kind]
     return web.Response(status=status, text=body, content_type=content_type)

@@ -1,5 +1,12 @@
 """PostgREST stand-in: POST /rest/v1/rpc/{fn} and GET /rest/v1/{table}, with PostgREST's
-profiles, status codes and error bodies."""
+profiles, status codes and error bodies, and a hosted project's limits: the role's own settings
+per request (PostgREST's role settings: anon's 3 s and authenticated's 8 s statement timeout) and
+at most 1,000 rows a read (db-max-rows).
+
+Still differs (checked against PostgREST/postgrest): max-rows caps table reads only, not a
+set-returning RPC's result; role settings are read on every request (PostgREST reads them with
+its schema cache, so an `alter role ... set` needs a reload there); no Content-Range or
+Prefer: count headers; the rest is listed in the package's docstring."""
 
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ def configured_schemas() -> tuple[str, ...]:
     return tuple(tomllib.loads(CONFIG_TOML.read_text())["api"]["schemas"])
 
 
+MAX_ROWS = 1000  # db-max-rows on a hosted project
 SINGLE_OBJECT = "application/vnd.pgrst.object+json"
 FILTER_OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -208,7 +216,7 @@ async def call_rpc(request: web.Request) -> web.Response:
         return error(400, "PGRST102", f"Empty or invalid json: {exc}")
     if not isinstance(args, dict):  # a JSON array calls the function once per element: not modelled
         return error(400, "PGRST102", "The stand-in calls a function with a JSON object only")
-    async with request.app[POOL].as_role(claims) as conn:
+    async with request.app[POOL].as_role(claims, role_settings=True) as conn:
         try:
             routines = await (await conn.execute(ROUTINES_SQL, (schema, fn))).fetchall()
             routine = find_routine(schema, fn, set(args), routines)
@@ -322,7 +330,7 @@ async def delete_rows(request: web.Request) -> web.Response:
     wrapped = sql.SQL("with d as ({} returning *) select coalesce(jsonb_agg(to_jsonb(d)), '[]') as body from d").format(
         query
     )
-    async with request.app[POOL].as_role(claims) as conn:
+    async with request.app[POOL].as_role(claims, role_settings=True) as conn:
         try:
             rows = (await (await conn.execute(wrapped)).fetchone())["body"]
         except psycopg.Error as exc:
@@ -348,10 +356,11 @@ async def read_table(request: web.Request) -> web.Response:
         query += sql.SQL(" where ") + sql.SQL(" and ").join(wheres)
     if order is not None:
         query += sql.SQL(" order by {}").format(order)
-    if limit := request.query.get("limit"):
-        query += sql.SQL(" limit {}").format(sql.Literal(int(limit)))
+    # db-max-rows (a hosted project's 1,000): no read answers more, whatever it asks for.
+    limit = min(int(request.query["limit"]), MAX_ROWS) if request.query.get("limit") else MAX_ROWS
+    query += sql.SQL(" limit {}").format(sql.Literal(limit))
     wrapped = sql.SQL("select coalesce(jsonb_agg(to_jsonb(r)), '[]') as body from ({}) r").format(query)
-    async with request.app[POOL].as_role(claims) as conn:
+    async with request.app[POOL].as_role(claims, role_settings=True) as conn:
         try:
             rows = (await (await conn.execute(wrapped)).fetchone())["body"]
         except psycopg.Error as exc:

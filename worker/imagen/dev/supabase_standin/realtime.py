@@ -5,11 +5,20 @@ Broadcast as the real server does it (realtime_channel.ex, tenants/authorization
 broadcast_handler.ex, batch_broadcast.ex): a private channel (config.private) is authorized at
 join by reading a just-inserted realtime.messages row (extension 'broadcast') as the token's role,
 with request.jwt.claims and realtime.topic set, then rolled back; refused → phx_reply error
-"Unauthorized: You do not have permissions to read from this Channel topic: <topic>". A client's
+"Unauthorized: You do not have permissions to read from this Channel topic: <topic>", answered
+only after 5 s (join_refusal_seconds) while the socket's other channels wait, as every refused
+join is; a refused token at connect is answered after 2 s. A client's
 broadcast on a private channel needs the write policy (an INSERT into realtime.messages under RLS,
 rolled back), checked once per channel. Private and public channels of the same name are separate
 topics. POST /realtime/v1/api/broadcast fans {"messages": [...]} out and answers 202. Every socket
 counts the broadcasts delivered to it (Socket.delivered).
+
+Broadcast from the database as tenants/replication_connection.ex does it: the publication
+supabase_realtime_messages_publication on realtime.messages (made at start when missing), and each
+row inserted there (realtime.send, realtime.broadcast_changes) broadcast by BatchBroadcast as the
+platform (no write policy) to its topic, public or private as the row says, meta.id the row's id.
+Differs: the stand-in's one wal2json slot reads these rows with everything else (upstream: a
+temporary pgoutput slot of its own, streamed, with a watchdog); rows are read every 0.1 s.
 
 The project's limits (realtime_limits.py, the Free plan's by default): messages a second counted as
 upstream counts them (one per message sent, one more per channel it reaches) with 429 on the HTTP
@@ -41,6 +50,7 @@ from imagen.dev.supabase_standin.realtime_limits import RateCounter, RealtimeLim
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.1  # lib/extensions/postgres_cdc_rls/replication_poller.ex, poll_interval_ms
+MESSAGES_PUBLICATION = "supabase_realtime_messages_publication"  # ReplicationConnection.publication_name
 _binding_ids = itertools.count(7001)  # non-zero, as the client requires
 
 
@@ -129,6 +139,7 @@ class Realtime:
         self.sockets: set[Socket] = set()
         self.shutdowns: list[tuple[str, str]] = []  # (topic, reason) of every channel shut down
         self.joins: list[str] = []  # the topic of every channel joined, in order
+        self.from_db = 0  # messages broadcast from realtime.messages rows (Broadcast from the database)
         self.outage_until = 0.0
         self.subscription_delay = 0.0
         self.slot = f"imagen_standin_{id(self)}"
@@ -176,8 +187,17 @@ class Realtime:
                         if not await self._plugins_missing(fresh):
                             break
         async with await self._connect() as conn:
+            # ReplicationConnection (Broadcast from the database) streams this publication of
+            # realtime.messages, made when missing; the stand-in's one slot reads it with the rest.
+            found = await conn.execute("select 1 from pg_publication where pubname = %s", (MESSAGES_PUBLICATION,))
+            if await found.fetchone() is None and await self._has_messages(conn):
+                await conn.execute(f"create publication {MESSAGES_PUBLICATION} for table realtime.messages")
             await conn.execute("select pg_create_logical_replication_slot(%s, 'wal2json')", (self.slot,))
         self._poller = asyncio.create_task(self._poll_wal())
+
+    @staticmethod
+    async def _has_messages(conn: psycopg.AsyncConnection) -> bool:
+        return await (await conn.execute("select to_regclass('realtime.messages') is not null")).fetchone() == (True,)
 
     @staticmethod
     async def _plugins_missing(conn: psycopg.AsyncConnection) -> bool:
@@ -226,6 +246,8 @@ class Realtime:
                     change = json.loads(data)
                     if change["action"] == "B":
                         commit_ts = change.get("timestamp")
+                    elif is_message_insert(change):
+                        await self.from_database(to_change(change, commit_ts)["record"])
                     elif change["action"] in ("I", "U", "D"):
                         await self._publish(to_change(change, commit_ts))
             except psycopg.OperationalError:
@@ -314,6 +336,7 @@ class Realtime:
         try:
             claims = self.keys.verify(token)
         except InvalidToken as exc:
+            await asyncio.sleep(self.limits.connect_refusal_seconds)
             return web.Response(status=403, text=f"invalid apikey: {exc}")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
@@ -358,17 +381,16 @@ class Realtime:
             try:
                 claims = self.keys.verify(token)
             except InvalidToken as exc:
-                await sock.send("phx_reply", topic, {"status": "error", "response": {"reason": str(exc)}}, ref)
+                await self._refuse(sock, topic, ref, str(exc))
                 return
         config = payload.get("config") or {}
         private = bool(config.get("private"))
         sub_topic = topic.removeprefix("realtime:")
         if self.limits.private_only and not private:
-            await sock.send("phx_reply", topic, {"status": "error", "response": {"reason": PRIVATE_ONLY}}, ref)
+            await self._refuse(sock, topic, ref, PRIVATE_ONLY)
             return
         if private and not await self.can_read(claims, sub_topic):
-            refused = {"status": "error", "response": {"reason": UNAUTHORIZED_READ.format(sub_topic)}}
-            await sock.send("phx_reply", topic, refused, ref)
+            await self._refuse(sock, topic, ref, UNAUTHORIZED_READ.format(sub_topic))
             return
         bindings = [
             Binding(next(_binding_ids), b.get("event", "*"), b.get("schema", "public"), b.get("table"), b.get("filter"))
@@ -389,6 +411,12 @@ class Realtime:
             asyncio.get_running_loop().call_later(
                 delay, lambda: asyncio.ensure_future(self._announce_listening(sock, topic))
             )
+
+    async def _refuse(self, sock: Socket, topic: str, ref: str | None, reason: str) -> None:
+        """A refused join is answered after join_refusal_seconds; the socket reads nothing else
+        meanwhile (its messages are handled one at a time), as its other channels wait upstream."""
+        await asyncio.sleep(self.limits.join_refusal_seconds)
+        await sock.send("phx_reply", topic, {"status": "error", "response": {"reason": reason}}, ref)
 
     # -- channel life --------------------------------------------------------------------
 
@@ -587,12 +615,32 @@ class Realtime:
             return web.json_response({"message": message}, status=429)
         return None
 
-    async def broadcast(self, claims: dict, messages: list[dict]) -> None:
-        """Sends validated {topic, event, payload, private?, id?} messages as `claims` would."""
+    async def from_database(self, row: dict) -> None:
+        """ReplicationConnection.handle_message(Insert): a row inserted into realtime.messages (by
+        realtime.send) is broadcast as the platform (BatchBroadcast with super_user: no write
+        policy) to its topic, public or private as the row says, with meta.id the row's id. A row
+        missing one of payload, event, topic, private or id, or refused by BatchBroadcast's checks
+        (the payload cap, the rate limit), is dropped with UnableToBroadcastChanges in the log."""
+        required = ("payload", "event", "topic", "private", "id")
+        if missing := [k for k in required if row.get(k) is None]:
+            log.warning("UnableToBroadcastChanges: %s missing", missing[0])
+            return
+        payload = json.loads(row["payload"]) if isinstance(row["payload"], str) else row["payload"]
+        message = {"topic": row["topic"], "event": row["event"], "payload": payload, "private": bool(row["private"]),
+                   "id": row["id"]}  # fmt: skip
+        if (refused := self.refusal([message])) is not None:
+            log.warning("UnableToBroadcastChanges: %s", refused.text)
+            return
+        self.from_db += 1
+        await self.broadcast({"role": "service_role"}, [message], super_user=True)
+
+    async def broadcast(self, claims: dict, messages: list[dict], super_user: bool = False) -> None:
+        """Sends validated {topic, event, payload, private?, id?} messages as `claims` would (the
+        platform itself when `super_user`: no write policy is run)."""
         allowed: dict[str, bool] = {}
         for m in messages:
             private = bool(m.get("private"))
-            if private:
+            if private and not super_user:
                 if m["topic"] not in allowed:
                     allowed[m["topic"]] = await self.can_write(claims, m["topic"])
                 if not allowed[m["topic"]]:
@@ -619,6 +667,12 @@ class Realtime:
                     "status": "ok",
                 },
             )
+
+
+def is_message_insert(change: dict) -> bool:
+    """An insert into realtime.messages or one of its partitions (messages_2026_12_06, ...), which
+    ReplicationConnection reads through its publication."""
+    return change["action"] == "I" and change["schema"] == "realtime" and change["table"].startswith("messages")
 
 
 def iso_utc(pg_timestamp: str | None) -> str:

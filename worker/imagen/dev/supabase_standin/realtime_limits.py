@@ -4,7 +4,7 @@
 The messages-per-second counter (Tenants.events_per_second_key) takes one count for every message
 sent through the broadcast API or by a client, and one more for every joined channel a broadcast
 is delivered to (MessageDispatcher sends :update_rate_counter to each subscriber's channel). The
-RateCounter ticks once a second into a bucket of the last 60 ticks; its average is what the
+RateCounter ticks every 5 s into a bucket of the last 12 ticks; its average is what the
 limits are checked against: POST /api/broadcast answers 429 when it is over (or would be with the
 batch), and a channel that receives a message while it is over is shut down with "Too many
 messages per second". Postgres Changes are counted on a counter of their own (db_events), which
@@ -22,10 +22,18 @@ from dataclasses import dataclass
 class RealtimeLimits:
     max_events_per_second: int = 100  # Free; Pro 500, Team 2,500
     max_payload_size_in_kb: int = 256  # Free; Pro and Team 3,000
-    private_only: bool = False  # "Allow public access" off in the dashboard: public joins refused
-    # RateCounter: the average over the last `window_ticks` ticks of `tick_seconds` (60 of 1 s).
-    tick_seconds: float = 1.0
-    window_ticks: int = 60
+    # "Allow public access" off in the dashboard (Supabase's advice for production): public joins
+    # refused. On by default here, as Imagen runs: everything it joins is private.
+    private_only: bool = True
+    # RateCounter: the average over the last `window_ticks` ticks of `tick_seconds` (12 of 5 s, as
+    # upstream's RateCounter defaults: a 60 s average that moves in 5 s steps).
+    tick_seconds: float = 5.0
+    window_ticks: int = 12
+    # A refused join (RLS, private-only, a bad token) is answered only after this long, and the
+    # socket's other channels wait meanwhile (the join runs in the socket's own process); a failed
+    # connect (a refused token) is answered after connect_refusal_seconds.
+    join_refusal_seconds: float = 5.0
+    connect_refusal_seconds: float = 2.0
     # A joined channel's token is checked again at least this often (@confirm_token_ms_interval),
     # and when it expires.
     confirm_token_seconds: float = 300.0

@@ -13,7 +13,7 @@ from multidict import CIMultiDict
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from imagen.dev.mail_catcher import MailCatcher
-from imagen.dev.supabase_standin import auth, auth_links, auth_mail, postgrest, storage_api
+from imagen.dev.supabase_standin import auth, auth_limits, auth_links, auth_mail, postgrest, storage_api
 from imagen.dev.supabase_standin.app_keys import AUTH_POOL, BLOB_ROOT, CLAIMS, EXPOSED, KEYS, POOL
 from imagen.dev.supabase_standin.db import ConnectionPool
 from imagen.dev.supabase_standin.faults import FAULTS, Faults, inject_faults
@@ -152,7 +152,9 @@ class SupabaseStandIn:
     async def _start(self) -> None:
         # Faults first: they stand for what answers in front of the servers, or instead of them.
         # Preflights are the gateway's own answer: no fault reaches them.
-        app = web.Application(middlewares=[cors, inject_faults, authenticate], client_max_size=64 * 1024 * 1024)
+        app = web.Application(middlewares=[cors, inject_faults, authenticate, auth_limits.limit_auth_requests],
+                              client_max_size=64 * 1024 * 1024)  # fmt: skip
+        app[auth_limits.REQUEST_LIMITS] = auth_limits.RequestLimits()
         app.on_response_prepare.append(cors_headers)
         app[FAULTS] = self.faults
         app[EXPOSED] = self.exposed_schemas

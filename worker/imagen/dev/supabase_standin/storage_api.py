@@ -3,7 +3,9 @@ storage.objects rows and their RLS policies, checked as the caller's role; bytes
 
 Answers as supabase/storage does (src/http/error-handler.ts, src/storage/renderer/renderer.ts):
 every error but a 500 is HTTP 400, its real code in the body's `statusCode` ("404", "409", ...);
-a missing object is 400 {"statusCode": "404", "error": "Not found", ...}; `?download` on a
+a missing object is 400 {"statusCode": "404", "error": "Not found", ...}; a statement timeout
+400 {"statusCode": "544", "error": "DatabaseTimeout"}, a lock timeout "423" ResourceLocked
+(DBError.fromDBError); `?download` on a
 download or signed URL adds Content-Disposition: attachment (with the name given, if any);
 x-upsert counts only when it is exactly "true". An upload is multipart (the first file part, named
 anything, its type the `contentType` field's or the part's own, the custom metadata the `metadata`
@@ -54,8 +56,14 @@ def object_response(request: web.Request, data: bytes, mimetype: str) -> web.Res
 
 
 def denied(exc: psycopg.Error) -> web.Response:
+    """A database error as Storage renders it (DBError.fromDBError): RLS refusals 403, a statement
+    timeout 544 DatabaseTimeout, a lock timeout 423 ResourceLocked, anything else 500."""
     if exc.sqlstate == "42501":
         return storage_error(403, "Unauthorized", exc.diag.message_primary or "permission denied")
+    if exc.sqlstate == "57014":
+        return storage_error(544, "DatabaseTimeout", "The connection to the database timed out")
+    if exc.sqlstate == "55P03":
+        return storage_error(423, "ResourceLocked", "The resource is locked")
     return storage_error(500, "DatabaseError", exc.diag.message_primary or str(exc))
 
 

@@ -1,11 +1,12 @@
-"""Wake-up hints over Supabase Realtime: INSERTs into imagen.jobs, plus the moments when a
-subscription (re)starts. Events are only hints — the worker also polls — so everything here
-is about never staying deaf for long:
+"""Wake-up hints over Supabase Realtime: the 'queued' messages the database broadcasts on the
+private topic imagen:worker whenever a statement queues tries (a trigger calls realtime.send;
+only the service role may join the topic), plus the moments when a subscription (re)starts. It
+works with the project set to private channels only. Events are only hints — the worker also
+polls — so everything here is about never staying deaf for long:
 
 - the callbacks only set an Event and cannot raise (an exception in a callback silently kills
   the client's listen task);
-- the worker is woken on SUBSCRIBED and again on the server's "Subscribed to PostgreSQL"
-  system message (SUBSCRIBED can arrive before the server really listens);
+- the worker is woken on SUBSCRIBED (and on any `system` message);
 - a watchdog rebuilds the client and channel when the socket is gone, the channel is errored
   or closed, the client's listen task died or gave up reconnecting, or the socket stops
   answering pings (a half-open socket is otherwise noticed only after ~40 s).
@@ -24,6 +25,7 @@ from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 from imagen.transports.supabase.keys import is_jwt
 
 log = logging.getLogger(__name__)
+WORKER_TOPIC = "imagen:worker"  # supabase/schemas/70_realtime_storage.sql: imagen.jobs_broadcast_inserted
 # websockets logs the handshake's request line at DEBUG, and the Realtime URL carries the
 # service-role key as ?apikey=: never let that reach a log, whatever level the worker runs at.
 logging.getLogger("websockets.client").setLevel(logging.INFO)
@@ -51,6 +53,7 @@ class RealtimeWakeups:
         self.rebuilds = 0
         self.events = 0
         self._unhealthy_since: float | None = None
+        self._poke: asyncio.Event | None = None  # set when the channel is closed or refused
         self._watchdog = asyncio.run_coroutine_threadsafe(self._watch(), loop)
 
     # -- callbacks: never raise ----------------------------------------------------------
@@ -76,6 +79,8 @@ class RealtimeWakeups:
                 self.hint("subscribed")
             else:
                 log.warning("realtime channel %s: %s", state.value, error)
+                if self._poke is not None:  # closed or refused (the quota, a token): rebuild now
+                    self._poke.set()
         except Exception:
             log.exception("subscribe callback failed")
 
@@ -85,8 +90,8 @@ class RealtimeWakeups:
         client = AsyncRealtimeClient(self.realtime_url, token=self._key, max_retries=3, initial_backoff=0.5)
         if not is_jwt(self._key):
             client.access_token = None  # an opaque key is the socket's apikey, never a join's user token
-        channel = client.channel("imagen-worker-jobs")
-        channel.on_postgres_changes("INSERT", schema="imagen", table="jobs", callback=self._safe("event"))
+        channel = client.channel(WORKER_TOPIC, {"config": {"private": True}})
+        channel.on_broadcast("queued", self._safe("event"))
         channel.on_system(self._safe("system"))
         self.client, self.channel = client, channel
         await client.connect()
@@ -125,7 +130,13 @@ class RealtimeWakeups:
             return False
         return channel.is_joined or channel.is_joining
 
+    def _ended(self) -> bool:
+        """The channel was closed or refused: no waiting will make it join."""
+        channel = self.channel
+        return channel is not None and (channel.is_closed or channel.is_errored)
+
     async def _watch(self) -> None:
+        self._poke = asyncio.Event()
         while True:
             try:
                 if await self._healthy():
@@ -133,14 +144,18 @@ class RealtimeWakeups:
                 else:
                     now = time.monotonic()
                     self._unhealthy_since = self._unhealthy_since or now
-                    # A fresh client gets one interval to connect and join before it is replaced.
-                    if self.client is None or now - self._unhealthy_since >= self.watchdog_interval:
+                    # A fresh client gets one interval to connect and join before it is replaced;
+                    # a channel Realtime closed or refused is rebuilt at once.
+                    waited = now - self._unhealthy_since >= self.watchdog_interval
+                    if self.client is None or waited or self._ended():
                         await self._rebuild()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("realtime watchdog")
-            await asyncio.sleep(self.watchdog_interval)
+            self._poke.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), self.watchdog_interval)
 
     async def _rebuild(self) -> None:
         if self.client is not None:
