@@ -2,6 +2,7 @@
 -- imagen.rerun_series(series_id) starts one, server-side, marked so: the gallery and the series
 -- page link a rerun and its original both ways.
 alter table imagen.series add column rerun_of uuid references imagen.series (id) on delete set null;
+create index series_rerun_of_idx on imagen.series (rerun_of);
 comment on column imagen.series.rerun_of is 'The series this one is a rerun of (the same request, new seeds), while it exists.';
 
 -- "Rerun with new seeds": the same request again as a new series, marked as a rerun of this one

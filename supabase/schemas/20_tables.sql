@@ -156,6 +156,7 @@ create index jobs_claim_id_idx on imagen.jobs (claim_id) where claim_id is not n
 create index series_owner_id_created_at_idx on imagen.series (owner_id, created_at desc);
 create index series_selected_image_id_idx on imagen.series (selected_image_id, id);
 create index series_parent_image_id_idx on imagen.series (parent_image_id);
+create index series_rerun_of_idx on imagen.series (rerun_of);
 -- The gallery's favourites filter, newest first, a page at a time.
 create index series_owner_id_favourite_idx on imagen.series (owner_id, created_at desc) where favourite;
 create index jobs_owner_id_status_idx on imagen.jobs (owner_id, status);

@@ -10,7 +10,7 @@ select has_table('imagen', 'images', 'images table exists');
 
 select columns_are('imagen', 'series', array[
   'id', 'owner_id', 'count', 'selected_image_id', 'created_at', 'parent_image_id', 'favourite', 'kind',
-  'settings'
+  'settings', 'rerun_of'
 ], 'series has the planned columns');
 select columns_are('imagen', 'jobs', array[
   'id', 'owner_id', 'series_id', 'series_idx', 'status', 'cancel_requested', 'attempts', 'max_attempts',
@@ -106,8 +106,8 @@ select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosecdef),
   array['images_queue_object_delete', 'jobs_broadcast_changed', 'jobs_broadcast_inserted', 'jobs_note_owner_turn',
-        'queue_depth', 'queue_places', 'series_broadcast_changed'],
-  'the only SECURITY DEFINER functions are the triggers that queue a deleted picture''s object, note an owner''s turn and broadcast live updates (users get no INSERT policy on realtime.messages), queue_depth (the autoscaler''s role reads no table) and queue_places (a place counts other users'' tries; it returns the caller''s own)');
+        'queue_depth', 'queue_places', 'rerun_series', 'series_broadcast_changed'],
+  'the only SECURITY DEFINER functions are the triggers that queue a deleted picture''s object, note an owner''s turn and broadcast live updates (users get no INSERT policy on realtime.messages), queue_depth (the autoscaler''s role reads no table), queue_places (a place counts other users'' tries; it returns the caller''s own) and rerun_series (it writes rerun_of, which users may not, for the caller''s own series only)');
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosrc like '%is\_superuser%'),
