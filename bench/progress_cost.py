@@ -126,7 +126,8 @@ def run_case(url: str, standin: SupabaseStandIn, renderer, mode: str, users: int
                 " 'height', 256, 'steps', %s::int))", (tries, steps)).fetchone()[0]  # fmt: skip
     topic = f"series:{series['id']}"
     loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
+    looping = threading.Thread(target=loop.run_forever, daemon=True)
+    looping.start()
     watchers = [Subscriber(standin, standin.keys.user(p), topic) for p in people]
 
     def run(*coros) -> None:
@@ -164,6 +165,8 @@ def run_case(url: str, standin: SupabaseStandIn, renderer, mode: str, users: int
     run(*(w.client.close() for w in watchers))
     run(*(cancelled(t) for t in asyncio.all_tasks(loop)))  # the clients' timers
     loop.call_soon_threadsafe(loop.stop)
+    looping.join(10)
+    loop.close()  # an unclosed loop's self-pipe sockets would be left for the garbage collector
     with psycopg.connect(url, autocommit=True) as conn:
         kinds = conn.execute("select tbl || ' ' || lower(op), count(*) from public.bench_writes group by 1 order by 1")
         by_kind = dict(kinds.fetchall())

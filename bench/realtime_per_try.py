@@ -96,7 +96,8 @@ def measure(url: str, renderer, tries: int, steps: int) -> dict:
                 "select imagen.create_series('a lighthouse', %s, jsonb_build_object('model', 'tiny', 'width', 256,"
                 " 'height', 256, 'steps', %s::int))", (tries, steps)).fetchone()[0]  # fmt: skip
         loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, daemon=True).start()
+        looping = threading.Thread(target=loop.run_forever, daemon=True)
+        looping.start()
         viewer = Viewer(standin, standin.keys.user(owner), str(series["id"]), postgres_changes=before)
         asyncio.run_coroutine_threadsafe(viewer.join(), loop).result(30)
         progress = open_progress(queue)
@@ -110,6 +111,8 @@ def measure(url: str, renderer, tries: int, steps: int) -> dict:
         counted = realtime.events.total + realtime.db_events.total - counted_at_start
         asyncio.run_coroutine_threadsafe(viewer.client.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
+        looping.join(10)
+        loop.close()  # an unclosed loop's self-pipe sockets would be left for the garbage collector
     assert stats.done == tries, stats
     return {
         "mode": "before" if before else "after",
