@@ -120,6 +120,21 @@ def test_one_listening_session_a_process_wakes_its_workers(db_url):
     wait_until(lambda: listening_sessions(db_url) == 0, what="the session closed with its last worker")
 
 
+def test_a_worker_that_joins_a_session_already_listening_is_woken_at_once(db_url):
+    """The session's wake-up on connect went out before the second worker came: it claims anyway."""
+    wakes = [threading.Event() for _ in range(2)]
+    connectors = [PostgresConnector(db_url) for _ in wakes]
+    try:
+        connectors[0].start(wakes[0].set)
+        wait_until(wakes[0].is_set, what="the first worker's wake-up on connect")
+        connectors[1].start(wakes[1].set)
+        assert wakes[1].is_set()
+        assert listening_sessions(db_url) == 1
+    finally:
+        for connector in connectors:
+            connector.close()
+
+
 def test_a_notify_wakes_one_idle_worker_and_each_claim_that_found_a_try_wakes_the_next(db_url):
     wakes = [threading.Event() for _ in range(4)]
     connectors = [PostgresConnector(db_url) for _ in wakes]

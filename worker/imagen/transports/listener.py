@@ -74,6 +74,7 @@ class Listener:
         self._subscribers: list[Callable[[], None]] = []
         self._idle: OrderedDict[Callable[[], None], None] = OrderedDict()  # waiting, longest first
         self._pending = False  # a wake-up that found no idle subscriber: the next one to wait takes it
+        self._connected = False  # the session listens: a subscriber joining now is woken at once
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()  # a fresh one for each thread
@@ -85,20 +86,27 @@ class Listener:
         ListenThroughPooler here; an unreachable database is retried in the background."""
         with self._lock:
             self._subscribers.append(wake)
-            if self._thread is not None:
-                return
-            conn = None
-            try:
-                conn = self._open()
-            except psycopg.OperationalError as exc:
-                log.warning("LISTEN connection failed, retrying: %s", str(exc).strip())
-            except BaseException:
-                self._subscribers.remove(wake)
-                raise
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(conn, self._stop), name="imagen-listen",
-                                            daemon=True)  # fmt: skip
-            self._thread.start()
+            joined_live = self._connected  # the session's wake-up on connect went out before it came
+            if self._thread is None:
+                self._start(wake)
+        if joined_live:  # anything queued before it joined: it claims once, as the others did
+            self.wakeups += 1
+            wake()
+
+    def _start(self, wake: Callable[[], None]) -> None:
+        """Opens the session and starts its thread; the caller holds the lock."""
+        conn = None
+        try:
+            conn = self._open()
+        except psycopg.OperationalError as exc:
+            log.warning("LISTEN connection failed, retrying: %s", str(exc).strip())
+        except BaseException:
+            self._subscribers.remove(wake)
+            raise
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(conn, self._stop), name="imagen-listen",
+                                        daemon=True)  # fmt: skip
+        self._thread.start()
 
     def unsubscribe(self, wake: Callable[[], None]) -> bool:
         """Removes a subscriber; the last one stops the session. True if it was the last."""
@@ -109,6 +117,7 @@ class Listener:
             if self._subscribers or self._thread is None:
                 return False
             thread, stop, self._thread = self._thread, self._stop, None
+            self._connected = False
         stop.set()
         try:  # the session sees the stop now, not at its next 1 s timeout
             with psycopg.connect(self.url, autocommit=True, connect_timeout=2, prepare_threshold=None) as conn:
@@ -165,6 +174,7 @@ class Listener:
             targets = list(self._subscribers)
             self._idle.clear()
             self._pending = False
+            self._connected = True
         self.wakeups += len(targets)
         for wake in targets:
             wake()
@@ -183,6 +193,7 @@ class Listener:
                                 self.notifications += 1
                                 self._wake_one()
             except psycopg.OperationalError as exc:
+                self._connected = False  # who joins now is woken by the reconnect's fan-out
                 log.warning("LISTEN connection lost, reconnecting: %s", str(exc).strip())
                 backoff.wait(stop)
             except ListenThroughPooler as exc:  # the URL changed under us: say so, and keep trying
