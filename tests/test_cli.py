@@ -99,6 +99,14 @@ def test_unknown_user_and_series_are_clear_errors(cli_env, capsys):
     assert "not found" in capsys.readouterr().err
 
 
+def test_an_error_quoting_what_was_typed_reaches_the_terminal_escaped(cli_env, capsys):
+    forged = "nobody\x1b]0;owned\x07\nimagen: all good"
+    assert main(["submit", "x", "--user", forged]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert err.count("\n") == 1 and "nobody\\x1b]0;owned\\x07\\nimagen: all good" in err  # one line, as typed
+
+
 def test_bad_input_through_the_cli_names_the_field(cli_env, user_a, capsys):
     assert main(["submit", "x", "-n", "11", "--user", "a@example.com"]) == 1
     assert "n must be between 1 and 10" in capsys.readouterr().err

@@ -15,8 +15,9 @@ import psycopg
 
 from imagen import signals
 from imagen.config import ConfigError, Settings, load_settings
+from imagen.console.report import printable
 from imagen.console.settings_rules import SETTINGS_RULES
-from imagen.errors import BadArgument
+from imagen.errors import BadArgument, TooManyUnfinished
 from imagen.jobs import TryStatus
 from imagen.transports.rpcs import APPLY_MIGRATIONS, UNMIGRATED_CODES
 
@@ -102,17 +103,13 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from imagen.console.progress_feed import open_feed
-    from imagen.console.series import TooManyUnfinished, create_series, find_user, watch_series
+    from imagen.console.series import create_series, find_user, watch_series
 
     settings = load_settings()
     with connect_database(settings) as conn:
         user = find_user(conn, args.user)
         options = {k: getattr(args, k) for k in SERIES_SETTINGS}
-        try:
-            series = create_series(conn, user, args.prompt, args.n, **options)
-        except TooManyUnfinished as exc:
-            print(f"imagen: {exc}", file=sys.stderr)
-            return exc.exit_code
+        series = create_series(conn, user, args.prompt, args.n, **options)
         print(f"series {series['id']}: {series['count']} tries queued")
         if args.wait:
             feed = open_feed(settings, series["id"])
@@ -124,14 +121,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_vary(args: argparse.Namespace) -> int:
-    from imagen.console.series import TooManyUnfinished, vary_try
+    from imagen.console.children import vary_try
 
     with connect_database() as conn:
-        try:
-            series = vary_try(conn, args.series, args.index, args.n, args.strength, args.seed)
-        except TooManyUnfinished as exc:
-            print(f"imagen: {exc}", file=sys.stderr)
-            return exc.exit_code
+        series = vary_try(conn, args.series, args.index, args.n, args.strength, args.seed)
     print(
         f"series {series['id']}: {series['count']} variations of try {args.index} queued"
         f" (strength {series['settings']['strength']} %)"
@@ -141,15 +134,10 @@ def cmd_vary(args: argparse.Namespace) -> int:
 
 def cmd_upscale(args: argparse.Namespace) -> int:
     from imagen.console.children import from_picture
-    from imagen.console.series import TooManyUnfinished
 
     with connect_database() as conn:
-        try:
-            series = from_picture(conn, "upscale", args.series, args.index, args.n,
-                                  {"factor": args.factor, "refine": args.refine, "seed": args.seed})  # fmt: skip
-        except TooManyUnfinished as exc:
-            print(f"imagen: {exc}", file=sys.stderr)
-            return exc.exit_code
+        series = from_picture(conn, "upscale", args.series, args.index, args.n,
+                              {"factor": args.factor, "refine": args.refine, "seed": args.seed})  # fmt: skip
     size = f"{series['settings']['width']}x{series['settings']['height']}"
     print(f"series {series['id']}: {series['count']} upscales of try {args.index} to {size} queued")
     return 0
@@ -157,16 +145,11 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
 def cmd_edit(args: argparse.Namespace) -> int:
     from imagen.console.children import edit_try
-    from imagen.console.series import TooManyUnfinished
     from imagen.transports import open_storage
 
     settings = load_settings()
     with connect_database(settings) as conn, open_storage(settings) as storage:
-        try:
-            series = edit_try(conn, storage, args.series, args.index, args.mask, args.n, args.prompt, args.seed)
-        except TooManyUnfinished as exc:
-            print(f"imagen: {exc}", file=sys.stderr)
-            return exc.exit_code
+        series = edit_try(conn, storage, args.series, args.index, args.mask, args.n, args.prompt, args.seed)
     print(f"series {series['id']}: {series['count']} edits of try {args.index} queued")
     return 0
 
@@ -381,8 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "series", None):
             args.series = series_id(args.series)
     except BadArgument as exc:
-        print(f"imagen: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -397,19 +379,23 @@ def main(argv: list[str] | None = None) -> int:
     except signals.Stopped as stop:
         logging.getLogger("imagen").info("stopped by %s", stop)
         return 0
+    except TooManyUnfinished as exc:
+        return fail(exc, exc.exit_code)
     except (ConfigError, LookupError, BadArgument) as exc:
-        print(f"imagen: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     except psycopg.OperationalError as exc:
-        print(f"imagen: cannot reach the database: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
-        return 2
+        return fail(f"cannot reach the database: {str(exc).strip().splitlines()[0]}", 2)
     except psycopg.Error as exc:
         message = exc.diag.message_primary or str(exc).strip()
         if exc.sqlstate in UNMIGRATED_CODES:  # the database has no imagen schema, or an older one
-            print(f"imagen: {message}: the database is not migrated; {APPLY_MIGRATIONS}", file=sys.stderr)
-            return 2
-        print(f"imagen: {message}", file=sys.stderr)
-        return 1
+            return fail(f"{message}: the database is not migrated; {APPLY_MIGRATIONS}", 2)
+        return fail(message, 1)
+
+
+def fail(error: object, exit_code: int) -> int:
+    """One line on stderr, escaped: a database error may quote a user's prompt or a file name."""
+    print(f"imagen: {printable(str(error))}", file=sys.stderr)
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The errors Imagen raises on purpose, under one root: `except ImagenError` catches every one.
 
-Defined here: the ones that carry only a message. Two live next to the code that gives them
-their meaning and derive from ImagenError too: transports.rpcs.RpcError (its code decides
-whether a call is retried) and console.series.TooManyUnfinished (its exit code)."""
+Defined here: the ones that carry only a message (and an exit code). One lives next to the code
+that gives it its meaning and derives from ImagenError too: transports.rpcs.RpcError (its code
+decides whether a call is retried)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ class BadArgument(ImagenError, ValueError):
 
 class NotFound(ImagenError, LookupError):
     """A series or try that was named does not exist (or is not the caller's)."""
+
+
+class TooManyUnfinished(ImagenError):
+    """The user has too many tries queued or running: the database's message and what to do."""
+
+    exit_code = 75  # sysexits.h EX_TEMPFAIL: a temporary failure, try again later
 
 
 class LeaseLost(ImagenError):

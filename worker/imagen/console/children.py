@@ -1,7 +1,7 @@
-"""Child series made from a finished try's picture, as its owner: an upscale (imagen upscale) or
-an edit of a region (imagen edit --mask FILE). The mask is checked here first, so a wrong one is
-refused before anything is uploaded, then stored where the web app puts it (<owner>/masks/) with
-what Storage records of an upload, and checked again by the database."""
+"""Child series made from a finished try's picture, as its owner: variations (imagen vary), an
+upscale (imagen upscale) or an edit of a region (imagen edit --mask FILE). The mask is checked
+here first, so a wrong one is refused before anything is uploaded, then stored where the web app
+puts it (<owner>/masks/) with what Storage records of an upload, and checked again by the database."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def from_picture(conn: psycopg.Connection, kind: str, series_id: str, index: int
     given = {k: v for k, v in settings.items() if v is not None}
     first = {"image_id": image_id, "kind": kind}
     return queue_as(conn, owner, *rpc_call("create_from_image", first, {"n": n, "settings": Jsonb(given)}))
+
+
+def vary_try(conn: psycopg.Connection, series_id: str, index: int, n: int | None, strength: int | None,
+             seed: int | None) -> dict:  # fmt: skip
+    """A child series of n variations of try `index`'s picture."""
+    return from_picture(conn, "vary", series_id, index, n, {"strength": strength, "seed": seed})
 
 
 def mask_facts(data: bytes, size: tuple[int, int], name: str) -> dict:

@@ -18,18 +18,11 @@ from imagen.console.progress_feed import ProgressFeed, latest_steps
 from imagen.console.report import series_tries, tries_table
 from imagen.console.sheet import contact_sheet
 from imagen.console.users import as_user
-from imagen.errors import ImagenError, NotFound
+from imagen.errors import NotFound, TooManyUnfinished
 from imagen.jobs import Storage, TryStatus
 
 # The database's SQLSTATE for the cap on a user's unfinished tries (HTTP 429 through PostgREST).
 TOO_MANY_UNFINISHED = "PT429"
-EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, try again later
-
-
-class TooManyUnfinished(ImagenError):
-    """The user has too many tries queued or running: the database's message and what to do."""
-
-    exit_code = EX_TEMPFAIL
 
 
 def find_user(conn: psycopg.Connection, who: str) -> uuid.UUID:
@@ -45,14 +38,6 @@ def create_series(conn: psycopg.Connection, user: uuid.UUID, prompt: str, n: int
     None is left out, so its rule's default applies)."""
     given = {k: v for k, v in settings.items() if v is not None}
     return queue_as(conn, user, *rpc_call("create_series", {"prompt": prompt}, {"n": n, "settings": Jsonb(given)}))
-
-
-def vary_try(conn: psycopg.Connection, series_id: str, index: int, n: int | None, strength: int | None,
-             seed: int | None) -> dict:  # fmt: skip
-    """imagen.vary_image on try `index` of the series, as its owner: a child series of n variations."""
-    owner, image_id = finished_try(conn, series_id, index)
-    optional = {"n": n, "strength": strength, "seed": seed}
-    return queue_as(conn, owner, *rpc_call("vary_image", {"image_id": image_id}, optional))
 
 
 def rpc_call(function: str, first: dict, optional: dict) -> tuple[sql.Composable, dict]:
