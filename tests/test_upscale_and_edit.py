@@ -119,6 +119,19 @@ def test_an_edit_takes_a_mask_of_the_user_s_own_of_the_picture_s_size(conn, user
     assert make_from(conn, user_a, image_id, "edit", mask_path=mask)["settings"]["prompt"] == "a lighthouse in a storm"
 
 
+def test_a_mask_is_removed_with_the_last_series_that_names_it(conn, user_a, tmp_path):
+    image_id = inserted_picture(conn, user_a)
+    mask = stored_mask(conn, user_a, tmp_path)
+    edit = make_from(conn, user_a, image_id, "edit", 1, mask_path=mask)
+    with as_user(conn, user_a):
+        rerun = conn.execute("select imagen.rerun_series(%s)", (edit["id"],)).fetchone()[0]
+    queued = "select owner_id, bucket, path from imagen.objects_to_delete where path like '%%/masks/%%'"
+    conn.execute("delete from imagen.series where id = %s", (edit["id"],))
+    assert conn.execute(queued).fetchall() == []  # the rerun still asks with it
+    conn.execute("delete from imagen.series where id = %s", (rerun["id"],))
+    assert conn.execute(queued).fetchall() == [(user_a, "imagen", mask)]  # the worker removes it, then the row
+
+
 @pytest.mark.parametrize(
     ("upload", "said"),
     [

@@ -388,3 +388,27 @@ $$;
 create trigger images_queue_object_delete
   after delete on imagen.images
   for each row execute function imagen.images_queue_object_delete();
+
+-- An edit's mask (settings.mask_path, uploaded by its owner to <owner>/masks/ in the imagen
+-- bucket) goes with the last of the owner's series that names it (a rerun of an edit asks with
+-- the same mask). SECURITY DEFINER for the reason above; the path is the deleted row's own.
+create or replace function imagen.series_queue_mask_delete()
+ returns trigger
+ language plpgsql
+ security definer
+ set search_path to ''
+as $$
+begin
+  insert into imagen.objects_to_delete (owner_id, bucket, path)
+  select distinct gone.owner_id, 'imagen', gone.settings->>'mask_path'
+  from old_series gone
+  where gone.settings ? 'mask_path'
+    and not exists (select from imagen.series kept
+                    where kept.owner_id = gone.owner_id and kept.settings->>'mask_path' = gone.settings->>'mask_path');
+  return null;
+end;
+$$;
+create trigger series_queue_mask_delete
+  after delete on imagen.series
+  referencing old table as old_series
+  for each statement execute function imagen.series_queue_mask_delete();

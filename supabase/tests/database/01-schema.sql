@@ -106,8 +106,8 @@ select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosecdef),
   array['images_queue_object_delete', 'jobs_broadcast_changed', 'jobs_broadcast_inserted', 'jobs_note_owner_turn',
-        'queue_depth', 'queue_places', 'rerun_series', 'series_broadcast_changed'],
-  'the only SECURITY DEFINER functions are the triggers that queue a deleted picture''s object, note an owner''s turn and broadcast live updates (users get no INSERT policy on realtime.messages), queue_depth (the autoscaler''s role reads no table), queue_places (a place counts other users'' tries; it returns the caller''s own) and rerun_series (it writes rerun_of, which users may not, for the caller''s own series only)');
+        'queue_depth', 'queue_places', 'rerun_series', 'series_broadcast_changed', 'series_queue_mask_delete'],
+  'the only SECURITY DEFINER functions are the triggers that queue a deleted picture''s or mask''s object, note an owner''s turn and broadcast live updates (users get no INSERT policy on realtime.messages), queue_depth (the autoscaler''s role reads no table), queue_places (a place counts other users'' tries; it returns the caller''s own) and rerun_series (it writes rerun_of, which users may not, for the caller''s own series only)');
 select is(
   (select array_agg(p.proname::text order by p.proname) from pg_proc p
    where p.pronamespace = 'imagen'::regnamespace and p.prosrc like '%is\_superuser%'),
