@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import contextlib
 import json
@@ -12,9 +13,10 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -134,6 +136,39 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.001):
 # database migrated once: a benchmark's database is a copy of it, made in a fraction of a second
 # instead of an initdb and a migration each.
 _CLUSTERS: dict[bool, EmbeddedPostgres] = {}
+
+
+@contextlib.contextmanager
+def loop_on_a_thread() -> Iterator[Callable[..., list]]:
+    """An asyncio loop on a daemon thread for a benchmark's Realtime clients. Yields
+    run(*coroutines, timeout=120), which runs them together there and returns their results. On the
+    way out, after a failure too, the tasks left (the clients' timers) are cancelled and the loop is
+    stopped and closed: an unclosed loop's self-pipe sockets would reach the garbage collector in
+    whatever runs next (a test of the suite, which fails on the warning)."""
+    loop = asyncio.new_event_loop()
+    looping = threading.Thread(target=loop.run_forever, daemon=True)
+    looping.start()
+
+    def run(*coroutines: Coroutine, timeout: float = 120) -> list:
+        async def together() -> list:
+            return await asyncio.gather(*coroutines)
+
+        return asyncio.run_coroutine_threadsafe(together(), loop).result(timeout)
+
+    async def cancel_the_rest() -> None:
+        rest = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+
+    try:
+        yield run
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(cancel_the_rest(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        looping.join(10)
+        loop.close()
 
 
 def migrated_cluster(durable: bool) -> EmbeddedPostgres:

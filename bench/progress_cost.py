@@ -17,16 +17,14 @@ trigger on every imagen table; messages by each client."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import threading
 import time
 from pathlib import Path
 
 import psycopg
 from realtime import AsyncRealtimeClient
 
-from bench.common import bench_database, check_goal, parser, print_table, write_results
+from bench.common import bench_database, check_goal, loop_on_a_thread, parser, print_table, write_results
 from imagen.config import load_settings
 from imagen.console.users import as_user, ensure_user
 from imagen.dev.supabase_standin import SupabaseStandIn
@@ -65,12 +63,6 @@ def count_writes_on_every_imagen_table(url: str) -> None:
             conn.execute(f"drop trigger if exists bench_count on imagen.{table}")
             conn.execute(f"create trigger bench_count after insert or update or delete on imagen.{table} "
                          "for each row execute function public.bench_count_write()")  # fmt: skip
-
-
-async def cancelled(task: asyncio.Task) -> None:
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
 
 
 class PacedRenderer:
@@ -116,33 +108,10 @@ class Subscriber:
         self.changes = self.broadcasts = 0
 
 
-def run_case(url: str, standin: SupabaseStandIn, renderer, mode: str, users: int, tries: int, steps: int) -> dict:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(heartbeat_function(BEFORE_HEARTBEAT if mode == "before" else AFTER_HEARTBEAT))
-        people = [ensure_user(conn, f"watcher{n}@imagen.local") for n in range(users)]
-        with as_user(conn, people[0]):
-            series = conn.execute(
-                "select imagen.create_series('a lighthouse', %s, jsonb_build_object('model', 'tiny', 'width', 256,"
-                " 'height', 256, 'steps', %s::int))", (tries, steps)).fetchone()[0]  # fmt: skip
-    topic = f"series:{series['id']}"
-    loop = asyncio.new_event_loop()
-    looping = threading.Thread(target=loop.run_forever, daemon=True)
-    looping.start()
-    watchers = [Subscriber(standin, standin.keys.user(p), topic) for p in people]
-
-    def run(*coros) -> None:
-        async def together() -> None:
-            await asyncio.gather(*coros)
-
-        asyncio.run_coroutine_threadsafe(together(), loop).result(120)
-
-    run(*(w.join() for w in watchers))
-    time.sleep(0.5)
-    for w in watchers:
-        w.reset()
+def render_while_watched(url: str, standin: SupabaseStandIn, renderer, mode: str, tries: int) -> float:
+    """One worker renders the series (after the write counter is reset); its wall seconds."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("truncate public.bench_writes")
-
     settings = load_settings(
         transport="supabase", supabase_url=standin.url, supabase_service_role_key=standin.keys.service_role,
         worker_id=f"bench-{mode}", heartbeat_interval=0.25 if mode == "before" else 1.0, lease_seconds=60,
@@ -161,12 +130,27 @@ def run_case(url: str, standin: SupabaseStandIn, renderer, mode: str, users: int
             progress.close()
         queue.close()
     assert stats.done == tries, stats
-    time.sleep(1.0)  # the last changes and broadcasts reach the sockets
-    run(*(w.client.close() for w in watchers))
-    run(*(cancelled(t) for t in asyncio.all_tasks(loop)))  # the clients' timers
-    loop.call_soon_threadsafe(loop.stop)
-    looping.join(10)
-    loop.close()  # an unclosed loop's self-pipe sockets would be left for the garbage collector
+    return wall
+
+
+def run_case(url: str, standin: SupabaseStandIn, renderer, mode: str, users: int, tries: int, steps: int) -> dict:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(heartbeat_function(BEFORE_HEARTBEAT if mode == "before" else AFTER_HEARTBEAT))
+        people = [ensure_user(conn, f"watcher{n}@imagen.local") for n in range(users)]
+        with as_user(conn, people[0]):
+            series = conn.execute(
+                "select imagen.create_series('a lighthouse', %s, jsonb_build_object('model', 'tiny', 'width', 256,"
+                " 'height', 256, 'steps', %s::int))", (tries, steps)).fetchone()[0]  # fmt: skip
+    topic = f"series:{series['id']}"
+    with loop_on_a_thread() as run:
+        watchers = [Subscriber(standin, standin.keys.user(p), topic) for p in people]
+        run(*(w.join() for w in watchers))
+        time.sleep(0.5)
+        for w in watchers:
+            w.reset()
+        wall = render_while_watched(url, standin, renderer, mode, tries)
+        time.sleep(1.0)  # the last changes and broadcasts reach the sockets
+        run(*(w.client.close() for w in watchers))
     with psycopg.connect(url, autocommit=True) as conn:
         kinds = conn.execute("select tbl || ' ' || lower(op), count(*) from public.bench_writes group by 1 order by 1")
         by_kind = dict(kinds.fetchall())

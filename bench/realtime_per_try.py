@@ -16,13 +16,12 @@ Postgres Changes once per delivery), each divided by the finished tries."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import psycopg
 from realtime import AsyncRealtimeClient
 
-from bench.common import wait_for
+from bench.common import loop_on_a_thread, wait_for
 from imagen.config import load_settings
 from imagen.console.users import as_user, ensure_user
 from imagen.dev.supabase_standin import SupabaseStandIn
@@ -95,24 +94,19 @@ def measure(url: str, renderer, tries: int, steps: int) -> dict:
             series = conn.execute(
                 "select imagen.create_series('a lighthouse', %s, jsonb_build_object('model', 'tiny', 'width', 256,"
                 " 'height', 256, 'steps', %s::int))", (tries, steps)).fetchone()[0]  # fmt: skip
-        loop = asyncio.new_event_loop()
-        looping = threading.Thread(target=loop.run_forever, daemon=True)
-        looping.start()
-        viewer = Viewer(standin, standin.keys.user(owner), str(series["id"]), postgres_changes=before)
-        asyncio.run_coroutine_threadsafe(viewer.join(), loop).result(30)
-        progress = open_progress(queue)
-        try:
-            stats = Worker(queue, storage, renderer, poll_interval=0.5, progress=progress).run(burst=True)
-        finally:
-            progress.close()
-            time.sleep(1.0)  # the last changes and broadcasts reach the sockets
-            woken = queue.connector.wakeups.events - woken_at_start
-            queue.close()
-        counted = realtime.events.total + realtime.db_events.total - counted_at_start
-        asyncio.run_coroutine_threadsafe(viewer.client.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        looping.join(10)
-        loop.close()  # an unclosed loop's self-pipe sockets would be left for the garbage collector
+        with loop_on_a_thread() as run:
+            viewer = Viewer(standin, standin.keys.user(owner), str(series["id"]), postgres_changes=before)
+            run(viewer.join(), timeout=30)
+            progress = open_progress(queue)
+            try:
+                stats = Worker(queue, storage, renderer, poll_interval=0.5, progress=progress).run(burst=True)
+            finally:
+                progress.close()
+                time.sleep(1.0)  # the last changes and broadcasts reach the sockets
+                woken = queue.connector.wakeups.events - woken_at_start
+                queue.close()
+            counted = realtime.events.total + realtime.db_events.total - counted_at_start
+            run(viewer.client.close(), timeout=10)
     assert stats.done == tries, stats
     return {
         "mode": "before" if before else "after",
