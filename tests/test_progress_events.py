@@ -15,6 +15,7 @@ from imagen.transports import open_progress, postgres_queue
 from imagen.transports.local_storage import LocalStorage
 from imagen.transports.postgres import PostgresConnector
 from imagen.transports.progress import BroadcastProgress
+from tests.workers import wait_until
 from tests.world import claim, create_tiny_series, make_job
 
 
@@ -62,11 +63,12 @@ def test_status_shows_a_running_try_s_step_from_the_events_not_the_row(conn, db_
 
 
 def test_previews_are_encoded_off_the_render_thread_and_only_for_the_steps_sent():
-    release, sent = threading.Event(), []
+    taken, release, sent = threading.Event(), threading.Event(), []
     encoded_on: list[tuple[int, str]] = []
 
     def send(batch: list[dict]) -> None:
-        release.wait(5)  # a slow Realtime: the render thread must not notice
+        taken.set()
+        release.wait(60)  # a slow Realtime: the render thread must not notice
         sent.extend(m["payload"]["step"] for m in batch)
 
     def preview(step: int):
@@ -78,15 +80,13 @@ def test_previews_are_encoded_off_the_render_thread_and_only_for_the_steps_sent(
 
     progress = BroadcastProgress(send)
     job = make_job(1, series_id=make_job(2).id, series_idx=1, steps=5)
-    started = time.perf_counter()
     progress.publish(job, 1, preview(1))
-    time.sleep(0.2)  # the sender takes step 1 and blocks in send
+    assert taken.wait(60)  # the sender took step 1 and hangs in send
     for step in range(2, 6):
         progress.publish(job, step, preview(step))
-    publishing = time.perf_counter() - started - 0.2
+    assert sent == []  # four publishes returned while the send still hangs: the render never waits
     release.set()
     progress.close()
-    assert publishing < 0.05  # four publishes while a send hangs: no waiting
     assert sent == [1, 5]  # steps 2-4 were replaced by 5 before they could go
     assert encoded_on == [(1, "imagen-progress"), (5, "imagen-progress")]
 
@@ -117,15 +117,17 @@ def test_a_refused_send_pauses_progress_without_slowing_the_render_and_logs_once
         calls.append(batch)
         raise RpcError("429", "You have exceeded your rate limit")
 
-    progress = BroadcastProgress(over_quota, rate=2)  # a refused send pauses them one rate period first
+    # A refused send pauses them one rate period first: 10 s at this rate, longer than the steps take.
+    progress = BroadcastProgress(over_quota, rate=0.1)
     job = make_job(1, series_id=make_job(2).id, series_idx=1, steps=100)
+    progress.publish(job, 1)
+    wait_until(lambda: calls, what="the first send")
     started = time.perf_counter()
-    for step in range(1, 101):
+    for step in range(2, 101):
         progress.publish(job, step)
-        time.sleep(0.003)
     publishing = time.perf_counter() - started
-    assert len(calls) == 1  # then a 0.5 s pause: the 99 steps after it were not tried one by one
-    assert publishing < 0.3 + 0.1  # the render never waited for the refused sends
+    assert len(calls) == 1  # the 99 steps after it were not tried one by one
+    assert publishing < 1.0  # the render never waited for a send (99 publishes take about a millisecond)
     progress.close()  # its flush is refused too: still one line
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "over the project's Realtime quota" in warnings[0]

@@ -49,4 +49,4 @@ def test_a_try_shows_its_place_in_the_whole_queue(browser, site_without_worker, 
         # the 2nd, 1 try (2 s); of the 4th, 3 tries (6 s), give or take the page's clock.
         expect(tile).to_contain_text(re.compile(r"starts in about \d+ s"))
         seconds = int(re.search(r"starts in about (\d+) s", tile.inner_text()).group(1))
-        assert abs(seconds - 2 * (place - 1)) <= 1
+        assert abs(seconds - 2 * (place - 1)) <= 2  # the page counts down from its last read

@@ -156,10 +156,16 @@ def test_a_stop_signal_the_kernel_hands_another_thread_ends_the_idle_wait_within
     other = threading.Thread(target=threading.Event().wait, args=(30,), daemon=True)
     other.start()
     handled = []
+    sent_at: list[float] = []
+
+    def send() -> None:
+        sent_at.append(time.monotonic())
+        signal.pthread_kill(other.ident, signal.SIGTERM)
+
     with on_stop(lambda signum: (handled.append(signum), queue.interrupt(), queue.wake())):
-        threading.Timer(0.2, signal.pthread_kill, (other.ident, signal.SIGTERM)).start()
-        started = time.monotonic()
+        threading.Timer(0.2, send).start()
         queue.wait_for_work(AN_HOUR)
-        waited = time.monotonic() - started
+        waited = time.monotonic() - sent_at[0]
     assert handled == [signal.SIGTERM]
-    assert waited < 0.2 + 2 * SIGNAL_CHECK_S
+    # Handled within a slice or so: an hour without them. The margin is for a loaded machine.
+    assert waited < 2 * SIGNAL_CHECK_S + 2

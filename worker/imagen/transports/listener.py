@@ -190,8 +190,8 @@ class Listener:
                     while not stop.is_set():
                         for note in conn.notifies(timeout=1.0, stop_after=1):
                             if note.channel == self.channel:
-                                self.notifications += 1
                                 self._wake_one()
+                                self.notifications += 1  # after: whoever sees the count sees its wake-up
             except psycopg.OperationalError as exc:
                 self._connected = False  # who joins now is woken by the reconnect's fan-out
                 log.warning("LISTEN connection lost, reconnecting: %s", str(exc).strip())

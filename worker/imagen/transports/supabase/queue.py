@@ -31,7 +31,8 @@ class SupabaseConnector:
             self.project.key.get_secret_value(),
             wake,
             watchdog_interval=self.watchdog_interval,
-            ping_timeout=min(5.0, self.watchdog_interval),
+            # A pong may take a second on a loaded box, however often the watchdog looks.
+            ping_timeout=min(5.0, max(1.0, self.watchdog_interval)),
         )
 
     broadcast_holds_previews = True
