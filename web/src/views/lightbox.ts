@@ -1,7 +1,7 @@
 // A series' finished tries full size, in a modal <dialog>: one at a time (arrow keys, swipe or
 // the Previous/Next buttons move between them, Esc closes), or two side by side to compare. Each
 // picture has its own labelled "Pick" button: looking never picks. The picture shown (left, when
-// comparing) makes new series: "More like this" and "Upscale 2×" (picture-forms.ts), and "Edit a
+// comparing) makes new series: "More like this" and "Upscale 2×" (or 3×, 4×: picture-forms.ts), and "Edit a
 // region", which shows the mask painter in place of the pictures (edit-region.ts; Esc or "Back"
 // returns to them).
 import { attr, h, show, text } from "../dom";
@@ -79,7 +79,7 @@ export function lightbox(opts: {
   size: (idx: number) => { width: number; height: number };
   /** Each starts a new series from try idx's picture (and leaves the page) or throws what went wrong. */
   vary: (idx: number, n: number, strength: number) => Promise<void>;
-  upscale: (idx: number, n: number, refine: number) => Promise<void>;
+  upscale: (idx: number, n: number, refine: number, factor: number) => Promise<void>;
   edit: (idx: number, mask: Mask, prompt: string, n: number) => Promise<void>;
 }): Lightbox {
   const noun = opts.noun ?? "Try";
@@ -94,7 +94,7 @@ export function lightbox(opts: {
   const compare = h("select", { id: "compare-with", "data-testid": "compare-with" });
   const stage = h("div", { class: "lightbox-stage", "data-testid": "lightbox-stage" });
   const vary = varyForm(() => current, opts.vary, close);
-  const upscale = upscaleForm(() => current, opts.upscale, close);
+  const upscale = upscaleForm(() => current, opts.size, opts.upscale, close);
   const editButton = h("button", { type: "button", "data-testid": "lightbox-edit" }, "Edit a region…");
   const editor = editRegion({ edit: (mask, prompt, n) => opts.edit(current, mask, prompt, n).then(close), back: () => editing(false) });
   const forms = h("div", { class: "lightbox-forms" }, vary.form, upscale.form, h("div", { class: "toolbar" }, editButton));
