@@ -83,6 +83,8 @@ export function lightbox(opts: {
   edit: (idx: number, mask: Mask, prompt: string, n: number) => Promise<void>;
 }): Lightbox {
   const noun = opts.noun ?? "Try";
+  // What the forms call picture idx: a series' "try 3"; a picture of no series has no try number.
+  const nameOf = (idx: number) => (noun === "Try" ? `try ${idx}` : `this ${noun.toLowerCase()}`);
   const pickOf = opts.pick;
   let current = 0; // the idx shown (left, when comparing)
   let other: number | null = null; // the idx compared with, if any
@@ -137,8 +139,8 @@ export function lightbox(opts: {
       if (focused) stage.querySelector<HTMLElement>(`[data-testid="${focused}"]`)?.focus();
     }
     attr(stage, "data-compare", compared ? "true" : null);
-    vary.setTry(current);
-    upscale.setTry(current);
+    vary.setPicture(current, nameOf(current));
+    upscale.setPicture(current, nameOf(current));
     prev.disabled = shots.length < 2;
     next.disabled = shots.length < 2;
     compare.replaceChildren(
@@ -167,7 +169,7 @@ export function lightbox(opts: {
     if (!on) return editButton.focus();
     const shot = opts.shots().find((s) => s.idx === current);
     const { width, height } = opts.size(current);
-    editor.open(current, shot?.url ?? null, width, height, opts.prompt(current));
+    editor.open(nameOf(current), shot?.url ?? null, width, height, opts.prompt(current));
   }
   const isEditing = () => !editor.element.hidden;
 

@@ -1,7 +1,7 @@
 // The lightbox's forms that make a new series from the picture shown: "More like this"
 // (variations at a strength) and "Upscale 2×" (enlarged by a factor the picture's size allows,
 // then re-drawn at a low refine strength).
-// Each names the try it acts on; the database judges, and its refusal shows under the form in the
+// Each names the picture it acts on ("try 3" in a series, "this picture" for a solo one); the database judges, and its refusal shows under the form in the
 // form's words. On success the page goes to the new series (the caller's action).
 import { h, show, text } from "../dom";
 import { inFieldWords, LIMITS, STRENGTHS, upscaleFactors } from "../rules";
@@ -9,8 +9,8 @@ import { SETTINGS_RULES, TRY_KINDS } from "../settings_rules";
 
 export interface PictureForm {
   form: HTMLFormElement;
-  /** Names the try the form acts on now. */
-  setTry(idx: number): void;
+  /** Acts on picture idx now, called `name` ("try 3", "this picture"). */
+  setPicture(idx: number, name: string): void;
   /** Puts the focus on its first field. */
   focus(): void;
 }
@@ -54,7 +54,7 @@ export function varyForm(current: () => number, vary: (idx: number, n: number, s
   const fields = [h("label", { for: "vary-n" }, "Tries"), n, h("label", { for: "vary-strength" }, "Strength"), strength];
   const { form, heading, start, focus } = pictureForm("vary", fields, () => vary(current(), Number(n.value), Number(strength.value)), done);
   text(start, "More like this");
-  return { form, focus, setTry: (idx) => text(heading, `Variations of try ${idx}: new seeds, from this picture`) };
+  return { form, focus, setPicture: (_idx, name) => text(heading, `Variations of ${name}: new seeds`) };
 }
 
 /** "Upscale 2×": try idx enlarged by a factor its size allows (the rules' factors whose result
@@ -88,10 +88,11 @@ export function upscaleForm(
   const run = () => upscale(current(), Number(n.value), Number(refine.value), Number(factor.value));
   const { form, heading, start, focus } = pictureForm("upscale", fields, run, done, () => factor.value !== "");
   const largest = `${SETTINGS_RULES.width.max_value} × ${SETTINGS_RULES.height.max_value} ${SETTINGS_RULES.width.unit}`;
-  let idx = 0;
+  let name = "";
   const words = () => {
     const chosen = factor.value;
-    text(heading, chosen ? `Upscale try ${idx}: ${chosen} times as wide and high, details re-drawn` : `Try ${idx} is too large to upscale: an upscale is at most ${largest}`);
+    const tooLarge = `${name.charAt(0).toUpperCase()}${name.slice(1)} is too large to upscale: an upscale is at most ${largest}`;
+    text(heading, chosen ? `Upscale ${name}: ${chosen} times as wide and high, details re-drawn` : tooLarge);
     text(start, chosen ? `Upscale ${chosen}${factorRule.unit}` : "Upscale");
     start.disabled = !chosen;
   };
@@ -99,8 +100,8 @@ export function upscaleForm(
   return {
     form,
     focus,
-    setTry(shown) {
-      idx = shown;
+    setPicture(shown, called) {
+      name = called;
       // The factors this picture's size allows; the one chosen stays while it is one of them.
       const { width, height } = size(shown);
       const allowed = upscaleFactors(width, height);
