@@ -268,7 +268,15 @@ def test_tabs_in_step_state_in_the_url_and_solo_pictures_in_the_app(browser, sha
     page.reload()
     expect(page.get_by_label("Search prompts")).to_have_value("harbour")
     expect(page.get_by_test_id("series-card")).to_have_count(15)
+    # The nav's "Gallery" returns from a series to the gallery as it was left: searched.
+    page.get_by_test_id("series-card").first.locator("a.series-link").click()
+    page.wait_for_url("**/#/series/*")
+    page.get_by_test_id("nav-gallery").click()
+    expect(page).to_have_url(re.compile(r"#/\?q=harbour$"))
+    expect(page.get_by_label("Search prompts")).to_have_value("harbour")
+    expect(page.get_by_test_id("series-card")).to_have_count(15)
     page.get_by_label("Search prompts").fill("")
+    expect(page.get_by_test_id("nav-gallery")).to_have_attribute("href", "#/")  # it follows the search
     expect(page.get_by_test_id("series-card")).to_have_count(24)
     page.get_by_test_id("gallery-more").click()
     expect(page.get_by_test_id("series-card")).to_have_count(30)
