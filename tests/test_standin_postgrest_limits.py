@@ -1,6 +1,7 @@
 """PostgREST as a hosted project runs it: each role's own statement timeout applies to its
 requests (anon 3 s, authenticated 8 s: the platform's `alter role ... set`, which PostgREST applies
-per request as role settings), and no read answers more than 1,000 rows (db-max-rows)."""
+per request as role settings), and no read answers more than 1,000 rows (db-max-rows), which a
+client pages past as PostgREST lets it: offset and limit, the total with Prefer: count=exact."""
 
 from __future__ import annotations
 
@@ -44,3 +45,25 @@ def test_a_read_answers_at_most_1000_rows(standin, scratch):
     everything = httpx.get(f"{standin.url}/rest/v1/standin_many", params={"select": "n"}, headers=headers)
     asked_more = httpx.get(f"{standin.url}/rest/v1/standin_many", params={"limit": "1200"}, headers=headers)
     assert len(everything.json()) == len(asked_more.json()) == 1000
+
+
+def test_a_read_pages_past_the_cap_with_offset_and_its_count(standin, scratch):
+    headers = {"apikey": standin.keys.anon, "Prefer": "count=exact"}
+
+    def read(**params: str) -> httpx.Response:
+        return httpx.get(f"{standin.url}/rest/v1/standin_many", params={"select": "n", "order": "n", **params},
+                         headers=headers)  # fmt: skip
+
+    first, rest = read(), read(offset="1000")
+    assert (first.status_code, first.headers["Content-Range"], len(first.json())) == (206, "0-999/1500", 1000)
+    assert (rest.status_code, rest.headers["Content-Range"], rest.json()[0]) == (206, "1000-1499/1500", {"n": 1001})
+    whole = read(limit="2", offset="1498")
+    assert (whole.headers["Content-Range"], whole.json()) == ("1498-1499/1500", [{"n": 1499}, {"n": 1500}])
+    past = read(offset="1600")
+    assert (past.status_code, past.json()["code"], past.headers["Content-Range"]) == (416, "PGRST103", "*/1500")
+    uncounted = httpx.get(
+        f"{standin.url}/rest/v1/standin_many", params={"limit": "3"}, headers={"apikey": standin.keys.anon}
+    )
+    assert (uncounted.status_code, uncounted.headers["Content-Range"]) == (200, "0-2/*")
+    standin.max_rows = 10  # a test's lower cap
+    assert (len(read().json()), read().headers["Content-Range"]) == (10, "0-9/1500")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from bench.postgrest_limits import fill
 from playwright.sync_api import Page, expect
 from psycopg.types.json import Jsonb
 
@@ -620,3 +621,29 @@ def test_the_gallery_is_a_history_with_dates_states_favourites_search_and_pages(
     assert_accessible(page, "keyboard shortcuts")
     page.keyboard.press("Escape")
     expect(page.get_by_test_id("keys-help")).to_be_hidden()
+
+
+def test_the_gallery_shows_every_try_past_postgrest_s_row_cap(browser, standin, conn, web_dist):
+    """A hosted PostgREST answers at most 1,000 rows a read (db-max-rows), silently; here 20, so a
+    few series of 10 tries pass it: every series still counts all its tries, and the unfinished
+    filter finds every unfinished series."""
+    standin.max_rows = 20
+    with StaticSite(web_dist, web_config(standin.url, standin.keys.anon)) as served:
+        page = new_page(browser, served)
+        sign_up(page, "rows@example.com")
+        user = conn.execute("select id from auth.users where email = 'rows@example.com'").fetchone()[0]
+        fill(conn, user, 4)  # 4 series of 10 finished tries, each with its picture: 40 of each
+        with as_user(conn, user):  # and 22 queued tries (no worker): 2 series of 10, one of 2
+            waiting = [conn.execute("select imagen.create_series('waiting', %s)", (n,)).fetchone()[0]["id"]
+                       for n in (10, 10, 2)]  # fmt: skip
+        finished = [row[0] for row in conn.execute("select distinct series_id from imagen.jobs where status = 'done'")]
+        page.reload()
+        cards = page.get_by_test_id("series-card")
+        expect(cards).to_have_count(7)
+        for series_id in finished:
+            expect(page.locator(f"[data-testid=series-card][data-series-id='{series_id}']")).to_have_attribute(
+                "data-done", "10"
+            )
+        page.get_by_label("Show").select_option("unfinished")
+        expect(cards).to_have_count(3)
+        assert sorted(cards.evaluate_all("cards => cards.map(c => c.dataset.seriesId)")) == sorted(map(str, waiting))

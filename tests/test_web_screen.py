@@ -251,6 +251,15 @@ def test_tabs_in_step_state_in_the_url_and_solo_pictures_in_the_app(browser, sha
     expect(page.get_by_test_id("lightbox-download-1")).to_be_visible()
     expect(page.get_by_test_id("lightbox-pick-1")).to_be_hidden()  # nothing to pick among solo pictures
     assert_accessible(page, "a solo picture in the lightbox")
+    # What it makes names it as a picture: it is no try of any series.
+    expect(page.get_by_test_id("vary-title")).to_have_text("Variations of this picture: new seeds")
+    expect(page.get_by_test_id("upscale-title")).to_contain_text("Upscale this picture: 2 times as wide and high")
+    page.get_by_test_id("lightbox-edit").click()
+    expect(page.get_by_test_id("edit-title")).to_have_text(
+        "Edit a region of this picture: paint over what should change"
+    )
+    page.keyboard.press("Escape")  # back to the picture, then out of the lightbox
+    expect(page.get_by_test_id("lightbox-edit")).to_be_focused()
     page.keyboard.press("Escape")
 
     # Search, filter and pages in the URL: a reload keeps them; back returns to the same scroll place.
@@ -259,7 +268,15 @@ def test_tabs_in_step_state_in_the_url_and_solo_pictures_in_the_app(browser, sha
     page.reload()
     expect(page.get_by_label("Search prompts")).to_have_value("harbour")
     expect(page.get_by_test_id("series-card")).to_have_count(15)
+    # The nav's "Gallery" returns from a series to the gallery as it was left: searched.
+    page.get_by_test_id("series-card").first.locator("a.series-link").click()
+    page.wait_for_url("**/#/series/*")
+    page.get_by_test_id("nav-gallery").click()
+    expect(page).to_have_url(re.compile(r"#/\?q=harbour$"))
+    expect(page.get_by_label("Search prompts")).to_have_value("harbour")
+    expect(page.get_by_test_id("series-card")).to_have_count(15)
     page.get_by_label("Search prompts").fill("")
+    expect(page.get_by_test_id("nav-gallery")).to_have_attribute("href", "#/")  # it follows the search
     expect(page.get_by_test_id("series-card")).to_have_count(24)
     page.get_by_test_id("gallery-more").click()
     expect(page.get_by_test_id("series-card")).to_have_count(30)

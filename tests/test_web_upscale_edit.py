@@ -32,6 +32,7 @@ SIZE = 256
 STROKE_X = (68, 188)
 STROKE_ROWS = range(100, 157, 8)
 INSIDE = (84, 112, 172, 146)  # well inside the block (left, top, right, bottom)
+TIMES = "\N{MULTIPLICATION SIGN}"  # the factor's unit
 MARGIN = 28  # "well outside": this far from the block at least
 
 
@@ -120,22 +121,33 @@ def test_a_region_repainted_and_an_upscale_are_children_linked_both_ways(browser
     page.get_by_test_id("series-parent").get_by_role("link").click()
     expect(page.get_by_test_id("series-children")).to_contain_text("Edited region of try 1 (1 try)")
 
-    # Upscale the winner twice: one try by default, the refine strength the rules' default, twice as
-    # wide and high.
+    # Upscale the winner: one try by default, the refine strength and the factor the rules'
+    # defaults; a 256² picture may be made 2, 3 or 4 times as wide and high (at most 2048²): 3 here.
     page.get_by_test_id("open-1").click()
     page.get_by_test_id("lightbox-pick-1").click()
     expect(page.get_by_test_id("lightbox-pick-1")).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_label("Refine")).to_have_value("25")
     expect(page.get_by_test_id("upscale-n")).to_have_value("1")
+    factor = page.get_by_label("Factor")
+    expect(factor).to_have_value("2")
+    expect(factor.locator("option")).to_have_text([f"{f}{TIMES}" for f in (2, 3, 4)])
+    expect(page.get_by_test_id("upscale-start")).to_have_text(f"Upscale 2{TIMES}")
+    factor.select_option("3")
+    expect(page.get_by_test_id("upscale-start")).to_have_text(f"Upscale 3{TIMES}")
+    expect(page.get_by_test_id("upscale-title")).to_contain_text("3 times as wide and high")
     page.get_by_label("Refine").select_option("30")
     page.get_by_test_id("upscale-start").click()
     page.wait_for_url(re.compile(r".*#/series/(?!" + parent + ").*"))
     upscale = page.url.rsplit("/", 1)[1]
     expect(page.get_by_test_id("series-kind")).to_have_text("Upscale")
-    expect(page.get_by_test_id("series-settings")).to_contain_text("refine 30 %")
+    expect(page.get_by_test_id("series-settings")).to_contain_text(f"factor 3 {TIMES} · refine 30 %")
     wait_all_done(page, 1)
-    assert download(page, 1).size == (2 * SIZE, 2 * SIZE)
+    assert download(page, 1).size == (3 * SIZE, 3 * SIZE)
     expect(page.get_by_test_id("series-parent")).to_contain_text("Upscale of try 1 of")
+    page.get_by_test_id("open-1").click()  # 768²: only twice as wide and high stays within 2048²
+    expect(page.get_by_label("Factor").locator("option")).to_have_text([f"2{TIMES}"])
+    expect(page.get_by_test_id("upscale-start")).to_have_text(f"Upscale 2{TIMES}")
+    page.keyboard.press("Escape")
 
     # The gallery: each child's card says its kind and links to its parent; the parent's to both.
     page.goto(f"{site.url}/#/")

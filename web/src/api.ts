@@ -2,8 +2,9 @@
 // (starting a series: the form, a rerun, a variation); each screen's own reads and actions sit
 // next to it (views/gallery-data.ts, views/series-data.ts, views/series-actions.ts). Users reach
 // imagen only through RLS: they read their own rows and act through the user RPCs. Reads use only
-// the query forms eq / in / is / lt / ilike / order / limit and JSON paths (no embedding), which
-// the project's PostgREST stand-in also speaks.
+// the query forms eq / in / is / lt / ilike / order / limit / range with count and JSON paths (no
+// embedding), which the project's PostgREST stand-in also speaks; a read that can pass
+// db-max-rows goes through all-rows.ts.
 import type { PostgrestError } from "@supabase/supabase-js";
 import type { ImagenClient } from "./client";
 import type { Tables } from "./database.types";

@@ -6,6 +6,7 @@ import { type ImagenClient, makeClient, SESSION_REFUSED } from "./client";
 import { ConfigMissing, loadConfig } from "./config";
 import { type Cleanup, type Ctx, errorMessage } from "./context";
 import { h } from "./dom";
+import { GALLERY_PLACE_CHANGED, galleryHref, keepGalleryPlace } from "./gallery-place";
 import { pictures } from "./pictures";
 import "./style.css";
 import { renderAuth, renderNewPassword } from "./views/auth";
@@ -42,7 +43,7 @@ function drawNav(db: ImagenClient, session: Session | null, route: Route | null)
     void db.auth.signOut();
   });
   nav.replaceChildren(
-    link("#/", "Gallery", "nav-gallery", route?.name === "gallery"),
+    link(galleryHref(), "Gallery", "nav-gallery", route?.name === "gallery"),
     link("#/new", "New series", "nav-new", route?.name === "new"),
     h("span", { class: "who", "data-testid": "signed-in-as", title: "Signed in as" }, session.user.email ?? "signed in"),
     signOut,
@@ -113,6 +114,7 @@ async function start(): Promise<void> {
     session = next;
     if (event === "SIGNED_OUT") {
       app.pictures.clear();
+      keepGalleryPlace(""); // the next user's gallery starts unsearched
       // The page's address stays: signing in again returns to it.
       if (!signedOutByUser) ended ??= "Your session has ended (it expired, or was signed out elsewhere). Sign in again to carry on where you were.";
       signedOutByUser = false;
@@ -141,6 +143,8 @@ async function start(): Promise<void> {
     }
   });
   window.addEventListener("hashchange", route);
+  // The gallery's search or filter changed: its link in the nav follows.
+  window.addEventListener(GALLERY_PLACE_CHANGED, () => nav.querySelector('[data-testid="nav-gallery"]')?.setAttribute("href", galleryHref()));
   history.scrollRestoration = "manual"; // the gallery puts its own back (views/gallery.ts)
   installKeysHelp();
   route();

@@ -13,8 +13,8 @@ export function pictureActions(ctx: Ctx) {
     async vary(imageId: string, n: number, strength: number): Promise<void> {
       go(await ctx.api.varyImage(imageId, n, strength));
     },
-    async upscale(imageId: string, n: number, refine: number): Promise<void> {
-      go(await ctx.api.createFromImage(imageId, "upscale", n, { refine }));
+    async upscale(imageId: string, n: number, refine: number, factor: number): Promise<void> {
+      go(await ctx.api.createFromImage(imageId, "upscale", n, { refine, factor }));
     },
     async edit(imageId: string, mask: Mask, prompt: string, n: number): Promise<void> {
       const maskPath = await uploadMask(ctx.db, ctx.session.user.id, mask);

@@ -22,6 +22,16 @@ export const STRENGTHS = [
   { label: "Strong", value: SETTINGS_RULES.strength.strong_value },
 ] as const;
 
+/** The upscale factors the rules allow for a picture of this size: factor's range, where the
+ * result stays within width's and height's rules (a 512² picture: 2, 3, 4; a 1024²: 2). */
+export function upscaleFactors(width: number, height: number): number[] {
+  const { min_value: min, max_value: max, step } = SETTINGS_RULES.factor;
+  const fits = (side: number, rule: SettingsRule) => side <= rule.max_value! && (rule.multiple_of === null || side % rule.multiple_of === 0);
+  return Array.from({ length: Math.floor((max - min) / step) + 1 }, (_, i) => min + i * step).filter(
+    (factor) => fits(width * factor, SETTINGS_RULES.width) && fits(height * factor, SETTINGS_RULES.height),
+  );
+}
+
 /** Aspect-ratio presets; every side within width's and height's rules (a test checks). The
  * worker compiles its model for these sizes ahead of time (IMAGEN_SIZES' default). */
 export const SIZE_PRESETS = [

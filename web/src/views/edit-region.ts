@@ -10,8 +10,9 @@ import { type Mask, maskPainter } from "./mask-painter";
 
 export interface EditRegion {
   element: HTMLElement;
-  /** Starts afresh over try idx's picture (its URL, size and prompt), the focus on its heading. */
-  open(idx: number, url: string | null, width: number, height: number, prompt: string): void;
+  /** Starts afresh over the picture called `name` ("try 3", "this picture"; its URL, size and
+   * prompt), the focus on its heading. */
+  open(name: string, url: string | null, width: number, height: number, prompt: string): void;
 }
 
 export function editRegion(opts: {
@@ -62,9 +63,9 @@ export function editRegion(opts: {
 
   return {
     element: form,
-    open(idx, url, width, height, words) {
-      text(title, `Edit a region of try ${idx}: paint over what should change`);
-      painter.reset(url, width, height, `try ${idx}`);
+    open(name, url, width, height, words) {
+      text(title, `Edit a region of ${name}: paint over what should change`);
+      painter.reset(url, width, height, name);
       prompt.value = words;
       n.value = String(kind.default_tries);
       show(error, false);

@@ -1,5 +1,6 @@
 // The gallery's reads and its one action: a page of series with their tries' states and covers,
 // the solo pictures, and marking a favourite. RLS shows each user only their own.
+import { readAll } from "../all-rows";
 import { fail, type Image, IMAGE_COLUMNS, type Job, type Series } from "../api";
 import type { ImagenClient } from "../client";
 import { CHILD_SERIES_COLUMNS, type ChildRow, PICTURE_TRY_COLUMNS, SERIES_PROMPT_FILTER, SOURCE_IMAGE_FILTER, TRY_PROMPT_FILTER, withPrompts } from "../settings";
@@ -47,35 +48,36 @@ export type ParentTry = Pick<Job, "series_id" | "series_idx" | "image_id">;
  * the favourites or the unfinished ones; with their tries and pictures, and the solo pictures
  * (first page only). `more`: an older page exists. */
 export async function readGallery(db: ImagenClient, query: GalleryQuery): Promise<Gallery> {
-  let series = db.from("series").select("*").order("created_at", { ascending: false }).limit(query.limit + 1);
-  if (query.before) series = series.lt("created_at", query.before);
   const pattern = query.search.trim() ? `%${query.search.trim().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
-  if (pattern) series = series.ilike(SERIES_PROMPT_FILTER, pattern);
-  if (query.filter === "favourites") series = series.eq("favourite", true);
+  let only: string[] | null = null;
   if (query.filter === "unfinished") {
-    // At most the cap's number of unfinished tries: a short list of series ids.
-    const open = await db.from("jobs").select("series_id").in("status", [...UNFINISHED_STATUSES]).limit(1000);
-    if (open.error) fail(open.error);
-    const ids = [...new Set(open.data.flatMap((job) => (job.series_id ? [job.series_id] : [])))];
-    if (ids.length === 0) return { series: [], jobs: [], images: [], solo: [], more: false, parents: [], children: [], reruns: [] };
-    series = series.in("id", ids);
+    // The series of the user's unfinished tries (as many as their cap allows: past db-max-rows for some).
+    const open = await readAll((from, to) => db.from("jobs").select("id,series_id", { count: "exact" }).in("status", [...UNFINISHED_STATUSES]).order("id").range(from, to));
+    only = [...new Set(open.flatMap((job) => (job.series_id ? [job.series_id] : [])))];
+    if (only.length === 0) return { series: [], jobs: [], images: [], solo: [], more: false, parents: [], children: [], reruns: [] };
   }
-  const page = await series;
-  if (page.error) fail(page.error);
-  const shown = page.data.slice(0, query.limit);
+  const page = await readAll((from, to) => {
+    let series = db.from("series").select("*", { count: "exact" }).order("created_at", { ascending: false }).order("id");
+    if (query.before) series = series.lt("created_at", query.before);
+    if (pattern) series = series.ilike(SERIES_PROMPT_FILTER, pattern);
+    if (query.filter === "favourites") series = series.eq("favourite", true);
+    if (only) series = series.in("id", only);
+    return series.range(from, to);
+  }, query.limit + 1);
+  const shown = page.slice(0, query.limit);
   const ids = shown.map((s) => s.id);
+  // Up to 10 tries and pictures a series: past db-max-rows from a hundred series shown.
   const [jobs, images, solo] = await Promise.all([
-    ids.length ? db.from("jobs").select("id,series_id,series_idx,status,image_id").in("series_id", ids) : null,
-    ids.length ? db.from("images").select(IMAGE_COLUMNS).in("series_id", ids) : null,
+    ids.length ? readAll((from, to) => db.from("jobs").select("id,series_id,series_idx,status,image_id", { count: "exact" }).in("series_id", ids).order("id").range(from, to)) : [],
+    ids.length ? readAll((from, to) => db.from("images").select(IMAGE_COLUMNS, { count: "exact" }).in("series_id", ids).order("id").range(from, to)) : [],
     query.before === null && query.filter === "all" ? readSolo(db, pattern) : [],
   ]);
-  if (jobs?.error) fail(jobs.error);
-  if (images?.error) fail(images.error);
-  const { parents, children, reruns } = await readLineage(db, shown, images?.data ?? []);
-  return { series: shown, jobs: jobs?.data ?? [], images: images?.data ?? [], solo, more: page.data.length > query.limit, parents, children, reruns };
+  const { parents, children, reruns } = await readLineage(db, shown, images);
+  return { series: shown, jobs, images, solo, more: page.length > query.limit, parents, children, reruns };
 }
 
-/** The tries the series are made from, the series made from their pictures, and their reruns. */
+/** The tries the series are made from, the series made from their pictures, and their reruns. A
+ * picture may be varied, a series rerun, any number of times: those reads are read whole. */
 async function readLineage(db: ImagenClient, series: Series[], images: Image[]): Promise<{ parents: ParentTry[]; children: ChildRow[]; reruns: RerunRow[] }> {
   const parentIds = [...new Set(series.flatMap((s) => (s.parent_image_id ? [s.parent_image_id] : [])))];
   const imageIds = images.map((image) => image.id);
@@ -83,20 +85,13 @@ async function readLineage(db: ImagenClient, series: Series[], images: Image[]):
   const chunks = Array.from({ length: Math.ceil(imageIds.length / ID_CHUNK) }, (_, i) => imageIds.slice(i * ID_CHUNK, (i + 1) * ID_CHUNK));
   const seriesIds = series.map((s) => s.id);
   const [reruns, parents, ...children] = await Promise.all([
-    seriesIds.length ? db.from("series").select("id,rerun_of,created_at").in("rerun_of", seriesIds).order("created_at") : null,
+    seriesIds.length ? readAll((from, to) => db.from("series").select("id,rerun_of,created_at", { count: "exact" }).in("rerun_of", seriesIds).order("created_at").order("id").range(from, to)) : [],
+    // One try a picture: at most one row a series shown.
     parentIds.length ? db.from("jobs").select("series_id,series_idx,image_id").in("image_id", parentIds) : null,
-    ...chunks.map((chunk) => db.from("series").select(CHILD_SERIES_COLUMNS).in(SOURCE_IMAGE_FILTER, chunk).order("created_at")),
+    ...chunks.map((chunk) => readAll((from, to) => db.from("series").select(CHILD_SERIES_COLUMNS, { count: "exact" }).in(SOURCE_IMAGE_FILTER, chunk).order("created_at").order("id").range(from, to))),
   ]);
   if (parents?.error) fail(parents.error);
-  if (reruns?.error) fail(reruns.error);
-  return {
-    reruns: reruns?.data ?? [],
-    parents: parents?.data ?? [],
-    children: children.flatMap((read) => {
-      if (read!.error) fail(read!.error);
-      return read!.data;
-    }),
-  };
+  return { reruns, parents: parents?.data ?? [], children: children.flat() };
 }
 
 /** The newest solo pictures whose prompt matches `pattern` (ilike; null: all), newest first. A

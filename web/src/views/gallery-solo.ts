@@ -27,7 +27,7 @@ export function soloViewer(ctx: Ctx): SoloViewer {
     shots,
     pick: null,
     vary: (idx, n, strength) => made.vary(at(idx).id, n, strength),
-    upscale: (idx, n, refine) => made.upscale(at(idx).id, n, refine),
+    upscale: (idx, n, refine, factor) => made.upscale(at(idx).id, n, refine, factor),
     edit: (idx, mask, prompt, n) => made.edit(at(idx).id, mask, prompt, n),
   });
 

@@ -4,10 +4,12 @@
 // lineage. A solo picture opens in the app's lightbox (gallery-solo.ts). Search by prompt, filter
 // (all, favourites, unfinished), and a page at a time (keyset on created_at: "Show older"). The
 // search, the filter and how many pages are shown live in the URL (#/?q=…&show=…&n=…), and the
-// scroll position in the history entry, so a reload or "back" returns to the same place.
+// scroll position in the history entry, so a reload or "back" returns to the same place; the nav's
+// "Gallery" link returns to the search and filter (gallery-place.ts).
 import type { Image } from "../api";
 import { type Cleanup, type Ctx, errorMessage } from "../context";
 import { announce, h, show, syncList, text } from "../dom";
+import { keepGalleryPlace } from "../gallery-place";
 import { thumbnailPath, withThumbnails } from "../pictures";
 import { onOtherTabs } from "../tabs";
 import { type Card, createCard, createSolo, toCards, updateCard, updateSolo } from "./gallery-cards";
@@ -32,6 +34,7 @@ function stateToUrl(q: string, show: string, n: number): void {
   const params = new URLSearchParams();
   if (q) params.set("q", q);
   if (show !== "all") params.set("show", show);
+  keepGalleryPlace(params.toString()); // the nav's "Gallery" returns to this search and filter
   if (n > PAGE) params.set("n", String(n));
   const query = params.toString();
   history.replaceState(history.state, "", `${location.pathname}${location.search}#/${query ? `?${query}` : ""}`);

@@ -1,7 +1,7 @@
 // A series' finished tries full size, in a modal <dialog>: one at a time (arrow keys, swipe or
 // the Previous/Next buttons move between them, Esc closes), or two side by side to compare. Each
 // picture has its own labelled "Pick" button: looking never picks. The picture shown (left, when
-// comparing) makes new series: "More like this" and "Upscale 2×" (picture-forms.ts), and "Edit a
+// comparing) makes new series: "More like this" and "Upscale 2×" (or 3×, 4×: picture-forms.ts), and "Edit a
 // region", which shows the mask painter in place of the pictures (edit-region.ts; Esc or "Back"
 // returns to them).
 import { attr, h, show, text } from "../dom";
@@ -79,10 +79,12 @@ export function lightbox(opts: {
   size: (idx: number) => { width: number; height: number };
   /** Each starts a new series from try idx's picture (and leaves the page) or throws what went wrong. */
   vary: (idx: number, n: number, strength: number) => Promise<void>;
-  upscale: (idx: number, n: number, refine: number) => Promise<void>;
+  upscale: (idx: number, n: number, refine: number, factor: number) => Promise<void>;
   edit: (idx: number, mask: Mask, prompt: string, n: number) => Promise<void>;
 }): Lightbox {
   const noun = opts.noun ?? "Try";
+  // What the forms call picture idx: a series' "try 3"; a picture of no series has no try number.
+  const nameOf = (idx: number) => (noun === "Try" ? `try ${idx}` : `this ${noun.toLowerCase()}`);
   const pickOf = opts.pick;
   let current = 0; // the idx shown (left, when comparing)
   let other: number | null = null; // the idx compared with, if any
@@ -94,7 +96,7 @@ export function lightbox(opts: {
   const compare = h("select", { id: "compare-with", "data-testid": "compare-with" });
   const stage = h("div", { class: "lightbox-stage", "data-testid": "lightbox-stage" });
   const vary = varyForm(() => current, opts.vary, close);
-  const upscale = upscaleForm(() => current, opts.upscale, close);
+  const upscale = upscaleForm(() => current, opts.size, opts.upscale, close);
   const editButton = h("button", { type: "button", "data-testid": "lightbox-edit" }, "Edit a region…");
   const editor = editRegion({ edit: (mask, prompt, n) => opts.edit(current, mask, prompt, n).then(close), back: () => editing(false) });
   const forms = h("div", { class: "lightbox-forms" }, vary.form, upscale.form, h("div", { class: "toolbar" }, editButton));
@@ -137,8 +139,8 @@ export function lightbox(opts: {
       if (focused) stage.querySelector<HTMLElement>(`[data-testid="${focused}"]`)?.focus();
     }
     attr(stage, "data-compare", compared ? "true" : null);
-    vary.setTry(current);
-    upscale.setTry(current);
+    vary.setPicture(current, nameOf(current));
+    upscale.setPicture(current, nameOf(current));
     prev.disabled = shots.length < 2;
     next.disabled = shots.length < 2;
     compare.replaceChildren(
@@ -167,7 +169,7 @@ export function lightbox(opts: {
     if (!on) return editButton.focus();
     const shot = opts.shots().find((s) => s.idx === current);
     const { width, height } = opts.size(current);
-    editor.open(current, shot?.url ?? null, width, height, opts.prompt(current));
+    editor.open(nameOf(current), shot?.url ?? null, width, height, opts.prompt(current));
   }
   const isEditing = () => !editor.element.hidden;
 

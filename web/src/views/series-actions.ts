@@ -64,7 +64,7 @@ export interface SeriesActions {
   copySeed(idx: number): void;
   /** Each starts a new series from try idx's picture and goes to it, or throws what went wrong. */
   vary(idx: number, n: number, strength: number): Promise<void>;
-  upscale(idx: number, n: number, refine: number): Promise<void>;
+  upscale(idx: number, n: number, refine: number, factor: number): Promise<void>;
   edit(idx: number, mask: Mask, prompt: string, n: number): Promise<void>;
 }
 
@@ -187,7 +187,7 @@ export function seriesActions(ctx: Ctx, seriesId: string, page: SeriesPage): Ser
       }
     },
     vary: (idx, n, strength) => made.vary(pictureOf(idx), n, strength),
-    upscale: (idx, n, refine) => made.upscale(pictureOf(idx), n, refine),
+    upscale: (idx, n, refine, factor) => made.upscale(pictureOf(idx), n, refine, factor),
     edit: (idx, mask, prompt, n) => made.edit(pictureOf(idx), mask, prompt, n),
   };
 }

@@ -1,6 +1,7 @@
 // The series page's reads: the series with its tries and pictures, where its queued tries stand,
 // its lineage (the try it varies, the variation series of its pictures), and its pictures' signed
 // URLs. Reads use only the query forms the project's PostgREST stand-in also speaks (api.ts).
+import { readAll } from "../all-rows";
 import { fail, type Image, IMAGE_COLUMNS, type Job, JOB_COLUMNS, type Series } from "../api";
 import type { ImagenClient } from "../client";
 import { type Pictures, withThumbnails } from "../pictures";
@@ -49,14 +50,13 @@ export async function readSeries(db: ImagenClient, id: string): Promise<SeriesVi
   if (queued.error) fail(queued.error);
   const parentImage = seriesSettings(series.data).source_image_id;
   const imageIds = images.data.map((image) => image.id);
+  // Its tries and pictures are 10 at most; the series made from them, and its reruns, have no bound.
   const [parent, children, reruns] = await Promise.all([
     parentImage ? db.from("jobs").select("series_id,series_idx").eq("image_id", parentImage).maybeSingle() : null,
-    imageIds.length > 0 ? db.from("series").select(CHILD_SERIES_COLUMNS).in(SOURCE_IMAGE_FILTER, imageIds).order("created_at") : null,
-    db.from("series").select("id,created_at").eq("rerun_of", id).order("created_at"),
+    imageIds.length > 0 ? readAll((from, to) => db.from("series").select(CHILD_SERIES_COLUMNS, { count: "exact" }).in(SOURCE_IMAGE_FILTER, imageIds).order("created_at").order("id").range(from, to)) : [],
+    readAll((from, to) => db.from("series").select("id,created_at", { count: "exact" }).eq("rerun_of", id).order("created_at").order("id").range(from, to)),
   ]);
-  if (reruns.error) fail(reruns.error);
   if (parent?.error) fail(parent.error);
-  if (children?.error) fail(children.error);
   const queuePosition = new Map<string, QueuePlace>();
   for (const q of queued.data ?? []) {
     if (q.id && q.place !== null && q.place_in_line !== null) {
@@ -69,8 +69,8 @@ export async function readSeries(db: ImagenClient, id: string): Promise<SeriesVi
     images: images.data,
     queuePosition,
     parent: parent?.data ? { seriesId: parent.data.series_id, idx: parent.data.series_idx } : null,
-    children: children?.data ?? [],
-    reruns: reruns.data,
+    children,
+    reruns,
   };
 }
 

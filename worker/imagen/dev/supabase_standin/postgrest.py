@@ -3,10 +3,14 @@ profiles, status codes and error bodies, and a hosted project's limits: the role
 per request (PostgREST's role settings: anon's 3 s and authenticated's 8 s statement timeout) and
 at most 1,000 rows a read (db-max-rows).
 
+A read pages as PostgREST's does: `limit` and `offset`, Content-Range on every answer, the total
+with Prefer: count=exact (206 for a part of it, 416 PGRST103 for an offset past it). Tests may
+lower the cap (`SupabaseStandIn.max_rows`) so a read past it needs few rows.
+
 Still differs (checked against PostgREST/postgrest): max-rows caps table reads only, not a
 set-returning RPC's result; role settings are read on every request (PostgREST reads them with
-its schema cache, so an `alter role ... set` needs a reload there); no Content-Range or
-Prefer: count headers; the rest is listed in the package's docstring."""
+its schema cache, so an `alter role ... set` needs a reload there); no Range request header,
+counts planned or estimated; the rest is listed in the package's docstring."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import psycopg
 from aiohttp import web
 from psycopg import sql
 
-from imagen.dev.supabase_standin.app_keys import CLAIMS, EXPOSED, POOL
+from imagen.dev.supabase_standin.app_keys import CLAIMS, EXPOSED, POOL, ROW_CAP
 
 CONFIG_TOML = Path(__file__).resolve().parents[4] / "supabase" / "config.toml"
 
@@ -30,7 +34,6 @@ def configured_schemas() -> tuple[str, ...]:
     return tuple(tomllib.loads(CONFIG_TOML.read_text())["api"]["schemas"])
 
 
-MAX_ROWS = 1000  # db-max-rows on a hosted project
 SINGLE_OBJECT = "application/vnd.pgrst.object+json"
 FILTER_OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -310,7 +313,7 @@ def parse_filter(column: str, expr: str) -> sql.Composable:
 
 
 def filters(request: web.Request) -> list[sql.Composable]:
-    return [parse_filter(k, v) for k, v in request.query.items() if k not in ("select", "order", "limit")]
+    return [parse_filter(k, v) for k, v in request.query.items() if k not in ("select", "order", "limit", "offset")]
 
 
 @refusals
@@ -354,23 +357,47 @@ async def read_table(request: web.Request) -> web.Response:
     query = sql.SQL("select {} from {}.{}").format(columns, sql.Identifier(schema), sql.Identifier(table))
     if wheres:
         query += sql.SQL(" where ") + sql.SQL(" and ").join(wheres)
+    # Prefer: count=exact counts every row the filters let through, whatever the page.
+    counted = "count=exact" in request.headers.get("Prefer", "")
+    total = sql.SQL("(select count(*) from ({}) c)").format(query) if counted else sql.SQL("null")
     if order is not None:
         query += sql.SQL(" order by {}").format(order)
     # db-max-rows (a hosted project's 1,000): no read answers more, whatever it asks for.
-    limit = min(int(request.query["limit"]), MAX_ROWS) if request.query.get("limit") else MAX_ROWS
-    query += sql.SQL(" limit {}").format(sql.Literal(limit))
-    wrapped = sql.SQL("select coalesce(jsonb_agg(to_jsonb(r)), '[]') as body from ({}) r").format(query)
+    cap = request.app[ROW_CAP].rows
+    limit = min(int(request.query["limit"]), cap) if request.query.get("limit") else cap
+    offset = int(request.query.get("offset") or 0)
+    query += sql.SQL(" limit {} offset {}").format(sql.Literal(limit), sql.Literal(offset))
+    wrapped = sql.SQL("select coalesce(jsonb_agg(to_jsonb(r)), '[]') as body, {} as total from ({}) r").format(
+        total, query
+    )
     async with request.app[POOL].as_role(claims, role_settings=True) as conn:
         try:
-            rows = (await (await conn.execute(wrapped)).fetchone())["body"]
+            answer = await (await conn.execute(wrapped)).fetchone()
         except psycopg.Error as exc:
             return pg_error(exc, claims["role"])
+    rows, count = answer["body"], answer["total"]
     if SINGLE_OBJECT in request.headers.get("Accept", ""):
         if len(rows) != 1:
             return error(406, "PGRST116", "JSON object requested, multiple (or no) rows returned",
                          f"The result contains {len(rows)} rows")  # fmt: skip
         return web.json_response(rows[0])
-    return web.json_response(rows)
+    return paged(rows, offset, count)
+
+
+def paged(rows: list, offset: int, count: int | None) -> web.Response:
+    """PostgREST's answer to a read (rangeStatusHeader): Content-Range `first-last/total` (`*` for
+    an unknown total, `*/total` for no rows), 206 when the rows are part of a known total, 416
+    when the offset lies past it."""
+    if count is not None and offset > count:
+        response = error(416, "PGRST103", "Requested range not satisfiable",
+                         f"An offset of {offset} was requested, but there are only {count} rows.")  # fmt: skip
+    else:
+        partial = count is not None and len(rows) < count
+        response = web.json_response(rows, status=206 if partial else 200)
+    last = offset + len(rows) - 1
+    shown = f"{offset}-{last}" if count != 0 and offset <= last else "*"
+    response.headers["Content-Range"] = f"{shown}/{'*' if count is None else count}"
+    return response
 
 
 def routes() -> list[web.RouteDef]:

@@ -14,7 +14,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from imagen.dev.mail_catcher import MailCatcher
 from imagen.dev.supabase_standin import auth, auth_limits, auth_links, auth_mail, postgrest, storage_api
-from imagen.dev.supabase_standin.app_keys import AUTH_POOL, BLOB_ROOT, CLAIMS, EXPOSED, KEYS, POOL
+from imagen.dev.supabase_standin.app_keys import AUTH_POOL, BLOB_ROOT, CLAIMS, EXPOSED, KEYS, POOL, ROW_CAP, RowCap
 from imagen.dev.supabase_standin.db import ConnectionPool
 from imagen.dev.supabase_standin.faults import FAULTS, Faults, inject_faults
 from imagen.dev.supabase_standin.keys import (
@@ -128,6 +128,7 @@ class SupabaseStandIn:
         self.keys = keys or ProjectKeys()
         self.exposed_schemas = exposed_schemas or postgrest.configured_schemas()
         self.faults = Faults()
+        self.row_cap = RowCap()
         # Where Auth's mail goes, as the CLI's local stack sends it to Inbucket/Mailpit.
         self.mail = MailCatcher()
         # The stored objects, removed at stop(); a run killed before it could is swept by the next.
@@ -158,6 +159,7 @@ class SupabaseStandIn:
         app.on_response_prepare.append(cors_headers)
         app[FAULTS] = self.faults
         app[EXPOSED] = self.exposed_schemas
+        app[ROW_CAP] = self.row_cap
         # PostgREST logs in as authenticator and switches to the caller's role per request.
         authenticator = make_conninfo(self.database_url, user="authenticator", password="")
         app[POOL] = ConnectionPool(authenticator)
@@ -231,6 +233,15 @@ class SupabaseStandIn:
     def inject(self, kind: str, path: str = "/rest/v1/rpc/", times: int = 1, after: bool = False) -> None:
         """The next `times` requests under `path` fail as `kind` (see faults.KINDS)."""
         self.faults.add(kind, path, times, after)
+
+    @property
+    def max_rows(self) -> int:
+        """PostgREST's db-max-rows: the most rows a table read answers (a hosted project's 1,000)."""
+        return self.row_cap.rows
+
+    @max_rows.setter
+    def max_rows(self, rows: int) -> None:
+        self.row_cap.rows = rows
 
     def realtime_outage(self, seconds: float) -> None:
         self._run(self.realtime.outage(seconds))
