@@ -35,3 +35,14 @@ export async function readAll<Row extends { id: string }>(read: (from: number, t
   }
   return [...rows.values()];
 }
+
+/** Ids asked for at a time in one filter (`.in(column, ids)`): a hundred UUIDs make a URL of about
+ * 4 kB; a gallery that shows 400 series would otherwise ask with 15 kB. */
+const ID_CHUNK = 100;
+
+/** `readAll` of a read filtered by `ids`, a hundred ids at a time, so that no URL grows long. */
+export async function readAllByIds<Row extends { id: string }>(ids: string[], read: (chunk: string[], from: number, to: number) => PromiseLike<Range<Row>>): Promise<Row[]> {
+  const chunks = Array.from({ length: Math.ceil(ids.length / ID_CHUNK) }, (_, i) => ids.slice(i * ID_CHUNK, (i + 1) * ID_CHUNK));
+  const reads = await Promise.all(chunks.map((chunk) => readAll((from, to) => read(chunk, from, to))));
+  return reads.flat();
+}

@@ -1,6 +1,6 @@
 // The gallery's reads and its one action: a page of series with their tries' states and covers,
 // the solo pictures, and marking a favourite. RLS shows each user only their own.
-import { readAll } from "../all-rows";
+import { readAll, readAllByIds } from "../all-rows";
 import { fail, type Image, IMAGE_COLUMNS, type Job, type Series } from "../api";
 import type { ImagenClient } from "../client";
 import { CHILD_SERIES_COLUMNS, type ChildRow, PICTURE_TRY_COLUMNS, SERIES_PROMPT_FILTER, SOURCE_IMAGE_FILTER, TRY_PROMPT_FILTER, withPrompts } from "../settings";
@@ -11,7 +11,6 @@ export type SoloPicture = Image & { prompt: string; seed: number; width: number;
 
 /** How many solo pictures the gallery shows (the newest). */
 const SOLO_LIMIT = 200;
-const ID_CHUNK = 100;
 
 export type GalleryFilter = "all" | "favourites" | "unfinished";
 
@@ -68,8 +67,8 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
   const ids = shown.map((s) => s.id);
   // Up to 10 tries and pictures a series: past db-max-rows from a hundred series shown.
   const [jobs, images, solo] = await Promise.all([
-    ids.length ? readAll((from, to) => db.from("jobs").select("id,series_id,series_idx,status,image_id", { count: "exact" }).in("series_id", ids).order("id").range(from, to)) : [],
-    ids.length ? readAll((from, to) => db.from("images").select(IMAGE_COLUMNS, { count: "exact" }).in("series_id", ids).order("id").range(from, to)) : [],
+    readAllByIds(ids, (chunk, from, to) => db.from("jobs").select("id,series_id,series_idx,status,image_id", { count: "exact" }).in("series_id", chunk).order("id").range(from, to)),
+    readAllByIds(ids, (chunk, from, to) => db.from("images").select(IMAGE_COLUMNS, { count: "exact" }).in("series_id", chunk).order("id").range(from, to)),
     query.before === null && query.filter === "all" ? readSolo(db, pattern) : [],
   ]);
   const { parents, children, reruns } = await readLineage(db, shown, images);
@@ -81,17 +80,14 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
 async function readLineage(db: ImagenClient, series: Series[], images: Image[]): Promise<{ parents: ParentTry[]; children: ChildRow[]; reruns: RerunRow[] }> {
   const parentIds = [...new Set(series.flatMap((s) => (s.parent_image_id ? [s.parent_image_id] : [])))];
   const imageIds = images.map((image) => image.id);
-  // A page's pictures are up to 24 × 10 ids: asked for a hundred at a time, so no URL grows long.
-  const chunks = Array.from({ length: Math.ceil(imageIds.length / ID_CHUNK) }, (_, i) => imageIds.slice(i * ID_CHUNK, (i + 1) * ID_CHUNK));
   const seriesIds = series.map((s) => s.id);
-  const [reruns, parents, ...children] = await Promise.all([
-    seriesIds.length ? readAll((from, to) => db.from("series").select("id,rerun_of,created_at", { count: "exact" }).in("rerun_of", seriesIds).order("created_at").order("id").range(from, to)) : [],
+  const [reruns, parents, children] = await Promise.all([
+    readAllByIds(seriesIds, (chunk, from, to) => db.from("series").select("id,rerun_of,created_at", { count: "exact" }).in("rerun_of", chunk).order("created_at").order("id").range(from, to)),
     // One try a picture: at most one row a series shown.
-    parentIds.length ? db.from("jobs").select("series_id,series_idx,image_id").in("image_id", parentIds) : null,
-    ...chunks.map((chunk) => readAll((from, to) => db.from("series").select(CHILD_SERIES_COLUMNS, { count: "exact" }).in(SOURCE_IMAGE_FILTER, chunk).order("created_at").order("id").range(from, to))),
+    readAllByIds(parentIds, (chunk, from, to) => db.from("jobs").select("id,series_id,series_idx,image_id", { count: "exact" }).in("image_id", chunk).order("id").range(from, to)),
+    readAllByIds(imageIds, (chunk, from, to) => db.from("series").select(CHILD_SERIES_COLUMNS, { count: "exact" }).in(SOURCE_IMAGE_FILTER, chunk).order("created_at").order("id").range(from, to)),
   ]);
-  if (parents?.error) fail(parents.error);
-  return { reruns, parents: parents?.data ?? [], children: children.flat() };
+  return { reruns, parents, children };
 }
 
 /** The newest solo pictures whose prompt matches `pattern` (ilike; null: all), newest first. A
