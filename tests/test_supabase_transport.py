@@ -65,6 +65,7 @@ def assert_insert_wakes(queue, conn, user) -> None:
     """A new series wakes the worker: the database's broadcast on imagen:worker arrives as an event
     (counted, so a wake-up left over from a rebuild or a join cannot pass for it), and the worker's
     wait for work returns on it."""
+    queue.wait_for_work(0)  # a wake-up already pending is used up here
     before = queue.connector.wakeups.events
     create_tiny_series(conn, user, n=1)
     wait_until(lambda: queue.connector.wakeups.events > before, 10, 0.01, "the new series' wake-up")

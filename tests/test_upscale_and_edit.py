@@ -18,8 +18,10 @@ from psycopg.types.json import Jsonb
 
 from imagen.console.children import mask_facts, upload_mask
 from imagen.console.users import as_user
+from imagen.loop.housekeeping import Housekeeping
 from imagen.rendering.png import read_metadata
 from imagen.rendering.upscale import axis_starts, tile_boxes
+from imagen.transports import postgres_queue
 from imagen.transports.local_storage import LocalStorage
 from tests.workers import run_burst
 from tests.world import create_tiny_series
@@ -271,6 +273,22 @@ def test_cancel_mid_upscale_stores_nothing(conn, user_a, tiled_renderer, tmp_pat
     assert len(calls) < 25 * 4
     assert conn.execute("select count(*) from imagen.images where series_id = %s", (child["id"],)).fetchone() == (0,)
     assert len(list(tmp_path.rglob("*.png"))) == 1  # the source only
+
+
+def test_a_worker_removes_a_deleted_edit_s_mask_from_the_storage_its_pictures_are_in(conn, user_a, renderer,
+                                                                                     tmp_path, db_url):  # fmt: skip
+    image_id, _ = finished_picture(conn, user_a, tmp_path, renderer, db_url)  # a local worker's picture
+    mask = stored_mask(conn, user_a, tmp_path)
+    edit = make_from(conn, user_a, image_id, "edit", 1, mask_path=mask)
+    assert (tmp_path / mask).is_file()
+    conn.execute("delete from imagen.series where id = %s", (edit["id"],))
+    queue = postgres_queue(db_url, "cleaner")
+    try:
+        Housekeeping(queue, LocalStorage(tmp_path)).remove_deleted_objects()
+    finally:
+        queue.close()
+    assert not (tmp_path / mask).exists()
+    assert conn.execute("select count(*) from imagen.objects_to_delete").fetchone()[0] == 0
 
 
 def test_an_edit_repaints_only_inside_its_mask(conn, user_a, renderer, tmp_path, db_url):

@@ -55,14 +55,17 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
     only = [...new Set(open.flatMap((job) => (job.series_id ? [job.series_id] : [])))];
     if (only.length === 0) return { series: [], jobs: [], images: [], solo: [], more: false, parents: [], children: [], reruns: [] };
   }
-  const page = await readAll((from, to) => {
-    let series = db.from("series").select("*", { count: "exact" }).order("created_at", { ascending: false }).order("id");
+  const wanted = query.limit + 1; // one more than shown: is there an older page?
+  const pageOf = (ids: string[] | null) => (from: number, to: number) => {
+    let series = db.from("series").select("*").order("created_at", { ascending: false }).order("id");
     if (query.before) series = series.lt("created_at", query.before);
     if (pattern) series = series.ilike(SERIES_PROMPT_FILTER, pattern);
     if (query.filter === "favourites") series = series.eq("favourite", true);
-    if (only) series = series.in("id", only);
+    if (ids) series = series.in("id", ids);
     return series.range(from, to);
-  }, query.limit + 1);
+  };
+  // The unfinished filter's ids a hundred at a time: each chunk's newest, then the newest of them.
+  const page = only ? newestFirst(await readAllByIds(only, (chunk, from, to) => pageOf(chunk)(from, to), wanted)).slice(0, wanted) : await readAll(pageOf(null), wanted);
   const shown = page.slice(0, query.limit);
   const ids = shown.map((s) => s.id);
   // Up to 10 tries and pictures a series: past db-max-rows from a hundred series shown.
@@ -100,9 +103,13 @@ async function readSolo(db: ImagenClient, pattern: string | null): Promise<SoloP
   if (done.error) fail(done.error);
   const imageIds = done.data.flatMap((row) => (row.image_id ? [row.image_id] : []));
   if (imageIds.length === 0) return [];
-  const pictures = await db.from("images").select(IMAGE_COLUMNS).in("id", imageIds).order("created_at", { ascending: false });
-  if (pictures.error) fail(pictures.error);
-  return withPrompts(pictures.data, done.data);
+  const pictures = await readAllByIds(imageIds, (chunk, from, to) => db.from("images").select(IMAGE_COLUMNS, { count: "exact" }).in("id", chunk).order("id").range(from, to));
+  return withPrompts(newestFirst(pictures), done.data);
+}
+
+/** Rows in the gallery's order: newest first, then by id (as the reads order them). */
+function newestFirst<Row extends { id: string; created_at: string }>(rows: Row[]): Row[] {
+  return [...rows].sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : a.created_at < b.created_at ? 1 : -1));
 }
 
 /** Marks or unmarks one of the user's series as a favourite (RLS: owners update their own). */

@@ -186,6 +186,8 @@ class Listener:
                 conn = conn or self._open()
                 with conn:
                     backoff.reset()
+                    if stop.is_set():  # the last subscriber left while this thread connected
+                        return
                     self._fan_out()  # anything queued while we were away
                     while not stop.is_set():
                         for note in conn.notifies(timeout=1.0, stop_after=1):
