@@ -282,9 +282,11 @@ def run(pg: EmbeddedPostgres, cfg: dict, folder: Path) -> dict:
             users_thread.stop.set()
             users_thread.join()
         wait_drained(url, timeout=60 + 3 * render)
-        results = stop_nodes(nodes)
+        # Peaks while the fleet works; stopping, each node's listener opens one short connection to
+        # nudge its LISTEN session awake (Listener.unsubscribe), one over the bound for a moment.
         sampler.stop.set()
         sampler.join()
+        results = stop_nodes(nodes)
     figures = window_figures(url, t0, t1, ceiling=not demand)
     drop_database(pg, url)
     claims = [s for r in results for at, s, _ in r["claims"] if t0 <= at <= t1]
