@@ -13,8 +13,11 @@
 -- least squares over the last 50 finished renders of its model and kind (imagen_private.try_work;
 -- the plain ratio of seconds to megapixel-steps while those renders all did the same work), plus
 -- the usual gap between one render's end and the next one's start (claiming, loading, storing).
--- A try starts when the rendering tries' time left and the renders of every try ahead of it in
--- claim order are done, shared by the workers rendering now. NULL while nothing has finished yet.
+-- A try starts when the workers have rendered every try ahead of it in claim order, each worker
+-- rendering now busy until its tries' time left is done (one worker, free now, when none renders):
+-- the first t at which sum over workers of max(t - free, 0) reaches the seconds ahead, which is
+-- min over j of (seconds ahead + the j soonest free times) / j. So the next try starts when the
+-- soonest worker is free, not when their average is. NULL while nothing has finished yet.
 -- expected_start_error is that estimate's relative error (the fits' residuals over their renders,
 -- summed over the tries ahead as independent errors); NULL while a try ahead has a model and kind
 -- with fewer than 3 finished renders, whose error is unknown.
@@ -79,11 +82,20 @@ with states as (
   from states s
 ), rendering as (
   select count(distinct s.leased_by) as workers,
-         coalesce(sum(greatest(e.seconds - extract(epoch from now() - s.started_at)::double precision, 0)), 0) as seconds_left,
          coalesce(sum(power(e.seconds * e.error, 2)), 0) as variance,
          bool_or(e.error is null) as unsure
   from states s join estimates e on e.id = s.id
   where s.state = 'rendering'
+), free as (
+  select sum(greatest(e.seconds - extract(epoch from now() - s.started_at)::double precision, 0)) as seconds_left
+  from states s join estimates e on e.id = s.id
+  where s.state = 'rendering'
+  group by s.leased_by
+), workers as materialized (
+  -- The j soonest free workers and their free times summed (one worker, free now, when none renders).
+  select row_number() over w as j, sum(f.seconds_left) over w as free_sum
+  from (select seconds_left from free union all select 0 where not exists (select from free)) f
+  window w as (order by f.seconds_left rows unbounded preceding)
 ), lines as (
   select s.*,
          row_number() over (
@@ -105,7 +117,7 @@ with states as (
   from places p
   window w as (order by p.place rows between unbounded preceding and 1 preceding)
 ), starts as (
-  select a.*, (g.seconds_left + a.seconds_ahead) / greatest(g.workers, 1) as starts_in,
+  select a.*, (select min((a.seconds_ahead + w.free_sum) / w.j) from workers w) as starts_in,
          sqrt(g.variance + a.variance_ahead) / greatest(g.workers, 1) as spread,
          coalesce(g.unsure, false) or a.unsure_ahead as unsure
   from ahead a cross join rendering g
