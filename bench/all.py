@@ -37,6 +37,7 @@ BENCHMARKS = [
     "realtime_quota",
     "realtime_recovery",
     "postgrest_limits",
+    "queue_view",
     "upscale_cost",
     "gpu_flux",
     "compile_start",

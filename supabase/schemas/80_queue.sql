@@ -69,10 +69,11 @@ with states as (
                 / nullif(avg(r.seconds), 0) as error
   from lines_fit f join recent r on r.model is not distinct from f.model and r.kind = f.kind
   group by f.model, f.kind, f.renders, f.per_work, f.slope, f.intercept
-), estimates as (
-  -- Each unfinished try's render: its model and kind's fit, else its model's seconds per
-  -- megapixel-step, else every recent render's.
-  select s.id,
+), estimates as materialized (
+  -- Each unfinished try with its render's estimate: its model and kind's fit, else its model's
+  -- seconds per megapixel-step, else every recent render's. (The CTEs a later one reads per row
+  -- are materialized: the planner, blind to their size, would otherwise read them again per row.)
+  select s.*,
          (select g.seconds from gap g) + coalesce(
            (select coalesce(f.intercept + f.slope * s.work, f.per_work * s.work) from fits f
             where f.model is not distinct from s.model and f.kind = s.kind),
@@ -80,35 +81,35 @@ with states as (
            (select sum(r.seconds) / sum(r.work) * s.work from recent r having count(*) > 0)) as seconds,
          (select f.error from fits f where f.model is not distinct from s.model and f.kind = s.kind and f.renders >= 3) as error
   from states s
-), rendering as (
-  select count(distinct s.leased_by) as workers,
+), rendering as materialized (
+  select count(distinct e.leased_by) as workers,
          coalesce(sum(power(e.seconds * e.error, 2)), 0) as variance,
          bool_or(e.error is null) as unsure
-  from states s join estimates e on e.id = s.id
-  where s.state = 'rendering'
+  from estimates e
+  where e.state = 'rendering'
 ), free as (
-  select sum(greatest(e.seconds - extract(epoch from now() - s.started_at)::double precision, 0)) as seconds_left
-  from states s join estimates e on e.id = s.id
-  where s.state = 'rendering'
-  group by s.leased_by
+  select sum(greatest(e.seconds - extract(epoch from now() - e.started_at)::double precision, 0)) as seconds_left
+  from estimates e
+  where e.state = 'rendering'
+  group by e.leased_by
 ), workers as materialized (
   -- The j soonest free workers and their free times summed (one worker, free now, when none renders).
   select row_number() over w as j, sum(f.seconds_left) over w as free_sum
   from (select seconds_left from free union all select 0 where not exists (select from free)) f
   window w as (order by f.seconds_left rows unbounded preceding)
 ), lines as (
-  select s.*,
+  select e.*,
          row_number() over (
-           partition by s.owner_id order by imagen_private.line_order(s.queued_at, s.series_idx, s.id)
+           partition by e.owner_id order by imagen_private.line_order(e.queued_at, e.series_idx, e.id)
          ) as place_in_line
-  from states s
-  where s.state = 'runnable'
+  from estimates e
+  where e.state = 'runnable'
 ), places as (
-  select l.*, e.seconds, e.error,
+  select l.*,
          row_number() over (
            order by l.place_in_line, imagen_private.turn_order(t.last_claimed_at, t.first_queued_at, t.owner_id)
          ) as place
-  from lines l join imagen.owner_turns t on t.owner_id = l.owner_id join estimates e on e.id = l.id
+  from lines l join imagen.owner_turns t on t.owner_id = l.owner_id
 ), ahead as (
   select p.*,
          coalesce(sum(p.seconds) over w, 0) as seconds_ahead,
@@ -117,10 +118,11 @@ with states as (
   from places p
   window w as (order by p.place rows between unbounded preceding and 1 preceding)
 ), starts as (
-  select a.*, (select min((a.seconds_ahead + w.free_sum) / w.j) from workers w) as starts_in,
+  select a.*, m.starts_in,
          sqrt(g.variance + a.variance_ahead) / greatest(g.workers, 1) as spread,
          coalesce(g.unsure, false) or a.unsure_ahead as unsure
   from ahead a cross join rendering g
+  cross join lateral (select min((a.seconds_ahead + w.free_sum) / w.j) as starts_in from workers w) m
 )
 select s.id, s.owner_id, s.series_id, s.series_idx, s.status, s.place, s.place_in_line,
        case when s.seconds is not null then now() + make_interval(secs => s.starts_in) end as expected_start,
