@@ -27,9 +27,12 @@ export const STRENGTHS = [
 export function upscaleFactors(width: number, height: number): number[] {
   const { min_value: min, max_value: max, step } = SETTINGS_RULES.factor;
   const fits = (side: number, rule: SettingsRule) => side <= rule.max_value! && (rule.multiple_of === null || side % rule.multiple_of === 0);
-  return Array.from({ length: Math.floor((max - min) / step) + 1 }, (_, i) => min + i * step).filter(
-    (factor) => fits(width * factor, SETTINGS_RULES.width) && fits(height * factor, SETTINGS_RULES.height),
-  );
+  return range(min, max, step).filter((factor) => fits(width * factor, SETTINGS_RULES.width) && fits(height * factor, SETTINGS_RULES.height));
+}
+
+/** From min to max by step (a rule's choices). */
+export function range(min: number, max: number, step: number): number[] {
+  return Array.from({ length: Math.floor((max - min) / step) + 1 }, (_, i) => min + i * step);
 }
 
 /** Aspect-ratio presets; every side within width's and height's rules (a test checks). The

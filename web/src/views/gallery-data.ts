@@ -3,7 +3,8 @@
 import { readAll, readAllByIds } from "../all-rows";
 import { fail, type Image, IMAGE_COLUMNS, type Job, type Series } from "../api";
 import type { ImagenClient } from "../client";
-import { CHILD_SERIES_COLUMNS, type ChildRow, PICTURE_TRY_COLUMNS, SERIES_PROMPT_FILTER, SOURCE_IMAGE_FILTER, TRY_PROMPT_FILTER, withPrompts } from "../settings";
+import { type ChildRow, PICTURE_TRY_COLUMNS, SERIES_PROMPT_FILTER, TRY_PROMPT_FILTER, withPrompts } from "../settings";
+import { byCreated, readChildren, readReruns, type RerunRow } from "./lineage-data";
 import { UNFINISHED_STATUSES } from "../settings_rules";
 
 /** A picture outside any series, with its try's prompt, seed and size. */
@@ -36,9 +37,6 @@ export interface Gallery {
   reruns: RerunRow[];
 }
 
-/** A series that reruns another: its id and the one it asks again. */
-export type RerunRow = Pick<Series, "id" | "rerun_of" | "created_at">;
-
 /** The try whose picture a series is made from: its series and index. */
 export type ParentTry = Pick<Job, "series_id" | "series_idx" | "image_id">;
 
@@ -65,7 +63,7 @@ export async function readGallery(db: ImagenClient, query: GalleryQuery): Promis
     return series.range(from, to);
   };
   // The unfinished filter's ids a hundred at a time: each chunk's newest, then the newest of them.
-  const page = only ? newestFirst(await readAllByIds(only, (chunk, from, to) => pageOf(chunk)(from, to), wanted)).slice(0, wanted) : await readAll(pageOf(null), wanted);
+  const page = only ? byCreated(await readAllByIds(only, (chunk, from, to) => pageOf(chunk)(from, to), wanted), "newest").slice(0, wanted) : await readAll(pageOf(null), wanted);
   const shown = page.slice(0, query.limit);
   const ids = shown.map((s) => s.id);
   // Up to 10 tries and pictures a series: past db-max-rows from a hundred series shown.
@@ -85,10 +83,10 @@ async function readLineage(db: ImagenClient, series: Series[], images: Image[]):
   const imageIds = images.map((image) => image.id);
   const seriesIds = series.map((s) => s.id);
   const [reruns, parents, children] = await Promise.all([
-    readAllByIds(seriesIds, (chunk, from, to) => db.from("series").select("id,rerun_of,created_at", { count: "exact" }).in("rerun_of", chunk).order("created_at").order("id").range(from, to)),
+    readReruns(db, seriesIds),
     // One try a picture: at most one row a series shown.
     readAllByIds(parentIds, (chunk, from, to) => db.from("jobs").select("id,series_id,series_idx,image_id", { count: "exact" }).in("image_id", chunk).order("id").range(from, to)),
-    readAllByIds(imageIds, (chunk, from, to) => db.from("series").select(CHILD_SERIES_COLUMNS, { count: "exact" }).in(SOURCE_IMAGE_FILTER, chunk).order("created_at").order("id").range(from, to)),
+    readChildren(db, imageIds),
   ]);
   return { reruns, parents, children };
 }
@@ -104,12 +102,7 @@ async function readSolo(db: ImagenClient, pattern: string | null): Promise<SoloP
   const imageIds = done.data.flatMap((row) => (row.image_id ? [row.image_id] : []));
   if (imageIds.length === 0) return [];
   const pictures = await readAllByIds(imageIds, (chunk, from, to) => db.from("images").select(IMAGE_COLUMNS, { count: "exact" }).in("id", chunk).order("id").range(from, to));
-  return withPrompts(newestFirst(pictures), done.data);
-}
-
-/** Rows in the gallery's order: newest first, then by id (as the reads order them). */
-function newestFirst<Row extends { id: string; created_at: string }>(rows: Row[]): Row[] {
-  return [...rows].sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : a.created_at < b.created_at ? 1 : -1));
+  return withPrompts(byCreated(pictures, "newest"), done.data);
 }
 
 /** Marks or unmarks one of the user's series as a favourite (RLS: owners update their own). */

@@ -1,10 +1,10 @@
 // The lightbox's forms that make a new series from the picture shown: "More like this"
-// (variations at a strength) and "Upscale 2×" (enlarged by a factor the picture's size allows,
-// then re-drawn at a low refine strength).
-// Each names the picture it acts on ("try 3" in a series, "this picture" for a solo one); the database judges, and its refusal shows under the form in the
+// (variations at a strength) and "Upscale" (enlarged by a factor the picture's size allows, then
+// re-drawn at a low refine strength). Each names the picture it acts on ("try 3" in a series,
+// "this picture" for a solo one); the database judges, and its refusal shows under the form in the
 // form's words. On success the page goes to the new series (the caller's action).
 import { h, show, text } from "../dom";
-import { inFieldWords, LIMITS, STRENGTHS, upscaleFactors } from "../rules";
+import { inFieldWords, LIMITS, range, STRENGTHS, upscaleFactors } from "../rules";
 import { SETTINGS_RULES, TRY_KINDS } from "../settings_rules";
 
 export interface PictureForm {
@@ -43,9 +43,6 @@ function pictureForm(id: string, fields: HTMLElement[], run: () => Promise<void>
 const options = (values: number[], chosen: number, words: (value: number) => string) =>
   values.map((value) => h("option", { value: String(value), selected: value === chosen }, words(value)));
 
-/** From min to max by step. */
-const range = (min: number, max: number, step: number) => Array.from({ length: Math.floor((max - min) / step) + 1 }, (_, i) => min + i * step);
-
 /** "More like this": n variations of try idx at a strength. */
 export function varyForm(current: () => number, vary: (idx: number, n: number, strength: number) => Promise<void>, done: () => void): PictureForm {
   const n = h("input", { type: "number", id: "vary-n", min: LIMITS.nMin, max: LIMITS.nMax, step: 1, value: String(LIMITS.defaultN), inputMode: "numeric", "data-testid": "vary-n" });
@@ -57,7 +54,7 @@ export function varyForm(current: () => number, vary: (idx: number, n: number, s
   return { form, focus, setPicture: (_idx, name) => text(heading, `Variations of ${name}: new seeds`) };
 }
 
-/** "Upscale 2×": try idx enlarged by a factor its size allows (the rules' factors whose result
+/** "Upscale": try idx enlarged by a factor its size allows (the rules' factors whose result
  * stays within the size rules), n tries re-drawn at a refine strength. */
 export function upscaleForm(
   current: () => number,

@@ -1,11 +1,11 @@
 // The series page's reads: the series with its tries and pictures, where its queued tries stand,
 // its lineage (the try it varies, the variation series of its pictures), and its pictures' signed
 // URLs. Reads use only the query forms the project's PostgREST stand-in also speaks (api.ts).
-import { readAll } from "../all-rows";
 import { fail, type Image, IMAGE_COLUMNS, type Job, JOB_COLUMNS, type Series } from "../api";
 import type { ImagenClient } from "../client";
 import { type Pictures, withThumbnails } from "../pictures";
-import { CHILD_SERIES_COLUMNS, type ChildRow, seriesSettings, SOURCE_IMAGE_FILTER } from "../settings";
+import { type ChildRow, seriesSettings } from "../settings";
+import { readChildren, readReruns } from "./lineage-data";
 
 /** A variation series of this one (imagen.vary_image from one of its pictures). */
 export type Child = ChildRow;
@@ -53,8 +53,8 @@ export async function readSeries(db: ImagenClient, id: string): Promise<SeriesVi
   // Its tries and pictures are 10 at most; the series made from them, and its reruns, have no bound.
   const [parent, children, reruns] = await Promise.all([
     parentImage ? db.from("jobs").select("series_id,series_idx").eq("image_id", parentImage).maybeSingle() : null,
-    imageIds.length > 0 ? readAll((from, to) => db.from("series").select(CHILD_SERIES_COLUMNS, { count: "exact" }).in(SOURCE_IMAGE_FILTER, imageIds).order("created_at").order("id").range(from, to)) : [],
-    readAll((from, to) => db.from("series").select("id,created_at", { count: "exact" }).eq("rerun_of", id).order("created_at").order("id").range(from, to)),
+    readChildren(db, imageIds),
+    readReruns(db, [id]),
   ]);
   if (parent?.error) fail(parent.error);
   const queuePosition = new Map<string, QueuePlace>();
