@@ -172,6 +172,14 @@ def loop_on_a_thread() -> Iterator[Callable[..., list]]:
             loop.close()
 
 
+async def subscribe_all(channels: list, timeout: float = 20) -> list:
+    """Subscribes each Realtime channel (realtime-py) and waits for every first answer; their states."""
+    answered = [asyncio.get_running_loop().create_future() for _ in channels]
+    for channel, future in zip(channels, answered, strict=True):
+        await channel.subscribe(lambda state, _err, f=future: f.done() or f.set_result(state))
+    return await asyncio.wait_for(asyncio.gather(*answered), timeout)
+
+
 def migrated_cluster(durable: bool) -> EmbeddedPostgres:
     if durable not in _CLUSTERS:
         from imagen.db.migrate import migrate

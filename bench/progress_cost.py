@@ -16,7 +16,6 @@ trigger on every imagen table; messages by each client."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import psycopg
 from realtime import AsyncRealtimeClient
 
-from bench.common import bench_database, check_goal, loop_on_a_thread, parser, print_table, write_results
+from bench.common import bench_database, check_goal, loop_on_a_thread, parser, print_table, subscribe_all, write_results
 from imagen.config import load_settings
 from imagen.console.users import as_user, ensure_user
 from imagen.dev.supabase_standin import SupabaseStandIn
@@ -92,10 +91,7 @@ class Subscriber:
         changes.on_postgres_changes("*", schema="imagen", table="jobs", callback=self._on_change)
         progress = self.client.channel(self.topic, {"config": {"private": True}})
         progress.on_broadcast("progress", self._on_broadcast)
-        answered = [asyncio.get_running_loop().create_future() for _ in range(2)]
-        for channel, future in zip((changes, progress), answered, strict=True):
-            await channel.subscribe(lambda state, _err, f=future: f.done() or f.set_result(state))
-        states = await asyncio.wait_for(asyncio.gather(*answered), 20)
+        states = await subscribe_all([changes, progress])
         self.joined = states[1].value == "SUBSCRIBED"
 
     def _on_change(self, *_: object) -> None:

@@ -15,13 +15,12 @@ Postgres Changes once per delivery), each divided by the finished tries."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import psycopg
 from realtime import AsyncRealtimeClient
 
-from bench.common import loop_on_a_thread, wait_for
+from bench.common import loop_on_a_thread, subscribe_all, wait_for
 from imagen.config import load_settings
 from imagen.console.users import as_user, ensure_user
 from imagen.dev.supabase_standin import SupabaseStandIn
@@ -63,10 +62,7 @@ class Viewer:
             rows.on_postgres_changes("UPDATE", schema="imagen", table="series", filter=f"id=eq.{self.series_id}",
                                      callback=self._count)  # fmt: skip
             channels.append(rows)
-        answered = [asyncio.get_running_loop().create_future() for _ in channels]
-        for channel, future in zip(channels, answered, strict=True):
-            await channel.subscribe(lambda state, _err, f=future: f.done() or f.set_result(state))
-        states = await asyncio.wait_for(asyncio.gather(*answered), 20)
+        states = await subscribe_all(channels)
         assert all(s.value == "SUBSCRIBED" for s in states), states
 
 
