@@ -118,11 +118,6 @@ class Job:
         return int(self.settings["seed"])
 
     @property
-    def source_path(self) -> str | None:
-        """The picture a kind with a source (a variation) is made from, in the bucket."""
-        return self.settings.get("source_path")
-
-    @property
     def storage_path(self) -> str:
         """{owner}/{series_id or solo}/{job_id}.png — the same on every attempt, so a retry overwrites."""
         return f"{self.owner_id}/{self.series_id or 'solo'}/{self.id}.png"

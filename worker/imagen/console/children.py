@@ -25,7 +25,12 @@ MASK_BUCKET = "imagen"  # where imagen_private.mask_problem looks, whatever a lo
 def from_picture(conn: psycopg.Connection, kind: str, series_id: str, index: int, n: int | None,
                  settings: dict) -> dict:  # fmt: skip
     """imagen.create_from_image(kind) on try `index` of the series, as its owner."""
-    owner, image_id = finished_try(conn, series_id, index)
+    return queue_child(conn, *finished_try(conn, series_id, index), kind, n, settings)
+
+
+def queue_child(conn: psycopg.Connection, owner: uuid.UUID, image_id: uuid.UUID, kind: str, n: int | None,
+                settings: dict) -> dict:  # fmt: skip
+    """imagen.create_from_image(kind) on the picture, as its owner (a setting that is None is left out)."""
     given = {k: v for k, v in settings.items() if v is not None}
     first = {"image_id": image_id, "kind": kind}
     return queue_as(conn, owner, *rpc_call("create_from_image", first, {"n": n, "settings": Jsonb(given)}))
@@ -87,4 +92,4 @@ def edit_try(conn: psycopg.Connection, storage: Storage, series_id: str, index: 
     except OSError as exc:
         raise ConfigError(f"--mask {mask_file}: {exc.strerror}") from None
     path = upload_mask(conn, storage, owner, data, mask_facts(data, (width, height), str(mask_file)))
-    return from_picture(conn, "edit", series_id, index, n, {"mask_path": path, "prompt": prompt, "seed": seed})
+    return queue_child(conn, owner, image_id, "edit", n, {"mask_path": path, "prompt": prompt, "seed": seed})

@@ -31,6 +31,11 @@ def from_resident(pipe, task: str):
     return derived
 
 
+def at_try_size(picture: Image.Image, job: Job) -> Image.Image:
+    """A picture a try is made from, in RGB at the try's size (Lanczos)."""
+    return picture.convert("RGB").resize((job.width, job.height), Image.Resampling.LANCZOS)
+
+
 def image_to_image_call(picture: Image.Image, strength: float, steps: int, flux: bool) -> dict:
     """An image-to-image call that re-draws `strength` of `picture` in `steps` steps, at its size."""
     call = {"image": picture, "strength": strength,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from PIL import Image, ImageChops, ImageFilter
 
 from imagen.jobs import BadSettings, Job
-from imagen.rendering.calls import image_to_image_steps, to_picture
+from imagen.rendering.calls import at_try_size, image_to_image_call, to_picture
 
 # How far the repainted region reaches past the painted one, in px (its softened edge another half
 # of it): the seam falls on repainted pixels. Pixels further than 1.5 x FEATHER are the source's.
@@ -35,8 +35,9 @@ def paste_region(source: Image.Image, drawn: Image.Image, mask: Image.Image) -> 
 
 def render_edit(renderer, job: Job, on_step, source: Image.Image, mask: Image.Image) -> Image.Image:
     mask = checked_mask(mask, job)
-    source = source.convert("RGB").resize((job.width, job.height), Image.Resampling.LANCZOS)
-    call = {"image": source, "mask_image": mask, "strength": 1.0, "width": job.width, "height": job.height,
-            "num_inference_steps": image_to_image_steps(job.steps, 1.0, renderer.is_flux)}  # fmt: skip
+    source = at_try_size(source, job)
+    # At the try's size, whatever the model (image_to_image_call names it for FLUX only).
+    call = image_to_image_call(source, 1.0, job.steps, renderer.is_flux) | {"mask_image": mask, "width": job.width,
+                                                                           "height": job.height}  # fmt: skip
     drawn = to_picture(renderer.run(renderer.derived("inpainting"), call, job, on_step))
     return paste_region(source, drawn, mask)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from PIL import Image
 
 from imagen.jobs import Job
-from imagen.rendering.calls import image_to_image_call, to_picture
+from imagen.rendering.calls import at_try_size, image_to_image_call, to_picture
 from imagen.rendering.edit import render_edit
 from imagen.rendering.upscale import render_upscale
 
@@ -21,8 +21,7 @@ def generate(renderer, job: Job, on_step) -> Image.Image:
 
 def vary(renderer, job: Job, on_step, source: Image.Image) -> Image.Image:
     """A variation: the source at the try's size, `strength` % of it re-drawn (image-to-image)."""
-    picture = source.convert("RGB").resize((job.width, job.height), Image.Resampling.LANCZOS)
-    call = image_to_image_call(picture, job.settings["strength"] / 100, job.steps, renderer.is_flux)
+    call = image_to_image_call(at_try_size(source, job), job.settings["strength"] / 100, job.steps, renderer.is_flux)
     return to_picture(renderer.run(renderer.derived("image-to-image"), call, job, on_step))
 
 

@@ -130,7 +130,7 @@ class DiffusersRenderer:
         if quantize not in ("none", "float8"):
             raise ConfigError(f"IMAGEN_QUANTIZE must be none or float8, got {quantize!r}")
         self.memory_mode, why = resolve_memory_mode(
-            memory_mode, pipeline, self.device, sizes, compile=compile, quantize=quantize, free_bytes=free_memory
+            memory_mode, pipeline, self.device, self.sizes, compile=compile, quantize=quantize, free_bytes=free_memory
         )
         apply_memory_mode(pipeline, self.memory_mode, self.device)
         log.info("memory mode %s (%s)", self.memory_mode, why)
@@ -210,11 +210,11 @@ class DiffusersRenderer:
         """One pipeline call for `job` (its prompt, seed, options over `call`): the decoded (3, H, W)
         picture. on_step gets the try's step (step_of maps the call's) and the latents (of `size`)."""
         aborted = False
+        shown = {"size": size} if size else {}  # only a picture not of the try's size says so
 
         def step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
             nonlocal aborted
             done = min(step + 1 if step_of is None else step_of(step + 1), job.steps)
-            shown = {"size": size} if size else {}  # only a picture not of the try's size says so
             if on_step is not None and not on_step(done, callback_kwargs.get("latents"), **shown):
                 aborted = True
                 pipe._interrupt = True

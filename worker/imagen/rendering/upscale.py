@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from imagen.jobs import Job
-from imagen.rendering.calls import image_to_image_call, to_picture
+from imagen.rendering.calls import at_try_size, image_to_image_call, to_picture
 
 
 def axis_starts(length: int, tile: int, overlap: int, multiple: int) -> list[int]:
@@ -41,9 +41,14 @@ def tile_size(renderer, width: int, height: int) -> tuple[int, int]:
     return min(side, width), min(side, height)
 
 
+def tile_overlap(tile: tuple[int, int]) -> int:
+    """How far neighbouring tiles overlap at least: an eighth of a tile, room for the blend's ramp."""
+    return max(tile) // 8
+
+
 def tile_boxes(width: int, height: int, tile: tuple[int, int], multiple: int) -> list[tuple[int, int, int, int]]:
-    """(left, top, right, bottom) of every tile, row by row; overlap an eighth of a tile."""
-    (tw, th), overlap = tile, max(tile) // 8
+    """(left, top, right, bottom) of every tile, row by row, overlapping by tile_overlap."""
+    (tw, th), overlap = tile, tile_overlap(tile)
     return [(x, y, x + tw, y + th)
             for y in axis_starts(height, th, overlap, multiple)
             for x in axis_starts(width, tw, overlap, multiple)]  # fmt: skip
@@ -72,10 +77,10 @@ def render_upscale(renderer, job: Job, on_step, source: Image.Image) -> Image.Im
     """The source at the try's size, every tile re-drawn `refine` % (its own seed: seed + tile
     index) and blended. A step counts over all tiles: progress reaches the try's steps at the last
     tile's last step. The picture's info records the tiles (the PNG's imagen:tiles)."""
-    enlarged = source.convert("RGB").resize((job.width, job.height), Image.Resampling.LANCZOS)
+    enlarged = at_try_size(source, job)
     tile = tile_size(renderer, job.width, job.height)
     boxes = tile_boxes(job.width, job.height, tile, renderer.size_multiple)
-    overlap, strength = max(tile) // 8, job.settings["refine"] / 100
+    overlap, strength = tile_overlap(tile), job.settings["refine"] / 100
     canvas = torch.zeros(3, job.height, job.width)
     weights = torch.zeros(1, job.height, job.width)
     total = len(boxes) * job.steps

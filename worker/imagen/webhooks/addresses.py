@@ -97,16 +97,6 @@ def numeric_address(host: str) -> str | None:
     return infos[0][4][0]
 
 
-def url_problem(url: str) -> str | None:
-    """What is wrong with an endpoint's URL, or None. The same rules as the database's check
-    (imagen_private.webhook_url_problem), for URLs stored before it."""
-    try:
-        parse(url)
-    except Refused as exc:
-        return str(exc).removeprefix("refused: the endpoint's URL is not valid: ")
-    return None
-
-
 def parse(url: str) -> tuple[str, str, int, str, str | None]:
     """(scheme, ASCII host, port, path and query, Basic credentials) of a well-formed endpoint URL."""
 
